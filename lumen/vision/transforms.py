@@ -1,0 +1,168 @@
+"""Joint image/label transforms for segmentation.
+
+Every transform is called as ``t(image, label)`` and returns ``(image, label)``;
+``label`` may be None (inference) and then stays None. Geometric transforms take
+the dataset's (H, W, 3) images and (H, W) labels, so they go before
+``ToCaffeInput``, which ends the chain with the reference's preprocessing.
+
+Random transforms draw from, in order of preference: the ``rng`` they were
+given (a ``numpy.random.Generator`` or an int seed); inside a ``DataLoader``,
+the per-sample generator of ``lumen.data.sample_rng()`` (reproducible whatever
+the worker count); otherwise a generator seeded from fresh entropy.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from lumen.data.loader import sample_rng
+
+VOC_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)
+"""Per-channel BGR mean of the ILSVRC training images that the reference subtracts."""
+
+
+def _check_pair(op, image, label):
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] not in (1, 3):
+        raise ValueError(f"{op}: expected an image of shape (H, W, C) with C in (1, 3), got {image.shape}"
+                         " (apply geometric transforms before ToCaffeInput)")
+    if label is not None:
+        label = np.asarray(label)
+        if label.shape != image.shape[:2]:
+            raise ValueError(f"{op}: label shape {label.shape} does not match image shape {image.shape}")
+    return image, label
+
+
+class Compose:
+    """Apply joint transforms in order."""
+
+    def __init__(self, transforms):
+        self.transforms = list(transforms)
+
+    def __call__(self, image, label=None):
+        for t in self.transforms:
+            image, label = t(image, label)
+        return image, label
+
+    def __repr__(self):
+        return f"Compose({self.transforms!r})"
+
+
+class ToCaffeInput:
+    """The reference's preprocessing: RGB (H, W, 3) uint8 -> BGR, minus ``mean``, (3, H, W) float32.
+
+    The label becomes int64 (H, W), class ids unchanged (255 stays void).
+    """
+
+    def __init__(self, mean=VOC_BGR_MEAN):
+        self.mean = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
+
+    def __call__(self, image, label=None):
+        image, label = _check_pair("ToCaffeInput", image, label)
+        if image.shape[2] != 3:
+            raise ValueError(f"ToCaffeInput: expected an RGB image (H, W, 3), got {image.shape}")
+        out = np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32)
+        out -= self.mean
+        if label is not None:
+            label = label.astype(np.int64)
+        return out, label
+
+    def __repr__(self):
+        return f"ToCaffeInput(mean={tuple(self.mean.ravel().tolist())})"
+
+
+def from_caffe_input(image, mean=VOC_BGR_MEAN) -> np.ndarray:
+    """Undo ``ToCaffeInput``: (3, H, W) BGR minus mean -> (H, W, 3) uint8 RGB, for display."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"from_caffe_input: expected a (3, H, W) image, got {image.shape}")
+    rgb = (image + np.asarray(mean, dtype=np.float32).reshape(3, 1, 1))[::-1].transpose(1, 2, 0)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+class _Random:
+    def __init__(self, rng):
+        if rng is None or isinstance(rng, np.random.Generator):
+            self._rng = rng
+        elif isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+            self._rng = np.random.default_rng(int(rng))
+        else:
+            raise TypeError(f"{type(self).__name__}: rng must be a numpy Generator, an int seed or None, "
+                            f"got {type(rng).__name__}")
+
+    def _generator(self):
+        if self._rng is not None:
+            return self._rng
+        rng = sample_rng()
+        if rng is not None:
+            return rng
+        self._rng = np.random.default_rng()
+        return self._rng
+
+
+class RandomHorizontalFlip(_Random):
+    """Mirror image and label left-right with probability ``p``."""
+
+    def __init__(self, p: float = 0.5, rng=None):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomHorizontalFlip: p must lie in [0, 1], got {p}")
+        super().__init__(rng)
+        self.p = p
+
+    def __call__(self, image, label=None):
+        image, label = _check_pair("RandomHorizontalFlip", image, label)
+        if self._generator().random() < self.p:
+            image = np.ascontiguousarray(image[:, ::-1])
+            if label is not None:
+                label = np.ascontiguousarray(label[:, ::-1])
+        return image, label
+
+
+class RandomCrop(_Random):
+    """A random (h, w) window; an image smaller than the window is padded around it at a random place.
+
+    ``fill`` pads the image: "mean" (the RGB mean, so zero after ``ToCaffeInput``),
+    "zero", or a number / per-channel tuple. The label is padded with
+    ``label_fill`` (255, void: padding is not scored or learned).
+    """
+
+    def __init__(self, size, fill="mean", label_fill: int = 255, rng=None):
+        super().__init__(rng)
+        if isinstance(size, numbers.Integral):
+            size = (int(size), int(size))
+        size = tuple(int(s) for s in size)
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"RandomCrop: size must be a positive int or (h, w), got {size}")
+        self.size = size
+        if isinstance(fill, str):
+            if fill not in ("mean", "zero"):
+                raise ValueError(f"RandomCrop: fill must be 'mean', 'zero' or a number/tuple, got {fill!r}")
+            fill = VOC_BGR_MEAN[::-1] if fill == "mean" else 0.0
+        self.fill = fill
+        self.label_fill = label_fill
+
+    def __call__(self, image, label=None):
+        image, label = _check_pair("RandomCrop", image, label)
+        rng = self._generator()
+        h, w = self.size
+        H, W = image.shape[:2]
+        fill = np.broadcast_to(np.asarray(self.fill, dtype=np.float64), (image.shape[2],))
+        if np.issubdtype(image.dtype, np.integer):
+            fill = np.rint(fill)
+        out = np.empty((h, w, image.shape[2]), dtype=image.dtype)
+        out[...] = fill.astype(image.dtype)
+        out_label = None
+        if label is not None:
+            out_label = np.full((h, w), self.label_fill, dtype=label.dtype)
+        # per axis: source offset when cropping, destination offset when padding
+        (sy, dy, ny), (sx, dx, nx) = [
+            (int(rng.integers(0, n - m + 1)), 0, m) if n >= m else (0, int(rng.integers(0, m - n + 1)), n)
+            for n, m in ((H, h), (W, w))]
+        out[dy:dy + ny, dx:dx + nx] = image[sy:sy + ny, sx:sx + nx]
+        if label is not None:
+            out_label[dy:dy + ny, dx:dx + nx] = label[sy:sy + ny, sx:sx + nx]
+        return out, out_label
+
+    def __repr__(self):
+        return f"RandomCrop(size={self.size}, fill={self.fill}, label_fill={self.label_fill})"

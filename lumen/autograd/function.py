@@ -1,0 +1,245 @@
+"""The tape: Function nodes and the backward engine.
+
+A Function node keeps its forward and backward side by side. ``forward`` gets raw
+backend arrays and returns arrays; ``backward`` gets and returns Tensors, so a
+backward written with Lumen ops is itself recorded when ``create_graph=True``
+(double backward comes for free).
+
+The graph is kept as edges from each node to the nodes that produced its inputs
+(``next``): a node never holds its inputs' data unless it saved them for backward,
+so intermediate arrays die as soon as nothing needs them. Backward visits nodes in
+decreasing generation from a heap (no recursion), and frees each node's saved
+tensors after it ran unless the graph is retained.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+
+from .grad_mode import is_grad_enabled, set_grad_enabled
+
+_sequence = itertools.count()
+
+
+class Function:
+    """Base class of every differentiable op. Subclass and define forward/backward."""
+
+    generation = 0
+    _freed = False
+    view = False  # True for ops whose output may alias input 0
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        from ..tensor import Tensor
+
+        node = cls()
+        node.__dict__.update(params)
+        backend = None
+        arrays = []
+        for x in inputs:
+            if x is None:
+                arrays.append(None)
+                continue
+            if not isinstance(x, Tensor):
+                raise TypeError(f"{cls.__name__}: inputs must be Tensors or None, got {type(x).__name__}")
+            if backend is None:
+                backend, dev = x.backend, x.device
+            elif x.device != dev:
+                shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in inputs if t is not None)
+                raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {shapes}")
+            arrays.append(x._data)
+        if backend is None:
+            raise TypeError(f"{cls.__name__}: needs at least one Tensor input")
+        node.backend, node.xp = backend, backend.xp
+        node._non_differentiable = ()
+        raw = node.forward(*arrays)
+        single = not isinstance(raw, tuple)
+        raw = (raw,) if single else raw
+
+        out_dev = getattr(node, "out_device", dev)
+        if out_dev is not dev:
+            dev = out_dev
+            backend = None
+        record = is_grad_enabled() and any(x is not None and x.requires_grad for x in inputs)
+        outputs = []
+        if record:
+            node.next = tuple(None if x is None or not x.requires_grad else
+                              (x.grad_fn, x._output_index) if x.grad_fn is not None else (None, x)
+                              for x in inputs)
+            node.generation = max((x.grad_fn.generation for x in inputs
+                                   if x is not None and x.grad_fn is not None), default=0) + 1
+            node.sequence = next(_sequence)
+            node.n_outputs = len(raw)
+            node.input_meta = tuple(None if x is None else (x.shape, x.dtype) for x in inputs)
+            node._retain_saved(inputs)
+            for i, a in enumerate(raw):
+                if i in node._non_differentiable:
+                    outputs.append(Tensor._wrap(a, dev, backend=backend))
+                else:
+                    outputs.append(Tensor._wrap(a, dev, grad_fn=node, output_index=i, backend=backend))
+            node._retain_outputs(outputs)
+        else:
+            outputs = [Tensor._wrap(a, dev, backend=backend) for a in raw]
+        if cls.view and getattr(raw[0], "base", None) is not None:
+            # a view shares its base's version counter, so writes through either are seen by both
+            outputs[0]._version_counter = inputs[0]._version_counter
+        return outputs[0] if single else tuple(outputs)
+
+    # ---- what forward may call -------------------------------------------
+    def save_inputs(self, *indices):
+        """Keep these inputs (as Tensors) for backward; read them as ``self.saved_inputs``."""
+        self._save_in = indices
+
+    def save_outputs(self, *indices):
+        """Keep these outputs (as Tensors) for backward; read them as ``self.saved_outputs``."""
+        self._save_out = indices
+
+    def mark_non_differentiable(self, *indices):
+        """These outputs carry no gradient (indices, masks)."""
+        self._non_differentiable = indices
+
+    # ---- bookkeeping done by apply ------------------------------------------
+    def _retain_saved(self, inputs):
+        self._saved_in = tuple((inputs[i], inputs[i]._version_counter, inputs[i]._version_counter.value)
+                               if inputs[i] is not None else None
+                               for i in getattr(self, "_save_in", ()))
+
+    def _retain_outputs(self, outputs):
+        # Outputs are kept as (array, version) and re-wrapped on demand: holding the output
+        # Tensor itself would make a reference cycle output -> node -> output.
+        self._saved_out = tuple((outputs[i]._data, outputs[i]._version_counter,
+                                 outputs[i]._version_counter.value)
+                                for i in getattr(self, "_save_out", ()))
+
+    def _check_version(self, counter, version, what):
+        if counter.value != version:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: one of the tensors saved for backward ({what}) was "
+                f"modified by an in-place operation after it was saved (version {version} -> "
+                f"{counter.value}); use an out-of-place op or clone() it first")
+
+    @property
+    def saved_inputs(self):
+        if self._saved_in is None:
+            raise RuntimeError(_FREED.format(type(self).__name__))
+        out = []
+        for entry in self._saved_in:
+            if entry is None:
+                out.append(None)
+                continue
+            tensor, counter, version = entry
+            self._check_version(counter, version, f"input of shape {tuple(tensor.shape)}")
+            out.append(tensor)
+        return tuple(out)
+
+    @property
+    def saved_outputs(self):
+        from ..tensor import Tensor
+
+        if self._saved_out is None:
+            raise RuntimeError(_FREED.format(type(self).__name__))
+        out = []
+        for i, (array, counter, version) in zip(self._save_out, self._saved_out):
+            self._check_version(counter, version, f"output of shape {array.shape}")
+            out.append(Tensor._wrap(array, None, grad_fn=self, output_index=i,
+                                    version_counter=counter, backend=self.backend))
+        return tuple(out)
+
+    def _release(self):
+        # Like PyTorch, only a node that saved tensors refuses a second backward.
+        self._freed = bool(self._saved_in or self._saved_out)
+        self._saved_in = None
+        self._saved_out = None
+
+    def __repr__(self):
+        return f"<{type(self).__name__}Backward>"
+
+    def name(self):
+        return f"{type(self).__name__}Backward"
+
+
+_FREED = ("{}.backward: trying to backward through the graph a second time (or to read saved tensors "
+          "after they were freed); pass retain_graph=True to the first backward() if you need to")
+
+
+def _accumulate(slot, g):
+    return g if slot is None else slot + g
+
+
+def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=None):
+    """Propagate ``grad_roots`` from ``roots`` through the graph.
+
+    Without ``inputs`` gradients accumulate into the leaves' ``.grad``; with ``inputs``
+    (a sequence of tensors) they are returned instead, in that order.
+    """
+    capture = None
+    if inputs is not None:
+        capture = {}
+        targets = {id(t): t for t in inputs}
+        # a non-leaf input is captured at its producing node's output slot
+        node_targets = {(id(t.grad_fn), t._output_index): id(t) for t in inputs if t.grad_fn is not None}
+
+    pending: dict[int, list] = {}
+    nodes: dict[int, Function] = {}
+    heap: list = []
+
+    def deliver(edge, g):
+        node, index = edge
+        if node is None:  # a leaf tensor
+            leaf = index
+            if capture is not None:
+                if id(leaf) in targets:
+                    capture[id(leaf)] = _accumulate(capture.get(id(leaf)), g)
+                return
+            if leaf._grad_hooks:
+                for hook in leaf._grad_hooks:
+                    new = hook(g)
+                    g = g if new is None else new
+            g = g if create_graph else g.detach()
+            leaf.grad = g if leaf.grad is None else (leaf.grad + g if create_graph else leaf.grad._iadd_grad(g))
+            return
+        if capture is not None and (id(node), index) in node_targets:
+            key = node_targets[(id(node), index)]
+            capture[key] = _accumulate(capture.get(key), g)
+        slots = pending.get(id(node))
+        if slots is None:
+            slots = pending[id(node)] = [None] * node.n_outputs
+            nodes[id(node)] = node
+            heapq.heappush(heap, (-node.generation, -node.sequence, id(node)))
+        slots[index] = _accumulate(slots[index], g)
+
+    with set_grad_enabled(create_graph):
+        for root, g in zip(roots, grad_roots):
+            if root.grad_fn is None:
+                if not root.requires_grad:
+                    raise RuntimeError("element of the outputs does not require grad and has no grad_fn")
+                deliver((None, root), g)
+            else:
+                deliver((root.grad_fn, root._output_index), g)
+
+        while heap:
+            _, _, key = heapq.heappop(heap)
+            node, grads = nodes.pop(key), pending.pop(key)
+            if node._freed:
+                raise RuntimeError(_FREED.format(type(node).__name__))
+            gxs = node.backward(*grads)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            if len(gxs) != len(node.next):
+                raise RuntimeError(f"{type(node).__name__}.backward returned {len(gxs)} gradients for "
+                                   f"{len(node.next)} inputs")
+            if not retain_graph:
+                node._release()
+            for edge, gx, meta in zip(node.next, gxs, node.input_meta):
+                if edge is None or gx is None:
+                    continue
+                if gx.shape != meta[0]:
+                    raise RuntimeError(f"{type(node).__name__}.backward: gradient of shape {gx.shape} for an "
+                                       f"input of shape {meta[0]}")
+                if gx.dtype is not meta[1]:
+                    gx = gx.to(meta[1])
+                deliver(edge, gx)
+
+    if capture is not None:
+        return [capture.get(id(t)) for t in inputs]
+    return None

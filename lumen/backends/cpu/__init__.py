@@ -1,0 +1,42 @@
+"""The NumPy backend: im2col + BLAS convolutions and vectorised pooling, all on the host."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import Backend
+from . import conv, loss, lrn, pool
+
+
+class NumpyBackend(Backend):
+    name = "cpu"
+    xp = np
+
+    def __init__(self):
+        self._rng = np.random.default_rng()
+
+    def asarray(self, data, dtype=None):
+        return np.asarray(data, dtype=dtype)
+
+    def to_numpy(self, array):
+        return np.asarray(array)
+
+    def seed(self, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def generator(self):
+        return self._rng
+
+    def scatter_add(self, target, index, values) -> None:
+        np.add.at(target, index, values)
+
+    conv2d_forward = staticmethod(conv.conv2d_forward)
+    conv2d_backward_data = staticmethod(conv.conv2d_backward_data)
+    conv2d_backward_filter = staticmethod(conv.conv2d_backward_filter)
+    max_pool2d_forward = staticmethod(pool.max_pool2d_forward)
+    max_pool2d_backward = staticmethod(pool.max_pool2d_backward)
+    avg_pool2d_forward = staticmethod(pool.avg_pool2d_forward)
+    avg_pool2d_backward = staticmethod(pool.avg_pool2d_backward)
+    lrn_forward = staticmethod(lrn.lrn_forward)
+    lrn_backward = staticmethod(lrn.lrn_backward)
+    softmax_cross_entropy_forward = staticmethod(loss.softmax_cross_entropy_forward)
+    softmax_cross_entropy_backward = staticmethod(loss.softmax_cross_entropy_backward)

@@ -1,0 +1,1 @@
+"""Differentiable tensor ops: each a Function with forward and backward side by side."""

@@ -1,0 +1,142 @@
+"""Reductions over dimensions (``dim=None`` reduces everything)."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from .. import dtypes
+
+
+def normalize_dims(dim, ndim, op):
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor of {ndim} dimensions")
+        out.append(d % max(ndim, 1) if ndim else 0)
+    return tuple(sorted(set(out))) if ndim else ()
+
+
+def _expand_back(g, in_shape, axes, keepdim):
+    if not keepdim:
+        shape = list(in_shape)
+        for a in axes:
+            shape[a] = 1
+        g = g.reshape(tuple(shape))
+    return g.expand(in_shape)
+
+
+class Sum(Function):
+    def forward(self, a):
+        self.in_shape = a.shape
+        out = a.sum(axis=self.axes, keepdims=self.keepdim, dtype=self.dtype.np)
+        return self.xp.asarray(out)
+
+    def backward(self, g):
+        return _expand_back(g, self.in_shape, self.axes, self.keepdim)
+
+
+def sum(x, dim=None, keepdim=False, dtype=None):
+    axes = normalize_dims(dim, x.ndim, "sum")
+    if dtype is None:
+        dtype = dtypes.int64 if x.dtype.category < 2 else x.dtype
+    return Sum.apply(x, axes=axes, keepdim=keepdim, dtype=dtypes.as_dtype(dtype))
+
+
+def mean(x, dim=None, keepdim=False):
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"mean: expected a floating tensor, got {x.dtype}; convert it with .float() first")
+    axes = normalize_dims(dim, x.ndim, "mean")
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return sum(x, axes, keepdim) / n
+
+
+class Extreme(Function):
+    """max/min over all elements; ties share the gradient evenly (PyTorch's rule)."""
+
+    def forward(self, a):
+        if a.size == 0:
+            raise RuntimeError(f"{self.op}: cannot reduce an empty tensor of shape {a.shape}")
+        self.save_inputs(0)
+        self.save_outputs(0)
+        return self.xp.asarray(a.max() if self.op == "max" else a.min())
+
+    def backward(self, g):
+        (a,) = self.saved_inputs
+        (y,) = self.saved_outputs
+        mask = (a == y).to(g.dtype)
+        return mask * (g / mask.sum())
+
+
+class ExtremeDim(Function):
+    def forward(self, a):
+        xp = self.xp
+        if a.shape[self.dim] == 0:
+            raise RuntimeError(f"{self.op}: cannot reduce an empty dimension {self.dim} of shape {a.shape}")
+        idx = (xp.argmax if self.op == "max" else xp.argmin)(a, axis=self.dim, keepdims=True)
+        vals = xp.take_along_axis(a, idx, axis=self.dim)
+        if not self.keepdim:
+            vals, idx = vals.squeeze(self.dim), idx.squeeze(self.dim)
+        self.in_shape = a.shape
+        self.indices = idx
+        self.mark_non_differentiable(1)
+        return vals, idx.astype(xp.int64, copy=False)
+
+    def backward(self, g, _):
+        from ..tensor import Tensor
+        idx = Tensor._wrap(self.indices, g.device, backend=self.backend)
+        if not self.keepdim:
+            g, idx = g.unsqueeze(self.dim), idx.unsqueeze(self.dim)
+        n = self.in_shape[self.dim]
+        shape = [1] * len(self.in_shape)
+        shape[self.dim] = n
+        positions = g.new_tensor(range(n), dtype=dtypes.int64).reshape(tuple(shape))
+        return g * (positions == idx).to(g.dtype)
+
+
+def extreme(x, op, dim=None, keepdim=False):
+    if dim is None:
+        return Extreme.apply(x, op=op)
+    (d,) = normalize_dims(dim, x.ndim, op) or (0,)
+    if x.ndim == 0:
+        return x.clone(), x.new_zeros((), dtype=dtypes.int64)
+    return ExtremeDim.apply(x, op=op, dim=d, keepdim=keepdim)
+
+
+def argextreme(x, op, dim=None, keepdim=False):
+    xp = x.backend.xp
+    fn = xp.argmax if op == "argmax" else xp.argmin
+    if dim is None:
+        out = fn(x._data.reshape(-1))
+        if keepdim:
+            out = out.reshape((1,) * x.ndim)
+    else:
+        (d,) = normalize_dims(dim, x.ndim, op)
+        out = fn(x._data, axis=d, keepdims=keepdim)
+    return x._wrap(xp.asarray(out, dtype=xp.int64), x.device)
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
+    if unbiased is not None and correction is not None:
+        raise TypeError("var: give either unbiased or correction, not both")
+    corr = correction if correction is not None else (1 if unbiased in (None, True) else 0)
+    axes = normalize_dims(dim, x.ndim, "var")
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    centred = x - mean(x, axes, keepdim=True)
+    return sum(centred * centred, axes, keepdim) / max(n - corr, 0)
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
+    return var(x, dim, unbiased, keepdim, correction).sqrt()
+
+
+def logsumexp(x, dim, keepdim=False):
+    axes = normalize_dims(dim, x.ndim, "logsumexp")
+    m = x.detach().amax(axes, keepdim=True)
+    m = m.masked_fill(~m.isfinite(), 0)  # rows of -inf stay -inf instead of nan
+    out = (x - m).exp().sum(axes, keepdim=True).log() + m
+    return out if keepdim else out.squeeze(axes)

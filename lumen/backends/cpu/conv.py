@@ -1,0 +1,198 @@
+"""2-D convolution on NumPy: im2col through strided views, then BLAS.
+
+Layouts are chosen so that every GEMM reads and writes contiguous memory:
+forward builds columns as (N, C*kh*kw, Ho*Wo) so ``w @ cols`` writes NCHW
+directly; backward-filter builds them as (C*kh*kw, N*Ho*Wo) so the batch
+folds into the GEMM's inner dimension (one GEMM per group, no batch loop).
+Arrays keep their dtype: float32 stays float32, float64 stays float64.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def _describe(name, a):
+    return f"{name} {tuple(a.shape)} {a.dtype}"
+
+
+def _check_pairs(op, **pairs):
+    for key, value in pairs.items():
+        if len(value) != 2:
+            raise ValueError(f"{op}: {key} must be an (h, w) pair of ints, got {value!r}")
+    for key in ("stride", "dilation"):
+        if key in pairs and min(pairs[key]) < 1:
+            raise ValueError(f"{op}: {key} must be >= 1, got {pairs[key]!r}")
+    if "padding" in pairs and min(pairs["padding"]) < 0:
+        raise ValueError(f"{op}: padding must be >= 0, got {pairs['padding']!r}")
+
+
+def _check_float(op, *named):
+    dtypes = {a.dtype for _, a in named}
+    desc = ", ".join(_describe(n, a) for n, a in named)
+    if len(dtypes) != 1 or not np.issubdtype(next(iter(dtypes)), np.floating):
+        raise TypeError(f"{op}: expected arrays of one floating dtype, got {desc}")
+
+
+def _check_geometry(op, x_shape, w_shape, groups, stride, padding, dilation):
+    """Validate a convolution and return (Ho, Wo)."""
+    _check_pairs(op, stride=stride, padding=padding, dilation=dilation)
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ValueError(f"{op}: expected input (N,C,H,W) and weight (O,C/groups,kh,kw), "
+                         f"got input {tuple(x_shape)} and weight {tuple(w_shape)}")
+    n, c, h, w = x_shape
+    o, cg, kh, kw = w_shape
+    if groups < 1 or c % groups or o % groups or cg * groups != c:
+        raise ValueError(f"{op}: input {tuple(x_shape)} and weight {tuple(w_shape)} with groups={groups}: "
+                         f"expected C ({c}) == weight.shape[1] ({cg}) * groups and O ({o}) divisible by groups")
+    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"{op}: input {tuple(x_shape)} is smaller than the dilated kernel {(kh, kw)} "
+                         f"(padding={tuple(padding)}, dilation={tuple(dilation)}): output would be {(ho, wo)}")
+    return ho, wo
+
+
+def _is_pointwise(w_shape, padding):
+    return w_shape[2] == 1 and w_shape[3] == 1 and padding[0] == 0 and padding[1] == 0
+
+
+def _pad(x, padding):
+    """x zero-padded on H and W; only the border strips are zeroed, the interior is copied once."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    n, c, h, w = x.shape
+    xp = np.empty((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xp[:, :, :ph] = 0
+    xp[:, :, ph + h:] = 0
+    xp[:, :, ph:ph + h, :pw] = 0
+    xp[:, :, ph:ph + h, pw + w:] = 0
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
+def _windows(x, kh, kw, out_hw, stride, padding, dilation):
+    """Read-only view (N, C, kh, kw, Ho, Wo) of the padded input: element [n,c,i,j,a,b]
+    is xpad[n, c, a*sh + i*dh, b*sw + j*dw]."""
+    xp = _pad(x, padding)
+    n, c = xp.shape[:2]
+    s_n, s_c, s_h, s_w = xp.strides
+    return as_strided(xp, shape=(n, c, kh, kw) + tuple(out_hw),
+                      strides=(s_n, s_c, dilation[0] * s_h, dilation[1] * s_w,
+                               stride[0] * s_h, stride[1] * s_w),
+                      writeable=False)
+
+
+def conv2d_forward(x, w, b, stride, padding, dilation, groups):
+    """y = conv2d(x, w) + b.
+
+    x (N, C, H, W), w (O, C/groups, kh, kw), b (O,) or None, all one float dtype
+    -> y (N, O, Ho, Wo) of that dtype.
+    """
+    op = "conv2d_forward"
+    _check_float(op, ("input", x), ("weight", w), *((("bias", b),) if b is not None else ()))
+    ho, wo = _check_geometry(op, x.shape, w.shape, groups, stride, padding, dilation)
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"{op}: bias {tuple(b.shape)} does not match weight {tuple(w.shape)}: "
+                         f"expected ({w.shape[0]},)")
+    n = x.shape[0]
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    if _is_pointwise(w.shape, padding):
+        # A 1x1 unpadded convolution is a plain matmul on the (strided) pixels.
+        if stride != (1, 1):
+            x = x[:, :, ::stride[0], ::stride[1]]
+        cols = np.ascontiguousarray(x).reshape(n, groups, cg, ho * wo)
+    else:
+        cols = np.empty((n, groups * cg, kh, kw, ho, wo), dtype=x.dtype)
+        np.copyto(cols, _windows(x, kh, kw, (ho, wo), stride, padding, dilation))
+        cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
+    y = np.empty((n, groups, og, ho * wo), dtype=x.dtype)
+    np.matmul(w.reshape(groups, og, cg * kh * kw), cols, out=y)
+    y = y.reshape(n, o, ho, wo)
+    if b is not None:
+        y += b.reshape(o, 1, 1)
+    return y
+
+
+def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
+    """Gradient of conv2d w.r.t. its input, also the forward of a transposed convolution.
+
+    gy (N, O, Ho, Wo), w (O, C/groups, kh, kw) -> gx (N, C, H, W) with (N, C, H, W) = x_shape.
+    H and W may exceed what (Ho, Wo) implies (transposed convolution with output_padding):
+    rows and columns that no window reaches get zero.
+    """
+    op = "conv2d_backward_data"
+    _check_float(op, ("grad_output", gy), ("weight", w))
+    x_shape = tuple(int(s) for s in x_shape)
+    _check_pairs(op, stride=stride, padding=padding, dilation=dilation)
+    if gy.ndim != 4 or len(x_shape) != 4 or gy.shape[0] != x_shape[0] or gy.shape[1] != w.shape[0]:
+        raise ValueError(f"{op}: grad_output {tuple(gy.shape)}, weight {tuple(w.shape)} and input shape "
+                         f"{x_shape}: expected grad_output (N, O, Ho, Wo) with N == input N and O == weight O")
+    _check_geometry(op, x_shape, w.shape, groups, stride, padding, dilation)
+    n, c, h, wd = x_shape
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    _, _, ho, wo = gy.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    if (ho - 1) * sh + dh * (kh - 1) + 1 > h + 2 * ph or (wo - 1) * sw + dw * (kw - 1) + 1 > wd + 2 * pw:
+        raise ValueError(f"{op}: grad_output {tuple(gy.shape)} has more positions than input shape {x_shape} "
+                         f"allows with weight {tuple(w.shape)}, stride={tuple(stride)}, "
+                         f"padding={tuple(padding)}, dilation={tuple(dilation)}")
+    gyr = np.ascontiguousarray(gy).reshape(n, groups, og, ho * wo)
+    wt = w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
+    if _is_pointwise(w.shape, padding) and stride == (1, 1) and (ho, wo) == (h, wd):
+        return np.matmul(wt, gyr).reshape(n, c, h, wd)
+    gcols = np.matmul(wt, gyr).reshape(n, c, kh, kw, ho, wo)
+    gx = np.zeros(x_shape, dtype=gy.dtype)
+    # col2im: one strided add per kernel offset, each clipped to the output
+    # positions whose input pixel lies inside the (unpadded) image.
+    rows = [_clip(i * dh - ph, sh, ho, h) for i in range(kh)]
+    cols = [_clip(j * dw - pw, sw, wo, wd) for j in range(kw)]
+    for i, (r0, a0, a1) in enumerate(rows):
+        if a1 <= a0:
+            continue
+        for j, (c0, b0, b1) in enumerate(cols):
+            if b1 <= b0:
+                continue
+            gx[:, :, r0:r0 + (a1 - a0 - 1) * sh + 1:sh, c0:c0 + (b1 - b0 - 1) * sw + 1:sw] += \
+                gcols[:, :, i, j, a0:a1, b0:b1]
+    return gx
+
+
+def _clip(offset, stride, n_out, size):
+    """Output positions a in [a0, a1) whose input position a*stride + offset is in [0, size),
+    and the first such input position."""
+    a0 = max(0, -(offset // stride)) if offset < 0 else 0
+    a1 = min(n_out, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
+    return a0 * stride + offset, a0, a1
+
+
+def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
+    """Gradient of conv2d w.r.t. its filter.
+
+    x (N, C, H, W), gy (N, O, Ho, Wo) -> gw with shape w_shape = (O, C/groups, kh, kw).
+    """
+    op = "conv2d_backward_filter"
+    _check_float(op, ("input", x), ("grad_output", gy))
+    w_shape = tuple(int(s) for s in w_shape)
+    ho, wo = _check_geometry(op, x.shape, w_shape, groups, stride, padding, dilation)
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w_shape
+    og = o // groups
+    if gy.shape != (n, o, ho, wo):
+        raise ValueError(f"{op}: grad_output {tuple(gy.shape)} does not match input {tuple(x.shape)} and "
+                         f"weight {w_shape}: expected {(n, o, ho, wo)}")
+    if _is_pointwise(w_shape, padding):
+        if stride != (1, 1):
+            x = x[:, :, ::stride[0], ::stride[1]]
+        cols = np.ascontiguousarray(x.transpose(1, 0, 2, 3))
+    else:
+        # Columns as (C, kh, kw, N, Ho, Wo): the batch joins the GEMM's K dimension.
+        cols = np.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
+        np.copyto(cols, _windows(x, kh, kw, (ho, wo), stride, padding, dilation).transpose(1, 2, 3, 0, 4, 5))
+    cols = cols.reshape(groups, cg * kh * kw, n * ho * wo)
+    gyt = np.ascontiguousarray(gy.reshape(n, groups, og, ho * wo).transpose(1, 2, 0, 3))
+    gw = np.matmul(gyt.reshape(groups, og, n * ho * wo), cols.transpose(0, 2, 1))
+    return gw.reshape(w_shape)

@@ -1,0 +1,8 @@
+"""Neural-network layers, parameters and initialisers (``torch.nn``'s names)."""
+from lumen.nn.parameter import Parameter
+from lumen.nn.module import Module
+from lumen.nn import functional, init
+from lumen.nn.modules import *  # noqa: F401,F403
+from lumen.nn.modules import __all__ as _modules_all
+
+__all__ = ["Module", "Parameter", "functional", "init", *_modules_all]

@@ -1,0 +1,176 @@
+"""In-place weight initialisers with PyTorch's names and formulas (``torch.nn.init``).
+
+Every function fills its tensor in place under ``no_grad`` (the tensor's
+version is bumped), draws from Lumen's seeded generator (``lumen.manual_seed``)
+on the tensor's own device and dtype, and returns the tensor.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import lumen
+
+__all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
+           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+           "bilinear_", "bilinear_kernel"]
+
+_LINEAR_FNS = {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+               "conv_transpose3d", "sigmoid"}
+
+
+def calculate_gain(nonlinearity: str, param=None) -> float:
+    """The recommended gain for ``nonlinearity`` (PyTorch's table).
+
+    linear/conv*/sigmoid: 1; tanh: 5/3; relu: sqrt(2); leaky_relu: sqrt(2/(1+a^2))
+    with ``a = param`` (default 0.01); selu: 3/4.
+    """
+    if nonlinearity in _LINEAR_FNS:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = param
+        else:
+            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def _calculate_fan_in_and_fan_out(tensor):
+    if tensor.ndim < 2:
+        raise ValueError(
+            f"Fan in and fan out can not be computed for tensor with fewer than 2 dimensions "
+            f"(got shape {tuple(tensor.shape)})")
+    receptive = 1
+    for s in tensor.shape[2:]:
+        receptive *= s
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def _calculate_correct_fan(tensor, mode):
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _check(tensor, fn):
+    if not isinstance(tensor, lumen.Tensor):
+        raise TypeError(f"nn.init.{fn} expects a lumen.Tensor, got {type(tensor).__name__}")
+    if not np.issubdtype(np.dtype(tensor.dtype.np), np.floating):
+        raise TypeError(f"nn.init.{fn} needs a floating point tensor, got dtype {tensor.dtype}")
+
+
+def uniform_(tensor, a: float = 0.0, b: float = 1.0):
+    """Fill with U(a, b)."""
+    _check(tensor, "uniform_")
+    with lumen.no_grad():
+        tensor.uniform_(a, b)
+    return tensor
+
+
+def normal_(tensor, mean: float = 0.0, std: float = 1.0):
+    """Fill with N(mean, std^2)."""
+    _check(tensor, "normal_")
+    with lumen.no_grad():
+        tensor.normal_(mean, std)
+    return tensor
+
+
+def constant_(tensor, val: float):
+    """Fill with ``val``."""
+    if not isinstance(tensor, lumen.Tensor):
+        raise TypeError(f"nn.init.constant_ expects a lumen.Tensor, got {type(tensor).__name__}")
+    with lumen.no_grad():
+        tensor.fill_(val)
+    return tensor
+
+
+def zeros_(tensor):
+    return constant_(tensor, 0.0)
+
+
+def ones_(tensor):
+    return constant_(tensor, 1.0)
+
+
+def xavier_uniform_(tensor, gain: float = 1.0):
+    """U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio 2010)."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    a = gain * math.sqrt(6.0 / float(fan_in + fan_out))
+    return uniform_(tensor, -a, a)
+
+
+def xavier_normal_(tensor, gain: float = 1.0):
+    """N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return normal_(tensor, 0.0, std)
+
+
+def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
+    """U(-b, b) with ``b = gain * sqrt(3 / fan)`` (He et al. 2015); ``fan`` per ``mode``."""
+    if 0 in tuple(tensor.shape):
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return uniform_(tensor, -bound, bound)
+
+
+def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
+    """N(0, std^2) with ``std = gain / sqrt(fan)``."""
+    if 0 in tuple(tensor.shape):
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return normal_(tensor, 0.0, std)
+
+
+def _upsample_filt_1d(size: int) -> np.ndarray:
+    factor = (size + 1) // 2
+    center = factor - 1 if size % 2 == 1 else factor - 0.5
+    return 1 - np.abs(np.arange(size) - center) / factor
+
+
+def bilinear_kernel(kh: int, kw: int | None = None) -> np.ndarray:
+    """The FCN bilinear upsampling filter, a float64 ``(kh, kw)`` host array.
+
+    Per axis: ``factor = (k+1)//2``, ``center = factor-1`` if k is odd else
+    ``factor-0.5``, ``f(i) = 1 - |i-center|/factor``; the kernel is ``f(i) f(j)``.
+    """
+    kw = kh if kw is None else kw
+    return np.outer(_upsample_filt_1d(kh), _upsample_filt_1d(kw))
+
+
+def bilinear_(weight):
+    """Fill a transposed-conv weight ``(C, C or 1, kH, kW)`` with the FCN bilinear kernel.
+
+    ``weight[c, c]`` (or ``weight[c, 0]`` when the second dim is 1, i.e. a
+    depthwise deconvolution) gets ``bilinear_kernel(kH, kW)``; every other entry
+    is zero, so each class channel is upsampled on its own (FCN's ``surgery.interp``).
+    """
+    _check(weight, "bilinear_")
+    if weight.ndim != 4:
+        raise ValueError(f"nn.init.bilinear_ expects a 4-d (C_in, C_out, kH, kW) weight, "
+                         f"got shape {tuple(weight.shape)}")
+    c_in, c_out, kh, kw = weight.shape
+    if c_in != c_out and c_out != 1:
+        raise ValueError(
+            f"nn.init.bilinear_ needs as many input as output channels, or one output channel "
+            f"per group, got weight shape {tuple(weight.shape)}")
+    w = np.zeros((c_in, c_out, kh, kw), dtype=np.float64)
+    filt = bilinear_kernel(kh, kw)
+    w[np.arange(c_in), np.arange(c_in) if c_out == c_in else 0] = filt
+    with lumen.no_grad():
+        weight.copy_(lumen.tensor(w, dtype=weight.dtype, device=weight.device))
+    return weight

@@ -1,0 +1,189 @@
+"""``Optimizer``: parameter groups, per-parameter state and exactly restorable state dicts."""
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+
+import lumen
+
+__all__ = ["Optimizer", "required"]
+
+
+class _Required:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+class Optimizer:
+    """Base class: holds ``param_groups`` (list of dicts with "params" and hyper-parameters)
+    and ``state`` (parameter -> dict of tensors and numbers).
+
+    ``params`` is an iterable of Tensors, or of dicts each with a "params" entry and
+    any hyper-parameters that override ``defaults`` for that group.
+    Subclasses implement ``_update_group(group)``, which runs under ``no_grad``.
+    """
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = defaults
+        self.state = defaultdict(dict)
+        self.param_groups = []
+        if isinstance(params, lumen.Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: params argument given to the optimizer should be an "
+                f"iterable of Tensors or dicts, but got a single Tensor of shape {tuple(params.shape)}")
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group):
+                if key != "params":
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Append a group; missing hyper-parameters are taken from ``defaults``."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, lumen.Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but "
+                            "the ordering of tensors in sets will change between runs. Please use a list instead.")
+        else:
+            params = list(params)
+        for p in params:
+            if not isinstance(p, lumen.Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is "
+                                f"{type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"can't optimize a non-leaf Tensor (shape {tuple(p.shape)}, "
+                                 f"grad_fn {p.grad_fn})")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("optimizer parameter group contains the same parameter more than once")
+        group = dict(param_group)
+        group["params"] = params
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            group.setdefault(name, default)
+        existing = {id(p) for g in self.param_groups for p in g["params"]}
+        if existing & {id(p) for p in params}:
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of every parameter: to None, or to zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    if p.grad.grad_fn is not None:
+                        p.grad = p.grad.detach()
+                    with lumen.no_grad():
+                        p.grad.zero_()
+
+    def step(self, closure=None):
+        """One update of every parameter that requires grad and has a ``.grad``.
+
+        ``closure`` (optional) re-evaluates the model and returns the loss; it runs
+        with gradients enabled and its result is returned.
+        """
+        loss = None
+        if closure is not None:
+            with lumen.enable_grad():
+                loss = closure()
+        with lumen.no_grad():
+            for group in self.param_groups:
+                self._update_group(group)
+        return loss
+
+    def _update_group(self, group) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _update_group")
+
+    @staticmethod
+    def _params_with_grad(group):
+        """The group's parameters that an update should touch (others get no state)."""
+        for p in group["params"]:
+            if p.requires_grad and p.grad is not None:
+                yield p
+
+    # ---- state dicts ----------------------------------------------------------
+    def state_dict(self) -> dict:
+        """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}``.
+
+        Parameters are referred to by their position across all groups, as in
+        PyTorch, so the dict can be loaded into an optimizer over a fresh copy of
+        the model. State tensors are shared with the optimizer, not copied.
+        """
+        index_of = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index_of.setdefault(id(p), len(index_of))
+            packed["params"] = [index_of[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {index_of[id(p)]: s for p, s in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore ``state_dict()``'s output; state tensors are copied and moved to each
+        parameter's device (floating ones also to its dtype)."""
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, but the "
+                             f"optimizer has {len(self.param_groups)}")
+        for i, (g, sg) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(g["params"]) != len(sg["params"]):
+                raise ValueError(
+                    f"loaded state dict contains a parameter group (#{i}) with {len(sg['params'])} "
+                    f"parameters, which doesn't match the size of optimizer's group "
+                    f"({len(g['params'])} parameters)")
+        param_of = {}
+        for g, sg in zip(self.param_groups, saved_groups):
+            for p, idx in zip(g["params"], sg["params"]):
+                param_of[idx] = p
+
+        def cast(param, key, value):
+            if isinstance(value, lumen.Tensor):
+                value = value.detach()
+                if key != "step" and value.dtype.is_floating_point:
+                    value = value.to(dtype=param.dtype)
+                value = value.to(device=param.device)
+                return value.clone()
+            if isinstance(value, dict):
+                return {k: cast(param, k, v) for k, v in value.items()}
+            return copy.deepcopy(value)
+
+        state = defaultdict(dict)
+        for idx, s in state_dict["state"].items():
+            idx = int(idx)
+            if idx not in param_of:
+                raise ValueError(f"loaded optimizer state refers to parameter #{idx}, which no "
+                                 f"parameter group contains")
+            param = param_of[idx]
+            state[param] = {k: cast(param, k, v) for k, v in s.items()}
+        new_groups = []
+        for g, sg in zip(self.param_groups, saved_groups):
+            ng = copy.deepcopy({k: v for k, v in sg.items() if k != "params"})
+            ng["params"] = g["params"]
+            new_groups.append(ng)
+        self.state = state
+        self.param_groups = new_groups

@@ -1,0 +1,1 @@
+"""Vision: reference models, VOC data sets and transforms, segmentation metrics and plots."""

@@ -1,0 +1,1 @@
+"""Scripts that compose the library: ``python -m recipes.fcn_voc``."""

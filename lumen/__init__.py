@@ -11,6 +11,7 @@ from .dtypes import (bool_ as bool, dtype, float16, float32, float64, get_defaul
                      int64, set_default_dtype, uint8)
 from .ops.arith import matmul, where
 from .ops.shape import cat, chunk, split, stack
+from .serialization import load, save
 from .tensor import Tensor
 
 half, float, double, long, int = float16, float32, float64, int64, int32

@@ -1,0 +1,300 @@
+"""Module: registration, traversal, state dicts, modes, conversion, hooks, repr."""
+import copy
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import lumen
+import lumen.nn as nn
+
+
+class Affine(nn.Module):
+    """A layer built only from core ops, so these tests do not depend on nn.functional."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.weight = nn.Parameter(lumen.ones(n))
+        self.bias = nn.Parameter(lumen.zeros(n))
+        self.register_buffer("count", lumen.tensor(0, dtype=lumen.int64))
+        self.register_buffer("scratch", lumen.zeros(n), persistent=False)
+
+    def forward(self, x):
+        return x * self.weight + self.bias
+
+    def extra_repr(self):
+        return f"n={self.weight.shape[0]}"
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(Affine(3), nn.ReLU(), Affine(3))
+        self.head = Affine(3)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def test_parameter_is_a_tensor_sharing_storage():
+    t = lumen.tensor([1.0, 2.0])
+    p = nn.Parameter(t)
+    assert isinstance(p, lumen.Tensor) and isinstance(p, nn.Parameter)
+    assert p.requires_grad and p.is_leaf and p.grad_fn is None
+    with lumen.no_grad():
+        p.mul_(3)
+    np.testing.assert_array_equal(t.numpy(), [3.0, 6.0])  # same storage
+    assert repr(p).startswith("Parameter containing:\ntensor([3., 6.]")
+    assert not nn.Parameter(np.zeros(2, np.float32), requires_grad=False).requires_grad
+    y = p * 2
+    assert type(y) is lumen.Tensor
+
+
+def test_registration_by_assignment_and_lookup():
+    m = Affine(2)
+    assert list(m._parameters) == ["weight", "bias"]
+    assert list(m._buffers) == ["count", "scratch"]
+    m.extra = nn.Parameter(lumen.zeros(1))
+    assert "extra" in m._parameters and m.extra is m._parameters["extra"]
+    m.child = nn.ReLU()
+    assert "child" in m._modules
+    m.plain = 5
+    assert m.plain == 5 and "plain" not in m._parameters
+    # reassigning a registered name keeps its kind
+    m.count = lumen.tensor(7, dtype=lumen.int64)
+    assert m._buffers["count"].item() == 7
+    with pytest.raises(TypeError, match="cannot assign 'Tensor' as parameter 'weight'"):
+        m.weight = lumen.ones(2)
+    m.weight = None
+    assert m.weight is None and "weight" in m._parameters
+    with pytest.raises(TypeError, match="child module 'child'"):
+        m.child = 3
+    del m.extra
+    assert "extra" not in m._parameters
+    with pytest.raises(AttributeError, match="'Affine' object has no attribute 'nope'"):
+        m.nope
+    with pytest.raises(KeyError, match='buffer name can.{1,3}t contain'):
+        m.register_buffer("a.b", lumen.zeros(1))
+    with pytest.raises(KeyError, match="already exists"):
+        m.register_parameter("plain", None)
+    with pytest.raises(TypeError, match="lumen.Tensor or None required"):
+        m.register_buffer("b", np.zeros(1))
+
+
+def test_assignment_before_init_is_an_error():
+    class Bad(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(lumen.zeros(1))
+
+    with pytest.raises(AttributeError, match="before Module.__init__"):
+        Bad()
+
+
+def test_named_parameters_buffers_modules():
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["features.0.weight", "features.0.bias", "features.2.weight", "features.2.bias",
+                     "head.weight", "head.bias"]
+    assert [n for n, _ in net.named_buffers()] == [
+        "features.0.count", "features.0.scratch", "features.2.count", "features.2.scratch",
+        "head.count", "head.scratch"]
+    assert [n for n, _ in net.named_modules()] == ["", "features", "features.0", "features.1",
+                                                    "features.2", "head"]
+    assert [n for n, _ in net.named_children()] == ["features", "head"]
+    assert [n for n, _ in net.named_parameters(prefix="model", recurse=False)] == []
+    assert [n for n, _ in net.head.named_parameters(prefix="h")] == ["h.weight", "h.bias"]
+    assert len(list(net.parameters())) == 6 and len(list(net.modules())) == 6
+
+
+def test_shared_parameters_and_modules_are_listed_once():
+    net = Net()
+    net.head.weight = net.features[0].weight
+    assert len(list(net.parameters())) == 5
+    shared = Affine(2)
+    seq = nn.Sequential(shared, shared)
+    assert len(list(seq.modules())) == 2 and len(list(seq.parameters())) == 2
+    assert list(seq.state_dict()) == ["0.weight", "0.bias", "0.count", "1.weight", "1.bias", "1.count"]
+
+
+def test_state_dict_detached_shared_storage_and_excludes_non_persistent():
+    net = Net()
+    sd = net.state_dict()
+    assert isinstance(sd, OrderedDict)
+    assert list(sd) == ["features.0.weight", "features.0.bias", "features.0.count",
+                        "features.2.weight", "features.2.bias", "features.2.count",
+                        "head.weight", "head.bias", "head.count"]
+    assert all(not v.requires_grad and type(v) is lumen.Tensor for v in sd.values())
+    with lumen.no_grad():
+        net.head.weight.fill_(4.0)
+    np.testing.assert_array_equal(sd["head.weight"].numpy(), [4, 4, 4])
+    assert net.state_dict(keep_vars=True)["head.weight"] is net.head.weight
+
+
+def test_load_state_dict_copies_in_place_with_cast():
+    src, dst = Net(), Net()
+    with lumen.no_grad():
+        src.features[0].weight.copy_(lumen.tensor([1.0, 2.0, 3.0]))
+        src.head.count.fill_(9)
+    w_before = dst.features[0].weight
+    version = w_before._version
+    sd = src.state_dict()
+    sd["head.bias"] = sd["head.bias"].double()  # cast back to the module's dtype
+    sd["features.2.bias"] = np.array([5.0, 6.0, 7.0])  # numpy arrays are accepted too
+    missing, unexpected = dst.load_state_dict(sd)
+    assert missing == [] and unexpected == []
+    assert dst.features[0].weight is w_before and w_before._version > version
+    np.testing.assert_array_equal(w_before.detach().numpy(), [1, 2, 3])
+    assert dst.head.bias.dtype == lumen.float32 and dst.head.count.item() == 9
+    np.testing.assert_array_equal(dst.features[2].bias.detach().numpy(), [5, 6, 7])
+
+
+def test_load_state_dict_strict_error_lists_every_problem():
+    net = Net()
+    sd = net.state_dict()
+    del sd["head.bias"]
+    sd["head.extra"] = lumen.zeros(1)
+    sd["bogus.weight"] = lumen.zeros(1)
+    sd["features.0.weight"] = lumen.zeros(4)
+    with pytest.raises(RuntimeError) as e:
+        net.load_state_dict(sd)
+    msg = str(e.value)
+    assert msg.startswith("Error(s) in loading state_dict for Net:")
+    assert 'Missing key(s) in state_dict: "head.bias"' in msg
+    assert 'Unexpected key(s) in state_dict: "bogus.weight", "head.extra"' in msg
+    assert ("size mismatch for features.0.weight: copying a param with shape (4,) from checkpoint, "
+            "the shape in current model is (3,)") in msg
+
+
+def test_load_state_dict_non_strict_reports_and_still_checks_shapes():
+    net = Net()
+    sd = net.state_dict()
+    del sd["head.bias"]
+    sd["head.extra"] = lumen.zeros(1)
+    missing, unexpected = net.load_state_dict(sd, strict=False)
+    assert missing == ["head.bias"] and unexpected == ["head.extra"]
+    sd["head.weight"] = lumen.zeros(2)
+    with pytest.raises(RuntimeError, match="size mismatch for head.weight"):
+        net.load_state_dict(sd, strict=False)
+
+
+def test_train_eval_propagate():
+    net = Net()
+    assert all(m.training for m in net.modules())
+    assert net.eval() is net
+    assert not any(m.training for m in net.modules())
+    net.features.train()
+    assert net.features[1].training and not net.head.training and not net.training
+    with pytest.raises(ValueError, match="boolean"):
+        net.train("yes")
+
+
+def test_zero_grad_and_requires_grad():
+    net = Net()
+    x = lumen.ones(2, 3)
+    net(x).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    net.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.numpy().any() for p in net.parameters())
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+    net.requires_grad_(False)
+    assert not any(p.requires_grad for p in net.parameters())
+
+
+def test_to_keeps_parameter_identity_and_integer_buffers():
+    net = Net()
+    params = list(net.parameters())
+    net(lumen.ones(1, 3)).sum().backward()
+    assert net.double() is net
+    assert [id(p) for p in net.parameters()] == [id(p) for p in params]
+    assert all(p.dtype == lumen.float64 and p.grad.dtype == lumen.float64 for p in params)
+    assert net.head.count.dtype == lumen.int64
+    assert net.head.scratch.dtype == lumen.float64
+    net.to(lumen.float32)
+    assert all(p.dtype == lumen.float32 for p in net.parameters())
+    net.to("cpu")
+    assert all(p.device == lumen.device("cpu") for p in net.parameters())
+    with pytest.raises(TypeError, match="floating point"):
+        net.to(lumen.int64)
+
+
+def test_apply_visits_children_first():
+    net = Net()
+    seen = []
+    assert net.apply(lambda m: seen.append(type(m).__name__)) is net
+    assert seen == ["Affine", "ReLU", "Affine", "Sequential", "Affine", "Net"]
+
+
+def test_forward_hooks():
+    m = Affine(2)
+    calls = []
+    h1 = m.register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
+    h2 = m.register_forward_hook(lambda mod, args, out: calls.append(out.shape) or out + 1)
+    y = m(lumen.ones(2))
+    np.testing.assert_array_equal(y.detach().numpy(), [3, 3])
+    assert calls == [(2,)]
+    h1.remove()
+    h2.remove()
+    np.testing.assert_array_equal(m(lumen.ones(2)).detach().numpy(), [1, 1])
+
+
+def test_repr_nested_like_pytorch():
+    net = Net()
+    assert repr(net) == (
+        "Net(\n"
+        "  (features): Sequential(\n"
+        "    (0): Affine(n=3)\n"
+        "    (1): ReLU()\n"
+        "    (2): Affine(n=3)\n"
+        "  )\n"
+        "  (head): Affine(n=3)\n"
+        ")")
+    assert repr(nn.ReLU(inplace=True)) == "ReLU(inplace=True)"
+
+
+def test_module_without_forward():
+    with pytest.raises(NotImplementedError, match="Module is missing the required 'forward'"):
+        nn.Module()(1)
+
+
+def test_deepcopy_is_independent():
+    net = Net()
+    clone = copy.deepcopy(net)
+    with lumen.no_grad():
+        clone.head.weight.fill_(7.0)
+    assert net.head.weight.detach().numpy().tolist() == [1, 1, 1]
+    assert isinstance(clone.head.weight, nn.Parameter) and clone.head.weight.requires_grad
+
+
+def test_sequential_indexing_slicing_append():
+    a, b, c = nn.ReLU(), nn.Identity(), nn.ReLU(inplace=True)
+    seq = nn.Sequential(a, b)
+    assert len(seq) == 2 and seq[0] is a and seq[-1] is b
+    seq.append(c)
+    assert seq[2] is c
+    sub = seq[1:]
+    assert isinstance(sub, nn.Sequential) and list(sub) == [b, c]
+    assert list(sub._modules) == ["1", "2"]  # PyTorch keeps the names of a slice
+    with pytest.raises(IndexError, match="out of range"):
+        seq[3]
+    del seq[0]
+    assert list(seq._modules) == ["0", "1"] and seq[0] is b
+    named = nn.Sequential(OrderedDict([("conv", a), ("act", b)]))
+    assert named.conv is a and named[1] is b
+    x = lumen.tensor([-1.0, 2.0])
+    np.testing.assert_array_equal(nn.Sequential(Affine(2), Affine(2))(x).detach().numpy(), [-1, 2])
+
+
+def test_module_list_and_dict():
+    layers = nn.ModuleList([Affine(2) for _ in range(3)])
+    holder = nn.Module()
+    holder.layers = layers
+    holder.heads = nn.ModuleDict({"a": Affine(2), "b": nn.ReLU()})
+    assert len(layers) == 3 and isinstance(layers[1:], nn.ModuleList)
+    layers.append(nn.ReLU())
+    assert [n for n, _ in holder.named_parameters()] == [
+        "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias", "layers.2.weight",
+        "layers.2.bias", "heads.a.weight", "heads.a.bias"]
+    assert list(holder.heads.keys()) == ["a", "b"] and "a" in holder.heads
+    with pytest.raises(TypeError, match="container"):
+        layers(lumen.ones(1))

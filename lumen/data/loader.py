@@ -239,7 +239,7 @@ class _LoaderIter:
         self._pool = None
         if loader.num_workers > 0 and self._next < len(self._batches):
             self._pool = ThreadPoolExecutor(loader.num_workers, thread_name_prefix="lumen-data")
-            self._fill()
+            self._fill(self._next)
 
     def __iter__(self):
         return self
@@ -247,9 +247,10 @@ class _LoaderIter:
     def __len__(self):
         return len(self._batches) - self._next
 
-    def _fill(self):
+    def _fill(self, start):
+        """Keep the batches start .. start + num_workers * prefetch - 1 submitted."""
         loader = self._loader
-        end = min(self._next + loader.num_workers * loader.prefetch, len(self._batches))
+        end = min(start + loader.num_workers * loader.prefetch, len(self._batches))
         while self._submitted < end:
             self._pending.append(self._pool.submit(
                 _load, loader.dataset, self._batches[self._submitted], loader.collate_fn, self._key, True))
@@ -269,7 +270,7 @@ class _LoaderIter:
             batch = _load(loader.dataset, self._batches[self._next], loader.collate_fn, self._key, False)
         else:
             future = self._pending.popleft()
-            self._fill()
+            self._fill(self._next + 1)
             try:
                 batch = future.result()
             except _WorkerFailure as failure:

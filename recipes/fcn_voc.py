@@ -1,0 +1,401 @@
+"""Train and evaluate FCNs on PASCAL VOC: the protocol of Long, Shelhamer and Darrell (2015).
+
+    python -m recipes.fcn_voc                                  # embedded synthetic VOC data, a few minutes on a CPU
+    python -m recipes.fcn_voc --data VOCdevkit/VOC2012 --sbd benchmark_RELEASE/dataset \\
+        --model staged --init vgg16.npz --device cuda          # the paper's 32s -> 16s -> 8s protocol
+
+Everything here composes the library: data sets, loader, models, optimizer,
+metrics and plots come from ``lumen``; this file only wires them together and
+keeps the run safe to interrupt and resume (atomic checkpoints holding the
+model, optimizer, data-loader position and random state).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import lumen
+from lumen import optim
+from lumen.data import DataError, DataLoader
+from lumen.nn import functional as F
+from lumen.serialization import CheckpointError
+from lumen.vision import metrics, plot
+from lumen.vision.datasets import VOC_CLASSES, SBDSegmentation, VOCSegmentation, synthetic_voc
+from lumen.vision.models import fcn
+from lumen.vision.transforms import ToCaffeInput, from_caffe_input
+
+MODELS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "staged")
+BACKBONES = ("vgg16", "alexnet", "googlenet")
+STAGES = {"staged": ("fcn32s", "fcn16s", "fcn8s")}
+N_CLASSES = len(VOC_CLASSES)
+
+# The embedded default: a narrow FCN trained from scratch on synthetic VOC-layout data.
+EMBEDDED = dict(model="staged", width=1 / 8, iters=250, lr=1e-3, momentum=0.9, weight_decay=5e-4,
+                normalize=True, stage_lr_factor=1.0, eval_every=250, n_train=160, n_val=40, size=64)
+# The reference solver (voc-fcn32s/solve.py): fixed lr for the unnormalised loss, high momentum, batch 1.
+PAPER = dict(model="fcn32s", width=1.0, iters=100000, lr=1e-10, momentum=0.99, weight_decay=5e-4,
+             normalize=False, stage_lr_factor=0.01, eval_every=4000)
+
+
+class UserError(Exception):
+    """A mistake in the command line or the data: reported in one line, without a traceback."""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m recipes.fcn_voc", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, help="VOC2012 folder (JPEGImages, SegmentationClass, ImageSets); "
+                   "default: the embedded synthetic data set")
+    p.add_argument("--sbd", type=Path, help="SBD 'dataset' folder (img, cls, train.txt): train on SBD train, "
+                   "validate on VOC seg11valid, as the paper")
+    p.add_argument("--model", help=f"one of {', '.join(MODELS)} (staged = 32s, then 16s from it, then 8s)")
+    p.add_argument("--backbone", default="vgg16", help=f"one of {', '.join(BACKBONES)}")
+    p.add_argument("--width", type=float, help="channel multiplier of the trunk (1 = the paper's nets)")
+    p.add_argument("--init", type=Path, help="ImageNet classifier weights (.npz from python -m "
+                   "lumen.vision.convert) to convolutionalise into the trunk")
+    p.add_argument("--iters", type=int, help="iterations per stage")
+    p.add_argument("--lr", type=float, help="learning rate of the first stage")
+    p.add_argument("--stage-lr-factor", type=float, help="lr multiplier from one stage to the next")
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--batch-size", type=int, default=1, help="images per step (reference: 1)")
+    p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
+                   help="average the loss over pixels (default: unnormalised sum on real data, as the reference)")
+    p.add_argument("--eval-every", type=int, help="validate every N iterations (and at the end of each stage)")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N iterations")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--workers", type=int, default=2, help="background data-loading threads")
+    p.add_argument("--out", type=Path, default=Path("runs/fcn_voc"), help="output folder")
+    p.add_argument("--resume", nargs="?", const="auto", help="resume from CHECKPOINT (default: OUT/checkpoint.npz)")
+    p.add_argument("--eval-only", type=Path, metavar="CKPT", help="evaluate a checkpoint and exit")
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--n-train", type=int, help="embedded data: training images")
+    p.add_argument("--n-val", type=int, help="embedded data: validation images")
+    p.add_argument("--size", type=int, help="embedded data: image size")
+    p.add_argument("--cache", type=Path, help="where the embedded data set is generated (default: "
+                   "$LUMEN_CACHE or ~/.cache/lumen)")
+    args = p.parse_args(argv)
+    preset = EMBEDDED if args.data is None else PAPER
+    for key, value in preset.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.model not in MODELS:
+        raise UserError(f"unknown model {args.model!r}; expected one of {', '.join(MODELS)}")
+    if args.backbone not in BACKBONES:
+        raise UserError(f"unknown backbone {args.backbone!r}; expected one of {', '.join(BACKBONES)}")
+    if args.backbone != "vgg16" and args.model not in ("fcn32s",):
+        raise UserError(f"--backbone {args.backbone} comes with the fcn32s head only (paper Table 1); "
+                        f"use --model fcn32s")
+    for name in ("iters", "batch_size", "checkpoint_every", "eval_every"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
+        raise UserError(f"unknown device {args.device!r}; expected cpu or cuda")
+    if args.device != "cpu" and not lumen.cuda.is_available():
+        raise UserError(f"--device {args.device}: no usable GPU (CuPy with a CUDA device is needed: "
+                        f"pip install 'lumen[cuda]')")
+    return args
+
+
+# ---- data ---------------------------------------------------------------------------------
+def cache_dir(args) -> Path:
+    return args.cache or Path(os.environ.get("LUMEN_CACHE", Path.home() / ".cache" / "lumen"))
+
+
+def load_data(args):
+    """(train set, validation set, one-line description)."""
+    to_input = ToCaffeInput()
+    try:
+        if args.data is None:
+            root = cache_dir(args) / f"synthetic_voc-{args.n_train}-{args.n_val}-{args.size}"
+            synthetic_voc(root, n_train=args.n_train, n_val=args.n_val, size=args.size, seed=0)
+            train = VOCSegmentation(root, "train", transform=to_input)
+            val = VOCSegmentation(root, "val", transform=to_input)
+            return train, val, f"embedded synthetic VOC data in {root}"
+        val_split = "seg11valid" if (args.data / "ImageSets/Segmentation/seg11valid.txt").exists() else "val"
+        val = VOCSegmentation(args.data, val_split, transform=to_input)
+        if args.sbd is not None:
+            train = SBDSegmentation(args.sbd, "train", transform=to_input)
+            return train, val, f"SBD train ({len(train)}) -> VOC {val_split} ({len(val)})"
+        train = VOCSegmentation(args.data, "train", transform=to_input)
+        return train, val, f"VOC train ({len(train)}) -> VOC {val_split} ({len(val)})"
+    except (DataError, FileNotFoundError, NotADirectoryError) as e:
+        raise UserError(str(e)) from None
+
+
+# ---- model and optimizer ---------------------------------------------------------------------
+def build_model(name, args, previous=None, transplant=True):
+    if previous is not None:  # staged training carries the trained stage forward
+        return {"fcn16s": fcn.FCN16s.from_fcn32s, "fcn8s": fcn.FCN8s.from_fcn16s}[name](previous)
+    pretrained = None
+    if args.init is not None and transplant:
+        try:
+            pretrained = lumen.load(args.init)
+        except (OSError, CheckpointError, ValueError) as e:
+            raise UserError(f"--init {args.init}: {e}") from None
+    ctor = {"fcn32s": fcn.fcn32s, "fcn16s": fcn.fcn16s, "fcn8s": fcn.fcn8s, "fcn8s-atonce": fcn.fcn8s_atonce}[name]
+    kwargs = dict(num_classes=N_CLASSES, width=args.width, pretrained_backbone=pretrained)
+    if name == "fcn32s":
+        kwargs["backbone"] = args.backbone
+    try:
+        return ctor(**kwargs)
+    except (KeyError, ValueError) as e:
+        raise UserError(f"cannot build {name}: {e}") from None
+
+
+def make_optimizer(model, args, lr):
+    groups = optim.caffe_param_groups(model, lr, args.weight_decay)
+    return optim.SGD(groups, lr=lr, momentum=args.momentum)
+
+
+def segmentation_loss(scores, label, normalize):
+    """Softmax loss with label 255 ignored: summed over pixels (Caffe's normalize: false) or averaged."""
+    loss = F.cross_entropy(scores, label, ignore_index=255, reduction="mean" if normalize else "sum")
+    return loss if normalize else loss / scores.shape[0]
+
+
+# ---- evaluation -----------------------------------------------------------------------------
+def evaluate(model, dataset, device, n_show=4):
+    """Metrics over ``dataset`` (one image at a time, any size) and a few samples to draw."""
+    model.eval()
+    confusion = metrics.ConfusionMatrix(N_CLASSES)
+    shown = []
+    with lumen.no_grad():
+        for i in range(len(dataset)):
+            image, label = dataset[i]
+            scores = model(lumen.from_numpy(image[None]).to(device))
+            pred = scores.argmax(1)[0].numpy()
+            confusion.update(label, pred)
+            if len(shown) < n_show:
+                shown.append((from_caffe_input(image), label, pred))
+    model.train()
+    return confusion, shown
+
+
+# ---- checkpoints ---------------------------------------------------------------------------
+def rng_state():
+    return json.dumps(lumen.backends.get("cpu").generator().bit_generator.state)
+
+
+def set_rng_state(state):
+    lumen.backends.get("cpu").generator().bit_generator.state = json.loads(state)
+
+
+def write_atomic(path: Path, write):
+    """Write through a temporary file in the same folder, then rename: never a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path, args):
+    try:
+        ckpt = lumen.load(path)
+    except FileNotFoundError:
+        raise UserError(f"checkpoint {path} does not exist") from None
+    except (OSError, CheckpointError, ValueError) as e:
+        raise UserError(f"cannot read checkpoint {path}: {e}") from None
+    meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
+    if meta.get("format") != "fcn_voc":
+        raise UserError(f"{path} is not a checkpoint of recipes.fcn_voc")
+    for key in ("model", "backbone", "width"):
+        if meta[key] != getattr(args, key):
+            raise UserError(f"checkpoint {path} is of {key} {meta[key]!r}, but this run asks for "
+                            f"{getattr(args, key)!r}")
+    return ckpt
+
+
+# ---- training -------------------------------------------------------------------------------
+class Interrupt:
+    """Ctrl-C asks the loop to stop after the current iteration (a second Ctrl-C stops at once)."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self.previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self.requested:
+                raise KeyboardInterrupt
+            self.requested = True
+            tqdm.write("interrupt: finishing this iteration, then writing a checkpoint (Ctrl-C again to abort)")
+
+        signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def table2(results):
+    """The paper's Table 2 layout: pixel acc., mean acc., mean IU, f.w. IU (in %)."""
+    lines = ["| model | pixel acc. | mean acc. | mean IU | f.w. IU |", "|---|---|---|---|---|"]
+    for name, m in results.items():
+        lines.append(f"| {name} | {100 * m['pixel_accuracy']:.1f} | {100 * m['mean_accuracy']:.1f} | "
+                     f"{100 * m['mean_iu']:.1f} | {100 * m['frequency_weighted_iu']:.1f} |")
+    return "\n".join(lines)
+
+
+def run(args, on_iteration=None):
+    """Train (all stages) and evaluate; returns the per-stage metrics. ``on_iteration(it)`` may return
+    "stop" to request the same clean stop as Ctrl-C (used by the tests)."""
+    lumen.manual_seed(args.seed)
+    train_set, val_set, description = load_data(args)
+    device = args.device
+    stages = STAGES.get(args.model, (args.model,))
+    ckpt_path = args.out / "checkpoint.npz"
+    ckpt = None
+    if args.resume is not None:
+        ckpt = load_checkpoint(ckpt_path if args.resume == "auto" else Path(args.resume), args)
+
+    print(f"fcn_voc: {args.model} on {args.backbone} (width {args.width:g}), {description}, device {device}")
+    if args.data is None:
+        print("fcn_voc: for PASCAL VOC pass --data VOCdevkit/VOC2012 (and --sbd benchmark_RELEASE/dataset "
+              "for the paper's SBD training set); see README.md")
+
+    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
+                        seed=args.seed, drop_last=args.batch_size > 1)
+    history = ckpt["history"] if ckpt else []
+    results = dict(ckpt["results"]) if ckpt else {}
+    first_stage = ckpt["meta"]["stage"] if ckpt else 0
+    model_prev = None
+    for k, name in enumerate(stages):
+        if k < first_stage:
+            continue
+        resuming = ckpt is not None and k == first_stage
+        if resuming:
+            model = build_model(name, args, transplant=False)
+            model.load_state_dict(ckpt["model_state"])
+        else:
+            model = build_model(name, args, previous=model_prev)
+        model.to(device)
+        lr = args.lr * args.stage_lr_factor ** k
+        opt = make_optimizer(model, args, lr)
+        start = 0
+        log = {"name": name, "loss": [], "mean_iu": []}
+        if resuming:
+            opt.load_state_dict(ckpt["optimizer"])
+            loader.load_state_dict(ckpt["loader"])
+            set_rng_state(ckpt["rng"])
+            start = ckpt["meta"]["iteration"]
+            log = history.pop() if history and history[-1]["name"] == name else log
+            ckpt = None
+        history.append(log)
+
+        def save(iteration):
+            state = {"meta": {"format": "fcn_voc", "model": args.model, "backbone": args.backbone,
+                              "width": args.width, "stage": k, "stage_name": name, "iteration": iteration},
+                     "model_state": model.state_dict(), "optimizer": opt.state_dict(),
+                     "loader": loader.state_dict(), "rng": rng_state(), "history": history,
+                     "results": results}
+            args.out.mkdir(parents=True, exist_ok=True)
+            lumen.save(state, ckpt_path)
+
+        it = start
+        bar = tqdm(total=args.iters, initial=start, desc=name, unit="it", dynamic_ncols=True,
+                   disable=None, mininterval=1.0)
+        t0, seen = time.perf_counter(), 0
+        with Interrupt() as interrupt:
+            while it < args.iters:
+                for images, labels in loader:
+                    scores = model(images.to(device))
+                    loss = segmentation_loss(scores, labels.to(device).long(), args.normalize)
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        save(it)
+                        raise UserError(f"{name}: the loss became {value} at iteration {it + 1}; lower --lr "
+                                        f"(with the unnormalised loss the reference uses 1e-10)")
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    it += 1
+                    seen += images.shape[0]
+                    log["loss"].append([it, value])
+                    bar.set_postfix(loss=f"{value:.4g}", img_s=f"{seen / (time.perf_counter() - t0):.1f}")
+                    bar.update(1)
+                    stop = on_iteration(it) == "stop" if on_iteration else False
+                    if it % args.eval_every == 0 and it < args.iters:
+                        confusion, _ = evaluate(model, val_set, device)
+                        miu = confusion.compute()["mean_iu"]
+                        log["mean_iu"].append([it, miu])
+                        tqdm.write(f"{name} iteration {it}: loss {value:.4g}, validation mean IU {100 * miu:.1f}")
+                    if it % args.checkpoint_every == 0 or it == args.iters:
+                        save(it)
+                    if interrupt.requested or stop:
+                        save(it)
+                        bar.close()
+                        print(f"fcn_voc: stopped at {name} iteration {it}; checkpoint in {ckpt_path} "
+                              f"(resume with --resume)")
+                        return None
+                    if it >= args.iters:
+                        break
+        bar.close()
+        confusion, shown = evaluate(model, val_set, device)
+        results[name] = scores_of(confusion)
+        log["mean_iu"].append([args.iters, results[name]["mean_iu"]])
+        tqdm.write(f"{name}: validation mean IU {100 * results[name]['mean_iu']:.1f}")
+        save(args.iters)
+        model_prev = model
+    write_outputs(args, history, results, confusion, shown)
+    print(table2(results))
+    return results
+
+
+def scores_of(confusion):
+    m = confusion.compute()
+    return {key: (value.tolist() if isinstance(value, np.ndarray) else float(value)) for key, value in m.items()}
+
+
+def write_outputs(args, history, results, confusion, shown):
+    args.out.mkdir(parents=True, exist_ok=True)
+    payload = {"data": str(args.data) if args.data else "embedded", "classes": list(VOC_CLASSES), "stages": results}
+    write_atomic(args.out / "metrics.json", lambda p: Path(p).write_text(json.dumps(payload, indent=2)))
+    write_atomic(args.out / "curves.png", lambda p: plot.training_curves(history).savefig(p, format="png"))
+    images, truths, preds = zip(*shown)
+    write_atomic(args.out / "predictions.png",
+                 lambda p: plot.segmentation_grid(images, truths, preds).savefig(p, format="png", dpi=80))
+    print(f"fcn_voc: wrote {args.out / 'metrics.json'}, curves.png and predictions.png")
+
+
+def eval_only(args):
+    ckpt = load_checkpoint(args.eval_only, args)
+    _, val_set, description = load_data(args)
+    name = ckpt["meta"]["stage_name"]
+    model = build_model(name, args, transplant=False)
+    model.load_state_dict(ckpt["model_state"])
+    model.to(args.device)
+    confusion, shown = evaluate(model, val_set, args.device)
+    results = {name: scores_of(confusion)}
+    write_outputs(args, ckpt["history"], results, confusion, shown)
+    print(table2(results))
+    return results
+
+
+def main(argv=None):
+    try:
+        args = parse_args(argv)
+        return 0 if (eval_only(args) if args.eval_only else run(args)) is not None else 130
+    except UserError as e:
+        print(f"fcn_voc: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 import lumen
 from lumen.nn import functional as F
 from lumen.nn import init
@@ -14,7 +12,7 @@ from lumen.nn.modules.utils import _pair
 
 __all__ = ["Conv2d", "ConvTranspose2d"]
 
-_PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class _ConvNd(Module):
@@ -29,7 +27,7 @@ class _ConvNd(Module):
         if out_channels % groups != 0:
             raise ValueError(f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})")
         if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"{name}: padding_mode must be one of {sorted(_PADDING_MODES)}, "
+            raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}, "
                              f"got {padding_mode!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -100,21 +98,12 @@ class Conv2d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          False, 0, groups, bias, padding_mode, device, dtype)
 
-    def _pad(self, input):
-        mode = _PADDING_MODES[self.padding_mode]
-        ph, pw = self.padding
-        h, w = input.shape[2], input.shape[3]
-        if mode == "reflect" and (ph >= h or pw >= w):
-            raise ValueError(f"Conv2d: reflect padding {self.padding} must be smaller than the "
-                             f"input's spatial size {(h, w)}")
-        ih = np.pad(np.arange(h), ph, mode=mode)
-        iw = np.pad(np.arange(w), pw, mode=mode)
-        return input[:, :, ih[:, None], iw[None, :]]
-
     def forward(self, input):
         self._check_input(input)
         if self.padding_mode != "zeros":
-            return F.conv2d(self._pad(input), self.weight, self.bias, stride=self.stride,
+            ph, pw = self.padding
+            padded = F.pad(input, (pw, pw, ph, ph), mode=self.padding_mode)
+            return F.conv2d(padded, self.weight, self.bias, stride=self.stride,
                             padding=0, dilation=self.dilation, groups=self.groups)
         return F.conv2d(input, self.weight, self.bias, stride=self.stride, padding=self.padding,
                         dilation=self.dilation, groups=self.groups)

@@ -34,13 +34,14 @@ class LocalResponseNorm(Module):
 class BatchNorm2d(Module):
     """Batch normalisation over (N, H, W) for each channel of a (N, C, H, W) input.
 
-    Parameters ``weight``/``bias`` (C,) when ``affine``; buffers ``running_mean``,
+    Parameters ``weight`` (C,) when ``affine``, and ``bias`` (C,) unless ``bias=False``; buffers ``running_mean``,
     ``running_var`` (C,) and ``num_batches_tracked`` (int64 scalar) when
     ``track_running_stats``. ``momentum=None`` uses a cumulative moving average.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None):
+                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None,
+                 *, bias: bool = True):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -49,7 +50,10 @@ class BatchNorm2d(Module):
         self.track_running_stats = track_running_stats
         if affine:
             self.weight = Parameter(lumen.ones((num_features,), dtype=dtype, device=device))
-            self.bias = Parameter(lumen.zeros((num_features,), dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(lumen.zeros((num_features,), dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -74,7 +78,8 @@ class BatchNorm2d(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, input):
         if not isinstance(input, lumen.Tensor) or input.ndim != 4:
@@ -100,4 +105,4 @@ class BatchNorm2d(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, track_running_stats={self.track_running_stats}")

@@ -694,6 +694,12 @@ class Tensor:
             if self.grad_fn is None and self._requires_grad:
                 raise RuntimeError(f"a leaf tensor of shape {tuple(self.shape)} that requires grad is being "
                                    f"used in an in-place operation; wrap it in lumen.no_grad() or clone it")
+            if self.grad_fn is not None and self.grad_fn.aliases_input:
+                # the write would change the base behind its own grad_fn's back
+                of = "a leaf" if self.grad_fn.next[0][0] is None else "a non-leaf"
+                raise RuntimeError(f"in-place operation on a view (made by {self.grad_fn.name()}, shape "
+                                   f"{tuple(self.shape)}) of {of} tensor that requires grad is not supported; "
+                                   f"write through the base (base[index] = value) or clone() the view")
             if not self._data.flags.writeable:
                 raise RuntimeError(f"in-place operation on a read-only (expanded) tensor of shape "
                                    f"{tuple(self.shape)}; clone() it first")

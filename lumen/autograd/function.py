@@ -27,6 +27,7 @@ class Function:
     generation = 0
     _freed = False
     view = False  # True for ops whose output may alias input 0
+    aliases_input = False  # set by apply when this node's output 0 really is a view of input 0
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -80,9 +81,11 @@ class Function:
             node._retain_outputs(outputs)
         else:
             outputs = [Tensor._wrap(a, dev, backend=backend) for a in raw]
-        if cls.view and getattr(raw[0], "base", None) is not None:
+        if cls.view and node.xp.may_share_memory(raw[0], arrays[0]):
             # a view shares its base's version counter, so writes through either are seen by both
+            # (a view op may still return a copy, e.g. advanced indexing: that one keeps its own)
             outputs[0]._version_counter = inputs[0]._version_counter
+            node.aliases_input = True
         return outputs[0] if single else tuple(outputs)
 
     # ---- what forward may call -------------------------------------------

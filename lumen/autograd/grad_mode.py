@@ -32,9 +32,12 @@ class set_grad_enabled:
         return False
 
     def __call__(self, fn):
+        _set(self.prev)  # used as a decorator, __init__ must not leave the mode switched
+        mode = self.mode
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with set_grad_enabled(self.mode):
+            with set_grad_enabled(mode):
                 return fn(*args, **kwargs)
         return wrapper
 

@@ -1,0 +1,191 @@
+"""The CuPy backend: Lumen's primitives as hand-written CUDA kernels.
+
+Needs CuPy and an NVIDIA GPU. Importing this package without CuPy raises
+ImportError; with CuPy but no usable GPU the import succeeds, :func:`available`
+returns False and constructing :class:`CupyBackend` raises RuntimeError.
+Install with ``pip install 'lumen[cuda]'`` (or the ``cupy-cudaXXx`` wheel that
+matches your CUDA driver).
+
+Kernels live in ``kernels/*.cu``, compiled by NVRTC through ``cupy.RawModule``
+on first use, once per element type (float16, float32, float64).
+"""
+from __future__ import annotations
+
+_INSTALL_HINT = ("Lumen's cuda backend needs CuPy and an NVIDIA GPU with a working CUDA driver; "
+                 "install CuPy with pip install 'lumen[cuda]' or the cupy-cudaXXx wheel "
+                 "matching your driver")
+
+try:
+    import cupy
+    import cupyx
+except Exception as exc:  # a broken CuPy install raises more than ImportError
+    raise ImportError(f"{_INSTALL_HINT} (importing cupy failed: {exc!r})") from exc
+
+import numpy
+
+from .. import base
+from . import _module as km
+from . import conv, loss, lrn, pool
+
+
+def available() -> bool:
+    """True when CuPy sees at least one CUDA device. Never raises."""
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+class _Generator:
+    """numpy.random.Generator-like wrapper over ``cupy.random.Generator``.
+
+    Adds the numpy methods CuPy's generator lacks (``normal``, ``permutation``);
+    everything else is forwarded.
+    """
+
+    def __init__(self, seed=None):
+        self._rng = cupy.random.default_rng(seed)
+
+    def __getattr__(self, name):
+        return getattr(self._rng, name)
+
+    def normal(self, loc=0.0, scale=1.0, size=None, dtype=numpy.float64):
+        return self._rng.standard_normal(size, dtype=dtype) * scale + loc
+
+    def permutation(self, n):
+        return cupy.argsort(self._rng.random(int(n)))
+
+
+class CupyBackend(base.Backend):
+    """Backend on the current CUDA device; arrays are ``cupy.ndarray``."""
+
+    name = "cuda"
+    xp = cupy
+
+    def __init__(self, seed=None):
+        if not available():
+            raise RuntimeError(f"no CUDA device is visible. {_INSTALL_HINT}")
+        self._gen = _Generator(seed)
+
+    # ---- arrays -----------------------------------------------------------
+    def asarray(self, data, dtype=None):
+        return cupy.asarray(data, dtype=dtype)
+
+    def to_numpy(self, array):
+        return cupy.asnumpy(array)
+
+    def seed(self, seed: int) -> None:
+        cupy.random.seed(seed)
+        self._gen = _Generator(seed)
+
+    def generator(self):
+        return self._gen
+
+    def scatter_add(self, target, index, values) -> None:
+        cupyx.scatter_add(target, index, values)
+
+    # ---- convolution ----------------------------------------------------------
+    def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
+        return conv.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+
+    def conv2d_backward_data(self, gy, w, x_shape, stride, padding, dilation, groups):
+        return conv.conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups)
+
+    def conv2d_backward_filter(self, x, gy, w_shape, stride, padding, dilation, groups):
+        return conv.conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups)
+
+    # ---- pooling ----------------------------------------------------------------
+    def max_pool2d_forward(self, x, kernel, stride, padding, dilation, ceil_mode):
+        return pool.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
+
+    def max_pool2d_backward(self, gy, indices, x_shape):
+        return pool.max_pool2d_backward(gy, indices, x_shape)
+
+    def avg_pool2d_forward(self, x, kernel, stride, padding, ceil_mode, count_include_pad,
+                           divisor_override):
+        return pool.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode,
+                                       count_include_pad, divisor_override)
+
+    def avg_pool2d_backward(self, gy, x_shape, kernel, stride, padding, ceil_mode,
+                            count_include_pad, divisor_override):
+        return pool.avg_pool2d_backward(gy, x_shape, kernel, stride, padding, ceil_mode,
+                                        count_include_pad, divisor_override)
+
+    # ---- normalisation and losses ---------------------------------------------
+    def lrn_forward(self, x, size, alpha, beta, k):
+        return lrn.lrn_forward(x, size, alpha, beta, k)
+
+    def lrn_backward(self, x, y, scale, gy, size, alpha, beta, k):
+        return lrn.lrn_backward(x, y, scale, gy, size, alpha, beta, k)
+
+    def softmax_cross_entropy_forward(self, x, target, ignore_index):
+        return loss.softmax_cross_entropy_forward(x, target, ignore_index)
+
+    def softmax_cross_entropy_backward(self, log_prob, target, gloss, ignore_index):
+        return loss.softmax_cross_entropy_backward(log_prob, target, gloss, ignore_index)
+
+    # ---- extras (fused kernels the layers above may use) -----------------------
+    def dropout_mask(self, shape, p, dtype):
+        """Inverted-dropout mask of ``shape``: 1/(1-p) with probability 1-p, else 0."""
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout_mask: p must be in [0, 1], got {p}")
+        if p == 1.0:
+            return cupy.zeros(shape, dtype)
+        fn = km.kernel("elementwise.cu", "dropout_mask", dtype, "dropout_mask")
+        u = self._gen.random(shape, dtype=numpy.float32)
+        mask = cupy.empty(shape, dtype)
+        km.launch(fn, mask.size, (u, mask, numpy.int64(mask.size), numpy.float64(p),
+                                  numpy.float64(1.0 / (1.0 - p))))
+        return mask
+
+    @staticmethod
+    def _channel_layout(op, y, b):
+        if y.ndim < 2 or b.shape != (y.shape[1],) or b.dtype != y.dtype:
+            raise ValueError(f"{op}: expected y (N,C,...) and b (C,) of one dtype, got "
+                             f"y {y.dtype} {y.shape} and b {b.dtype} {b.shape}")
+        return y.shape[1], y.size // max(1, y.shape[0] * y.shape[1])
+
+    def bias_add(self, x, b):
+        """x (N,C,...) + b (C,) broadcast over channels -> new array."""
+        C, S = self._channel_layout("bias_add", x, b)
+        fn = km.kernel("elementwise.cu", "bias_add", x.dtype, "bias_add")
+        x, b = cupy.ascontiguousarray(x), cupy.ascontiguousarray(b)
+        y = cupy.empty_like(x)
+        km.launch(fn, y.size, (x, b, y, numpy.int64(y.size), numpy.int32(C), numpy.int64(S)))
+        return y
+
+    def bias_relu_(self, y, b):
+        """In place: y = max(y + b[channel], 0) for contiguous y (N,C,...); returns y."""
+        C, S = self._channel_layout("bias_relu_", y, b)
+        if not y.flags.c_contiguous:
+            raise ValueError("bias_relu_: y must be C-contiguous to be updated in place")
+        fn = km.kernel("elementwise.cu", "bias_relu_inplace", y.dtype, "bias_relu_")
+        km.launch(fn, y.size, (y, cupy.ascontiguousarray(b), numpy.int64(y.size),
+                               numpy.int32(C), numpy.int64(S)))
+        return y
+
+    def relu(self, x):
+        """max(x, 0) (NaN propagates) -> new array."""
+        fn = km.kernel("elementwise.cu", "relu", x.dtype, "relu")
+        x = cupy.ascontiguousarray(x)
+        y = cupy.empty_like(x)
+        km.launch(fn, y.size, (x, y, numpy.int64(y.size)))
+        return y
+
+    def crop(self, x, offset_h, offset_w, h, w):
+        """x (N,C,H,W)[:, :, offset_h:offset_h+h, offset_w:offset_w+w] as a new contiguous array."""
+        if x.ndim != 4:
+            raise ValueError(f"crop: expected a 4-d input (N,C,H,W), got shape {x.shape}")
+        H, W = x.shape[2:]
+        if min(offset_h, offset_w) < 0 or h < 0 or w < 0 or offset_h + h > H or offset_w + w > W:
+            raise ValueError(f"crop: window offset ({offset_h}, {offset_w}) size ({h}, {w}) "
+                             f"does not fit in input {x.shape}")
+        fn = km.kernel("elementwise.cu", "crop", x.dtype, "crop")
+        x = cupy.ascontiguousarray(x)
+        y = cupy.empty(x.shape[:2] + (h, w), x.dtype)
+        km.launch(fn, y.size, (x, y, numpy.int64(y.size),
+                               *(numpy.int32(v) for v in (H, W, h, w, offset_h, offset_w))))
+        return y
+
+
+__all__ = ["CupyBackend", "available"]

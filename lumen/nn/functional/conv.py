@@ -156,6 +156,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise ValueError(f"{op}: input of shape {tuple(input.shape)} with weight {tuple(weight.shape)}, "
                          f"stride {stride}, padding {padding}, dilation {dilation} gives output size "
                          f"{out}, which is too small")
+    # An output_padding >= stride adds rows that a conv2d of the output would map to extra outputs;
+    # zero-padding the input to that conv2d's output size keeps the primitives' geometry consistent.
+    extra = [o // s for o, s in zip(output_padding, stride)]
+    if any(extra):
+        input = pad(input, (0, extra[1], 0, extra[0]))
     y = Conv2dBackwardData.apply(input, weight, x_shape=(n, out_channels) + out, stride=stride,
                                  padding=padding, dilation=dilation, groups=groups)
     if bias is not None:

@@ -1,0 +1,306 @@
+"""Trunks for fully convolutional nets, and the coordinate mapping that aligns their outputs.
+
+A ``Backbone`` is a chain of named layers run in order; ``forward`` returns a dict of
+named feature maps (the outputs of chosen layers). For each feature it knows the
+channel count, the stride and the affine map from input pixel coordinates to the
+feature's coordinates (Caffe's ``coord_map``), from which an FCN head computes its crop
+offsets. A new trunk is one subclass that adds its layers in ``__init__`` and fills
+``FEATURES`` (feature name -> layer name), ``feature_channels``, ``out_feature`` and
+optionally ``skip_features``.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import NamedTuple
+
+import lumen
+from lumen import nn
+
+__all__ = ["CoordMap", "coord_map", "Backbone", "VGG16Backbone", "AlexNetBackbone",
+           "GoogLeNetBackbone", "BACKBONES", "build_backbone", "scaled_channels"]
+
+
+class CoordMap(NamedTuple):
+    """``y = scale * x + offset``: a pixel at coordinate x of a layer's input sits at y in its output.
+
+    Exact rationals (``Fraction``), so composed maps compare exactly. This is
+    Caffe's ``coord_map`` convention (pixel centres; a k x k / s convolution with
+    padding p maps x to ``(x + p - (k-1)/2) / s``).
+    """
+
+    scale: Fraction = Fraction(1)
+    offset: Fraction = Fraction(0)
+
+    def then(self, nxt: "CoordMap") -> "CoordMap":
+        """The map of ``self`` followed by ``nxt``."""
+        return CoordMap(nxt.scale * self.scale, nxt.scale * self.offset + nxt.offset)
+
+    def inverse(self) -> "CoordMap":
+        return CoordMap(1 / self.scale, -self.offset / self.scale)
+
+
+def _square(module, attr):
+    v = getattr(module, attr)
+    v = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if v[0] != v[1]:
+        raise ValueError(f"coord_map: {type(module).__name__} has {attr}={v}; only square "
+                         "geometry (same value on both axes) is mapped")
+    return v[0]
+
+
+def coord_map(module) -> CoordMap:
+    """The ``CoordMap`` from a layer's input to its output (identity for point-wise layers).
+
+    Convolutions and poolings: scale 1/s, offset (p - (d(k-1))/2) / s. Transposed
+    convolutions: scale s, offset d(k-1)/2 - p. Sequentials compose their layers; any
+    other module may define a ``coord_map()`` method (e.g. an Inception block).
+    """
+    if hasattr(module, "coord_map") and callable(module.coord_map):
+        return module.coord_map()
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d)):
+        k, s, p = (_square(module, a) for a in ("kernel_size", "stride", "padding"))
+        d = _square(module, "dilation") if hasattr(module, "dilation") else 1
+        half = Fraction(d * (k - 1), 2)
+        if isinstance(module, nn.ConvTranspose2d):
+            return CoordMap(Fraction(s), half - p)
+        return CoordMap(Fraction(1, s), (p - half) / s)
+    if isinstance(module, nn.Sequential):
+        m = CoordMap()
+        for layer in module:
+            m = m.then(coord_map(layer))
+        return m
+    if isinstance(module, (nn.ReLU, nn.Dropout, nn.LocalResponseNorm, nn.BatchNorm2d, nn.Identity)):
+        return CoordMap()
+    raise TypeError(f"coord_map: the geometry of {type(module).__name__} is unknown; give it a "
+                    "coord_map() method returning a CoordMap")
+
+
+def scaled_channels(c: int, width: float) -> int:
+    """``c`` trunk channels times the width multiplier (at least 1)."""
+    return max(1, int(round(c * width)))
+
+
+class Backbone(nn.Module):
+    """A trunk run layer by layer, in the order its layers were added.
+
+    ``forward(x)`` -> dict {feature name: Tensor (N, C_f, H_f, W_f)} for every name in
+    ``FEATURES``. Subclasses set, besides their layers:
+
+    - ``FEATURES``: feature name -> name of the layer whose output it is;
+    - ``feature_channels``: feature name -> channels;
+    - ``out_feature``: the feature the class scores are read from (stride 32 in the paper);
+    - ``skip_features``: stride -> feature name for the FCN-16s/8s skips (empty: no skips);
+    - ``transplant(state_dict)``: net surgery from a classifier's weights.
+    """
+
+    FEATURES: dict[str, str] = {}
+    out_feature: str = ""
+    skip_features: dict[int, str] = {}
+
+    def forward(self, x) -> dict:
+        wanted = {layer: feature for feature, layer in self.FEATURES.items()}
+        out = {}
+        for name, layer in self._modules.items():
+            x = layer(x)
+            if name in wanted:
+                out[wanted[name]] = x
+                if len(out) == len(wanted):
+                    break
+        return out
+
+    def coord_map(self, feature: str) -> CoordMap:
+        """The map from input pixel coordinates to ``feature``'s coordinates."""
+        layer_name = self._layer_of(feature)
+        m = CoordMap()
+        for name, layer in self._modules.items():
+            m = m.then(coord_map(layer))
+            if name == layer_name:
+                return m
+        raise AssertionError(f"{type(self).__name__}: layer {layer_name!r} is not in the trunk")
+
+    def stride(self, feature: str) -> int:
+        s = 1 / self.coord_map(feature).scale
+        if s.denominator != 1:
+            raise ValueError(f"{type(self).__name__}: feature {feature!r} has non-integer stride {s}")
+        return int(s)
+
+    def channels(self, feature: str) -> int:
+        self._layer_of(feature)
+        return self.feature_channels[feature]
+
+    def _layer_of(self, feature):
+        if feature not in self.FEATURES:
+            raise KeyError(f"{type(self).__name__} has no feature {feature!r}; it has "
+                           f"{sorted(self.FEATURES)}")
+        return self.FEATURES[feature]
+
+    def transplant(self, state_dict) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot take classifier weights")
+
+    def _transplant_in_order(self, targets, sources, where):
+        """Copy ``sources`` [(key, weight, bias)] into the layers named ``targets``, in order.
+
+        Fully connected weights are coerced into the convolution's kernel shape (Caffe's
+        ``surgery.transplant``): fc6's (4096, 512*7*7) becomes (4096, 512, 7, 7).
+        """
+        if len(sources) != len(targets):
+            raise ValueError(
+                f"{type(self).__name__}.transplant: {where} has {len(sources)} layers to transplant "
+                f"({[k for k, _, _ in sources]}), the trunk needs {len(targets)} ({list(targets)})")
+        with lumen.no_grad():
+            for name, (key, w, b) in zip(targets, sources):
+                layer = getattr(self, name)
+                w = w if isinstance(w, lumen.Tensor) else lumen.tensor(w)
+                b = b if isinstance(b, lumen.Tensor) else lumen.tensor(b)
+                if w.numel() != layer.weight.numel() or tuple(b.shape) != tuple(layer.bias.shape):
+                    raise ValueError(
+                        f"{type(self).__name__}.transplant: {key} weight {tuple(w.shape)} / bias "
+                        f"{tuple(b.shape)} does not fit {name} weight {tuple(layer.weight.shape)} / "
+                        f"bias {tuple(layer.bias.shape)} (a width multiplier other than 1 cannot "
+                        "take a full-size classifier's weights)")
+                layer.weight.copy_(w.detach().reshape(layer.weight.shape).to(
+                    device=layer.weight.device, dtype=layer.weight.dtype))
+                layer.bias.copy_(b.detach().to(device=layer.bias.device, dtype=layer.bias.dtype))
+
+
+def _pick(state_dict, names):
+    """[(name, weight, bias)] for Caffe-named layers if all are present, else None."""
+    if all(f"{n}.weight" in state_dict and f"{n}.bias" in state_dict for n in names):
+        return [(n, state_dict[f"{n}.weight"], state_dict[f"{n}.bias"]) for n in names]
+    return None
+
+
+def _indexed(state_dict, prefix):
+    """[(key, weight, bias)] of ``prefix.N.weight`` entries sorted by N (torchvision's layout)."""
+    idx = sorted({int(k.split(".")[1]) for k in state_dict
+                  if k.startswith(prefix + ".") and k.endswith(".weight")
+                  and k.split(".")[1].isdigit() and k.count(".") == 2})
+    return [(f"{prefix}.{i}", state_dict[f"{prefix}.{i}.weight"], state_dict[f"{prefix}.{i}.bias"])
+            for i in idx]
+
+
+def _classifier_layers(state_dict, caffe_names, backbone):
+    """The trunk's convolutions + fc6 + fc7 from a classifier state dict, in order.
+
+    Accepts Caffe layer names (``conv1_1.weight`` ... ``fc7.weight``) or torchvision's
+    ``features.N`` / ``classifier.N`` layout (the last classifier layer, fc8, is dropped).
+    """
+    named = _pick(state_dict, caffe_names)
+    if named is not None:
+        return named, "Caffe-named state_dict"
+    feats, cls = _indexed(state_dict, "features"), _indexed(state_dict, "classifier")
+    if feats and cls:
+        return feats + cls[:-1], "features.N/classifier.N state_dict"
+    raise KeyError(f"{backbone}.transplant: the state_dict has neither Caffe layer names "
+                   f"({caffe_names[0]}.weight ... {caffe_names[-1]}.weight) nor torchvision's "
+                   f"features.N/classifier.N keys; got keys like {sorted(state_dict)[:4]}")
+
+
+class VGG16Backbone(Backbone):
+    """The FCN-VGG16 trunk ([FBV] voc-fcn32s/net.py), Caffe layer names.
+
+    conv1_1 (pad 100) ... conv5_3, each 3x3 + ReLU; 2x2/2 max-pools rounding up
+    (``ceil_mode``); fc6 7x7 conv (4096) + ReLU + Dropout(0.5); fc7 1x1 conv (4096) +
+    ReLU + Dropout(0.5). ``width`` multiplies every channel count. Features: pool3
+    (stride 8), pool4 (stride 16), fc7 (stride 32).
+    """
+
+    FEATURES = {"pool3": "pool3", "pool4": "pool4", "fc7": "drop7"}
+    out_feature = "fc7"
+    skip_features = {16: "pool4", 8: "pool3"}
+    CONVS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
+             "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3", "fc6", "fc7")
+
+    def __init__(self, width: float = 1.0, dropout: float = 0.5, pad: int = 100):
+        super().__init__()
+        c = [scaled_channels(n, width) for n in (64, 128, 256, 512, 512)]
+        fc = scaled_channels(4096, width)
+        in_c = 3
+        for block, (n_convs, out_c) in enumerate(zip((2, 2, 3, 3, 3), c), start=1):
+            for i in range(1, n_convs + 1):
+                first = block == 1 and i == 1
+                setattr(self, f"conv{block}_{i}", nn.Conv2d(in_c, out_c, 3, padding=pad if first else 1))
+                setattr(self, f"relu{block}_{i}", nn.ReLU(inplace=True))
+                in_c = out_c
+            setattr(self, f"pool{block}", nn.MaxPool2d(2, stride=2, ceil_mode=True))
+        self.fc6 = nn.Conv2d(in_c, fc, 7)
+        self.relu6 = nn.ReLU(inplace=True)
+        self.drop6 = nn.Dropout(dropout)
+        self.fc7 = nn.Conv2d(fc, fc, 1)
+        self.relu7 = nn.ReLU(inplace=True)
+        self.drop7 = nn.Dropout(dropout)
+        self.feature_channels = {"pool3": c[2], "pool4": c[3], "fc7": fc}
+
+    def transplant(self, state_dict) -> None:
+        """Take VGG16 classifier weights: torchvision keys (features.N, classifier.N) or Caffe names.
+
+        Convolutions copy one to one; fc6 (4096, 25088) becomes (4096, 512, 7, 7) and fc7 a
+        1x1 kernel. fc8 is dropped.
+        """
+        layers, where = _classifier_layers(state_dict, self.CONVS, "VGG16Backbone")
+        self._transplant_in_order(self.CONVS, layers, where)
+
+
+class AlexNetBackbone(Backbone):
+    """The FCN-AlexNet trunk ([FBV] voc-fcn-alexnet/net.py): CaffeNet with conv1 pad 100.
+
+    conv1 11x11/4 pad 100 (96) -> pool1 3/2 -> norm1 LRN(5, 1e-4, 0.75); conv2 5x5 pad 2
+    group 2 (256) -> pool2 -> norm2; conv3 (384), conv4 group 2 (384), conv5 group 2 (256)
+    3x3 pad 1 -> pool5 3/2; fc6 6x6 conv (4096), fc7 1x1 (4096), each + ReLU + Dropout(0.5).
+    Pools round up (Caffe). One feature: fc7 (stride 32); no skips.
+    """
+
+    FEATURES = {"fc7": "drop7"}
+    out_feature = "fc7"
+    skip_features = {}
+    CONVS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
+
+    def __init__(self, width: float = 1.0, dropout: float = 0.5, pad: int = 100):
+        super().__init__()
+        # Grouped layers keep an even channel count so that groups=2 still divides it.
+        c1, c2, c3, c4, c5 = (2 * scaled_channels(n // 2, width) for n in (96, 256, 384, 384, 256))
+        fc = scaled_channels(4096, width)
+        self.conv1 = nn.Conv2d(3, c1, 11, stride=4, padding=pad)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.pool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.norm1 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
+        self.conv2 = nn.Conv2d(c1, c2, 5, padding=2, groups=2)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.pool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.norm2 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
+        self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.conv4 = nn.Conv2d(c3, c4, 3, padding=1, groups=2)
+        self.relu4 = nn.ReLU(inplace=True)
+        self.conv5 = nn.Conv2d(c4, c5, 3, padding=1, groups=2)
+        self.relu5 = nn.ReLU(inplace=True)
+        self.pool5 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.fc6 = nn.Conv2d(c5, fc, 6)
+        self.relu6 = nn.ReLU(inplace=True)
+        self.drop6 = nn.Dropout(dropout)
+        self.fc7 = nn.Conv2d(fc, fc, 1)
+        self.relu7 = nn.ReLU(inplace=True)
+        self.drop7 = nn.Dropout(dropout)
+        self.feature_channels = {"fc7": fc}
+
+    def transplant(self, state_dict) -> None:
+        """Take CaffeNet weights (``caffenet().state_dict()``: conv1 ... fc7, fc8 dropped).
+
+        fc6 (4096, 9216) becomes a (4096, 256, 6, 6) kernel. torchvision's one-tower AlexNet
+        (64/192/384/256/256 channels, no groups) is a different net and does not fit.
+        """
+        layers, where = _classifier_layers(state_dict, self.CONVS, "AlexNetBackbone")
+        self._transplant_in_order(self.CONVS, layers, where)
+
+
+BACKBONES = {"vgg16": VGG16Backbone, "alexnet": AlexNetBackbone}
+
+
+def build_backbone(name: str, width: float = 1.0, dropout: float = 0.5) -> Backbone:
+    """A trunk by name: "vgg16", "alexnet" or "googlenet" (``width`` multiplies its channels)."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; expected one of {sorted(BACKBONES)}")
+    if not (isinstance(width, (int, float)) and width > 0 and math.isfinite(width)):
+        raise ValueError(f"{name} backbone: width must be a positive number, got {width!r}")
+    return BACKBONES[name](width=width, dropout=dropout)

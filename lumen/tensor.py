@@ -870,7 +870,11 @@ def _binary(fn, a, b, reverse=False, true_div=False):
             return _binary(fn, a, b, reverse, true_div)
         d = dtypes.promote([a.dtype] if a.ndim else [], [] if a.ndim else [a.dtype], [b])
         a = a.to(d)
-        b = Tensor._wrap(a._backend.xp.asarray(b, dtype=d.np), a._device, backend=a._backend)
+        try:
+            arr = a._backend.xp.asarray(b, dtype=d.np)
+        except OverflowError:  # uint8_tensor + -1 wraps around, as in PyTorch
+            arr = a._backend.xp.asarray(np.asarray(b).astype(d.np))
+        b = Tensor._wrap(arr, a._device, backend=a._backend)
     if true_div and not a.dtype.is_floating_point:
         a, b = a.to(dtypes.get_default_dtype()), b.to(dtypes.get_default_dtype())
     if a.shape != b.shape:

@@ -325,15 +325,15 @@ class Tensor:
         return self._like(_as_array(self._backend, data, dtype or self.dtype))
 
     def new_full(self, size, fill_value, dtype=None):
-        return self._like(self._backend.xp.full(_size(size), fill_value, (dtype or self.dtype).np))
+        return self._like(self._backend.xp.full(_size((size,)), fill_value, (dtype or self.dtype).np))
 
-    def new_zeros(self, size, dtype=None):
+    def new_zeros(self, *size, dtype=None):
         return self._like(self._backend.xp.zeros(_size(size), (dtype or self.dtype).np))
 
-    def new_ones(self, size, dtype=None):
+    def new_ones(self, *size, dtype=None):
         return self._like(self._backend.xp.ones(_size(size), (dtype or self.dtype).np))
 
-    def new_empty(self, size, dtype=None):
+    def new_empty(self, *size, dtype=None):
         return self._like(self._backend.xp.empty(_size(size), (dtype or self.dtype).np))
 
     def clone(self):

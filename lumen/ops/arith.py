@@ -1,6 +1,8 @@
 """Elementwise arithmetic, unary math and matmul, with broadcasting and PyTorch's promotion."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd.function import Function
 from .. import dtypes
 
@@ -249,6 +251,11 @@ def where(condition, a, b):
     a, b = (t.to(d) if isinstance(t, Tensor) else ref.new_full((), t, dtype=d) for t in (a, b))
     if condition.dtype is not dtypes.bool_:
         condition = condition != 0
+    try:
+        np.broadcast_shapes(condition.shape, a.shape, b.shape)
+    except ValueError:
+        raise RuntimeError(f"where: condition {tuple(condition.shape)}, input {tuple(a.shape)} and other "
+                           f"{tuple(b.shape)} cannot be broadcast together") from None
     return Where.apply(condition, a, b)
 
 

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lumen.backends.cpu import conv, loss, lrn, pool
@@ -230,8 +230,7 @@ def test_conv_transpose_with_output_padding_matches_loop_adjoint(case, data):
     n, c, _, _ = x.shape
     h = (gy.shape[2] - 1) * stride[0] - 2 * padding[0] + dilation[0] * (w.shape[2] - 1) + 1 + oph
     wd = (gy.shape[3] - 1) * stride[1] - 2 * padding[1] + dilation[1] * (w.shape[3] - 1) + 1 + opw
-    if h < 1 or wd < 1:
-        return
+    assume(h >= 1 and wd >= 1)
     gx = conv.conv2d_backward_data(gy, w, (n, c, h, wd), stride, padding, dilation, groups)
     np.testing.assert_allclose(gx, ref_conv_grads((n, c, h, wd), w, gy, None, stride, padding, dilation,
                                                   groups)[0], rtol=1e-10, atol=1e-10)
@@ -246,6 +245,8 @@ def test_backward_data_is_torch_conv_transpose2d(case, data):
     # PyTorch requires output_padding < stride or < dilation.
     oph = data.draw(st.integers(0, max(stride[0], dilation[0]) - 1))
     opw = data.draw(st.integers(0, max(stride[1], dilation[1]) - 1))
+    assume((gy.shape[2] - 1) * stride[0] - 2 * padding[0] + dilation[0] * (w.shape[2] - 1) + 1 + oph >= 1)
+    assume((gy.shape[3] - 1) * stride[1] - 2 * padding[1] + dilation[1] * (w.shape[3] - 1) + 1 + opw >= 1)
     ref = F.conv_transpose2d(torch.tensor(gy), torch.tensor(w), None, stride, padding, (oph, opw), groups,
                              dilation).numpy()
     got = conv.conv2d_backward_data(gy, w, (gy.shape[0], x.shape[1]) + ref.shape[2:], stride, padding,
@@ -289,6 +290,30 @@ def test_conv2d_accepts_non_contiguous_inputs():
                                atol=1e-10)
     np.testing.assert_allclose(conv.conv2d_backward_filter(x, gy, w.shape, (1, 1), (1, 1), (1, 1), 1), gw_ref,
                                atol=1e-10)
+
+
+@pytest.mark.parametrize("threshold", [1, 1 << 40])
+def test_conv2d_threaded_im2col_and_reused_workspace(monkeypatch, threshold):
+    """The channel-split worker path and the single-thread path agree with the reference,
+    and results never alias the reused column workspace."""
+    monkeypatch.setattr(conv, "_PARALLEL_MIN_ELEMENTS", threshold)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 5, 9, 8))
+    w = rng.standard_normal((6, 5, 3, 2))
+    args = ((2, 1), (1, 1), (1, 2), 1)
+    y = conv.conv2d_forward(x, w, None, *args)
+    gy = rng.standard_normal(y.shape)
+    gx = conv.conv2d_backward_data(gy, w, x.shape, *args)
+    gw = conv.conv2d_backward_filter(x, gy, w.shape, *args)
+    snapshot = [a.copy() for a in (y, gx, gw)]
+    conv.conv2d_forward(rng.standard_normal((1, 5, 12, 12)), w, None, *args)  # reuses the workspace
+    conv.conv2d_backward_data(gy, w, x.shape, *args)
+    for got, kept in zip((y, gx, gw), snapshot):
+        np.testing.assert_array_equal(got, kept)
+    gx_ref, gw_ref = ref_conv_grads(x.shape, w, gy, x, *args)
+    np.testing.assert_allclose(y, ref_conv2d(x, w, None, *args), atol=1e-10)
+    np.testing.assert_allclose(gx, gx_ref, atol=1e-10)
+    np.testing.assert_allclose(gw, gw_ref, atol=1e-10)
 
 
 def test_conv2d_errors_name_the_problem():

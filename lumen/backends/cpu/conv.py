@@ -8,8 +8,49 @@ Arrays keep their dtype: float32 stays float32, float64 stays float64.
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+# im2col/col2im are memory-bound NumPy copies and adds that run on one core
+# while the GEMM after them uses all of OpenBLAS's threads; NumPy releases the
+# GIL inside them, so large ones are split over channels on worker threads.
+_PARALLEL_MIN_ELEMENTS = 1 << 20
+_WORKERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+_pool = None
+
+# Column buffers are reused between calls (like cuDNN's workspace): a fresh
+# buffer of this size costs page faults comparable to the im2col copy itself.
+_WORKSPACE_MAX_BYTES = 256 << 20
+_local = threading.local()
+
+
+def _workspace(shape, dtype):
+    """An uninitialised array of ``shape`` in this thread's reusable buffer (fresh if too big)."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if nbytes > _WORKSPACE_MAX_BYTES:
+        return np.empty(shape, dtype)
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _local.buf = np.empty(nbytes, np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def _over_channels(fn, channels, elements):
+    """Run fn(c0, c1) on channel ranges covering [0, channels), in parallel when the work is large."""
+    global _pool
+    parts = min(_WORKERS, channels) if elements >= _PARALLEL_MIN_ELEMENTS else 1
+    if parts <= 1:
+        fn(0, channels)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="lumen-im2col")
+    bounds = [channels * k // parts for k in range(parts + 1)]
+    for future in [_pool.submit(fn, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
+        future.result()
 
 
 def _describe(name, a):
@@ -105,8 +146,9 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
             x = x[:, :, ::stride[0], ::stride[1]]
         cols = np.ascontiguousarray(x).reshape(n, groups, cg, ho * wo)
     else:
-        cols = np.empty((n, groups * cg, kh, kw, ho, wo), dtype=x.dtype)
-        np.copyto(cols, _windows(x, kh, kw, (ho, wo), stride, padding, dilation))
+        cols = _workspace((n, groups * cg, kh, kw, ho, wo), x.dtype)
+        view = _windows(x, kh, kw, (ho, wo), stride, padding, dilation)
+        _over_channels(lambda c0, c1: np.copyto(cols[:, c0:c1], view[:, c0:c1]), groups * cg, cols.size)
         cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
     y = np.empty((n, groups, og, ho * wo), dtype=x.dtype)
     np.matmul(w.reshape(groups, og, cg * kh * kw), cols, out=y)
@@ -144,20 +186,22 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
     wt = w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
     if _is_pointwise(w.shape, padding) and stride == (1, 1) and (ho, wo) == (h, wd):
         return np.matmul(wt, gyr).reshape(n, c, h, wd)
-    gcols = np.matmul(wt, gyr).reshape(n, c, kh, kw, ho, wo)
+    gcols = _workspace((n, groups, cg * kh * kw, ho * wo), gy.dtype)
+    np.matmul(wt, gyr, out=gcols)
+    gcols = gcols.reshape(n, c, kh, kw, ho, wo)
     gx = np.zeros(x_shape, dtype=gy.dtype)
     # col2im: one strided add per kernel offset, each clipped to the output
     # positions whose input pixel lies inside the (unpadded) image.
-    rows = [_clip(i * dh - ph, sh, ho, h) for i in range(kh)]
-    cols = [_clip(j * dw - pw, sw, wo, wd) for j in range(kw)]
-    for i, (r0, a0, a1) in enumerate(rows):
-        if a1 <= a0:
-            continue
-        for j, (c0, b0, b1) in enumerate(cols):
-            if b1 <= b0:
-                continue
-            gx[:, :, r0:r0 + (a1 - a0 - 1) * sh + 1:sh, c0:c0 + (b1 - b0 - 1) * sw + 1:sw] += \
-                gcols[:, :, i, j, a0:a1, b0:b1]
+    rows = [(i,) + _clip(i * dh - ph, sh, ho, h) for i in range(kh)]
+    cols = [(j,) + _clip(j * dw - pw, sw, wo, wd) for j in range(kw)]
+    taps = [(i, r0, a0, a1, j, q0, b0, b1) for i, r0, a0, a1 in rows if a1 > a0 for j, q0, b0, b1 in cols if b1 > b0]
+
+    def col2im(ch0, ch1):
+        for i, r0, a0, a1, j, q0, b0, b1 in taps:
+            gx[:, ch0:ch1, r0:r0 + (a1 - a0 - 1) * sh + 1:sh, q0:q0 + (b1 - b0 - 1) * sw + 1:sw] += \
+                gcols[:, ch0:ch1, i, j, a0:a1, b0:b1]
+
+    _over_channels(col2im, c, gcols.size)
     return gx
 
 
@@ -190,8 +234,9 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
         cols = np.ascontiguousarray(x.transpose(1, 0, 2, 3))
     else:
         # Columns as (C, kh, kw, N, Ho, Wo): the batch joins the GEMM's K dimension.
-        cols = np.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
-        np.copyto(cols, _windows(x, kh, kw, (ho, wo), stride, padding, dilation).transpose(1, 2, 3, 0, 4, 5))
+        cols = _workspace((c, kh, kw, n, ho, wo), x.dtype)
+        view = _windows(x, kh, kw, (ho, wo), stride, padding, dilation).transpose(1, 2, 3, 0, 4, 5)
+        _over_channels(lambda c0, c1: np.copyto(cols[c0:c1], view[c0:c1]), c, cols.size)
     cols = cols.reshape(groups, cg * kh * kw, n * ho * wo)
     gyt = np.ascontiguousarray(gy.reshape(n, groups, og, ho * wo).transpose(1, 2, 0, 3))
     gw = np.matmul(gyt.reshape(groups, og, n * ho * wo), cols.transpose(0, 2, 1))

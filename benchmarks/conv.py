@@ -1,0 +1,206 @@
+"""Benchmark Lumen's NumPy convolution primitives on VGG16 and AlexNet layer shapes.
+
+For every layer: forward, backward-data and backward-filter times (median after
+warm-up), GFLOP/s, the fraction of NumPy's own float32 matmul peak measured in
+the same run, and PyTorch's time on the same shapes (torch.set_num_threads(2))
+where torch is installed.
+
+Run as ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv.py [--quick] [--write]``
+so OpenBLAS picks its kernels for the real CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lumen.backends.cpu import conv  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+SECTION = "## Convolution primitives (CPU)"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def _vgg16():
+    cfg = [(3, 64, 224), (64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256, 56), (256, 256, 56),
+           (256, 256, 56), (256, 512, 28), (512, 512, 28), (512, 512, 28), (512, 512, 14), (512, 512, 14),
+           (512, 512, 14)]
+    names = ["1_1", "1_2", "2_1", "2_2", "3_1", "3_2", "3_3", "4_1", "4_2", "4_3", "5_1", "5_2", "5_3"]
+    return [dict(name=f"vgg16 conv{n}", c=c, o=o, hw=hw, k=3, s=1, p=1, g=1) for n, (c, o, hw) in zip(names, cfg)]
+
+
+def _alexnet():
+    # The BVLC/Caffe AlexNet (227x227 input, grouped conv2/4/5), which Lumen's Caffe-compatible model follows.
+    return [dict(name="alexnet conv1", c=3, o=96, hw=227, k=11, s=4, p=0, g=1),
+            dict(name="alexnet conv2", c=96, o=256, hw=27, k=5, s=1, p=2, g=2),
+            dict(name="alexnet conv3", c=256, o=384, hw=13, k=3, s=1, p=1, g=1),
+            dict(name="alexnet conv4", c=384, o=384, hw=13, k=3, s=1, p=1, g=2),
+            dict(name="alexnet conv5", c=384, o=256, hw=13, k=3, s=1, p=1, g=2)]
+
+
+QUICK = {"vgg16 conv1_2", "vgg16 conv3_1", "vgg16 conv5_1", "alexnet conv1", "alexnet conv2"}
+
+
+def _median_ms(fn, budget_s, min_runs=3, max_runs=15):
+    fn()  # warm-up: first-touch page faults, OpenBLAS thread start
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or (len(times) < max_runs and time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e3
+
+
+def sgemm_peak_gflops(n=2048, runs=5):
+    """Best GFLOP/s of NumPy's float32 matmul on an n x n square product."""
+    rng = np.random.default_rng(0)
+    a = rng.random((n, n), dtype=np.float32)
+    b = rng.random((n, n), dtype=np.float32)
+    c = np.empty((n, n), np.float32)
+    np.matmul(a, b, out=c)
+    best = min(_timed(lambda: np.matmul(a, b, out=c)) for _ in range(runs))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _layer_arrays(layer):
+    rng = np.random.default_rng(0)
+    c, o, hw, k, s, p, g = (layer[key] for key in ("c", "o", "hw", "k", "s", "p", "g"))
+    x = rng.standard_normal((1, c, hw, hw), dtype=np.float32)
+    w = rng.standard_normal((o, c // g, k, k), dtype=np.float32)
+    b = rng.standard_normal(o, dtype=np.float32)
+    args = ((s, s), (p, p), (1, 1), g)
+    y = conv.conv2d_forward(x, w, b, *args)
+    gy = rng.standard_normal(y.shape, dtype=np.float32)
+    return x, w, b, gy, args, 2.0 * y.size * (c // g) * k * k
+
+
+def bench_lumen(layer, budget_s):
+    x, w, b, gy, args, flops = _layer_arrays(layer)
+    return flops, {
+        "fwd": _median_ms(lambda: conv.conv2d_forward(x, w, b, *args), budget_s),
+        "bwd-data": _median_ms(lambda: conv.conv2d_backward_data(gy, w, x.shape, *args), budget_s),
+        "bwd-filter": _median_ms(lambda: conv.conv2d_backward_filter(x, gy, w.shape, *args), budget_s),
+    }
+
+
+def bench_torch(layer, budget_s):
+    x, w, b, gy, (stride, padding, dilation, g), _ = _layer_arrays(layer)
+    xt, wt, bt, gyt = (torch.from_numpy(a) for a in (x, w, b, gy))
+
+    def backward(mask):
+        # What autograd runs for conv2d's backward, restricted to one gradient.
+        return torch.ops.aten.convolution_backward(gyt, xt, wt, None, list(stride), list(padding),
+                                                   list(dilation), False, [0, 0], g, mask)
+
+    with torch.no_grad():
+        return {
+            "fwd": _median_ms(lambda: torch.nn.functional.conv2d(xt, wt, bt, stride, padding, dilation, g),
+                              budget_s),
+            "bwd-data": _median_ms(lambda: backward([True, False, False]), budget_s),
+            "bwd-filter": _median_ms(lambda: backward([False, True, False]), budget_s),
+        }
+
+
+def _machine():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = re.search(r"^Model name:\s*(.+)$", out, re.M).group(1).strip()
+    except (OSError, subprocess.CalledProcessError, AttributeError):
+        model = platform.processor() or "unknown CPU"
+    return f"{model}, nproc={os.cpu_count() if not hasattr(os, 'sched_getaffinity') else len(os.sched_getaffinity(0))}"
+
+
+def render(rows, peak, quick):
+    ops = ("fwd", "bwd-data", "bwd-filter")
+    has_torch = torch is not None
+    lines = [SECTION, "",
+             f"{datetime.date.today().isoformat()}; {_machine()}; numpy {np.__version__}"
+             + (f"; torch {torch.__version__} with torch.set_num_threads(2)" if has_torch else "; torch not installed")
+             + f"; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
+               f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', 'unset')}"
+             + ("; --quick subset" if quick else "") + ".",
+             "",
+             f"Batch 1, float32. NumPy float32 matmul peak in this run (2048^3 sgemm): {peak:.0f} GFLOP/s. "
+             "Each cell: median ms / GFLOP/s / % of that peak"
+             + (" / speed-up over PyTorch (torch ms / ours ms; > 1 means Lumen is faster)." if has_torch else "."),
+             "",
+             "| layer | C->O, HxW, k/s/p/g | " + " | ".join(ops) + " |",
+             "|---|---|" + "---|" * len(ops)]
+    totals = {op: [0.0, 0.0] for op in ops}
+    for layer, flops, ours, theirs in rows:
+        cells = []
+        for op in ops:
+            gf = flops / ours[op] / 1e6
+            cell = f"{ours[op]:.2f} / {gf:.0f} / {100 * gf / peak:.0f}%"
+            if theirs:
+                cell += f" / {theirs[op] / ours[op]:.2f}x"
+                totals[op][1] += theirs[op]
+            totals[op][0] += ours[op]
+            cells.append(cell)
+        shape = f"{layer['c']}->{layer['o']}, {layer['hw']}, {layer['k']}/{layer['s']}/{layer['p']}/{layer['g']}"
+        lines.append(f"| {layer['name']} | {shape} | " + " | ".join(cells) + " |")
+    total_cells = [f"{ours:.1f} ms" + (f" (torch {torch_ms:.1f} ms, {torch_ms / ours:.2f}x)" if has_torch else "")
+                   for ours, torch_ms in totals.values()]
+    lines.append("| **total** | | " + " | ".join(total_cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text):
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: text + "\n", old, count=1)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    RESULTS.write_text(new)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a 5-layer subset")
+    parser.add_argument("--write", action="store_true", help=f"replace the section in {RESULTS}")
+    parser.add_argument("--budget", type=float, default=0.5, help="seconds of timed runs per op (default 0.5)")
+    opts = parser.parse_args(argv)
+    if torch is not None:
+        torch.set_num_threads(2)
+    layers = [lay for lay in _vgg16() + _alexnet() if not opts.quick or lay["name"] in QUICK]
+    peak = sgemm_peak_gflops()
+    # All Lumen timings first, then all PyTorch ones: each library's idle worker
+    # threads spin for a while after a call and would steal the cores from the other.
+    rows = []
+    for layer in layers:
+        flops, ours = bench_lumen(layer, opts.budget)
+        rows.append((layer, flops, ours, {}))
+        print(f"{layer['name']}: " + ", ".join(f"{op} {ms:.2f} ms" for op, ms in ours.items()), file=sys.stderr)
+    if torch is not None:
+        time.sleep(1.0)
+        rows = [(layer, flops, ours, bench_torch(layer, opts.budget)) for layer, flops, ours, _ in rows]
+    text = render(rows, peak, opts.quick)
+    print(text)
+    if opts.write:
+        write_section(text)
+        print(f"wrote {RESULTS}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -93,7 +93,7 @@ sce_fwd_rows(const T* __restrict__ x, const long long* __restrict__ target, T* _
         sd[threadIdx.x] = st.d;
         __syncthreads();
         for (int half = SCE_THREADS / 2; half > 0; half /= 2) {
-            if (threadIdx.x < half) {
+            if ((int)threadIdx.x < half) {
                 MaxSum<A> a, b;
                 a.m = sm[threadIdx.x]; a.d = sd[threadIdx.x];
                 b.m = sm[threadIdx.x + half]; b.d = sd[threadIdx.x + half];

@@ -292,13 +292,15 @@ def test_conv2d_accepts_non_contiguous_inputs():
                                atol=1e-10)
 
 
-@pytest.mark.parametrize("threshold", [1, 1 << 40])
-def test_conv2d_threaded_im2col_and_reused_workspace(monkeypatch, threshold):
-    """The channel-split worker path and the single-thread path agree with the reference,
+@pytest.mark.parametrize("threshold, workspace_bytes", [(1, 256 << 20), (1 << 40, 256 << 20), (1, 3000)])
+def test_conv2d_threaded_im2col_chunked_batch_and_reused_workspace(monkeypatch, threshold, workspace_bytes):
+    """The channel-split worker path, the single-thread path and the batch split into
+    workspace-sized chunks (3000 bytes: one sample per chunk) agree with the reference,
     and results never alias the reused column workspace."""
     monkeypatch.setattr(conv, "_PARALLEL_MIN_ELEMENTS", threshold)
+    monkeypatch.setattr(conv, "_WORKSPACE_MAX_BYTES", workspace_bytes)
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((2, 5, 9, 8))
+    x = rng.standard_normal((3, 5, 9, 8))
     w = rng.standard_normal((6, 5, 3, 2))
     args = ((2, 1), (1, 1), (1, 2), 1)
     y = conv.conv2d_forward(x, w, None, *args)

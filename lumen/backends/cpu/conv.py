@@ -113,16 +113,22 @@ def _pad(x, padding):
     return xp
 
 
-def _windows(x, kh, kw, out_hw, stride, padding, dilation):
-    """Read-only view (N, C, kh, kw, Ho, Wo) of the padded input: element [n,c,i,j,a,b]
-    is xpad[n, c, a*sh + i*dh, b*sw + j*dw]."""
-    xp = _pad(x, padding)
+def _windows(xp, kh, kw, out_hw, stride, dilation):
+    """Read-only view (N, C, kh, kw, Ho, Wo) of the padded input xp: element [n,c,i,j,a,b]
+    is xp[n, c, a*sh + i*dh, b*sw + j*dw]."""
     n, c = xp.shape[:2]
     s_n, s_c, s_h, s_w = xp.strides
     return as_strided(xp, shape=(n, c, kh, kw) + tuple(out_hw),
                       strides=(s_n, s_c, dilation[0] * s_h, dilation[1] * s_w,
                                stride[0] * s_h, stride[1] * s_w),
                       writeable=False)
+
+
+def _batch_chunks(n, per_sample_elements, itemsize):
+    """Sample ranges whose column matrices fit the workspace (at least one sample each), so a
+    large batch does not materialise all its columns at once. Usually a single range."""
+    step = max(1, _WORKSPACE_MAX_BYTES // max(1, per_sample_elements * itemsize))
+    return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
@@ -140,18 +146,20 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     n = x.shape[0]
     o, cg, kh, kw = w.shape
     og = o // groups
+    wg = w.reshape(groups, og, cg * kh * kw)
+    y = np.empty((n, groups, og, ho * wo), dtype=x.dtype)
     if _is_pointwise(w.shape, padding):
         # A 1x1 unpadded convolution is a plain matmul on the (strided) pixels.
         if stride != (1, 1):
             x = x[:, :, ::stride[0], ::stride[1]]
-        cols = np.ascontiguousarray(x).reshape(n, groups, cg, ho * wo)
+        np.matmul(wg, np.ascontiguousarray(x).reshape(n, groups, cg, ho * wo), out=y)
     else:
-        cols = _workspace((n, groups * cg, kh, kw, ho, wo), x.dtype)
-        view = _windows(x, kh, kw, (ho, wo), stride, padding, dilation)
-        _over_channels(lambda c0, c1: np.copyto(cols[:, c0:c1], view[:, c0:c1]), groups * cg, cols.size)
-        cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
-    y = np.empty((n, groups, og, ho * wo), dtype=x.dtype)
-    np.matmul(w.reshape(groups, og, cg * kh * kw), cols, out=y)
+        xp = _pad(x, padding)
+        for n0, n1 in _batch_chunks(n, cg * groups * kh * kw * ho * wo, x.dtype.itemsize):
+            cols = _workspace((n1 - n0, groups * cg, kh, kw, ho, wo), x.dtype)
+            view = _windows(xp[n0:n1], kh, kw, (ho, wo), stride, dilation)
+            _over_channels(lambda c0, c1: np.copyto(cols[:, c0:c1], view[:, c0:c1]), groups * cg, cols.size)
+            np.matmul(wg, cols.reshape(n1 - n0, groups, cg * kh * kw, ho * wo), out=y[n0:n1])
     y = y.reshape(n, o, ho, wo)
     if b is not None:
         y += b.reshape(o, 1, 1)
@@ -186,22 +194,24 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
     wt = w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
     if _is_pointwise(w.shape, padding) and stride == (1, 1) and (ho, wo) == (h, wd):
         return np.matmul(wt, gyr).reshape(n, c, h, wd)
-    gcols = _workspace((n, groups, cg * kh * kw, ho * wo), gy.dtype)
-    np.matmul(wt, gyr, out=gcols)
-    gcols = gcols.reshape(n, c, kh, kw, ho, wo)
     gx = np.zeros(x_shape, dtype=gy.dtype)
     # col2im: one strided add per kernel offset, each clipped to the output
     # positions whose input pixel lies inside the (unpadded) image.
     rows = [(i,) + _clip(i * dh - ph, sh, ho, h) for i in range(kh)]
     cols = [(j,) + _clip(j * dw - pw, sw, wo, wd) for j in range(kw)]
     taps = [(i, r0, a0, a1, j, q0, b0, b1) for i, r0, a0, a1 in rows if a1 > a0 for j, q0, b0, b1 in cols if b1 > b0]
+    for n0, n1 in _batch_chunks(n, c * kh * kw * ho * wo, gy.dtype.itemsize):
+        gcols = _workspace((n1 - n0, groups, cg * kh * kw, ho * wo), gy.dtype)
+        np.matmul(wt, gyr[n0:n1], out=gcols)
+        gcols = gcols.reshape(n1 - n0, c, kh, kw, ho, wo)
+        gxb = gx[n0:n1]
 
-    def col2im(ch0, ch1):
-        for i, r0, a0, a1, j, q0, b0, b1 in taps:
-            gx[:, ch0:ch1, r0:r0 + (a1 - a0 - 1) * sh + 1:sh, q0:q0 + (b1 - b0 - 1) * sw + 1:sw] += \
-                gcols[:, ch0:ch1, i, j, a0:a1, b0:b1]
+        def col2im(ch0, ch1, gcols=gcols, gxb=gxb):
+            for i, r0, a0, a1, j, q0, b0, b1 in taps:
+                gxb[:, ch0:ch1, r0:r0 + (a1 - a0 - 1) * sh + 1:sh, q0:q0 + (b1 - b0 - 1) * sw + 1:sw] += \
+                    gcols[:, ch0:ch1, i, j, a0:a1, b0:b1]
 
-    _over_channels(col2im, c, gcols.size)
+        _over_channels(col2im, c, gcols.size)
     return gx
 
 
@@ -228,16 +238,25 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
     if gy.shape != (n, o, ho, wo):
         raise ValueError(f"{op}: grad_output {tuple(gy.shape)} does not match input {tuple(x.shape)} and "
                          f"weight {w_shape}: expected {(n, o, ho, wo)}")
+    gyr = gy.reshape(n, groups, og, ho * wo)
     if _is_pointwise(w_shape, padding):
         if stride != (1, 1):
             x = x[:, :, ::stride[0], ::stride[1]]
-        cols = np.ascontiguousarray(x.transpose(1, 0, 2, 3))
-    else:
+        cols = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(groups, cg, n * ho * wo)
+        gyt = np.ascontiguousarray(gyr.transpose(1, 2, 0, 3)).reshape(groups, og, n * ho * wo)
+        return np.matmul(gyt, cols.transpose(0, 2, 1)).reshape(w_shape)
+    xp = _pad(x, padding)
+    gw = None
+    for n0, n1 in _batch_chunks(n, c * kh * kw * ho * wo, x.dtype.itemsize):
+        nb = n1 - n0
         # Columns as (C, kh, kw, N, Ho, Wo): the batch joins the GEMM's K dimension.
-        cols = _workspace((c, kh, kw, n, ho, wo), x.dtype)
-        view = _windows(x, kh, kw, (ho, wo), stride, padding, dilation).transpose(1, 2, 3, 0, 4, 5)
+        cols = _workspace((c, kh, kw, nb, ho, wo), x.dtype)
+        view = _windows(xp[n0:n1], kh, kw, (ho, wo), stride, dilation).transpose(1, 2, 3, 0, 4, 5)
         _over_channels(lambda c0, c1: np.copyto(cols[c0:c1], view[c0:c1]), c, cols.size)
-    cols = cols.reshape(groups, cg * kh * kw, n * ho * wo)
-    gyt = np.ascontiguousarray(gy.reshape(n, groups, og, ho * wo).transpose(1, 2, 0, 3))
-    gw = np.matmul(gyt.reshape(groups, og, n * ho * wo), cols.transpose(0, 2, 1))
+        gyt = np.ascontiguousarray(gyr[n0:n1].transpose(1, 2, 0, 3)).reshape(groups, og, nb * ho * wo)
+        part = np.matmul(gyt, cols.reshape(groups, cg * kh * kw, nb * ho * wo).transpose(0, 2, 1))
+        if gw is None:
+            gw = part
+        else:
+            gw += part
     return gw.reshape(w_shape)

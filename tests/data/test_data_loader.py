@@ -126,15 +126,28 @@ def test_workers_give_the_same_batches(workers, prefetch):
         assert run(par) == run(base)
 
 
-def test_workers_overlap_loading_with_compute():
-    # 16 samples at 20 ms each: 0.32 s serially, ~0.08 s on 4 workers, and the
-    # main thread's 10 ms of "compute" per batch runs while workers load.
-    ds = Indexed(16, delay=0.02)
-    t0 = time.perf_counter()
-    for _ in DataLoader(ds, batch_size=2, num_workers=4, collate_fn=as_list):
-        time.sleep(0.01)
-    parallel = time.perf_counter() - t0
-    assert parallel < 0.25, parallel
+def test_workers_load_concurrently_and_during_compute():
+    # Without timing: samples 0-3 meet at a barrier, which only opens if four
+    # workers load at once; sample 5 signals while the main thread is still
+    # "computing" on batch 0, which only happens if loading runs in the background.
+    barrier = threading.Barrier(4, timeout=10)
+    loaded = threading.Event()
+
+    class Rendezvous(Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            if i < 4:
+                barrier.wait()
+            if i == 5:
+                loaded.set()
+            return i
+
+    it = iter(DataLoader(Rendezvous(), num_workers=4, prefetch=2, collate_fn=as_list))
+    assert next(it) == [0]
+    assert loaded.wait(timeout=10)
+    assert [b[0] for b in it] == list(range(1, 8))
 
 
 def test_worker_exception_is_reraised_with_message_and_index():

@@ -157,6 +157,9 @@ def test_missing_root_folders_and_split(broken, tmp_path):
         VOCSegmentation(tmp_path / "nope")
     one_line(e, tmp_path / "nope", "JPEGImages")
     with pytest.raises(FileNotFoundError) as e:
+        VOCSegmentation(broken.parent)  # the VOCdevkit folder instead of VOC2012
+    one_line(e, broken.parent / "JPEGImages", f"did you mean root={str(broken)!r}")
+    with pytest.raises(FileNotFoundError) as e:
         VOCSegmentation(broken, "test")
     one_line(e, broken / "ImageSets/Segmentation/test.txt", "available", "trainval")
     (broken / "ImageSets/Segmentation/seg11valid.txt").unlink()

@@ -170,6 +170,11 @@ class VOCSegmentation(_SegmentationDataset):
         self._image_dir = self.root / "JPEGImages"
         self._label_dir = self.root / "SegmentationClass"
         sets = self.root / "ImageSets" / "Segmentation"
+        if not self._image_dir.is_dir():
+            nested = sorted(p.parent for p in self.root.glob("*/JPEGImages"))
+            if nested:
+                raise FileNotFoundError(f"{name}: folder {self._image_dir} not found; expected {self._LAYOUT} "
+                                        f"(did you mean root={str(nested[-1])!r}?)")
         for folder in (self._image_dir, self._label_dir, sets):
             _require_dir(folder, name, self._LAYOUT)
         split_file = sets / f"{split}.txt"

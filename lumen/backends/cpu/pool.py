@@ -96,14 +96,16 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     fi = _first_valid(row0, dh, kh, h, op, "H")
     fj = _first_valid(col0, dw, kw, w, op, "W")
     best = np.full((n, c, ho, wo), -np.inf, dtype=x.dtype)
-    tap = np.broadcast_to((fi[:, None] * kw + fj[None, :]).astype(np.int16), best.shape).copy()
+    tap = np.broadcast_to((fi[:, None] * kw + fj[None, :]).astype(np.int32), best.shape).copy()
+    take = np.empty(best.shape, dtype=bool)
+    nan = np.empty(best.shape, dtype=bool)
     for i in range(kh):
         for j in range(kw):
             v = _offset_view(xp, i * dh, j * dw, (ho, wo), stride)
-            take = v > best
-            take |= np.isnan(v)
+            np.greater(v, best, out=take)
+            take |= np.isnan(v, out=nan)
             np.copyto(best, v, where=take)
-            tap[take] = i * kw + j
+            np.copyto(tap, i * kw + j, where=take, casting="unsafe")
     tap_offset = ((np.arange(kh) * dh)[:, None] * w + (np.arange(kw) * dw)[None, :]).ravel()
     indices = tap_offset[tap]
     indices += row0[:, None] * w + col0[None, :]

@@ -17,6 +17,11 @@ def _x(seed, *shape):
     return lumen.tensor(vals, dtype=lumen.float64, requires_grad=True)
 
 
+def _out_size(n, k, s, p, d, ceil_mode):
+    o = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    return o - 1 if ceil_mode and (o - 1) * s >= n + p else o
+
+
 @st.composite
 def pool_cases(draw, dilation=True):
     k = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
@@ -24,10 +29,14 @@ def pool_cases(draw, dilation=True):
     padding = tuple(draw(st.integers(0, kk // 2)) for kk in k)
     dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilation else (1, 1)
     h, w = draw(st.integers(1, 10)), draw(st.integers(1, 10))
-    for n, kk, p, d in zip((h, w), k, padding, dil):
+    ceil_mode = draw(st.booleans())
+    for n, kk, s, p, d in zip((h, w), k, stride, padding, dil):
         assume(n + 2 * p >= d * (kk - 1) + 1)
+        # every dilated window must reach into the input (PyTorch returns -inf and a bogus index)
+        taps = np.arange(_out_size(n, kk, s, p, d, ceil_mode))[:, None] * s - p + np.arange(kk) * d
+        assume(((taps >= 0) & (taps < n)).any(axis=1).all())
     return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w), kernel_size=k, stride=stride,
-                padding=padding, dilation=dil, ceil_mode=draw(st.booleans()))
+                padding=padding, dilation=dil, ceil_mode=ceil_mode)
 
 
 def _max(case):
@@ -161,5 +170,7 @@ def test_pool_errors():
         F.avg_pool2d(x, 2, divisor_override=0)
     with pytest.raises(TypeError, match=r"max_pool2d: expected a floating-point input, got lumen.int64"):
         F.max_pool2d(lumen.zeros((1, 1, 4, 4), dtype=lumen.int64), 2)
+    with pytest.raises(ValueError, match=r"max_pool2d: with input \(1, 1, 1, 1\).*some window along H covers only padding"):
+        F.max_pool2d(lumen.zeros((1, 1, 1, 1)), (2, 1), 1, (1, 0), (2, 1))
     with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: output_size must be >= 1"):
         F.adaptive_avg_pool2d(x, (0, 2))

@@ -5,6 +5,8 @@ pair are adjoints and each one's backward applies the other (double backward wor
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ...autograd.function import Function
 from ._resample import AxisGather, adaptive_avg_terms
 from ._util import check_4d, check_float, pair
@@ -109,7 +111,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     stride = kernel if stride is None or stride == [] else pair(stride, "stride", op, 1)
     padding = pair(padding, "padding", op, 0)
     dilation = pair(dilation, "dilation", op, 1)
-    _pool_output(op, input, kernel, stride, padding, dilation, ceil_mode)
+    out = _pool_output(op, input, kernel, stride, padding, dilation, ceil_mode)
+    for axis, n, o, k, st, p, d in zip("HW", input.shape[2:], out, kernel, stride, padding, dilation):
+        taps = np.arange(o)[:, None] * st - p + np.arange(k)[None, :] * d
+        if not ((taps >= 0) & (taps < n)).any(axis=1).all():
+            raise ValueError(f"{op}: with input {tuple(input.shape)}, kernel_size {kernel}, padding {padding} "
+                             f"and dilation {dilation} some window along {axis} covers only padding")
     y, idx = MaxPool2d.apply(input, kernel=kernel, stride=stride, padding=padding, dilation=dilation,
                              ceil_mode=bool(ceil_mode))
     return (y, idx) if return_indices else y

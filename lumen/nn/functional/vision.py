@@ -45,7 +45,7 @@ def pad(input, pad, mode="constant", value=None):
     k = len(pad) // 2
     widths = [(0, 0)] * (input.ndim - k) + [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(k))]
     sizes = [n + b + a for n, (b, a) in zip(input.shape, widths)]
-    if min(sizes, default=1) < 0 or (input.numel() and min(sizes, default=1) == 0):
+    if min(sizes, default=0) < 0:
         raise ValueError(f"{op}: padding {pad} of input {tuple(input.shape)} gives shape {tuple(sizes)}")
     if mode == "constant":
         return ConstantPad.apply(input, widths=tuple(widths), value=0 if value is None else value)

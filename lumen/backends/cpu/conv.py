@@ -21,6 +21,7 @@ from numpy.lib.stride_tricks import as_strided
 _PARALLEL_MIN_ELEMENTS = 1 << 20
 _WORKERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 _pool = None
+_pool_lock = threading.Lock()
 
 # Column buffers are reused between calls (like cuDNN's workspace): a fresh
 # buffer of this size costs page faults comparable to the im2col copy itself.
@@ -46,8 +47,9 @@ def _over_channels(fn, channels, elements):
     if parts <= 1:
         fn(0, channels)
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="lumen-im2col")
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="lumen-im2col")
     bounds = [channels * k // parts for k in range(parts + 1)]
     for future in [_pool.submit(fn, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
         future.result()

@@ -10,6 +10,10 @@ from .device import as_device
 from .ops import arith, index as index_ops, reduce as red, shape as shape_ops
 
 
+_new = object.__new__
+_FROM_NP = dtypes._FROM_NP
+
+
 class _VersionCounter:
     """Shared by a tensor and its views; bumped by every in-place write."""
     __slots__ = ("value",)
@@ -54,12 +58,22 @@ class Tensor:
 
     @classmethod
     def _wrap(cls, array, dev, grad_fn=None, output_index=0, version_counter=None, backend=None):
-        t = object.__new__(Tensor)
         if backend is None:
             backend = backends.get(dev.type) if dev is not None else backends.get("cpu")
         if dev is None:
-            dev = as_device(backend.name) if backend.name == "cpu" else as_device("cuda")
-        t._init(array, dev, backend, grad_fn, output_index, version_counter)
+            dev = as_device("cpu" if backend.name == "cpu" else "cuda")
+        # _init's assignments, inlined: every op result passes through here
+        t = _new(Tensor)
+        t._data = array
+        t._device = dev
+        t._backend = backend
+        t._requires_grad = grad_fn is not None
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._output_index = output_index
+        t._version_counter = version_counter or _VersionCounter()
+        t._grad_hooks = None
+        t._retains_grad = False
         return t
 
     # ---- metadata -------------------------------------------------------
@@ -72,7 +86,10 @@ class Tensor:
 
     @property
     def dtype(self):
-        return dtypes.from_numpy_dtype(self._data.dtype)
+        try:
+            return _FROM_NP[self._data.dtype]
+        except KeyError:
+            return dtypes.from_numpy_dtype(self._data.dtype)  # raises, naming the dtype
 
     @property
     def device(self):
@@ -856,28 +873,30 @@ def _scalar_tensor(ref, value, dtype=None):
 
 def _binary(fn, a, b, reverse=False, true_div=False):
     if isinstance(b, Tensor):
-        if a.dtype is not b.dtype:
+        if a._data.dtype != b._data.dtype:
             groups = ([a.dtype] if a.ndim else [], [a.dtype] if not a.ndim else [])
             d = dtypes.promote(groups[0] + ([b.dtype] if b.ndim else []),
                                groups[1] + ([] if b.ndim else [b.dtype]))
             a, b = a.to(d), b.to(d)
-        if a._device != b._device:
+        if a._device is not b._device and a._device != b._device:
             raise RuntimeError(f"{fn.__name__.lower()}: expected both tensors on one device, got "
                                f"{tuple(a.shape)} on {a.device} and {tuple(b.shape)} on {b.device}")
     else:
         if isinstance(b, (list, tuple, np.ndarray)):
             b = _scalar_tensor(a, b)
             return _binary(fn, a, b, reverse, true_div)
-        d = dtypes.promote([a.dtype] if a.ndim else [], [] if a.ndim else [a.dtype], [b])
-        a = a.to(d)
+        d = a.dtype
+        if d.category < dtypes.scalar_category(b):  # else the tensor's dtype wins (promote's rule)
+            d = dtypes.promote([a.dtype] if a.ndim else [], [] if a.ndim else [a.dtype], [b])
+            a = a.to(d)
         try:
             arr = a._backend.xp.asarray(b, dtype=d.np)
         except OverflowError:  # uint8_tensor + -1 wraps around, as in PyTorch
             arr = a._backend.xp.asarray(np.asarray(b).astype(d.np))
         b = Tensor._wrap(arr, a._device, backend=a._backend)
-    if true_div and not a.dtype.is_floating_point:
+    if true_div and a._data.dtype.kind != "f":
         a, b = a.to(dtypes.get_default_dtype()), b.to(dtypes.get_default_dtype())
-    if a.shape != b.shape:
+    if a.shape != b.shape and a.ndim and b.ndim:
         try:
             np.broadcast_shapes(a.shape, b.shape)
         except ValueError:

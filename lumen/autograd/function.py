@@ -16,9 +16,18 @@ from __future__ import annotations
 import heapq
 import itertools
 
+from ..dtypes import from_numpy_dtype
 from .grad_mode import is_grad_enabled, set_grad_enabled
 
 _sequence = itertools.count()
+_Tensor = None  # lumen.tensor.Tensor, imported on first use (tensor.py imports this module)
+
+
+def _tensor_class():
+    global _Tensor
+    from ..tensor import Tensor
+    _Tensor = Tensor
+    return Tensor
 
 
 class Function:
@@ -29,13 +38,20 @@ class Function:
     view = False  # True for ops whose output may alias input 0
     aliases_input = False  # set by apply when this node's output 0 really is a view of input 0
 
+    # class-level defaults, so apply (the hot path) neither sets nor getattr-probes them per node
+    _save_in = ()
+    _save_out = ()
+    _non_differentiable = ()
+    out_device = None  # a node that moves data to another device sets this in forward
+
     @classmethod
     def apply(cls, *inputs, **params):
-        from ..tensor import Tensor
-
+        Tensor = _Tensor or _tensor_class()
         node = cls()
-        node.__dict__.update(params)
-        backend = None
+        if params:
+            node.__dict__.update(params)
+        dev = None
+        requires_grad = False
         arrays = []
         for x in inputs:
             if x is None:
@@ -43,42 +59,52 @@ class Function:
                 continue
             if not isinstance(x, Tensor):
                 raise TypeError(f"{cls.__name__}: inputs must be Tensors or None, got {type(x).__name__}")
-            if backend is None:
-                backend, dev = x.backend, x.device
-            elif x.device != dev:
+            if dev is None:
+                backend, dev = x._backend, x._device
+            elif x._device is not dev and x._device != dev:
                 shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in inputs if t is not None)
                 raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {shapes}")
+            requires_grad = requires_grad or x._requires_grad
             arrays.append(x._data)
-        if backend is None:
+        if dev is None:
             raise TypeError(f"{cls.__name__}: needs at least one Tensor input")
         node.backend, node.xp = backend, backend.xp
-        node._non_differentiable = ()
         raw = node.forward(*arrays)
         single = not isinstance(raw, tuple)
         raw = (raw,) if single else raw
 
-        out_dev = getattr(node, "out_device", dev)
-        if out_dev is not dev:
-            dev = out_dev
+        if node.out_device is not None and node.out_device is not dev:
+            dev = node.out_device
             backend = None
-        record = is_grad_enabled() and any(x is not None and x.requires_grad for x in inputs)
-        outputs = []
-        if record:
-            node.next = tuple(None if x is None or not x.requires_grad else
-                              (x.grad_fn, x._output_index) if x.grad_fn is not None else (None, x)
-                              for x in inputs)
-            node.generation = max((x.grad_fn.generation for x in inputs
-                                   if x is not None and x.grad_fn is not None), default=0) + 1
+        if requires_grad and is_grad_enabled():
+            edges, meta, generation = [], [], 0
+            for x in inputs:
+                if x is None:
+                    edges.append(None)
+                    meta.append(None)
+                    continue
+                fn = x.grad_fn
+                if fn is not None and fn.generation > generation:
+                    generation = fn.generation
+                edges.append(None if not x._requires_grad else (fn, x._output_index) if fn is not None
+                             else (None, x))
+                meta.append((x._data.shape, x._data.dtype))
+            node.next = tuple(edges)
+            node.input_meta = tuple(meta)
+            node.generation = generation + 1
             node.sequence = next(_sequence)
             node.n_outputs = len(raw)
-            node.input_meta = tuple(None if x is None else (x.shape, x.dtype) for x in inputs)
-            node._retain_saved(inputs)
-            for i, a in enumerate(raw):
-                if i in node._non_differentiable:
-                    outputs.append(Tensor._wrap(a, dev, backend=backend))
-                else:
-                    outputs.append(Tensor._wrap(a, dev, grad_fn=node, output_index=i, backend=backend))
-            node._retain_outputs(outputs)
+            if node._save_in:
+                node._retain_saved(inputs)
+            else:
+                node._saved_in = ()
+            skip = node._non_differentiable
+            outputs = [Tensor._wrap(a, dev, backend=backend) if i in skip else
+                       Tensor._wrap(a, dev, node, i, backend=backend) for i, a in enumerate(raw)]
+            if node._save_out:
+                node._retain_outputs(outputs)
+            else:
+                node._saved_out = ()
         else:
             outputs = [Tensor._wrap(a, dev, backend=backend) for a in raw]
         if cls.view and node.xp.may_share_memory(raw[0], arrays[0]):
@@ -105,14 +131,14 @@ class Function:
     def _retain_saved(self, inputs):
         self._saved_in = tuple((inputs[i], inputs[i]._version_counter, inputs[i]._version_counter.value)
                                if inputs[i] is not None else None
-                               for i in getattr(self, "_save_in", ()))
+                               for i in self._save_in)
 
     def _retain_outputs(self, outputs):
         # Outputs are kept as (array, version) and re-wrapped on demand: holding the output
         # Tensor itself would make a reference cycle output -> node -> output.
         self._saved_out = tuple((outputs[i]._data, outputs[i]._version_counter,
                                  outputs[i]._version_counter.value)
-                                for i in getattr(self, "_save_out", ()))
+                                for i in self._save_out)
 
     def _check_version(self, counter, version, what):
         if counter.value != version:
@@ -239,8 +265,8 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 if gx.shape != meta[0]:
                     raise RuntimeError(f"{type(node).__name__}.backward: gradient of shape {gx.shape} for an "
                                        f"input of shape {meta[0]}")
-                if gx.dtype is not meta[1]:
-                    gx = gx.to(meta[1])
+                if gx._data.dtype != meta[1]:
+                    gx = gx.to(from_numpy_dtype(meta[1]))
                 deliver(edge, gx)
 
     if capture is not None:

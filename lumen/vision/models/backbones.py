@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import lumen
 from lumen import nn
+from lumen.vision.models.googlenet import INCEPTION_CFGS, GoogLeNet, Inception
 
 __all__ = ["CoordMap", "coord_map", "Backbone", "VGG16Backbone", "AlexNetBackbone",
            "GoogLeNetBackbone", "BACKBONES", "build_backbone", "scaled_channels"]
@@ -38,6 +39,13 @@ class CoordMap(NamedTuple):
 
     def inverse(self) -> "CoordMap":
         return CoordMap(1 / self.scale, -self.offset / self.scale)
+
+
+def _chain(layers) -> CoordMap:
+    m = CoordMap()
+    for layer in layers:
+        m = m.then(coord_map(layer))
+    return m
 
 
 def _square(module, attr):
@@ -66,10 +74,13 @@ def coord_map(module) -> CoordMap:
             return CoordMap(Fraction(s), half - p)
         return CoordMap(Fraction(1, s), (p - half) / s)
     if isinstance(module, nn.Sequential):
-        m = CoordMap()
-        for layer in module:
-            m = m.then(coord_map(layer))
-        return m
+        return _chain(module)
+    if isinstance(module, Inception):
+        branches = [_chain([module.conv1x1]), _chain([module.conv3x3_reduce, module.conv3x3]),
+                    _chain([module.conv5x5_reduce, module.conv5x5]), _chain([module.pool, module.pool_proj])]
+        if len(set(branches)) != 1:
+            raise ValueError(f"coord_map: Inception branches are not aligned: {branches}")
+        return branches[0]
     if isinstance(module, (nn.ReLU, nn.Dropout, nn.LocalResponseNorm, nn.BatchNorm2d, nn.Identity)):
         return CoordMap()
     raise TypeError(f"coord_map: the geometry of {type(module).__name__} is unknown; give it a "
@@ -294,7 +305,58 @@ class AlexNetBackbone(Backbone):
         self._transplant_in_order(self.CONVS, layers, where)
 
 
-BACKBONES = {"vgg16": VGG16Backbone, "alexnet": AlexNetBackbone}
+class GoogLeNetBackbone(Backbone):
+    """The FCN-GoogLeNet trunk: BVLC GoogLeNet (``googlenet.GoogLeNet``) up to inception5b.
+
+    The final average pooling, dropout and classifier are dropped ([PAPER] §4.1), and the
+    auxiliary heads with them. conv1 (7x7/2) is padded by ``pad`` = 100 instead of 3, as
+    the reference pads VGG16 and AlexNet, so every input size from 1x1 up yields scores
+    (30 would be the least that does). Layer names as ``GoogLeNet`` (``conv1``,
+    ``inception3a.conv1x1`` ...). One feature, inception5b (1024 channels, stride 32); no
+    skips: its 3x3/2 ceil-mode poolings put a coarse pixel on every other fine pixel with
+    one pixel to spare on even sizes, so a 2x upsampling cannot be cropped onto
+    inception4e for every input size.
+    """
+
+    FEATURES = {"inception5b": "inception5b"}
+    out_feature = "inception5b"
+    skip_features = {}
+
+    def __init__(self, width: float = 1.0, dropout: float = 0.5, pad: int = 100):
+        super().__init__()
+        del dropout  # GoogLeNet's only dropout belongs to the dropped classifier
+        c1, c2r, c2 = (scaled_channels(n, width) for n in (64, 64, 192))
+        self.conv1 = nn.Conv2d(3, c1, 7, stride=2, padding=pad)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.pool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.norm1 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
+        self.conv2_reduce = nn.Conv2d(c1, c2r, 1)
+        self.relu2_reduce = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(c2r, c2, 3, padding=1)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.norm2 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
+        self.pool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        in_c = c2
+        for name in GoogLeNet.TRUNK[GoogLeNet.TRUNK.index("inception3a"):]:
+            if name.startswith("pool"):
+                setattr(self, name, nn.MaxPool2d(3, stride=2, ceil_mode=True))
+                continue
+            block = Inception(in_c, *(scaled_channels(n, width) for n in INCEPTION_CFGS[name][1:]))
+            setattr(self, name, block)
+            in_c = block.out_channels
+        self.feature_channels = {"inception5b": in_c}
+
+    def transplant(self, state_dict) -> None:
+        """Take ``googlenet()``'s weights: every trunk key copied (aux heads and fc ignored)."""
+        mine = self.state_dict()
+        missing = [k for k in mine if k not in state_dict]
+        if missing:
+            raise KeyError(f"GoogLeNetBackbone.transplant: the state_dict lacks {len(missing)} trunk "
+                           f"key(s), e.g. {missing[:3]}; expected googlenet().state_dict() keys")
+        self.load_state_dict({k: state_dict[k] for k in mine})
+
+
+BACKBONES = {"vgg16": VGG16Backbone, "alexnet": AlexNetBackbone, "googlenet": GoogLeNetBackbone}
 
 
 def build_backbone(name: str, width: float = 1.0, dropout: float = 0.5) -> Backbone:

@@ -1,0 +1,10 @@
+"""Reference models: AlexNet/CaffeNet, VGG, GoogLeNet, classifier-to-FCN surgery, weight loading.
+
+Constructors follow torchvision's names and state_dict keys; see each module for the
+Caffe-specific options. One import line per model family, so more can be appended.
+"""
+from lumen.vision.models.alexnet import AlexNet, CaffeNet, alexnet, caffenet
+from lumen.vision.models.googlenet import GoogLeNet, GoogLeNetOutputs, Inception, InceptionAux, googlenet
+from lumen.vision.models.npz import load_npz
+from lumen.vision.models.surgery import FullyConvNet, convolutionalize
+from lumen.vision.models.vgg import VGG, vgg11, vgg13, vgg16, vgg19

@@ -1,0 +1,33 @@
+"""Loading plain ``name -> array`` ``.npz`` weight files (``python -m lumen.vision.convert`` output)."""
+from __future__ import annotations
+
+import numpy as np
+
+import lumen
+from lumen import nn
+
+__all__ = ["load_npz"]
+
+_LUMEN_MANIFEST = "__lumen_manifest__"
+
+
+def load_npz(model: nn.Module, path, strict: bool = True):
+    """Load the weights in ``path`` into ``model`` in place; returns ``(missing_keys, unexpected_keys)``.
+
+    ``path`` is a ``.npz`` holding one array per ``state_dict`` key (e.g. ``features.0.weight``),
+    as ``python -m lumen.vision.convert`` or ``numpy.savez(path, **arrays)`` write it; a
+    ``lumen.save``d state dict is read with ``lumen.serialization.load``. Arrays are copied
+    into the existing parameters, cast to their dtype and moved to their device
+    (``Module.load_state_dict``); ``strict`` as there.
+    """
+    with np.load(path, allow_pickle=False) as archive:
+        if _LUMEN_MANIFEST in archive.files:
+            state = None
+        else:
+            state = {key: lumen.from_numpy(np.ascontiguousarray(archive[key])) for key in archive.files}
+    if state is None:
+        from lumen.serialization import load
+        state = load(path)
+        if not isinstance(state, dict):
+            raise TypeError(f"load_npz: {path} holds a {type(state).__name__}, expected a state dict")
+    return model.load_state_dict(state, strict=strict)

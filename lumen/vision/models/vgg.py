@@ -1,0 +1,109 @@
+"""VGG (Simonyan & Zisserman 2014) with torchvision's layout and ``state_dict`` keys."""
+from __future__ import annotations
+
+from lumen import nn
+
+__all__ = ["VGG", "CFGS", "make_layers", "vgg11", "vgg13", "vgg16", "vgg19"]
+
+# Channel counts of the 3x3 convolutions, "M" a 2x2/2 max-pool (the paper's Table 1).
+CFGS = {
+    "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+          512, 512, 512, 512, "M"],
+}
+
+
+def make_layers(cfg, batch_norm: bool = False, ceil_mode: bool = False) -> nn.Sequential:
+    """The ``features`` trunk for a config: conv3x3(pad 1) [+ BatchNorm2d] + ReLU, or MaxPool2d(2, 2).
+
+    Indices match torchvision's (``features.0`` is the first conv), so keys line up.
+    """
+    layers, in_channels = [], 3
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=ceil_mode))
+            continue
+        layers.append(nn.Conv2d(in_channels, v, kernel_size=3, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(v))
+        layers.append(nn.ReLU(inplace=True))
+        in_channels = v
+    return nn.Sequential(*layers)
+
+
+class VGG(nn.Module):
+    """``features`` -> ``avgpool`` (AdaptiveAvgPool2d((7, 7))) -> ``classifier``.
+
+    input (N, 3, H, W) float32, H, W >= 32 (224 for the trained nets) -> logits (N, num_classes).
+    classifier: Linear(25088, 4096), ReLU, Dropout, Linear(4096, 4096), ReLU, Dropout,
+    Linear(4096, num_classes) at indices 0..6.
+    """
+
+    def __init__(self, features: nn.Sequential, num_classes: int = 1000, dropout: float = 0.5,
+                 init_weights: bool = True):
+        super().__init__()
+        self.features = features
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 7 * 7, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes),
+        )
+        if init_weights:
+            self._initialize_weights()
+
+    def _initialize_weights(self) -> None:
+        # torchvision's init: He-normal (fan_out) convs, N(0, 0.01) linears, zero biases.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        return self.classifier(x.flatten(1))
+
+
+def _vgg(cfg: str, num_classes, dropout, batch_norm, ceil_mode, init_weights) -> VGG:
+    return VGG(make_layers(CFGS[cfg], batch_norm=batch_norm, ceil_mode=ceil_mode),
+               num_classes=num_classes, dropout=dropout, init_weights=init_weights)
+
+
+def vgg11(num_classes: int = 1000, dropout: float = 0.5, batch_norm: bool = False,
+          ceil_mode: bool = False, init_weights: bool = True) -> VGG:
+    """VGG-11 (config A): 132,863,336 parameters (132,868,840 with batch_norm) at 1000 classes."""
+    return _vgg("A", num_classes, dropout, batch_norm, ceil_mode, init_weights)
+
+
+def vgg13(num_classes: int = 1000, dropout: float = 0.5, batch_norm: bool = False,
+          ceil_mode: bool = False, init_weights: bool = True) -> VGG:
+    """VGG-13 (config B): 133,047,848 parameters (133,053,736 with batch_norm) at 1000 classes."""
+    return _vgg("B", num_classes, dropout, batch_norm, ceil_mode, init_weights)
+
+
+def vgg16(num_classes: int = 1000, dropout: float = 0.5, batch_norm: bool = False,
+          ceil_mode: bool = False, init_weights: bool = True) -> VGG:
+    """VGG-16 (config D): 138,357,544 parameters (138,365,992 with batch_norm) at 1000 classes.
+
+    ``ceil_mode=True`` gives Caffe's pooling (the FCN reference's trunk).
+    """
+    return _vgg("D", num_classes, dropout, batch_norm, ceil_mode, init_weights)
+
+
+def vgg19(num_classes: int = 1000, dropout: float = 0.5, batch_norm: bool = False,
+          ceil_mode: bool = False, init_weights: bool = True) -> VGG:
+    """VGG-19 (config E): 143,667,240 parameters (143,678,248 with batch_norm) at 1000 classes."""
+    return _vgg("E", num_classes, dropout, batch_norm, ceil_mode, init_weights)

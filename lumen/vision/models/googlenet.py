@@ -21,7 +21,7 @@ import lumen
 from lumen import nn
 from lumen.nn import functional as F
 
-__all__ = ["GoogLeNet", "GoogLeNetOutputs", "Inception", "InceptionAux", "googlenet"]
+__all__ = ["GoogLeNet", "GoogLeNetOutputs", "INCEPTION_CFGS", "Inception", "InceptionAux", "googlenet"]
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux1", "aux2"])
 GoogLeNetOutputs.__doc__ = "Training-mode output of ``GoogLeNet`` with aux heads: three (N, num_classes) logits."

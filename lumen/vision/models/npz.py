@@ -11,6 +11,11 @@ __all__ = ["load_npz"]
 _LUMEN_MANIFEST = "__lumen_manifest__"
 
 
+def _c_order(a: np.ndarray) -> np.ndarray:
+    # Not np.ascontiguousarray: it turns 0-d arrays (num_batches_tracked) into shape (1,).
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
 def load_npz(model: nn.Module, path, strict: bool = True):
     """Load the weights in ``path`` into ``model`` in place; returns ``(missing_keys, unexpected_keys)``.
 
@@ -24,7 +29,7 @@ def load_npz(model: nn.Module, path, strict: bool = True):
         if _LUMEN_MANIFEST in archive.files:
             state = None
         else:
-            state = {key: lumen.from_numpy(np.ascontiguousarray(archive[key])) for key in archive.files}
+            state = {key: lumen.from_numpy(_c_order(archive[key])) for key in archive.files}
     if state is None:
         from lumen.serialization import load
         state = load(path)

@@ -52,23 +52,24 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     analytic = run_backward([total], [total.new_ones(())], inputs=diff)
 
     for k, t in enumerate(diff):
-        flat = t._data.reshape(-1)  # a view: perturbations write into t
-        numeric = np.zeros(flat.size)
+        data = t._data  # perturbed in place, element by element (works for non-contiguous inputs too)
+        numeric = np.zeros(data.size)
         with no_grad():
-            for i in range(flat.size):
-                old = flat[i].item()
-                flat[i] = old + eps
+            for i, idx in enumerate(np.ndindex(*data.shape)):
+                old = data[idx].item()
+                data[idx] = old + eps
                 hi = _projection(fn, inputs, weights)[0].item()
-                flat[i] = old - eps
+                data[idx] = old - eps
                 lo = _projection(fn, inputs, weights)[0].item()
-                flat[i] = old
+                data[idx] = old
                 numeric[i] = (hi - lo) / (2 * eps)
-        got = np.zeros(flat.size) if analytic[k] is None else np.asarray(analytic[k]._data, np.float64).reshape(-1)
+        got = (np.zeros(data.size) if analytic[k] is None else
+               np.asarray(analytic[k].detach().numpy(), np.float64).reshape(-1))
         bad = np.abs(got - numeric) > atol + rtol * np.abs(numeric)
         if bad.any():
             i = int(np.argmax(bad))
             msg = (f"gradcheck: gradient of input {k} (shape {tuple(t.shape)}) disagrees with finite "
-                   f"differences at {int(bad.sum())} of {flat.size} positions; first at flat index {i}: "
+                   f"differences at {int(bad.sum())} of {data.size} positions; first at flat index {i}: "
                    f"analytic {got[i]:.8g} vs numeric {numeric[i]:.8g}")
             if raise_exception:
                 raise GradcheckError(msg)

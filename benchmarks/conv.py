@@ -130,7 +130,7 @@ def _machine():
     return f"{model}, nproc={os.cpu_count() if not hasattr(os, 'sched_getaffinity') else len(os.sched_getaffinity(0))}"
 
 
-def render(rows, peak, quick):
+def render(rows, peak, quick, load):
     ops = ("fwd", "bwd-data", "bwd-filter")
     has_torch = torch is not None
     lines = [SECTION, "",
@@ -138,7 +138,8 @@ def render(rows, peak, quick):
              + (f"; torch {torch.__version__} with torch.set_num_threads(2)" if has_torch else "; torch not installed")
              + f"; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
                f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', 'unset')}"
-             + ("; --quick subset" if quick else "") + ".",
+             + ("; --quick subset" if quick else "")
+             + f"; 1-min load average {load[0]:.1f} before and {load[1]:.1f} after (other processes share the cores).",
              "",
              f"Batch 1, float32. NumPy float32 matmul peak in this run (2048^3 sgemm): {peak:.0f} GFLOP/s. "
              "Each cell: median ms / GFLOP/s / % of that peak"
@@ -184,6 +185,7 @@ def main(argv=None):
     if torch is not None:
         torch.set_num_threads(2)
     layers = [lay for lay in _vgg16() + _alexnet() if not opts.quick or lay["name"] in QUICK]
+    load_before = os.getloadavg()[0]
     peak = sgemm_peak_gflops()
     # All Lumen timings first, then all PyTorch ones: each library's idle worker
     # threads spin for a while after a call and would steal the cores from the other.
@@ -195,7 +197,7 @@ def main(argv=None):
     if torch is not None:
         time.sleep(1.0)
         rows = [(layer, flops, ours, bench_torch(layer, opts.budget)) for layer, flops, ours, _ in rows]
-    text = render(rows, peak, opts.quick)
+    text = render(rows, peak, opts.quick, (load_before, os.getloadavg()[0]))
     print(text)
     if opts.write:
         write_section(text)

@@ -104,12 +104,27 @@ def test_parameter_counts_vgg16():
     assert counts(fcn.FCN16s(backbone=m8.backbone)) == (134_815_994, 134_364_410)
 
 
-@pytest.mark.parametrize("backbone, total, trainable", [
-    ("alexnet", 58_704_590, 56_954_261),   # paper: 57M; upscore 21*21*63*63 = 1,750,329 fixed
-    ("googlenet", 7_745_406, 5_995_077),   # paper: 6M
-])
-def test_parameter_counts_other_backbones(backbone, total, trainable):
-    assert counts(fcn.fcn32s(backbone=backbone)) == (total, trainable)
+def test_alexnet_counts_and_transplant_from_caffenet():
+    from lumen.vision.models import caffenet
+    cnet = caffenet()
+    m = fcn.fcn32s(backbone="alexnet", pretrained_backbone=cnet)
+    # Paper: 57M. upscore 21*21*63*63 = 1,750,329 (fixed).
+    assert counts(m) == (58_704_590, 56_954_261)
+    np.testing.assert_array_equal(m.conv4.weight.detach().numpy(), cnet.conv4.weight.detach().numpy())
+    assert m.fc6.weight.shape == (4096, 256, 6, 6)
+    np.testing.assert_array_equal(m.fc6.weight.detach().numpy().reshape(4096, -1),
+                                  cnet.fc6.weight.detach().numpy())
+
+
+def test_googlenet_counts_and_transplant():
+    from lumen.vision.models import googlenet
+    g = googlenet()
+    m = fcn.fcn32s(backbone="googlenet", pretrained_backbone=g.state_dict())
+    assert counts(m) == (7_745_406, 5_995_077)  # paper: 6M
+    np.testing.assert_array_equal(m.inception4e.conv5x5.weight.detach().numpy(),
+                                  g.inception4e.conv5x5.weight.detach().numpy())
+    with pytest.raises(KeyError, match="lacks"):
+        m.backbone.transplant({"conv1.weight": g.conv1.weight})
 
 
 # ---- bilinear deconvolution ------------------------------------------------------------------
@@ -296,22 +311,15 @@ def test_transplant_torchvision_layout_reshapes_fc_layers():
     np.testing.assert_allclose(conv, lin, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="does not fit"):
         fcn.fcn32s(width=1 / 16, pretrained_backbone=state)
+    # Caffe names, also under a prefix as convolutionalize(caffenet()) writes them.
+    sources = [f"features.{i}" for i in idx] + ["classifier.0", "classifier.3"]
+    caffe = {f"features.{name}.{kind}": state[f"{src}.{kind}"]
+             for name, src in zip(VGG16Backbone.CONVS, sources) for kind in ("weight", "bias")}
+    m2 = fcn.fcn32s(width=NARROW, pretrained_backbone=caffe)
+    for a, b in zip(m2.backbone.parameters(), m.backbone.parameters()):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     with pytest.raises(KeyError, match="neither Caffe layer names"):
         fcn.fcn32s(width=NARROW, pretrained_backbone={"foo.weight": state["features.0.weight"]})
-
-
-def test_transplant_caffenet_and_googlenet():
-    from lumen.vision.models import caffenet, googlenet
-    cnet = caffenet()
-    m = fcn.fcn32s(backbone="alexnet", pretrained_backbone=cnet)
-    np.testing.assert_array_equal(m.conv4.weight.detach().numpy(), cnet.conv4.weight.detach().numpy())
-    np.testing.assert_array_equal(m.fc6.weight.detach().numpy().reshape(4096, -1), cnet.fc6.weight.detach().numpy())
-    assert m.fc6.weight.shape == (4096, 256, 6, 6)
-    del m, cnet
-    g = googlenet()
-    m = fcn.fcn32s(backbone="googlenet", pretrained_backbone=g.state_dict())
-    np.testing.assert_array_equal(m.inception4e.conv5x5.weight.detach().numpy(),
-                                  g.inception4e.conv5x5.weight.detach().numpy())
 
 
 # ---- parity with a hand-built PyTorch FCN ----------------------------------------------------

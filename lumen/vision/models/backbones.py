@@ -176,9 +176,15 @@ class Backbone(nn.Module):
 
 
 def _pick(state_dict, names):
-    """[(name, weight, bias)] for Caffe-named layers if all are present, else None."""
-    if all(f"{n}.weight" in state_dict and f"{n}.bias" in state_dict for n in names):
-        return [(n, state_dict[f"{n}.weight"], state_dict[f"{n}.bias"]) for n in names]
+    """[(name, weight, bias)] for Caffe-named layers if all are present, else None.
+
+    Names may carry a prefix, as ``convolutionalize(caffenet())``'s ``features.conv1.weight``.
+    """
+    flat = {}
+    for key, value in state_dict.items():
+        flat.setdefault(".".join(key.split(".")[-2:]), value)
+    if all(f"{n}.weight" in flat and f"{n}.bias" in flat for n in names):
+        return [(n, flat[f"{n}.weight"], flat[f"{n}.bias"]) for n in names]
     return None
 
 

@@ -12,6 +12,7 @@ are in ``model.crop_offsets`` (VGG16: 19 for FCN-32s; 5, 27 for FCN-16s; 5, 9, 3
 """
 from __future__ import annotations
 
+import copy
 from fractions import Fraction
 
 import lumen
@@ -170,16 +171,14 @@ class FCN(nn.Module):
     def _from_stage(cls, model, expected, upsampling):
         if not isinstance(model, expected):
             raise TypeError(f"{cls.__name__}: expected a {expected.__name__}, got {type(model).__name__}")
-        if not isinstance(model.backbone_name, str) or model.backbone_name not in ("vgg16", "alexnet",
-                                                                                   "googlenet"):
-            raise ValueError(f"{cls.__name__}: cannot rebuild custom backbone {model.backbone_name}")
-        new = cls(num_classes=model.num_classes, backbone=model.backbone_name, width=model.width,
-                  upsampling=model.upsampling if upsampling is None else upsampling)
+        # A copy of the trained trunk (weights, devices, frozen flags), then the shared head layers.
+        new = cls(num_classes=model.num_classes, backbone=copy.deepcopy(model.backbone),
+                  width=model.width, upsampling=model.upsampling if upsampling is None else upsampling)
+        new.backbone_name = model.backbone_name
         ref = next(model.parameters())
         new.to(device=ref.device, dtype=ref.dtype)
-        old = model.state_dict()
-        shared = {k: v for k, v in old.items() if k in new.state_dict()}
-        new.load_state_dict(shared, strict=False)
+        mine = new.state_dict()
+        new.load_state_dict({k: v for k, v in model.state_dict().items() if k in mine}, strict=False)
         new.train(model.training)
         return new
 

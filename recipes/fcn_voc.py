@@ -74,7 +74,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, help="validate every N iterations (and at the end of each stage)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N iterations")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--workers", type=int, default=2, help="background data-loading threads")
+    p.add_argument("--workers", type=int, help="background data-loading threads (default: 0 on the CPU, where "
+                   "they would compete with BLAS for the cores; 2 on a GPU)")
     p.add_argument("--out", type=Path, default=Path("runs/fcn_voc"), help="output folder")
     p.add_argument("--resume", nargs="?", const="auto", help="resume from CHECKPOINT (default: OUT/checkpoint.npz)")
     p.add_argument("--eval-only", type=Path, metavar="CKPT", help="evaluate a checkpoint and exit")
@@ -99,6 +100,8 @@ def parse_args(argv=None):
     for name in ("iters", "batch_size", "checkpoint_every", "eval_every"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.workers is None:
+        args.workers = 0 if args.device == "cpu" else 2
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
         raise UserError(f"unknown device {args.device!r}; expected cpu or cuda")
     if args.device != "cpu" and not lumen.cuda.is_available():

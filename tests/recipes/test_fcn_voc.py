@@ -1,0 +1,87 @@
+"""The recipe end to end at a tiny size: training, outputs, interrupt and exact resume, user errors."""
+import json
+
+import numpy as np
+import pytest
+
+import lumen
+from recipes import fcn_voc
+
+TINY = ["--n-train", "4", "--n-val", "2", "--size", "24", "--width", "0.0625", "--eval-every", "2",
+        "--checkpoint-every", "100"]
+
+
+def tiny(tmp_path, *extra, out="out"):
+    return TINY + ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / out), *extra]
+
+
+def test_staged_run_writes_metrics_pictures_and_table(tmp_path, capsys):
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "2")) == 0
+    out = tmp_path / "out"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["stages"]) == ["fcn32s", "fcn16s", "fcn8s"]
+    for m in metrics["stages"].values():
+        assert 0 <= m["pixel_accuracy"] <= 1 and len(m["per_class_iu"]) == 21
+    for name in ("curves.png", "predictions.png", "checkpoint.npz"):
+        assert (out / name).stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "| model | pixel acc. | mean acc. | mean IU | f.w. IU |" in printed
+    assert "--data VOCdevkit/VOC2012" in printed  # tells where real data goes
+
+
+def _weights(path):
+    return {k: np.asarray(v) for k, v in lumen.load(path)["model_state"].items()}
+
+
+def test_resume_after_interrupt_gives_the_uninterrupted_weights(tmp_path):
+    args = ["--iters", "3", "--model", "staged"]
+    assert fcn_voc.main(tiny(tmp_path, *args, out="whole")) == 0
+
+    calls = []
+
+    def stop_once(it):
+        calls.append(it)
+        return "stop" if len(calls) == 4 else None  # second stage, first iteration
+
+    assert fcn_voc.run(fcn_voc.parse_args(tiny(tmp_path, *args, out="split")), on_iteration=stop_once) is None
+    stopped = lumen.load(tmp_path / "split" / "checkpoint.npz")["meta"]
+    assert (stopped["stage_name"], stopped["iteration"]) == ("fcn16s", 1)
+    assert not (tmp_path / "split" / "metrics.json").exists()
+
+    assert fcn_voc.main(tiny(tmp_path, *args, "--resume", out="split")) == 0
+    whole, split = _weights(tmp_path / "whole" / "checkpoint.npz"), _weights(tmp_path / "split" / "checkpoint.npz")
+    assert whole.keys() == split.keys()
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], split[key], err_msg=key)
+    assert json.loads((tmp_path / "whole" / "metrics.json").read_text()) == \
+        json.loads((tmp_path / "split" / "metrics.json").read_text())
+
+
+def test_eval_only_scores_a_checkpoint(tmp_path):
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "1", "--model", "fcn32s")) == 0
+    ckpt = tmp_path / "out" / "checkpoint.npz"
+    assert fcn_voc.main(tiny(tmp_path, "--model", "fcn32s", "--eval-only", str(ckpt), out="eval")) == 0
+    assert "fcn32s" in json.loads((tmp_path / "eval" / "metrics.json").read_text())["stages"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "fcn64s"], "unknown model 'fcn64s'"),
+    (["--backbone", "resnet"], "unknown backbone 'resnet'"),
+    (["--data", "/nonexistent/VOC2012"], "/nonexistent/VOC2012"),
+    (["--iters", "0"], "--iters must be at least 1"),
+])
+def test_user_errors_are_one_line_and_write_nothing(tmp_path, capsys, argv, message):
+    assert fcn_voc.main(tiny(tmp_path, *argv)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "1", "--model", "fcn32s")) == 0
+    ckpt = tmp_path / "out" / "checkpoint.npz"
+    assert fcn_voc.main(tiny(tmp_path, "--model", "fcn8s", "--eval-only", str(ckpt), out="x")) == 2
+    assert "is of model 'fcn32s'" in capsys.readouterr().err
+    ckpt.write_bytes(b"not a checkpoint")
+    assert fcn_voc.main(tiny(tmp_path, "--model", "fcn32s", "--resume", str(ckpt), out="x")) == 2
+    assert str(ckpt) in capsys.readouterr().err

@@ -9,6 +9,7 @@ import pytest
 import lumen
 from lumen.vision import convert
 from lumen.vision import models as M
+from lumen.vision.models.googlenet import INCEPTION_CFGS
 
 VGG11_CFG = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
@@ -147,3 +148,37 @@ def test_load_npz_plain_numpy_and_lumen_checkpoints(tmp_path):
         M.load_npz(M.googlenet(num_classes=5), plain)
     missing, _ = M.load_npz(M.googlenet(num_classes=5), plain, strict=False)
     assert "aux1.fc.weight" in missing
+
+
+def test_googlenet_matches_a_torch_functional_forward():
+    """Our Inception-v1 against the same net written with torch.nn.functional from its state dict."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    lumen.manual_seed(3)
+    model = M.googlenet(num_classes=10, aux_logits=False).eval()
+    w = {k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()}
+
+    def conv(x, name, **kw):
+        return F.relu(F.conv2d(x, w[name + ".weight"], w[name + ".bias"], **kw))
+
+    def pool(x):
+        return F.max_pool2d(x, 3, 2, ceil_mode=True)
+
+    def lrn(x):
+        return F.local_response_norm(x, 5, 1e-4, 0.75, 1.0)
+
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    h = lrn(pool(conv(torch.from_numpy(x), "conv1", stride=2, padding=3)))
+    h = pool(lrn(conv(conv(h, "conv2_reduce"), "conv2", padding=1)))
+    for name in INCEPTION_CFGS:
+        if name in ("inception4a", "inception5a"):
+            h = pool(h)
+        b = name + "."
+        h = torch.cat([conv(h, b + "conv1x1"),
+                       conv(conv(h, b + "conv3x3_reduce"), b + "conv3x3", padding=1),
+                       conv(conv(h, b + "conv5x5_reduce"), b + "conv5x5", padding=2),
+                       conv(F.max_pool2d(h, 3, 1, 1, ceil_mode=True), b + "pool_proj")], 1)
+    expected = F.linear(h.mean((2, 3)), w["fc.weight"], w["fc.bias"]).numpy()
+    with lumen.no_grad():
+        got = model(lumen.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())

@@ -16,7 +16,7 @@ from collections import OrderedDict
 import numpy as np
 
 import lumen
-from lumen.nn.parameter import Parameter
+from lumen.nn.parameter import Parameter, reset_grads
 
 __all__ = ["Module", "RemovableHandle"]
 
@@ -297,16 +297,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's ``.grad``: to None, or to zeros in place."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                if p.grad.grad_fn is not None:
-                    p.grad = p.grad.detach()
-                with lumen.no_grad():
-                    p.grad.zero_()
+        reset_grads(self.parameters(), set_to_none)
 
     # ---- conversion ---------------------------------------------------------
     def _apply(self, fn) -> "Module":

@@ -5,6 +5,7 @@ import copy
 from collections import defaultdict
 
 import lumen
+from lumen.nn.parameter import reset_grads
 
 __all__ = ["Optimizer", "required"]
 
@@ -87,17 +88,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of every parameter: to None, or to zeros in place."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    if p.grad.grad_fn is not None:
-                        p.grad = p.grad.detach()
-                    with lumen.no_grad():
-                        p.grad.zero_()
+        reset_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
         """One update of every parameter that requires grad and has a ``.grad``.

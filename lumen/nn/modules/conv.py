@@ -1,14 +1,11 @@
 """Convolution layers: ``Conv2d`` and ``ConvTranspose2d`` (Caffe's Deconvolution)."""
 from __future__ import annotations
 
-import math
-
 import lumen
 from lumen.nn import functional as F
-from lumen.nn import init
 from lumen.nn.module import Module
 from lumen.nn.parameter import Parameter
-from lumen.nn.modules.utils import _pair
+from lumen.nn.modules.utils import _pair, default_reset, describe
 
 __all__ = ["Conv2d", "ConvTranspose2d"]
 
@@ -52,12 +49,7 @@ class _ConvNd(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: weight kaiming_uniform_(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        default_reset(self.weight, self.bias)
 
     def extra_repr(self):
         s = "{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}"
@@ -77,8 +69,7 @@ class _ConvNd(Module):
 
     def _check_input(self, input):
         if not isinstance(input, lumen.Tensor) or input.ndim != 4:
-            shape = tuple(input.shape) if isinstance(input, lumen.Tensor) else type(input).__name__
-            raise ValueError(f"{type(self).__name__} expects a 4-d (N, C, H, W) Tensor, got {shape}")
+            raise ValueError(f"{type(self).__name__} expects a 4-d (N, C, H, W) Tensor, got {describe(input)}")
         if input.shape[1] != self.in_channels:
             raise ValueError(
                 f"{type(self).__name__}: input has {input.shape[1]} channels (shape "

@@ -1,13 +1,11 @@
 """``Linear`` and ``Identity``."""
 from __future__ import annotations
 
-import math
-
 import lumen
 from lumen.nn import functional as F
-from lumen.nn import init
 from lumen.nn.module import Module
 from lumen.nn.parameter import Parameter
+from lumen.nn.modules.utils import default_reset, describe
 
 __all__ = ["Linear", "Identity"]
 
@@ -41,16 +39,12 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.in_features
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        """PyTorch's default: weight and bias U(-1/sqrt(in_features), 1/sqrt(in_features))."""
+        default_reset(self.weight, self.bias)
 
     def forward(self, input):
         if not isinstance(input, lumen.Tensor) or input.ndim < 1 or input.shape[-1] != self.in_features:
-            shape = tuple(input.shape) if isinstance(input, lumen.Tensor) else type(input).__name__
-            raise ValueError(f"Linear: expected input of shape (*, {self.in_features}), got {shape}")
+            raise ValueError(f"Linear: expected input of shape (*, {self.in_features}), got {describe(input)}")
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):

@@ -6,6 +6,7 @@ from lumen.nn import functional as F
 from lumen.nn import init
 from lumen.nn.module import Module
 from lumen.nn.parameter import Parameter
+from lumen.nn.modules.utils import describe
 
 __all__ = ["BatchNorm2d", "LocalResponseNorm"]
 
@@ -83,8 +84,7 @@ class BatchNorm2d(Module):
 
     def forward(self, input):
         if not isinstance(input, lumen.Tensor) or input.ndim != 4:
-            shape = tuple(input.shape) if isinstance(input, lumen.Tensor) else type(input).__name__
-            raise ValueError(f"BatchNorm2d expects a 4-d (N, C, H, W) input, got {shape}")
+            raise ValueError(f"BatchNorm2d expects a 4-d (N, C, H, W) input, got {describe(input)}")
         if input.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm2d: input has {input.shape[1]} channels (shape "
                              f"{tuple(input.shape)}), expected num_features={self.num_features}")

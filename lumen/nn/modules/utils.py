@@ -1,7 +1,11 @@
 """Argument normalisation shared by the layers."""
 from __future__ import annotations
 
+import math
 import operator
+
+import lumen
+from lumen.nn import init
 
 
 def _pair(x, name="argument"):
@@ -15,3 +19,18 @@ def _pair(x, name="argument"):
     except TypeError:
         raise TypeError(f"{name} must be an int or a pair of ints, got {x!r}") from None
     return (v, v)
+
+
+def describe(x) -> str:
+    """``x``'s shape for an error message, or its type when it is not a Tensor."""
+    return str(tuple(x.shape)) if isinstance(x, lumen.Tensor) else type(x).__name__
+
+
+def default_reset(weight, bias) -> None:
+    """PyTorch's default for Linear and conv layers: weight kaiming_uniform_(a=sqrt(5)),
+    i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(bias, -bound, bound)

@@ -164,7 +164,25 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        self._data = value._data if isinstance(value, Tensor) else value
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        self._data, self._device, self._backend = value._data, value._device, value._backend
+        self._version_counter.value += 1
+
+    def __deepcopy__(self, memo):
+        # Only the array is copied: the backend (and its random generator) is shared state.
+        if self.grad_fn is not None:
+            raise RuntimeError("deepcopy: only leaf tensors can be deep-copied; detach() it first")
+        out = Tensor._wrap(self._data.copy(), self._device, backend=self._backend)
+        out.__class__ = type(self)
+        out._requires_grad = self._requires_grad
+        if self.grad is not None:
+            out.grad = self.grad.__deepcopy__(memo)
+        if hasattr(self, "__dict__"):
+            import copy
+            out.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        memo[id(self)] = out
+        return out
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this leaf's gradient is computed; it may return a replacement."""

@@ -12,8 +12,12 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import time
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from . import winograd
 
 # im2col/col2im are memory-bound NumPy copies and adds that run on one core
 # while the GEMM after them uses all of OpenBLAS's threads; NumPy releases the
@@ -29,14 +33,17 @@ _WORKSPACE_MAX_BYTES = 256 << 20
 _local = threading.local()
 
 
-def _workspace(shape, dtype):
-    """An uninitialised array of ``shape`` in this thread's reusable buffer (fresh if too big)."""
+def _workspace(shape, dtype, slot="cols"):
+    """An uninitialised array of ``shape`` in this thread's reusable buffer ``slot`` (fresh if too big)."""
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     if nbytes > _WORKSPACE_MAX_BYTES:
         return np.empty(shape, dtype)
-    buf = getattr(_local, "buf", None)
+    bufs = getattr(_local, "bufs", None)
+    if bufs is None:
+        bufs = _local.bufs = {}
+    buf = bufs.get(slot)
     if buf is None or buf.nbytes < nbytes:
-        buf = _local.buf = np.empty(nbytes, np.uint8)
+        buf = bufs[slot] = np.empty(nbytes, np.uint8)
     return buf[:nbytes].view(dtype).reshape(shape)
 
 
@@ -133,6 +140,66 @@ def _batch_chunks(n, per_sample_elements, itemsize):
     return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
 
 
+ALGORITHMS = ("im2col", "winograd2", "winograd4")
+_settings = {"benchmark": False, "force": None}
+_chosen: dict = {}
+
+
+def set_algorithm(benchmark=None, force=None):
+    """Choose how 3x3 stride-1 convolutions run (like ``torch.backends.cudnn.benchmark``).
+
+    benchmark=True: the first call for each layer shape times every eligible algorithm on its
+    real arguments and keeps the fastest for that shape; False: a fixed heuristic.
+    force: one of ``ALGORITHMS`` for every eligible layer, or None. Clears the per-shape cache.
+    """
+    if force is not None and force not in ALGORITHMS:
+        raise ValueError(f"set_algorithm: force must be one of {ALGORITHMS} or None, got {force!r}")
+    if benchmark is not None:
+        _settings["benchmark"] = bool(benchmark)
+    _settings["force"] = force
+    _chosen.clear()
+
+
+def _winograd_eligible(w_shape, stride, dilation, groups):
+    return w_shape[2:] == (3, 3) and stride == (1, 1) and dilation == (1, 1) and groups == 1
+
+
+def _heuristic(n, c, o, ho, wo):
+    # Measured on this 2-core AVX-512 machine (benchmarks/NOTES.md): F(2x2,3x3) beats im2col once
+    # both channel counts reach 64 and there are enough tiles to amortise the filter transform;
+    # F(4x4,3x3) loses to F(2x2) everywhere here, its 36-point transforms cost more than they save.
+    return "winograd2" if min(c, o) >= 64 and n * ho * wo >= 28 * 28 else "im2col"
+
+
+def _select(key, heuristic, run):
+    """The algorithm for this layer shape: forced, cached, timed (benchmark mode) or heuristic."""
+    if _settings["force"] is not None:
+        return _settings["force"]
+    algo = _chosen.get(key)
+    if algo is None:
+        if _settings["benchmark"]:
+            times = {}
+            for name in ALGORITHMS:
+                run(name)  # warm-up: workspace growth, page faults
+                start = time.perf_counter()
+                run(name)
+                times[name] = time.perf_counter() - start
+            algo = min(times, key=times.get)
+        else:
+            algo = heuristic
+        _chosen[key] = algo
+    return algo
+
+
+def _winograd_workspace(slot, shape, dtype):
+    return _workspace(shape, dtype, ("winograd", slot))
+
+
+def _winograd(x, w, m, padding):
+    return winograd.conv3x3(x, winograd.transform_filter(w, m), m, padding, _winograd_workspace,
+                            _over_channels)
+
+
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     """y = conv2d(x, w) + b.
 
@@ -145,6 +212,27 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"{op}: bias {tuple(b.shape)} does not match weight {tuple(w.shape)}: "
                          f"expected ({w.shape[0]},)")
+    o = w.shape[0]
+    if _winograd_eligible(w.shape, stride, dilation, groups):
+        algo = _select(("fwd", x.shape, w.shape, padding, x.dtype),
+                       _heuristic(x.shape[0], x.shape[1], o, ho, wo),
+                       lambda a: _forward_by(a, x, w, padding, ho, wo))
+        y = _forward_by(algo, x, w, padding, ho, wo)
+    else:
+        y = _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo)
+    if b is not None:
+        y += b.reshape(o, 1, 1)
+    return y
+
+
+def _forward_by(algo, x, w, padding, ho, wo):
+    """A 3x3 stride-1 ungrouped convolution (no bias) by the named algorithm."""
+    if algo == "im2col":
+        return _im2col_forward(x, w, (1, 1), padding, (1, 1), 1, ho, wo)
+    return _winograd(x, w, 2 if algo == "winograd2" else 4, padding)
+
+
+def _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo):
     n = x.shape[0]
     o, cg, kh, kw = w.shape
     og = o // groups
@@ -162,10 +250,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
             view = _windows(xp[n0:n1], kh, kw, (ho, wo), stride, dilation)
             _over_channels(lambda c0, c1: np.copyto(cols[:, c0:c1], view[:, c0:c1]), groups * cg, cols.size)
             np.matmul(wg, cols.reshape(n1 - n0, groups, cg * kh * kw, ho * wo), out=y[n0:n1])
-    y = y.reshape(n, o, ho, wo)
-    if b is not None:
-        y += b.reshape(o, 1, 1)
-    return y
+    return y.reshape(n, o, ho, wo)
 
 
 def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
@@ -184,14 +269,36 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
                          f"{x_shape}: expected grad_output (N, O, Ho, Wo) with N == input N and O == weight O")
     _check_geometry(op, x_shape, w.shape, groups, stride, padding, dilation)
     n, c, h, wd = x_shape
-    o, cg, kh, kw = w.shape
-    og = o // groups
+    o, _, kh, kw = w.shape
     _, _, ho, wo = gy.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     if (ho - 1) * sh + dh * (kh - 1) + 1 > h + 2 * ph or (wo - 1) * sw + dw * (kw - 1) + 1 > wd + 2 * pw:
         raise ValueError(f"{op}: grad_output {tuple(gy.shape)} has more positions than input shape {x_shape} "
                          f"allows with weight {tuple(w.shape)}, stride={tuple(stride)}, "
                          f"padding={tuple(padding)}, dilation={tuple(dilation)}")
+    if (_winograd_eligible(w.shape, stride, dilation, groups) and max(ph, pw) <= 2
+            and (ho, wo) == (h + 2 * ph - 2, wd + 2 * pw - 2)):
+        algo = _select(("bwd_data", gy.shape, w.shape, padding, gy.dtype), _heuristic(n, o, c, h, wd),
+                       lambda a: _backward_data_by(a, gy, w, x_shape, padding))
+        return _backward_data_by(algo, gy, w, x_shape, padding)
+    return _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups)
+
+
+def _backward_data_by(algo, gy, w, x_shape, padding):
+    if algo == "im2col":
+        return _col2im_backward_data(gy, w, x_shape, (1, 1), padding, (1, 1), 1)
+    # Stride 1: the input gradient is the forward convolution of gy with the flipped,
+    # transposed kernel, padded by k - 1 - p.
+    wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    return _winograd(gy, wf, 2 if algo == "winograd2" else 4, (2 - padding[0], 2 - padding[1]))
+
+
+def _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
+    n, c, h, wd = x_shape
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    _, _, ho, wo = gy.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     gyr = np.ascontiguousarray(gy).reshape(n, groups, og, ho * wo)
     wt = w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
     if _is_pointwise(w.shape, padding) and stride == (1, 1) and (ho, wo) == (h, wd):

@@ -6,7 +6,12 @@ backward-data is the adjoint of the forward in ``x``, backward-filter its adjoin
 """
 from __future__ import annotations
 
+import weakref
+
+import numpy as np
+
 from ...autograd.function import Function
+from ...autograd.grad_mode import is_grad_enabled
 from ._util import check_4d, check_float, check_same, needs_grad, pair
 from .vision import pad
 
@@ -67,6 +72,60 @@ class Conv2dBackwardFilter(Function):
         return g_x, g_gy
 
 
+class SeparableResample(Function):
+    """y[n, c] = left @ x[n, c] @ right: x (N,C,H,W), left (Ho,H), right (W,Wo) -> (N,C,Ho,Wo).
+
+    A transposed convolution whose weight is class-diagonal with one rank-1 kernel u v^T
+    (FCN's fixed bilinear upsampling) is this map with banded ``left``/``right`` built from
+    u and v: two small GEMMs instead of a dense C x C x kH x kW deconvolution.
+    """
+
+    def forward(self, x):
+        return self.xp.matmul(self.left, self.xp.matmul(x, self.right))
+
+    def backward(self, gy):
+        return SeparableResample.apply(gy, left=self.left.T, right=self.right.T)
+
+
+# id(weight array) -> (weakref to it, version, (u, v) or None): detecting the rank-1 class-diagonal
+# kernel reads the whole weight, so it runs once per weight version.
+_separable_cache: dict = {}
+
+
+def _separable_kernel(weight):
+    """(u, v) float64 host vectors with weight[c, c] == outer(u, v) for every c and weight[c, d] == 0
+    for c != d (within rounding of weight's dtype), or None."""
+    arr = weight._data
+    hit = _separable_cache.get(id(arr))
+    if hit is not None and hit[0]() is arr and hit[1] == weight._version:
+        return hit[2]
+    w = np.asarray(weight.backend.to_numpy(arr), dtype=np.float64)
+    result = None
+    c_in, c_out, kh, kw = w.shape
+    if c_in == c_out:
+        k = w[0, 0]
+        i, j = np.unravel_index(np.argmax(np.abs(k)), k.shape)
+        if k[i, j] != 0:
+            u, v = k[:, j], k[i, :] / k[i, j]
+            diag = w[np.arange(c_in), np.arange(c_in)]
+            off = w.copy()
+            off[np.arange(c_in), np.arange(c_in)] = 0
+            tol = 4 * np.finfo(weight.dtype.np).eps * abs(k[i, j])
+            if not off.any() and np.abs(diag - np.outer(u, v)).max() <= tol:
+                result = (u, v)
+    for key in [key for key, (ref, _, _) in _separable_cache.items() if ref() is None]:
+        del _separable_cache[key]
+    _separable_cache[id(arr)] = (weakref.ref(arr), weight._version, result)
+    return result
+
+
+def _band(f, n_in, n_out, stride, padding):
+    """(n_in, n_out) matrix m with m[a, i] = f[i + padding - stride*a] where that index is in f."""
+    t = np.arange(n_out)[None, :] + padding - stride * np.arange(n_in)[:, None]
+    inside = (t >= 0) & (t < len(f))
+    return np.where(inside, f[np.clip(t, 0, len(f) - 1)], 0.0)
+
+
 def _check_common(op, input, weight, bias, groups):
     check_4d(input, op)
     check_4d(weight, op, "weight")
@@ -76,14 +135,14 @@ def _check_common(op, input, weight, bias, groups):
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
 
 
-def _check_channels(op, input, weight, bias, groups, in_channels, out_channels, split):
-    """``in_channels``/``out_channels``: what the weight implies; ``split``: the weight dim cut by groups."""
+def _check_channels(op, input, weight, bias, groups, in_channels, out_channels):
+    """``in_channels``/``out_channels``: what the weight implies; its dim 0 is split into groups."""
     if in_channels != input.shape[1]:
         raise ValueError(
             f"{op}: input of shape {tuple(input.shape)} has {input.shape[1]} channels but weight of "
             f"shape {tuple(weight.shape)} with groups={groups} expects {in_channels}")
-    if weight.shape[split] % groups:
-        raise ValueError(f"{op}: dim {split} of weight {tuple(weight.shape)} ({weight.shape[split]}) "
+    if weight.shape[0] % groups:
+        raise ValueError(f"{op}: dim 0 of weight {tuple(weight.shape)} ({weight.shape[0]}) "
                          f"is not divisible by groups={groups}")
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ValueError(f"{op}: bias of shape {tuple(bias.shape)} does not match the {out_channels} "
@@ -100,7 +159,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """
     op = "conv2d"
     _check_common(op, input, weight, bias, groups)
-    _check_channels(op, input, weight, bias, groups, weight.shape[1] * groups, weight.shape[0], 0)
+    _check_channels(op, input, weight, bias, groups, weight.shape[1] * groups, weight.shape[0])
     stride = pair(stride, "stride", op, 1)
     dilation = pair(dilation, "dilation", op, 1)
     kernel = tuple(weight.shape[2:])
@@ -120,7 +179,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
     else:
         padding = pair(padding, "padding", op, 0)
-    for ax, (n, k, s, p, d) in enumerate(zip(input.shape[2:], kernel, stride, padding, dilation)):
+    for n, k, p, d in zip(input.shape[2:], kernel, padding, dilation):
         if n + 2 * p < d * (k - 1) + 1:
             raise ValueError(
                 f"{op}: input of shape {tuple(input.shape)} padded by {padding} is smaller than the "
@@ -140,7 +199,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     op = "conv_transpose2d"
     _check_common(op, input, weight, bias, groups)
     out_channels = weight.shape[1] * groups
-    _check_channels(op, input, weight, bias, groups, weight.shape[0], out_channels, 0)
+    _check_channels(op, input, weight, bias, groups, weight.shape[0], out_channels)
     stride = pair(stride, "stride", op, 1)
     padding = pair(padding, "padding", op, 0)
     dilation = pair(dilation, "dilation", op, 1)
@@ -156,6 +215,14 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise ValueError(f"{op}: input of shape {tuple(input.shape)} with weight {tuple(weight.shape)}, "
                          f"stride {stride}, padding {padding}, dilation {dilation} gives output size "
                          f"{out}, which is too small")
+    if groups == 1 and dilation == (1, 1) and not (weight.requires_grad and is_grad_enabled()):
+        uv = _separable_kernel(weight)
+        if uv is not None:
+            dt = weight.dtype.np
+            left = weight.backend.asarray(_band(uv[0], h, out[0], stride[0], padding[0]).T, dtype=dt)
+            right = weight.backend.asarray(_band(uv[1], w, out[1], stride[1], padding[1]), dtype=dt)
+            y = SeparableResample.apply(input, left=left, right=right)
+            return y if bias is None else y + bias.reshape(1, -1, 1, 1)
     # An output_padding >= stride adds rows that a conv2d of the output would map to extra outputs;
     # zero-padding the input to that conv2d's output size keeps the primitives' geometry consistent.
     extra = [o // s for o, s in zip(output_padding, stride)]

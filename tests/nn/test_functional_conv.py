@@ -210,3 +210,28 @@ def test_conv_transpose2d_errors():
         F.conv_transpose2d(x, lumen.zeros((4, 2, 3, 3)), lumen.zeros(2), groups=2)
     with pytest.raises(ValueError, match=r"conv_transpose2d:.*too small"):
         F.conv_transpose2d(lumen.zeros((1, 4, 1, 1)), lumen.zeros((4, 2, 1, 1)), padding=1)
+
+
+@pytest.mark.parametrize("k,stride,padding,output_padding", [(4, 2, 1, 0), (64, 32, 0, 0), (3, 2, 1, 1),
+                                                             (5, 3, 2, 2)])
+def test_conv_transpose2d_fixed_bilinear_kernel_matches_torch(k, stride, padding, output_padding):
+    """A frozen class-diagonal rank-1 kernel (FCN's bilinear upsampling) takes the separable path."""
+    torch = pytest.importorskip("torch")
+    f = 1 - np.abs(np.arange(k) - (k - 1) / 2) / ((k + 1) // 2)
+    c = 3
+    w = np.zeros((c, c, k, k))
+    w[np.arange(c), np.arange(c)] = np.outer(f, f * 0.5)
+    rng = np.random.default_rng(6)
+    x = _t(rng, 2, c, 5, 4)
+    kw = dict(stride=stride, padding=padding, output_padding=output_padding)
+    y = F.conv_transpose2d(x, lumen.tensor(w), **kw)
+    assert type(y.grad_fn).__name__ == "SeparableResample"
+    tx = torch.tensor(x.detach().numpy(), requires_grad=True)
+    ty = torch.nn.functional.conv_transpose2d(tx, torch.tensor(w), **kw)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal(y.shape)
+    (y * lumen.tensor(g)).sum().backward()
+    (ty * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    small = x.detach()[:1, :, :3, :2].requires_grad_()
+    assert gradcheck(lambda x: F.conv_transpose2d(x, lumen.tensor(w), **kw), (small,))

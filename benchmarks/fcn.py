@@ -42,7 +42,8 @@ def torch_fcn8s(torch, width=1.0, num_classes=21):
             in_c = 3
             for b, (n, out_c) in enumerate(zip((2, 2, 3, 3, 3), c), 1):
                 for i in range(1, n + 1):
-                    setattr(self, f"conv{b}_{i}", tnn.Conv2d(in_c, out_c, 3, padding=100 if b + i == 2 else 1))
+                    pad = 100 if (b, i) == (1, 1) else 1
+                    setattr(self, f"conv{b}_{i}", tnn.Conv2d(in_c, out_c, 3, padding=pad))
                     in_c = out_c
             self.fc6, self.fc7 = tnn.Conv2d(c[4], fc, 7), tnn.Conv2d(fc, fc, 1)
             self.drop = tnn.Dropout(0.5)
@@ -151,7 +152,8 @@ def render(results, size, width, repeats, load):
     except ImportError:
         tv = "torch not installed"
     lines = [SECTION, "",
-             f"{datetime.date.today().isoformat()}; nproc={len(os.sched_getaffinity(0))}; numpy {np.__version__}; "
+             f"{datetime.date.today().isoformat()}; nproc={len(os.sched_getaffinity(0))}; "
+             f"numpy {np.__version__}; "
              f"{tv}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; "
              f"1-min load average {load[0]:.1f} before, {load[1]:.1f} after.", "",
              f"FCN-8s VGG16 (width {width:g}), batch 1, {size}x{size}, float32; median of {repeats} runs "

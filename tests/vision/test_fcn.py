@@ -202,7 +202,8 @@ def test_fixed_deconvolutions_take_no_update():
 def record(model, names):
     out = {}
     for n in names:
-        getattr(model, n).register_forward_hook(lambda mod, args, y, n=n: out.__setitem__(n, y.detach().numpy()))
+        getattr(model, n).register_forward_hook(
+            lambda mod, args, y, n=n: out.__setitem__(n, y.detach().numpy()))
     return out
 
 
@@ -214,20 +215,23 @@ def test_from_fcn32s_starts_with_unmodified_coarse_scores():
     assert isinstance(m16, fcn.FCN16s) and not m16.training and m16.width == NARROW
     for k, v in m32.state_dict().items():
         if k in m16.state_dict():
-            np.testing.assert_array_equal(m16.state_dict()[k].detach().numpy(), v.detach().numpy())
-    assert not np.any(m16.score_pool4.weight.detach().numpy()) and not np.any(m16.score_pool4.bias.detach().numpy())
-    s32, s16 = record(m32, ["score_fr"]), record(m16, ["score_fr", "upscore2", "upscore16"])
+            np.testing.assert_array_equal(m16.state_dict()[k].numpy(), v.numpy())
+    assert not np.any(m16.state_dict()["score_pool4.weight"].numpy())
+    assert not np.any(m16.state_dict()["score_pool4.bias"].numpy())
+    s32, s16 = record(m32, ["score_fr"]), record(m16, ["score_fr", "upscore2"])
+    seen = {}
+    m16.upscore16.register_forward_hook(lambda mod, args, y: seen.update(fused=args[0].detach().numpy()))
     x = lumen.randn(1, 3, 45, 38)
     with lumen.no_grad():
         m32(x)
         y16 = m16(x).detach().numpy()
-    np.testing.assert_array_equal(s16["score_fr"], s32["score_fr"])
-    # The zero skip adds exactly nothing: upscore16 sees upscore2's output unchanged.
-    up2 = m16.upscore2(lumen.tensor(s16["score_fr"])).detach().numpy()
-    np.testing.assert_array_equal(s16["upscore2"], up2)
-    with lumen.no_grad():
+        up2 = m16.upscore2(lumen.tensor(s16["score_fr"])).detach().numpy()
         direct = m16.upscore16(lumen.tensor(up2)).detach().numpy()[:, :, 27:27 + 45, 27:27 + 38]
-    np.testing.assert_array_equal(y16, direct)
+    np.testing.assert_array_equal(s16["score_fr"], s32["score_fr"])
+    np.testing.assert_array_equal(s16["upscore2"], up2)
+    # The zero skip adds exactly nothing: upscore16 sees upscore2's output unchanged.
+    np.testing.assert_array_equal(seen["fused"], up2)
+    np.testing.assert_allclose(y16, direct, rtol=1e-6, atol=1e-7)
 
 
 def test_from_fcn16s_copies_the_trained_skip_and_adds_a_zero_one():
@@ -237,7 +241,7 @@ def test_from_fcn16s_copies_the_trained_skip_and_adds_a_zero_one():
         m16.upscore2.weight.mul_(1.5)  # a learned intermediate upsampling, carried forward
     m8 = fcn.fcn8s.from_fcn16s(m16)
     for k in ("conv3_1.weight", "fc7.bias", "score_fr.weight", "upscore2.weight", "score_pool4.weight"):
-        np.testing.assert_array_equal(m8.state_dict()[k].detach().numpy(), m16.state_dict()[k].detach().numpy())
+        np.testing.assert_array_equal(m8.state_dict()[k].numpy(), m16.state_dict()[k].numpy())
     assert not np.any(m8.score_pool3.weight.detach().numpy())
     s16, s8 = record(m16, ["upscore2"]), record(m8, ["upscore2", "upscore_pool4"])
     x = lumen.randn(1, 3, 33, 50)
@@ -249,7 +253,7 @@ def test_from_fcn16s_copies_the_trained_skip_and_adds_a_zero_one():
     with lumen.no_grad():
         sp4 = m16.score_pool4(m16.backbone(x)["pool4"])
         fuse = s16["upscore2"] + nn.functional.crop(sp4, lumen.tensor(s16["upscore2"]), 5).detach().numpy()
-        np.testing.assert_array_equal(s8["upscore_pool4"], m8.upscore_pool4(lumen.tensor(fuse)).detach().numpy())
+        np.testing.assert_array_equal(s8["upscore_pool4"], m8.upscore_pool4(lumen.tensor(fuse)).numpy())
     with pytest.raises(TypeError, match="expected a FCN16s"):
         fcn.FCN8s.from_fcn16s(m8)
 

@@ -123,16 +123,15 @@ class FCN(nn.Module):
         """A factor-x upsampling deconvolution, kernel 2*factor, or 2*factor - 1 where only
         the odd kernel puts its output on the reference's pixel grid (FCN-AlexNet's 63/32)."""
         for k in (2 * factor, 2 * factor - 1):
-            up = nn.ConvTranspose2d(self.num_classes, self.num_classes, k, stride=factor, bias=False)
-            off = in_map.then(coord_map(up)).offset - ref_map.offset
-            if Fraction(off).denominator == 1:
-                return up
+            off = in_map.then(CoordMap(Fraction(factor), Fraction(k - 1, 2))).offset - ref_map.offset
+            if off.denominator == 1:
+                return nn.ConvTranspose2d(self.num_classes, self.num_classes, k, stride=factor, bias=False)
         raise ValueError(f"{type(self).__name__}: no {factor}x upsampling kernel aligns {what} "
                          f"with its reference (offset {off})")
 
     def _init_head(self) -> None:
         for name, module in self.named_children():
-            if name == "score_fr" or name in ("score_pool4", "score_pool3"):
+            if name in ("score_fr", "score_pool4", "score_pool3"):
                 nn.init.zeros_(module.weight)
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.ConvTranspose2d):

@@ -78,23 +78,32 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
 
 
 def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, seed=1):
-    """gradcheck of the first-order gradients themselves (built with create_graph=True)."""
+    """gradcheck of the first-order gradients (built with create_graph=True).
+
+    As in PyTorch, the output gradients are random float64 tensors that are themselves
+    perturbed, so ops that are linear in their input (whose gradient depends only on
+    the output gradient) are checked too.
+    """
     from ..tensor import Tensor
     from .function import run_backward
     from .grad_mode import enable_grad
 
     inputs = _as_tuple(inputs)
     diff = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    if not diff:
+        raise ValueError("gradgradcheck: no input requires grad")
     rng = np.random.default_rng(seed)
     probe = [o for o in _as_tuple(fn(*inputs)) if o is not None and o.dtype.is_floating_point]
-    weights = [o.new_tensor(rng.standard_normal(o.shape)) for o in probe]
+    grad_outputs = [o.new_tensor(rng.standard_normal(o.shape)).requires_grad_() for o in probe]
+    n = len(inputs)
 
     def first_grads(*args):
+        ins, gos = args[:n], list(args[n:])
         with enable_grad():  # gradcheck evaluates under no_grad; the first-order graph is needed here
-            total, _ = _projection(fn, args, weights)
-            own = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
+            total, _ = _projection(fn, ins, gos)
+            own = [a for a in ins if isinstance(a, Tensor) and a.requires_grad]
             grads = run_backward([total], [total.new_ones(())], create_graph=True, retain_graph=True,
                                  inputs=own)
         return tuple(g for g in grads if g is not None)
 
-    return gradcheck(first_grads, inputs, eps, atol, rtol, raise_exception, seed + 1) if diff else True
+    return gradcheck(first_grads, inputs + tuple(grad_outputs), eps, atol, rtol, raise_exception, seed + 1)

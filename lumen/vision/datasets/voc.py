@@ -18,9 +18,9 @@ _VALID = np.zeros(256, dtype=bool)
 _VALID[:len(VOC_CLASSES)] = True
 _VALID[VOID] = True
 
-_SEG11VALID_HELP = (
-    "the paper's seg11valid list (736 VOC2011 val images not in SBD train) is data/pascal/seg11valid.txt "
-    "of github.com/shelhamer/fcn.berkeleyvision.org; copy it to {path}")
+# The paper's validation set: the 736 VOC2011 segmentation-val images that are not in SBD train
+# (data/pascal/seg11valid.txt of the FCN reference), shipped so that real VOC trees need no extra file.
+BUNDLED_SEG11VALID = Path(__file__).with_name("seg11valid.txt")
 
 
 def read_image(path) -> np.ndarray:
@@ -153,7 +153,8 @@ class VOCSegmentation(_SegmentationDataset):
     Reads ``ImageSets/Segmentation/{split}.txt``, ``JPEGImages/{id}.jpg`` and the
     palette PNGs ``SegmentationClass/{id}.png`` (pixel value = class id, 255 = void).
     ``split`` is "train", "val", "trainval" or any list in that folder, e.g.
-    "seg11valid" (the paper's validation set, copied there from the reference).
+    "seg11valid" (the paper's 736-image validation set; Lumen ships the list and uses it when the
+    folder has none).
     ``transform(image, label)`` is applied to every sample.
     """
 
@@ -178,10 +179,9 @@ class VOCSegmentation(_SegmentationDataset):
         for folder in (self._image_dir, self._label_dir, sets):
             _require_dir(folder, name, self._LAYOUT)
         split_file = sets / f"{split}.txt"
+        if not split_file.is_file() and split == "seg11valid":
+            split_file = BUNDLED_SEG11VALID  # a tree's own list wins; else the paper's, shipped with Lumen
         if not split_file.is_file():
-            if split == "seg11valid":
-                raise FileNotFoundError(f"{name}: split file {split_file} not found; "
-                                        + _SEG11VALID_HELP.format(path=split_file))
             available = sorted(p.stem for p in sets.glob("*.txt"))
             raise FileNotFoundError(f"{name}: split file {split_file} not found (available: {available})")
         self.ids = _read_ids(split_file, name)

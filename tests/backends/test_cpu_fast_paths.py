@@ -1,0 +1,183 @@
+"""CPU fast paths against the reference paths: Winograd vs im2col, separable upsampling vs deconvolution."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lumen
+import lumen.nn.functional as F
+from lumen.backends.cpu import conv, winograd
+from lumen.nn import init
+from lumen.nn.functional import conv as fconv
+
+# Error of each algorithm relative to max|reference|, measured on these shapes (<= 64 channels):
+# F(2x2) float32 ~2e-7, F(4x4) float32 ~2e-6 (its transforms hold 4, 5 and 1/24); float64 ~1e-15.
+BOUND = {("winograd2", np.float32): 1e-6, ("winograd4", np.float32): 1e-5,
+         ("winograd2", np.float64): 1e-13, ("winograd4", np.float64): 1e-13}
+
+
+@pytest.fixture(autouse=True)
+def _reset_selector():
+    yield
+    conv.set_algorithm(benchmark=False, force=None)
+
+
+def _rel_err(a, ref):
+    return np.abs(a - ref).max() / np.abs(ref).max()
+
+
+def _reference_forward(x, w, padding):
+    conv.set_algorithm(force="im2col")
+    y = conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, (1, 1), padding, (1, 1), 1)
+    conv.set_algorithm(force=None)
+    return y
+
+
+shapes = st.tuples(st.integers(1, 2), st.integers(1, 24), st.integers(1, 24), st.integers(1, 19),
+                   st.integers(1, 19), st.integers(0, 2))
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=shapes, algo=st.sampled_from(["winograd2", "winograd4"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 16))
+def test_winograd_forward_matches_im2col(shape, algo, dtype, seed):
+    n, c, o, h, w, p = shape
+    if h + 2 * p < 3 or w + 2 * p < 3:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    ref = _reference_forward(x, wt, (p, p)) + b.reshape(o, 1, 1)
+    conv.set_algorithm(force=algo)
+    y = conv.conv2d_forward(x, wt, b, (1, 1), (p, p), (1, 1), 1)
+    assert y.dtype == dtype and y.shape == ref.shape and y.flags.c_contiguous
+    assert _rel_err(y, ref) <= BOUND[algo, dtype]
+
+
+@pytest.mark.parametrize("algo", ["winograd2", "winograd4"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_error_bound_at_vgg_width(algo, dtype):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 64, 30, 30)).astype(dtype)
+    w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(dtype)
+    ref = _reference_forward(x, w, (1, 1))
+    conv.set_algorithm(force=algo)
+    assert _rel_err(conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1), ref) <= BOUND[algo, dtype]
+
+
+@pytest.mark.parametrize("algo", ["winograd2", "winograd4"])
+@pytest.mark.parametrize("p", [0, 1, 2])
+def test_winograd_backward_data_matches_col2im(algo, p):
+    rng = np.random.default_rng(p)
+    x_shape = (2, 5, 11, 8)
+    w = rng.standard_normal((7, 5, 3, 3))
+    gy = rng.standard_normal((2, 7, 11 + 2 * p - 2, 8 + 2 * p - 2))
+    conv.set_algorithm(force="im2col")
+    ref = conv.conv2d_backward_data(gy, w, x_shape, (1, 1), (p, p), (1, 1), 1)
+    conv.set_algorithm(force=algo)
+    gx = conv.conv2d_backward_data(gy, w, x_shape, (1, 1), (p, p), (1, 1), 1)
+    assert gx.shape == x_shape
+    assert _rel_err(gx, ref) <= 1e-13
+
+
+def test_winograd_bands_cover_the_image(monkeypatch):
+    # A tiny band budget forces one tile row per band, including the padded edges.
+    monkeypatch.setattr(winograd, "_BAND_BYTES", 1)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 13, 10))
+    w = rng.standard_normal((4, 3, 3, 3))
+    ref = _reference_forward(x, w, (2, 1))
+    for algo in ("winograd2", "winograd4"):
+        conv.set_algorithm(force=algo)
+        assert _rel_err(conv.conv2d_forward(x, w, None, (1, 1), (2, 1), (1, 1), 1), ref) <= 1e-13
+
+
+def test_selector_heuristic_benchmark_and_force():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 64, 28, 28)).astype(np.float32)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
+    conv.set_algorithm(benchmark=False)
+    conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)
+    assert conv._chosen[("fwd", x.shape, w.shape, (1, 1), x.dtype)] == "winograd2"
+    small = rng.standard_normal((1, 3, 28, 28)).astype(np.float32)
+    conv.conv2d_forward(small, w[:, :3], None, (1, 1), (1, 1), (1, 1), 1)
+    assert conv._chosen[("fwd", small.shape, (64, 3, 3, 3), (1, 1), x.dtype)] == "im2col"
+    conv.set_algorithm(benchmark=True)
+    assert not conv._chosen
+    conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)
+    assert conv._chosen[("fwd", x.shape, w.shape, (1, 1), x.dtype)] in conv.ALGORITHMS
+    with pytest.raises(ValueError, match="set_algorithm: force must be one of"):
+        conv.set_algorithm(force="fft")
+
+
+@pytest.mark.parametrize("algo", ["winograd2", "winograd4"])
+def test_conv2d_gradients_through_winograd(algo):
+    rng = np.random.default_rng(4)
+    x = lumen.tensor(rng.standard_normal((2, 4, 9, 7)), requires_grad=True)
+    w = lumen.tensor(rng.standard_normal((6, 4, 3, 3)), requires_grad=True)
+    g = lumen.tensor(rng.standard_normal((2, 6, 9, 7)))
+    grads = {}
+    for a in ("im2col", algo):
+        conv.set_algorithm(force=a)
+        x.grad = w.grad = None
+        y = F.conv2d(x, w, padding=1)
+        (y * g).sum().backward()
+        grads[a] = (y.detach().numpy(), x.grad.numpy(), w.grad.numpy())
+    for ref, got in zip(grads["im2col"], grads[algo]):
+        assert _rel_err(got, ref) <= 1e-13
+
+
+def _bilinear(c, k, dtype=lumen.float32):
+    w = lumen.zeros(c, c, k, k, dtype=dtype)
+    return init.bilinear_(w)
+
+
+@pytest.mark.parametrize("dtype,tol", [(lumen.float32, 2e-6), (lumen.float64, 1e-13)])
+@pytest.mark.parametrize("c,h,k,s,p,op", [(4, 3, 64, 32, 0, 0), (5, 7, 16, 8, 3, 0), (3, 5, 4, 2, 1, 1),
+                                          (2, 4, 3, 2, 0, 0)])
+def test_fixed_bilinear_upsampling_matches_deconvolution(dtype, tol, c, h, k, s, p, op):
+    rng = np.random.default_rng(5)
+    fixed = _bilinear(c, k, dtype)
+    learned = lumen.tensor(fixed.numpy(), requires_grad=True)
+    x = lumen.tensor(rng.standard_normal((2, c, h, h + 1)), dtype=dtype, requires_grad=True)
+    bias = lumen.tensor(rng.standard_normal(c), dtype=dtype)
+    out = {}
+    for name, w in (("fixed", fixed), ("learned", learned)):
+        x.grad = None
+        y = F.conv_transpose2d(x, w, bias, stride=s, padding=p, output_padding=op)
+        g = lumen.tensor(rng.standard_normal(y.shape), dtype=dtype) if name == "fixed" else g
+        (y * g).sum().backward()
+        out[name] = (y.detach().numpy(), x.grad.numpy(), y.grad_fn)
+    assert out["fixed"][0].shape == out["learned"][0].shape
+    assert _rel_err(out["fixed"][0], out["learned"][0]) <= tol
+    assert _rel_err(out["fixed"][1], out["learned"][1]) <= tol
+    assert learned.grad is not None
+
+
+def _path(y):
+    """The Function that produced the deconvolution output (under a possible bias add)."""
+    return type(y.grad_fn).__name__
+
+
+def test_fast_path_only_for_frozen_rank1_class_diagonal_weights():
+    x = lumen.randn(1, 3, 4, 4, requires_grad=True)
+    fixed = _bilinear(3, 4)
+    assert _path(F.conv_transpose2d(x, fixed, stride=2)) == "SeparableResample"
+    learned = _bilinear(3, 4).requires_grad_()
+    assert _path(F.conv_transpose2d(x, learned, stride=2)) == "Conv2dBackwardData"
+    with lumen.no_grad():
+        assert F.conv_transpose2d(x, learned, stride=2).grad_fn is None  # inference may use it
+    random = lumen.randn(3, 3, 4, 4)
+    assert _path(F.conv_transpose2d(x, random, stride=2)) == "Conv2dBackwardData"
+    # An in-place change bumps the version: the cached detection is redone.
+    with lumen.no_grad():
+        fixed[0, 1, 0, 0] = 1.0
+    assert _path(F.conv_transpose2d(x, fixed, stride=2)) == "Conv2dBackwardData"
+
+
+def test_separable_resample_double_backward():
+    fixed = _bilinear(2, 4, lumen.float64)
+    x = lumen.randn(1, 2, 3, 3, dtype=lumen.float64, requires_grad=True)
+    assert lumen.autograd.gradcheck(lambda t: F.conv_transpose2d(t, fixed, stride=2, padding=1), (x,))
+    assert lumen.autograd.gradgradcheck(lambda t: F.conv_transpose2d(t, fixed, stride=2) ** 2, (x,))

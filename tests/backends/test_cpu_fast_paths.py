@@ -181,3 +181,23 @@ def test_separable_resample_double_backward():
     x = lumen.randn(1, 2, 3, 3, dtype=lumen.float64, requires_grad=True)
     assert lumen.autograd.gradcheck(lambda t: F.conv_transpose2d(t, fixed, stride=2, padding=1), (x,))
     assert lumen.autograd.gradgradcheck(lambda t: F.conv_transpose2d(t, fixed, stride=2) ** 2, (x,))
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", [((1, 1), (1, 1), (1, 1), 1), ((2, 1), (2, 0), (1, 2), 2)])
+def test_row_bands_match_whole_image(monkeypatch, stride, padding, dilation, groups):
+    """Columns of a large image are built in bands of output rows; every primitive agrees with one chunk."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 4, 15, 9))
+    w = rng.standard_normal((6, 4 // groups, 3, 3))
+    conv.set_algorithm(force="im2col")
+    y = conv.conv2d_forward(x, w, None, stride, padding, dilation, groups)
+    gy = rng.standard_normal(y.shape)
+    ref = (y, conv.conv2d_backward_data(gy, w, x.shape, stride, padding, dilation, groups),
+           conv.conv2d_backward_filter(x, gy, w.shape, stride, padding, dilation, groups))
+    monkeypatch.setattr(conv, "_CHUNK_BYTES", 8 * 4 * 9 * y.shape[3] * 2)  # two output rows per band
+    assert len(conv._chunks(2, y.shape[2], 4 * 9 * y.shape[3], 8)) > 2
+    got = (conv.conv2d_forward(x, w, None, stride, padding, dilation, groups),
+           conv.conv2d_backward_data(gy, w, x.shape, stride, padding, dilation, groups),
+           conv.conv2d_backward_filter(x, gy, w.shape, stride, padding, dilation, groups))
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

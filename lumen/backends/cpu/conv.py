@@ -30,6 +30,7 @@ _pool_lock = threading.Lock()
 # Column buffers are reused between calls (like cuDNN's workspace): a fresh
 # buffer of this size costs page faults comparable to the im2col copy itself.
 _WORKSPACE_MAX_BYTES = 256 << 20
+_CHUNK_BYTES = 64 << 20
 _local = threading.local()
 
 
@@ -133,11 +134,16 @@ def _windows(xp, kh, kw, out_hw, stride, dilation):
                       writeable=False)
 
 
-def _batch_chunks(n, per_sample_elements, itemsize):
-    """Sample ranges whose column matrices fit the workspace (at least one sample each), so a
-    large batch does not materialise all its columns at once. Usually a single range."""
-    step = max(1, _WORKSPACE_MAX_BYTES // max(1, per_sample_elements * itemsize))
-    return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
+def _chunks(n, ho, per_row_elements, itemsize):
+    """(n0, n1, r0, r1): samples [n0, n1) x output rows [r0, r1) whose column matrix fits
+    _CHUNK_BYTES. Whole samples are grouped while one fits (usually a single chunk); a larger
+    image is cut into bands of output rows, so that e.g. FCN's 700x700 first layers never hold
+    a gigabyte of columns at once."""
+    rows = max(1, _CHUNK_BYTES // max(1, per_row_elements * itemsize))
+    if rows >= ho:
+        step = max(1, rows // ho)
+        return [(n0, min(n, n0 + step), 0, ho) for n0 in range(0, n, step)]
+    return [(i, i + 1, r0, min(ho, r0 + rows)) for i in range(n) for r0 in range(0, ho, rows)]
 
 
 ALGORITHMS = ("im2col", "winograd2", "winograd4")
@@ -245,11 +251,13 @@ def _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo):
         np.matmul(wg, np.ascontiguousarray(x).reshape(n, groups, cg, ho * wo), out=y)
     else:
         xp = _pad(x, padding)
-        for n0, n1 in _batch_chunks(n, cg * groups * kh * kw * ho * wo, x.dtype.itemsize):
-            cols = _workspace((n1 - n0, groups * cg, kh, kw, ho, wo), x.dtype)
-            view = _windows(xp[n0:n1], kh, kw, (ho, wo), stride, dilation)
+        yr = y.reshape(n, groups, og, ho * wo)
+        for n0, n1, r0, r1 in _chunks(n, ho, cg * groups * kh * kw * wo, x.dtype.itemsize):
+            cols = _workspace((n1 - n0, groups * cg, kh, kw, r1 - r0, wo), x.dtype)
+            view = _windows(xp[n0:n1, :, r0 * stride[0]:], kh, kw, (r1 - r0, wo), stride, dilation)
             _over_channels(lambda c0, c1: np.copyto(cols[:, c0:c1], view[:, c0:c1]), groups * cg, cols.size)
-            np.matmul(wg, cols.reshape(n1 - n0, groups, cg * kh * kw, ho * wo), out=y[n0:n1])
+            np.matmul(wg, cols.reshape(n1 - n0, groups, cg * kh * kw, (r1 - r0) * wo),
+                      out=yr[n0:n1, :, :, r0 * wo:r1 * wo])
     return y.reshape(n, o, ho, wo)
 
 
@@ -309,14 +317,17 @@ def _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
     rows = [(i,) + _clip(i * dh - ph, sh, ho, h) for i in range(kh)]
     cols = [(j,) + _clip(j * dw - pw, sw, wo, wd) for j in range(kw)]
     taps = [(i, r0, a0, a1, j, q0, b0, b1) for i, r0, a0, a1 in rows if a1 > a0 for j, q0, b0, b1 in cols if b1 > b0]
-    for n0, n1 in _batch_chunks(n, c * kh * kw * ho * wo, gy.dtype.itemsize):
-        gcols = _workspace((n1 - n0, groups, cg * kh * kw, ho * wo), gy.dtype)
-        np.matmul(wt, gyr[n0:n1], out=gcols)
-        gcols = gcols.reshape(n1 - n0, c, kh, kw, ho, wo)
+    for n0, n1, g0, g1 in _chunks(n, ho, c * kh * kw * wo, gy.dtype.itemsize):
+        gcols = _workspace((n1 - n0, groups, cg * kh * kw, (g1 - g0) * wo), gy.dtype)
+        np.matmul(wt, gyr[n0:n1, :, :, g0 * wo:g1 * wo], out=gcols)
+        gcols = gcols.reshape(n1 - n0, c, kh, kw, g1 - g0, wo)
         gxb = gx[n0:n1]
+        # This chunk holds output rows [g0, g1): each tap's row range is cut to them.
+        band = [(i, r0 + (max(a0, g0) - a0) * sh, max(a0, g0) - g0, min(a1, g1) - g0, j, q0, b0, b1)
+                for i, r0, a0, a1, j, q0, b0, b1 in taps if min(a1, g1) > max(a0, g0)]
 
-        def col2im(ch0, ch1, gcols=gcols, gxb=gxb):
-            for i, r0, a0, a1, j, q0, b0, b1 in taps:
+        def col2im(ch0, ch1, gcols=gcols, gxb=gxb, band=band):
+            for i, r0, a0, a1, j, q0, b0, b1 in band:
                 gxb[:, ch0:ch1, r0:r0 + (a1 - a0 - 1) * sh + 1:sh, q0:q0 + (b1 - b0 - 1) * sw + 1:sw] += \
                     gcols[:, ch0:ch1, i, j, a0:a1, b0:b1]
 
@@ -356,14 +367,16 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
         return np.matmul(gyt, cols.transpose(0, 2, 1)).reshape(w_shape)
     xp = _pad(x, padding)
     gw = None
-    for n0, n1 in _batch_chunks(n, c * kh * kw * ho * wo, x.dtype.itemsize):
-        nb = n1 - n0
-        # Columns as (C, kh, kw, N, Ho, Wo): the batch joins the GEMM's K dimension.
-        cols = _workspace((c, kh, kw, nb, ho, wo), x.dtype)
-        view = _windows(xp[n0:n1], kh, kw, (ho, wo), stride, dilation).transpose(1, 2, 3, 0, 4, 5)
+    for n0, n1, r0, r1 in _chunks(n, ho, c * kh * kw * wo, x.dtype.itemsize):
+        nb, rb = n1 - n0, r1 - r0
+        # Columns as (C, kh, kw, N, rows, Wo): the batch joins the GEMM's K dimension.
+        cols = _workspace((c, kh, kw, nb, rb, wo), x.dtype)
+        view = _windows(xp[n0:n1, :, r0 * stride[0]:], kh, kw, (rb, wo), stride, dilation)
+        view = view.transpose(1, 2, 3, 0, 4, 5)
         _over_channels(lambda c0, c1: np.copyto(cols[c0:c1], view[c0:c1]), c, cols.size)
-        gyt = np.ascontiguousarray(gyr[n0:n1].transpose(1, 2, 0, 3)).reshape(groups, og, nb * ho * wo)
-        part = np.matmul(gyt, cols.reshape(groups, cg * kh * kw, nb * ho * wo).transpose(0, 2, 1))
+        gyt = np.ascontiguousarray(gyr[n0:n1, :, :, r0 * wo:r1 * wo].transpose(1, 2, 0, 3))
+        part = np.matmul(gyt.reshape(groups, og, nb * rb * wo),
+                         cols.reshape(groups, cg * kh * kw, nb * rb * wo).transpose(0, 2, 1))
         if gw is None:
             gw = part
         else:

@@ -1,0 +1,166 @@
+"""Issue 8's table: Lumen against PyTorch on every CPU workload, in one run.
+
+Workloads: FCN-8s (VGG16) training iteration and inference on one 500x500 image; VGG16 and
+AlexNet forward+backward at 224x224 (AlexNet: its 227x227 Caffe input), batch 1 and 8; the
+per-op Python overhead on tiny tensors. Each model workload runs in its own child process
+(``benchmarks/fcn.py`` and ``benchmarks/models.py`` do the measuring), Lumen and PyTorch back to
+back, so both see the same machine load. GFLOP/s counts the convolutions and linear layers
+(forward+backward = 3x the forward FLOPs) against NumPy's float32 matmul peak measured in
+the same run; peak memory is each child's peak resident set while running (VmHWM).
+
+Run as ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks [--quick] [--write]``
+so OpenBLAS picks its kernels for the real CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import conv as conv_bench  # noqa: E402
+from benchmarks import fcn, models, overhead  # noqa: E402
+
+SECTION = "## Summary (python -m benchmarks)"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+# (label, kind, args, target ratio Lumen / PyTorch)
+WORKLOADS = [
+    ("FCN-8s train iter 500x500", "fcn", ("fwd+bwd",), 1.0),
+    ("FCN-8s inference 500x500", "fcn", ("fwd",), 0.9),
+    ("VGG16 fwd+bwd b1", "models", ("vgg16", "fwd+bwd", 1), 1.0),
+    ("VGG16 fwd+bwd b8", "models", ("vgg16", "fwd+bwd", 8), 1.0),
+    ("AlexNet fwd+bwd b1", "models", ("alexnet", "fwd+bwd", 1), 1.0),
+    ("AlexNet fwd+bwd b8", "models", ("alexnet", "fwd+bwd", 8), 1.0),
+]
+QUICK = {"FCN-8s train iter 500x500", "FCN-8s inference 500x500", "VGG16 fwd+bwd b1", "AlexNet fwd+bwd b1"}
+OVERHEAD_TARGET = 3.0
+
+
+def forward_gflop(kind, args, torch):
+    """GFLOP of one forward pass: 2 * MACs of every Conv2d, ConvTranspose2d and Linear (shapes only,
+    computed on torch's meta device)."""
+    if kind == "fcn":
+        model, x_shape = fcn.torch_fcn8s(torch), (1, 3, 500, 500)
+    else:
+        net, _, batch = args
+        model = models.WORKLOADS[net].torch_(torch)
+        x_shape = (batch, 3, models.WORKLOADS[net].size, models.WORKLOADS[net].size)
+    total = [0]
+
+    def hook(module, inputs, output):
+        x = inputs[0]
+        if isinstance(module, torch.nn.Linear):
+            total[0] += 2 * x.numel() * module.out_features
+        elif isinstance(module, torch.nn.ConvTranspose2d):
+            total[0] += 2 * x.numel() * module.weight[0].numel()
+        else:
+            total[0] += 2 * output.numel() * module.weight[0].numel()
+
+    model = model.to("meta").eval()
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        model(torch.empty(x_shape, device="meta"))
+    return total[0] / 1e9
+
+
+def measure(kind, args, lib, repeats):
+    if kind == "fcn":
+        return fcn._child(lib, args[0], 500, 1.0, repeats)
+    net, mode, batch = args
+    return models._child(net, lib, mode, batch, repeats)
+
+
+def render(rows, over, peak, load, repeats):
+    lines = [SECTION, "",
+             f"{datetime.date.today().isoformat()}; {models._cpu_name()}; nproc={len(os.sched_getaffinity(0))}; "
+             f"NumPy float32 matmul peak in this run {peak:.0f} GFLOP/s; PyTorch with set_num_threads(2); "
+             "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for this command only; 1-min load average "
+             f"{load[0]:.1f} before, {load[1]:.1f} after (2 cores: above ~1.5 other processes share them "
+             "and the figures are noise-dominated).", "",
+             f"Median of {repeats} timed runs after a warm-up, each library in its own child process, "
+             "Lumen and PyTorch back to back per workload (load shown per workload). ratio = Lumen / PyTorch "
+             "time (< 1: Lumen faster). GFLOP/s: conv + linear FLOPs (fwd+bwd = 3x fwd) / Lumen time; "
+             "% peak: of the sgemm peak above. Peak memory: peak resident set of each child while running.",
+             "",
+             "| workload | Lumen ms | PyTorch ms | ratio | target | met | Lumen GFLOP/s | % peak "
+             "| Lumen peak MiB | PyTorch peak MiB | load |",
+             "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for label, target, gflop, ours, theirs, ld in rows:
+        if theirs:
+            ratio = ours["ms"] / theirs["ms"]
+            cmp = (f"{theirs['ms']:.0f} | {ratio:.2f} | <= {target:g} | {'yes' if ratio <= target else 'no'}",
+                   f"{theirs['peak_mib']:.0f}")
+        else:
+            cmp = (f"- | - | <= {target:g} | -", "-")
+        gfs = gflop / (ours["ms"] / 1e3) if gflop else None
+        flops = f"{gfs:.0f} | {100 * gfs / peak:.0f}%" if gfs else "- | -"
+        lines.append(f"| {label} | {ours['ms']:.0f} | {cmp[0]} | {flops} | {ours['peak_mib']:.0f} | {cmp[1]} "
+                     f"| {ld:.1f} |")
+    if over:
+        n_ops, per_op = over
+        (lf, lb), *rest = per_op.values()
+        if rest:
+            tf, tb = rest[0]
+            ratio = (lf + lb) / (tf + tb)
+            lines.append(f"| per-op overhead, 8x8 tanh(y*w+b) chain ({n_ops} ops), µs/op fwd+bwd | "
+                         f"{lf + lb:.1f} | {tf + tb:.1f} | {ratio:.2f} | <= {OVERHEAD_TARGET:g} | "
+                         f"{'yes' if ratio <= OVERHEAD_TARGET else 'no'} | - | - | - | - | - |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text):
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: text + "\n", old, count=1)
+    else:  # the summary goes first, under the title
+        head, _, rest = old.partition("\n")
+        new = f"{head}\n\n{text}\n{rest.lstrip(chr(10))}"
+    RESULTS.write_text(new)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batch 1 and FCN only, 1 repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="+", default=None, help="substrings of workload labels to run")
+    parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS}")
+    opts = parser.parse_args(argv)
+    if opts.quick:
+        opts.repeats = 1
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    load_before = os.getloadavg()[0]
+    peak = conv_bench.sgemm_peak_gflops()
+    print(f"sgemm peak {peak:.0f} GFLOP/s, load {load_before:.1f}", file=sys.stderr)
+    rows = []
+    for label, kind, args, target in WORKLOADS:
+        if (opts.quick and label not in QUICK) or (opts.only and not any(s in label for s in opts.only)):
+            continue
+        ld = os.getloadavg()[0]
+        ours = measure(kind, args, "lumen", opts.repeats)
+        theirs = measure(kind, args, "torch", opts.repeats) if torch is not None else None
+        mode = args[0] if kind == "fcn" else args[1]
+        gflop = forward_gflop(kind, args, torch) * (3 if mode == "fwd+bwd" else 1) if torch is not None else None
+        rows.append((label, target, gflop, ours, theirs, ld))
+        print(f"{label}: Lumen {ours['ms']:.0f} ms, PyTorch {theirs['ms'] if theirs else float('nan'):.0f} ms, "
+              f"load {ld:.1f}", file=sys.stderr)
+    over = None
+    if not opts.only or any("overhead" in s for s in opts.only):
+        over = overhead.run(300 if opts.quick else 2000, 3 if opts.quick else 7)
+    text = render(rows, over, peak, (load_before, os.getloadavg()[0]), opts.repeats)
+    print(text)
+    if opts.write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,12 @@ forward builds columns as (N, C*kh*kw, Ho*Wo) so ``w @ cols`` writes NCHW
 directly; backward-filter builds them as (C*kh*kw, N*Ho*Wo) so the batch
 folds into the GEMM's inner dimension (one GEMM per group, no batch loop).
 Arrays keep their dtype: float32 stays float32, float64 stays float64.
+
+3x3 stride-1 ungrouped convolutions (forward and backward-data) may instead run
+Winograd F(2x2,3x3) or F(4x4,3x3) (``winograd.py``), picked per layer shape by
+``set_algorithm``'s heuristic or timing mode. Column matrices larger than
+``_CHUNK_BYTES`` are built in bands of output rows, so memory stays bounded on
+large images.
 """
 from __future__ import annotations
 

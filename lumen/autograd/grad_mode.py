@@ -15,34 +15,9 @@ def _set(flag: bool) -> None:
     _state.enabled = bool(flag)
 
 
-class set_grad_enabled:
-    """Context manager (and decorator) setting gradient recording on or off."""
-
-    def __init__(self, mode: bool):
-        self.prev = is_grad_enabled()
-        self.mode = bool(mode)
-        _set(self.mode)  # like PyTorch, it also works as a plain function call
-
-    def __enter__(self):
-        _set(self.mode)
-        return self
-
-    def __exit__(self, *exc):
-        _set(self.prev)
-        return False
-
-    def __call__(self, fn):
-        _set(self.prev)  # used as a decorator, __init__ must not leave the mode switched
-        mode = self.mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-        return wrapper
-
-
 class _GradMode:
+    """Context manager and decorator that sets recording to ``self.mode`` and restores it after."""
+
     mode = True
 
     def __enter__(self):
@@ -55,9 +30,11 @@ class _GradMode:
         return False
 
     def __call__(self, fn):
+        mode = self.mode
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            with set_grad_enabled(mode):
                 return fn(*args, **kwargs)
         return wrapper
 
@@ -70,3 +47,16 @@ class no_grad(_GradMode):
 class enable_grad(_GradMode):
     """Re-enables recording inside a ``no_grad`` block."""
     mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """Sets recording on or off: as a context manager, a decorator, or (like PyTorch) a plain call."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.prev = is_grad_enabled()
+        _set(self.mode)
+
+    def __call__(self, fn):
+        _set(self.prev)  # used as a decorator, __init__ must not leave the mode switched
+        return super().__call__(fn)

@@ -57,6 +57,10 @@ class set_grad_enabled(_GradMode):
         self.prev = is_grad_enabled()
         _set(self.mode)
 
+    def __enter__(self):
+        _set(self.mode)  # prev was taken by __init__, before the switch
+        return self
+
     def __call__(self, fn):
         _set(self.prev)  # used as a decorator, __init__ must not leave the mode switched
         return super().__call__(fn)

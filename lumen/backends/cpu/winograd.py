@@ -44,20 +44,26 @@ def transform_filter(w, m):
 
 
 def _combine(coefs, terms, out, tmp):
-    """out = sum_k coefs[k] * terms[k] over the nonzero coefficients; tmp: scratch of out's shape."""
-    first = True
-    for c, t in zip(coefs, terms):
-        if c == 0:
-            continue
-        if first:
-            if c == 1:
-                np.copyto(out, t)
-            elif c == -1:
-                np.negative(t, out=out)
-            else:
-                np.multiply(t, c, out=out)
-            first = False
-        elif c == 1:
+    """out = sum_k coefs[k] * terms[k] over the nonzero coefficients; tmp: scratch of out's shape.
+
+    Each NumPy call is a full memory pass, so two leading unit coefficients share one call
+    (every row of F(2x2)'s B^T is such a pair)."""
+    pairs = [(c, t) for c, t in zip(coefs, terms) if c != 0]
+    (c0, t0), rest = pairs[0], pairs[1:]
+    if rest and c0 == 1 and abs(rest[0][0]) == 1:
+        (np.add if rest[0][0] == 1 else np.subtract)(t0, rest[0][1], out=out)
+        rest = rest[1:]
+    elif rest and c0 == -1 and rest[0][0] == 1:
+        np.subtract(rest[0][1], t0, out=out)
+        rest = rest[1:]
+    elif c0 == 1:
+        np.copyto(out, t0)
+    elif c0 == -1:
+        np.negative(t0, out=out)
+    else:
+        np.multiply(t0, c0, out=out)
+    for c, t in rest:
+        if c == 1:
             np.add(out, t, out=out)
         elif c == -1:
             np.subtract(out, t, out=out)

@@ -8,6 +8,9 @@ back, so both see the same machine load. GFLOP/s counts the convolutions and lin
 (forward+backward = 3x the forward FLOPs) against NumPy's float32 matmul peak measured in
 the same run; peak memory is each child's peak resident set while running (VmHWM).
 
+``--cpu-time`` adds a load-robust table: single-threaded CPU time (process_time) of each
+library, for when other processes share the cores and wall-clock ratios mean little.
+
 Run as ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks [--quick] [--write]``
 so OpenBLAS picks its kernels for the real CPU.
 """
@@ -15,9 +18,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import re
+import resource
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -76,6 +83,78 @@ def measure(kind, args, lib, repeats):
     return models._child(net, lib, mode, batch, repeats)
 
 
+def cpu_time_child(index, lib, repeats):
+    """Best-of-``repeats`` single-thread CPU seconds of workload ``index`` in ``lib`` (this process)."""
+    import numpy as np
+    _, kind, args, _ = WORKLOADS[index]
+    mode = args[0] if kind == "fcn" else args[1]
+    batch = 1 if kind == "fcn" else args[2]
+    size = 500 if kind == "fcn" else models.WORKLOADS[args[0]].size
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
+    labels = rng.integers(0, 21, (1, size, size)) if kind == "fcn" else rng.integers(0, models.NUM_CLASSES, batch)
+    if lib == "lumen":
+        import lumen
+        from lumen.backends.cpu import conv
+        from lumen.nn import functional as F
+        from lumen.vision.models import fcn as lumen_fcn
+        conv._WORKERS = 1
+        model = lumen_fcn.fcn8s() if kind == "fcn" else models.WORKLOADS[args[0]].lumen()
+        if kind == "fcn":  # non-zero scorers, as benchmarks/fcn.py
+            with lumen.no_grad():
+                for name, p in model.named_parameters():
+                    if name.startswith("score"):
+                        p.normal_(0, 0.01)
+        xt, yt, no_grad, ce = lumen.from_numpy(x), lumen.from_numpy(labels), lumen.no_grad, F.cross_entropy
+    else:
+        import torch
+        torch.set_num_threads(1)
+        model = fcn.torch_fcn8s(torch) if kind == "fcn" else models.WORKLOADS[args[0]].torch_(torch)
+        xt, yt, no_grad = torch.from_numpy(x), torch.from_numpy(labels), torch.no_grad
+        ce = torch.nn.functional.cross_entropy
+    model.train(mode != "fwd")
+
+    def step():
+        if mode == "fwd":
+            with no_grad():
+                model(xt)
+        elif kind == "fcn":
+            model.zero_grad()
+            ce(model(xt), yt, ignore_index=255, reduction="sum").backward()
+        else:
+            model.zero_grad()
+            models._loss(model(xt), yt, ce).backward()
+    step()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.process_time()
+        step()
+        best = min(best, time.process_time() - t0)
+    return {"cpu_s": best, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def measure_cpu(index, lib, repeats):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, __file__, "--cpu-child", str(index), lib, "--repeats", str(repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"{WORKLOADS[index][0]} {lib} (CPU time) failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def render_cpu(rows):
+    lines = ["", "Single-thread CPU time (`--cpu-time`: OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1), "
+             "time.process_time, best of the repeats after a warm-up; peak = ru_maxrss of the whole child, "
+             "model building included). Other processes on the cores disturb this far less than wall time.", "",
+             "| workload | Lumen CPU s | PyTorch CPU s | ratio | target | Lumen ru_maxrss MiB | PyTorch ru_maxrss MiB |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for label, target, ours, theirs in rows:
+        lines.append(f"| {label} | {ours['cpu_s']:.3g} | {theirs['cpu_s']:.3g} | "
+                     f"{ours['cpu_s'] / theirs['cpu_s']:.2f} | <= {target:g} | {ours['maxrss_mib']:.0f} | "
+                     f"{theirs['maxrss_mib']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def render(rows, over, peak, load, repeats):
     lines = [SECTION, "",
              f"{datetime.date.today().isoformat()}; {models._cpu_name()}; nproc={len(os.sched_getaffinity(0))}; "
@@ -130,8 +209,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="batch 1 and FCN only, 1 repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="+", default=None, help="substrings of workload labels to run")
+    parser.add_argument("--cpu-time", action="store_true", help="also the single-thread CPU-time table")
     parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS}")
+    parser.add_argument("--cpu-child", nargs=2, metavar=("INDEX", "LIB"), help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
+    if opts.cpu_child:
+        print(json.dumps(cpu_time_child(int(opts.cpu_child[0]), opts.cpu_child[1], opts.repeats)))
+        return
     if opts.quick:
         opts.repeats = 1
     try:
@@ -141,10 +225,13 @@ def main(argv=None):
     load_before = os.getloadavg()[0]
     peak = conv_bench.sgemm_peak_gflops()
     print(f"sgemm peak {peak:.0f} GFLOP/s, load {load_before:.1f}", file=sys.stderr)
-    rows = []
-    for label, kind, args, target in WORKLOADS:
+    rows, cpu_rows = [], []
+    for index, (label, kind, args, target) in enumerate(WORKLOADS):
         if (opts.quick and label not in QUICK) or (opts.only and not any(s in label for s in opts.only)):
             continue
+        if opts.cpu_time and torch is not None:
+            cpu_rows.append((label, target, measure_cpu(index, "lumen", opts.repeats),
+                             measure_cpu(index, "torch", opts.repeats)))
         ld = os.getloadavg()[0]
         ours = measure(kind, args, "lumen", opts.repeats)
         theirs = measure(kind, args, "torch", opts.repeats) if torch is not None else None
@@ -157,6 +244,8 @@ def main(argv=None):
     if not opts.only or any("overhead" in s for s in opts.only):
         over = overhead.run(300 if opts.quick else 2000, 3 if opts.quick else 7)
     text = render(rows, over, peak, (load_before, os.getloadavg()[0]), opts.repeats)
+    if cpu_rows:
+        text += render_cpu(cpu_rows)
     print(text)
     if opts.write:
         write_section(text)

@@ -87,8 +87,9 @@ class SeparableResample(Function):
         return SeparableResample.apply(gy, left=self.left.T, right=self.right.T)
 
 
-# id(weight array) -> (weakref to it, version, (u, v) or None): detecting the rank-1 class-diagonal
-# kernel reads the whole weight, so it runs once per weight version.
+# id(weight) -> (weakref to weight, its array, version, (u, v) or None): detecting the rank-1
+# class-diagonal kernel reads the whole weight (a device-to-host copy on GPU), so it runs once per
+# weight array and version. The array is held so that its identity check cannot be fooled by a reused id.
 _separable_cache: dict = {}
 
 
@@ -96,9 +97,9 @@ def _separable_kernel(weight):
     """(u, v) float64 host vectors with weight[c, c] == outer(u, v) for every c and weight[c, d] == 0
     for c != d (within rounding of weight's dtype), or None."""
     arr = weight._data
-    hit = _separable_cache.get(id(arr))
-    if hit is not None and hit[0]() is arr and hit[1] == weight._version:
-        return hit[2]
+    hit = _separable_cache.get(id(weight))
+    if hit is not None and hit[0]() is weight and hit[1] is arr and hit[2] == weight._version:
+        return hit[3]
     w = np.asarray(weight.backend.to_numpy(arr), dtype=np.float64)
     result = None
     c_in, c_out, kh, kw = w.shape
@@ -113,9 +114,9 @@ def _separable_kernel(weight):
             tol = 4 * np.finfo(weight.dtype.np).eps * abs(k[i, j])
             if not off.any() and np.abs(diag - np.outer(u, v)).max() <= tol:
                 result = (u, v)
-    for key in [key for key, (ref, _, _) in _separable_cache.items() if ref() is None]:
+    for key in [key for key, (ref, *_) in _separable_cache.items() if ref() is None]:
         del _separable_cache[key]
-    _separable_cache[id(arr)] = (weakref.ref(arr), weight._version, result)
+    _separable_cache[id(weight)] = (weakref.ref(weight), arr, weight._version, result)
     return result
 
 

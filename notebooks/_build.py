@@ -120,13 +120,13 @@ AUTOGRAD = [
     def show_tape(node, depth=0):
         print("  " * depth + node.name())
         pad = "  " * (depth + 1)
-        for edge in node.next:        # one edge per input of the op
-            if edge is None:          # the input needs no gradient
+        for parent, _ in node.next_functions:   # one (node, output index) per input of the op
+            if parent is None:                  # the input needs no gradient
                 print(pad + "(constant)")
-            elif edge[0] is None:     # (None, leaf): the gradient lands in leaf.grad
-                print(pad + f"leaf of shape {tuple(edge[1].shape)} -> .grad")
-            else:                     # (node that produced the input, its output index)
-                show_tape(edge[0], depth + 1)
+            elif parent.name() == "AccumulateGrad":  # the gradient lands in the leaf's .grad
+                print(pad + f"leaf of shape {tuple(parent.variable.shape)} -> .grad")
+            else:
+                show_tape(parent, depth + 1)
 
 
     show_tape(y.grad_fn)

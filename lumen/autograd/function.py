@@ -186,6 +186,28 @@ class Function:
     def name(self):
         return f"{type(self).__name__}Backward"
 
+    @property
+    def next_functions(self):
+        """As PyTorch: one ``(node, output_index)`` per input; a leaf's node is an
+        :class:`AccumulateGrad` holding it, an input that needs no gradient is ``(None, 0)``."""
+        return tuple((None, 0) if edge is None else (AccumulateGrad(edge[1]), 0) if edge[0] is None else edge
+                     for edge in getattr(self, "next", ()))
+
+
+class AccumulateGrad:
+    """Where a leaf's gradient lands (its ``.grad``); the end of every path in the graph."""
+
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "AccumulateGrad"
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
+
 
 _FREED = ("{}.backward: trying to backward through the graph a second time (or to read saved tensors "
           "after they were freed); pass retain_graph=True to the first backward() if you need to")

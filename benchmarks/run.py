@@ -181,6 +181,10 @@ def render(rows, over, peak, load, repeats):
         flops = f"{gfs:.0f} | {100 * gfs / peak:.0f}%" if gfs else "- | -"
         lines.append(f"| {label} | {ours['ms']:.0f} | {cmp[0]} | {flops} | {ours['peak_mib']:.0f} | {cmp[1]} "
                      f"| {ld:.1f} |")
+    if max(load + tuple(row[-1] for row in rows)) > 1.5:
+        lines[4:4] = ["**Load above 1.5 during this run**: other processes shared the cores, so the wall-clock "
+                      "ratios mostly measure contention (Lumen's 2 OpenBLAS threads suffer most); compare the "
+                      "single-thread CPU-time table (`--cpu-time`) before calling a target met or missed.", ""]
     if over:
         n_ops, per_op = over
         (lf, lb), *rest = per_op.values()

@@ -153,11 +153,9 @@ def _chunks(n, ho, per_row_elements, itemsize):
 
 
 ALGORITHMS = ("im2col", "winograd2", "winograd4")
-# LUMEN_CPU_CONV_ALGO forces one algorithm from the start (for benchmark ablations in child processes).
-_settings = {"benchmark": False, "force": os.environ.get("LUMEN_CPU_CONV_ALGO") or None}
+# Set through set_algorithm only: no environment switch changes what a program computes with.
+_settings = {"benchmark": False, "force": None}
 _chosen: dict = {}
-if _settings["force"] not in (None,) + ALGORITHMS:
-    raise ValueError(f"LUMEN_CPU_CONV_ALGO must be one of {ALGORITHMS}, got {_settings['force']!r}")
 
 
 def set_algorithm(benchmark=None, force=None):

@@ -726,18 +726,7 @@ class Tensor:
     def _inplace(self, compute, *others):
         """Apply ``compute`` (an out-of-place op on self) in place, keeping the graph right."""
         if _records(self, *others):
-            if self.grad_fn is None and self._requires_grad:
-                raise RuntimeError(f"a leaf tensor of shape {tuple(self.shape)} that requires grad is being "
-                                   f"used in an in-place operation; wrap it in lumen.no_grad() or clone it")
-            if self.grad_fn is not None and self.grad_fn.aliases_input:
-                # the write would change the base behind its own grad_fn's back
-                of = "a leaf" if self.grad_fn.next[0][0] is None else "a non-leaf"
-                raise RuntimeError(f"in-place operation on a view (made by {self.grad_fn.name()}, shape "
-                                   f"{tuple(self.shape)}) of {of} tensor that requires grad is not supported; "
-                                   f"write through the base (base[index] = value) or clone() the view")
-            if not self._data.flags.writeable:
-                raise RuntimeError(f"in-place operation on a read-only (expanded) tensor of shape "
-                                   f"{tuple(self.shape)}; clone() it first")
+            self._check_inplace_in_graph()
             # The node must see the old values, which the write below destroys: give it a copy
             # that stands for this tensor in the graph.
             before = Tensor._wrap(self._data.copy(), self._device, self.grad_fn, self._output_index,
@@ -751,6 +740,20 @@ class Tensor:
             result = compute(self)
         self._write(result)
         return self
+
+    def _check_inplace_in_graph(self):
+        if self.grad_fn is None and self._requires_grad:
+            raise RuntimeError(f"a leaf tensor of shape {tuple(self.shape)} that requires grad is being "
+                               f"used in an in-place operation; wrap it in lumen.no_grad() or clone it")
+        if self.grad_fn is not None and self.grad_fn.aliases_input:
+            # the write would change the base behind its own grad_fn's back
+            of = "a leaf" if self.grad_fn.next[0][0] is None else "a non-leaf"
+            raise RuntimeError(f"in-place operation on a view (made by {self.grad_fn.name()}, shape "
+                               f"{tuple(self.shape)}) of {of} tensor that requires grad is not supported; "
+                               f"write through the base (base[index] = value) or clone() the view")
+        if not self._data.flags.writeable:
+            raise RuntimeError(f"in-place operation on a read-only (expanded) tensor of shape "
+                               f"{tuple(self.shape)}; clone() it first")
 
     def _write(self, result):
         if not self._data.flags.writeable:
@@ -792,7 +795,21 @@ class Tensor:
         return self._inplace(lambda s: s.clamp(min, max))
 
     def relu_(self):
-        return self._inplace(lambda s: s.relu())
+        """In place without any copy, also under autograd: relu's backward needs only its output."""
+        if not _records(self):
+            if not self._data.flags.writeable:
+                raise RuntimeError(f"relu_: the tensor of shape {tuple(self.shape)} is read-only "
+                                   f"(expanded); clone() it first")
+            self._backend.xp.maximum(self._data, 0, out=self._data)
+            self._version_counter.value += 1
+            return self
+        self._check_inplace_in_graph()
+        node = arith.ReluInplace.apply(self).grad_fn
+        self._version_counter.value += 1
+        # The saved output is this tensor's memory, so it must be watched by this tensor's counter.
+        node._saved_out = ((self._data, self._version_counter, self._version_counter.value),)
+        self.grad_fn, self._output_index = node, 0
+        return self
 
     def sqrt_(self):
         return self._inplace(lambda s: s.sqrt())

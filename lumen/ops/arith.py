@@ -202,6 +202,14 @@ class Relu(Function):
         return g * (y > 0).to(g.dtype)
 
 
+class ReluInplace(Relu):
+    """relu written into its input's memory (``Tensor.relu_``); the backward is relu's."""
+
+    def forward(self, a):
+        self.save_outputs(0)
+        return self.xp.maximum(a, 0, out=a)
+
+
 class Clamp(Function):
     def forward(self, a):
         self.save_inputs(0)

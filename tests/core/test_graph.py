@@ -207,14 +207,23 @@ def test_grad_of_non_leaf_input():
     np.testing.assert_allclose(gh.numpy(), [4, 8])
 
 
+def test_relu_inplace_saves_its_output_like_pytorch():
+    x = leaf([0.3, -0.7, 1.1])
+    y = x * 2
+    assert y.relu_() is y
+    y.clamp_(-5.0, 100.0)  # overwrites what relu_'s backward reads: refused at backward, as PyTorch
+    with pytest.raises(RuntimeError, match="ReluInplace.backward.*modified by an in-place"):
+        y.sum().backward()
+
+
 def test_inplace_on_non_leaf_keeps_correct_gradients():
     def f(x):
         y = x * 2
         y.mul_(x)  # y = 2 x^2
         y.add_(x, alpha=3)  # 2 x^2 + 3 x
-        y.relu_()
         y.clamp_(-5.0, 100.0)
         y[0] = y[1] * 2
+        y.relu_()
         return y
     assert gradcheck(f, (leaf([0.3, 0.7, 1.1]),))
     x = leaf([0.3, 0.7, 1.1])

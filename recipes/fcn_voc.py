@@ -40,10 +40,10 @@ STAGES = {"staged": ("fcn32s", "fcn16s", "fcn8s")}
 N_CLASSES = len(VOC_CLASSES)
 
 # The embedded default: a narrow FCN trained from scratch on synthetic VOC-layout data.
-EMBEDDED = dict(model="staged", width=1 / 8, iters=250, lr=1e-3, momentum=0.9, weight_decay=5e-4,
+EMBEDDED = dict(model="staged", width=1 / 8, iters=600, optimizer="adam", lr=1e-3, momentum=0.9, weight_decay=5e-4,
                 normalize=True, stage_lr_factor=1.0, eval_every=250, n_train=160, n_val=40, size=64)
 # The reference solver (voc-fcn32s/solve.py): fixed lr for the unnormalised loss, high momentum, batch 1.
-PAPER = dict(model="fcn32s", width=1.0, iters=100000, lr=1e-10, momentum=0.99, weight_decay=5e-4,
+PAPER = dict(model="fcn32s", width=1.0, iters=100000, optimizer="sgd", lr=1e-10, momentum=0.99, weight_decay=5e-4,
              normalize=False, stage_lr_factor=0.01, eval_every=4000)
 
 
@@ -66,7 +66,9 @@ def parse_args(argv=None):
     p.add_argument("--iters", type=int, help="iterations per stage")
     p.add_argument("--lr", type=float, help="learning rate of the first stage")
     p.add_argument("--stage-lr-factor", type=float, help="lr multiplier from one stage to the next")
-    p.add_argument("--momentum", type=float)
+    p.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd (the paper's) or adam (default on the "
+                   "embedded data, where the trunk starts from scratch)")
+    p.add_argument("--momentum", type=float, help="SGD momentum (the reference: 0.99)")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--batch-size", type=int, default=1, help="images per step (reference: 1)")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
@@ -157,7 +159,10 @@ def build_model(name, args, previous=None, transplant=True):
 
 
 def make_optimizer(model, args, lr):
+    """Caffe's solver: biases at twice the lr and without weight decay, fixed layers left out."""
     groups = optim.caffe_param_groups(model, lr, args.weight_decay)
+    if args.optimizer == "adam":
+        return optim.Adam(groups, lr=lr)
     return optim.SGD(groups, lr=lr, momentum=args.momentum)
 
 

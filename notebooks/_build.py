@@ -743,9 +743,9 @@ FCN = [
 
     lumen.manual_seed(0)
     WIDTH = 1 / 8                  # channel multiplier of the VGG-16 trunk (1 = the paper's nets)
-    SIZE, N_TRAIN, N_VAL = 48, 120, 20
-    ITERS = {"FCN-32s": 100, "FCN-16s": 40, "FCN-8s": 40}
-    LR = {"FCN-32s": 1e-3, "FCN-16s": 5e-4, "FCN-8s": 5e-4}
+    SIZE, N_TRAIN, N_VAL = 64, 160, 20
+    ITERS = {"FCN-32s": 200, "FCN-16s": 200, "FCN-8s": 300}
+    LR = {"FCN-32s": 1e-3, "FCN-16s": 1e-3, "FCN-8s": 1e-3}
     """),
     md("""
     ## Data

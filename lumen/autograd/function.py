@@ -233,6 +233,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
     pending: dict[int, list] = {}
     nodes: dict[int, Function] = {}
     heap: list = []
+    leaf_grads: dict[int, list] = {}  # id -> [leaf, summed gradient], stored into .grad at the end
 
     def deliver(edge, g):
         node, index = edge
@@ -242,12 +243,10 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 if id(leaf) in targets:
                     capture[id(leaf)] = _accumulate(capture.get(id(leaf)), g)
                 return
-            if leaf._grad_hooks:
-                for hook in leaf._grad_hooks:
-                    new = hook(g)
-                    g = g if new is None else new
-            g = g if create_graph else g.detach()
-            leaf.grad = g if leaf.grad is None else (leaf.grad + g if create_graph else leaf.grad._iadd_grad(g))
+            # Summed out of place while the pass runs: an array handed to a leaf may still be
+            # waiting in another node's slot, so nothing may write into it before the end.
+            entry = leaf_grads.setdefault(id(leaf), [leaf, None])
+            entry[1] = _accumulate(entry[1], g)
             return
         if capture is not None and (id(node), index) in node_targets:
             key = node_targets[(id(node), index)]
@@ -293,4 +292,28 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
 
     if capture is not None:
         return [capture.get(id(t)) for t in inputs]
+    _store_leaf_grads(leaf_grads.values(), [g._data for g in grad_roots], create_graph)
     return None
+
+
+def _store_leaf_grads(entries, root_arrays, create_graph):
+    """Put each leaf's gradient into ``.grad``: added into an existing buffer, or as a new one that
+    is the leaf's own (a gradient may alias another leaf's or the caller's ``gradient=`` array, and a
+    later backward adds into ``.grad`` in place)."""
+    stored = list(root_arrays)
+    for leaf, g in entries:
+        for hook in leaf._grad_hooks or ():
+            new = hook(g)
+            g = g if new is None else new
+        if create_graph:
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            continue
+        g = g.detach()
+        if leaf.grad is not None:
+            leaf.grad = leaf.grad._iadd_grad(g)
+            continue
+        xp = g._backend.xp
+        if any(xp.may_share_memory(g._data, other) for other in stored):
+            g = g.clone()
+        stored.append(g._data)
+        leaf.grad = g

@@ -363,3 +363,18 @@ def test_reshape_that_copies_is_not_a_view():
     z.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[2, 4], [6, 8]])
     assert y._version == 0
+
+
+def test_leaf_grads_never_alias_each_other_or_the_callers_gradient():
+    a, b = leaf([1.0, 2.0, 3.0]), leaf([1.0, 2.0, 3.0])
+    (((a + b) + a) * 2).sum().backward()  # Add hands one array to both inputs
+    assert a.grad.tolist() == [4.0, 4.0, 4.0] and b.grad.tolist() == [2.0, 2.0, 2.0]
+    a.grad = b.grad = None
+    c = lumen.tensor([1.0, 2.0, 3.0], dtype=lumen.float64)
+    for _ in range(2):
+        ((a + b) * c).sum().backward()
+    assert a.grad.tolist() == b.grad.tolist() == [2.0, 4.0, 6.0]
+    x, g = leaf([1.0, 1.0]), lumen.ones(2, dtype=lumen.float64)
+    x.clone().backward(g)
+    x.clone().backward(g)
+    assert g.tolist() == [1.0, 1.0] and x.grad.tolist() == [2.0, 2.0]

@@ -221,8 +221,8 @@ def load_checkpoint(path, args):
     meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
     if meta.get("format") != "fcn_voc":
         raise UserError(f"{path} is not a checkpoint of recipes.fcn_voc")
-    for key in ("model", "backbone", "width"):
-        if meta[key] != getattr(args, key):
+    for key in ("model", "backbone", "width", "optimizer", "batch_size"):
+        if meta.get(key) != getattr(args, key):
             raise UserError(f"checkpoint {path} is of {key} {meta[key]!r}, but this run asks for "
                             f"{getattr(args, key)!r}")
     return ckpt
@@ -299,7 +299,10 @@ def run(args, on_iteration=None):
         start = 0
         log = {"name": name, "loss": [], "mean_iu": []}
         if resuming:
+            fresh_lrs = [group["lr"] for group in opt.param_groups]
             opt.load_state_dict(ckpt["optimizer"])
+            for group, group_lr in zip(opt.param_groups, fresh_lrs):
+                group["lr"] = group_lr  # a resumed run takes this command line's --lr
             loader.load_state_dict(ckpt["loader"])
             set_rng_state(ckpt["rng"])
             start = ckpt["meta"]["iteration"]
@@ -309,7 +312,8 @@ def run(args, on_iteration=None):
 
         def save(iteration):
             state = {"meta": {"format": "fcn_voc", "model": args.model, "backbone": args.backbone,
-                              "width": args.width, "stage": k, "stage_name": name, "iteration": iteration},
+                              "width": args.width, "optimizer": args.optimizer, "batch_size": args.batch_size,
+                              "stage": k, "stage_name": name, "iteration": iteration},
                      "model_state": model.state_dict(), "optimizer": opt.state_dict(),
                      "loader": loader.state_dict(), "rng": rng_state(), "history": history,
                      "results": results}
@@ -355,9 +359,12 @@ def run(args, on_iteration=None):
                     if it >= args.iters:
                         break
         bar.close()
+        # The next stage starts a fresh epoch, whether this process goes on or a resumed one does.
+        loader.set_epoch(loader.epoch + 1)
         confusion, shown = evaluate(model, val_set, device)
         results[name] = scores_of(confusion)
-        log["mean_iu"].append([args.iters, results[name]["mean_iu"]])
+        if not (log["mean_iu"] and log["mean_iu"][-1][0] == args.iters):
+            log["mean_iu"].append([args.iters, results[name]["mean_iu"]])
         tqdm.write(f"{name}: validation mean IU {100 * results[name]['mean_iu']:.1f}")
         save(args.iters)
         model_prev = model
@@ -367,14 +374,19 @@ def run(args, on_iteration=None):
 
 
 def scores_of(confusion):
-    m = confusion.compute()
-    return {key: (value.tolist() if isinstance(value, np.ndarray) else float(value)) for key, value in m.items()}
+    """The metrics as JSON-ready numbers; a class absent from truth and prediction has IU None."""
+    def plain(x):
+        return None if math.isnan(x) else float(x)
+
+    return {key: [plain(v) for v in value] if isinstance(value, np.ndarray) else plain(value)
+            for key, value in confusion.compute().items()}
 
 
 def write_outputs(args, history, results, confusion, shown):
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {"data": str(args.data) if args.data else "embedded", "classes": list(VOC_CLASSES), "stages": results}
-    write_atomic(args.out / "metrics.json", lambda p: Path(p).write_text(json.dumps(payload, indent=2)))
+    text = json.dumps(payload, indent=2, allow_nan=False)
+    write_atomic(args.out / "metrics.json", lambda p: Path(p).write_text(text))
     write_atomic(args.out / "curves.png", lambda p: plot.training_curves(history).savefig(p, format="png"))
     images, truths, preds = zip(*shown)
     write_atomic(args.out / "predictions.png",

@@ -85,3 +85,30 @@ def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
     ckpt.write_bytes(b"not a checkpoint")
     assert fcn_voc.main(tiny(tmp_path, "--model", "fcn32s", "--resume", str(ckpt), out="x")) == 2
     assert str(ckpt) in capsys.readouterr().err
+
+
+def test_resume_from_the_end_of_a_stage_continues_like_the_uninterrupted_run(tmp_path):
+    args = ["--iters", "2", "--model", "staged", "--n-train", "3"]
+    assert fcn_voc.main(tiny(tmp_path, *args, out="whole")) == 0
+    calls = []
+
+    def stop_after_first_stage(it):
+        calls.append(it)
+        return "stop" if len(calls) == 3 else None  # first iteration of the second stage
+
+    fcn_voc.run(fcn_voc.parse_args(tiny(tmp_path, *args, out="split")), on_iteration=stop_after_first_stage)
+    assert fcn_voc.main(tiny(tmp_path, *args, "--resume", out="split")) == 0
+    whole, split = _weights(tmp_path / "whole" / "checkpoint.npz"), _weights(tmp_path / "split" / "checkpoint.npz")
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], split[key], err_msg=key)
+
+
+def test_resume_takes_the_new_lr_and_refuses_another_optimizer(tmp_path, capsys):
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "1", "--model", "fcn32s")) == 0
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "2", "--model", "fcn32s", "--resume", "--lr", "1e-5")) == 0
+    ckpt = lumen.load(tmp_path / "out" / "checkpoint.npz")
+    assert [g["lr"] for g in ckpt["optimizer"]["param_groups"]] == [1e-5, 2e-5]
+    assert fcn_voc.main(tiny(tmp_path, "--model", "fcn32s", "--resume", "--optimizer", "sgd")) == 2
+    assert "optimizer 'adam'" in capsys.readouterr().err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())  # strict JSON: NaN IU is null
+    assert None in metrics["stages"]["fcn32s"]["per_class_iu"]

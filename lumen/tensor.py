@@ -25,7 +25,7 @@ class _VersionCounter:
 class Tensor:
     """An n-dimensional array on a device, recording the ops that made it.
 
-    ``Tensor(data)`` behaves like ``lumen.tensor(data)``.
+    ``Tensor(data)`` is ``lumen.tensor(data, dtype=lumen.get_default_dtype())``, as ``torch.Tensor``.
     """
 
     __slots__ = ("_data", "_device", "_backend", "_requires_grad", "grad", "grad_fn", "_output_index",
@@ -38,9 +38,11 @@ class Tensor:
             self._init(src._data, src._device, src._backend)
             self._version_counter = src._version_counter if src._data is data._data else _VersionCounter()
         else:
+            # As torch.Tensor(data): the default float dtype unless one is given (lumen.tensor infers it).
             dev = as_device(device)
             backend = backends.get(dev.type)
-            self._init(_as_array(backend, data if data is not None else [], dtype), dev, backend)
+            self._init(_as_array(backend, data if data is not None else [], dtype or dtypes.get_default_dtype()),
+                       dev, backend)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -544,11 +546,13 @@ class Tensor:
     def logical_not(self):
         return self._like(self._backend.xp.logical_not(self._data))
 
-    def all(self):
-        return self._like(self._backend.xp.asarray(self._data.all()))
+    def all(self, dim=None, keepdim=False):
+        axes = None if dim is None else red.normalize_dims(dim, self.ndim, "all")
+        return self._like(self._backend.xp.asarray(self._data.all(axis=axes, keepdims=keepdim)))
 
-    def any(self):
-        return self._like(self._backend.xp.asarray(self._data.any()))
+    def any(self, dim=None, keepdim=False):
+        axes = None if dim is None else red.normalize_dims(dim, self.ndim, "any")
+        return self._like(self._backend.xp.asarray(self._data.any(axis=axes, keepdims=keepdim)))
 
     def allclose(self, other, rtol=1e-5, atol=1e-8):
         return bool(self._backend.xp.allclose(self._data, _scalar_tensor(self, other)._data, rtol, atol))

@@ -1,6 +1,8 @@
 """Reductions over dimensions (``dim=None`` reduces everything)."""
 from __future__ import annotations
 
+from collections import namedtuple
+
 from ..autograd.function import Function
 from .. import dtypes
 
@@ -96,13 +98,20 @@ class ExtremeDim(Function):
         return g * (positions == idx).to(g.dtype)
 
 
+class return_types:
+    """``max(dim)``/``min(dim)`` results, unpackable and named as PyTorch's ``torch.return_types``."""
+    max = namedtuple("max", ["values", "indices"])
+    min = namedtuple("min", ["values", "indices"])
+
+
 def extreme(x, op, dim=None, keepdim=False):
     if dim is None:
         return Extreme.apply(x, op=op)
     (d,) = normalize_dims(dim, x.ndim, op) or (0,)
+    result = getattr(return_types, op)
     if x.ndim == 0:
-        return x.clone(), x.new_zeros((), dtype=dtypes.int64)
-    return ExtremeDim.apply(x, op=op, dim=d, keepdim=keepdim)
+        return result(x.clone(), x.new_zeros((), dtype=dtypes.int64))
+    return result(*ExtremeDim.apply(x, op=op, dim=d, keepdim=keepdim))
 
 
 def argextreme(x, op, dim=None, keepdim=False):

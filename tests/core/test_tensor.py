@@ -209,3 +209,14 @@ def test_parameter_is_a_tensor():
     assert isinstance(p, lumen.Tensor) and p.requires_grad and p.is_leaf
     (p * 2).sum().backward()
     assert p.grad.tolist() == [2.0, 2.0]
+
+
+def test_pytorch_habits_carry_over():
+    x = lumen.tensor([[1.0, 3.0, 3.0], [0.0, 5.0, 2.0]])
+    r = x.max(1)
+    assert r.values.tolist() == [3.0, 5.0] and r.indices.tolist() == [1, 1]
+    values, indices = x.min(0)
+    assert values.tolist() == [0.0, 3.0, 2.0] and indices.tolist() == [1, 0, 1]
+    assert lumen.Tensor([1, 2]).dtype is lumen.float32  # torch.Tensor is always the default float
+    assert (x > 1).all(1).tolist() == [False, False]
+    assert (x > 1).any(0, keepdim=True).tolist() == [[False, True, True]]

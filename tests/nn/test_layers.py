@@ -226,3 +226,13 @@ def test_reprs_match_torch():
                   lambda m: m.Sequential(m.Linear(2, 3), m.ReLU()),
                   lambda m: m.CrossEntropyLoss()):
         assert repr(build(nn)) == repr(build(tnn))
+
+
+def test_conv2d_string_padding():
+    conv = nn.Conv2d(3, 4, 3, padding="same")
+    assert conv(lumen.randn(1, 3, 7, 9)).shape == (1, 4, 7, 9) and "padding=same" in repr(conv)
+    assert nn.Conv2d(3, 4, 3, padding="valid")(lumen.randn(1, 3, 7, 9)).shape == (1, 4, 5, 7)
+    with pytest.raises(ValueError, match="'same' or 'valid', got 'full'"):
+        nn.Conv2d(3, 4, 3, padding="full")
+    with pytest.raises(ValueError, match="ConvTranspose2d: padding must be an int or a pair"):
+        nn.ConvTranspose2d(3, 4, 3, padding="same")

@@ -30,7 +30,16 @@ class _ConvNd(Module):
         self.out_channels = out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
+        if isinstance(padding, str):
+            if transposed or padding not in ("same", "valid"):
+                allowed = "an int or a pair of ints" + ("" if transposed else ", 'same' or 'valid'")
+                raise ValueError(f"{name}: padding must be {allowed}, got {padding!r}")
+            if padding == "same" and padding_mode != "zeros":
+                raise ValueError(f"{name}: padding='same' works with padding_mode='zeros' only, "
+                                 f"got {padding_mode!r}")
+            self.padding = padding  # F.conv2d resolves it, PyTorch's way
+        else:
+            self.padding = _pair(padding, "padding")
         self.dilation = _pair(dilation, "dilation")
         self.transposed = transposed
         self.output_padding = _pair(output_padding, "output_padding")
@@ -91,7 +100,7 @@ class Conv2d(_ConvNd):
 
     def forward(self, input):
         self._check_input(input)
-        if self.padding_mode != "zeros":
+        if self.padding_mode != "zeros" and self.padding != "valid":
             ph, pw = self.padding
             padded = F.pad(input, (pw, pw, ph, ph), mode=self.padding_mode)
             return F.conv2d(padded, self.weight, self.bias, stride=self.stride,

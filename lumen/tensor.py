@@ -490,16 +490,16 @@ class Tensor:
         return arith.where(mask, value, self)
 
     def sign(self):
-        return self._like(self._backend.xp.sign(self._data))
+        return arith.Piecewise.apply(self, fn="sign")
 
     def floor(self):
-        return self._like(self._backend.xp.floor(self._data))
+        return arith.Piecewise.apply(self, fn="floor")
 
     def ceil(self):
-        return self._like(self._backend.xp.ceil(self._data))
+        return arith.Piecewise.apply(self, fn="ceil")
 
     def round(self):
-        return self._like(self._backend.xp.round(self._data))
+        return arith.Piecewise.apply(self, fn="round")
 
     def isfinite(self):
         return self._like(self._backend.xp.isfinite(self._data))

@@ -121,6 +121,16 @@ class Where(Function):
         return None, sum_to(where(c, g, zero), self.shapes[0]), sum_to(where(c, zero, g), self.shapes[1])
 
 
+class Piecewise(Function):
+    """sign, floor, ceil, round: piecewise constant, so the gradient is zero (as PyTorch defines it)."""
+
+    def forward(self, a):
+        return getattr(self.xp, self.fn)(a)
+
+    def backward(self, g):
+        return g.new_zeros(g.shape)
+
+
 class Neg(Function):
     def forward(self, a):
         return -a

@@ -220,3 +220,11 @@ def test_pytorch_habits_carry_over():
     assert lumen.Tensor([1, 2]).dtype is lumen.float32  # torch.Tensor is always the default float
     assert (x > 1).all(1).tolist() == [False, False]
     assert (x > 1).any(0, keepdim=True).tolist() == [[False, True, True]]
+
+
+def test_piecewise_constant_ops_have_zero_gradients_like_pytorch():
+    x = lumen.tensor([1.4, -2.6], requires_grad=True)
+    y = x.floor() + x.ceil() + x.sign() + x.round() * x
+    assert y.requires_grad
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, -3.0]  # only round(x) * x contributes, through x

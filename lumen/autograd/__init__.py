@@ -33,6 +33,20 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
+def reset_grads(params, set_to_none: bool = True) -> None:
+    """Set each tensor's ``.grad`` to None, or zero it in place (detached from any graph)."""
+    for p in params:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            if p.grad.grad_fn is not None:
+                p.grad = p.grad.detach()
+            with no_grad():
+                p.grad.zero_()
+
+
 def _default_grads(outputs, grad_outputs):
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
@@ -49,5 +63,6 @@ def _default_grads(outputs, grad_outputs):
     return out
 
 
-__all__ = ["Function", "backward", "grad", "gradcheck", "gradgradcheck", "GradcheckError", "no_grad",
+__all__ = ["Function", "backward", "grad", "reset_grads", "gradcheck", "gradgradcheck", "GradcheckError",
+           "no_grad",
            "enable_grad", "set_grad_enabled", "is_grad_enabled"]

@@ -16,7 +16,8 @@ from collections import OrderedDict
 import numpy as np
 
 import lumen
-from lumen.nn.parameter import Parameter, reset_grads
+from lumen.autograd import reset_grads
+from lumen.nn.parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
 

@@ -7,20 +7,6 @@ from lumen.tensor import Tensor
 __all__ = ["Parameter"]
 
 
-def reset_grads(params, set_to_none: bool = True) -> None:
-    """Set each tensor's ``.grad`` to None, or zero it in place (detached from any graph)."""
-    for p in params:
-        if p.grad is None:
-            continue
-        if set_to_none:
-            p.grad = None
-        else:
-            if p.grad.grad_fn is not None:
-                p.grad = p.grad.detach()
-            with lumen.no_grad():
-                p.grad.zero_()
-
-
 class Parameter(Tensor):
     """A leaf Tensor registered by ``Module.__setattr__`` and returned by ``parameters()``.
 

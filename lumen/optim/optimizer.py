@@ -5,7 +5,7 @@ import copy
 from collections import defaultdict
 
 import lumen
-from lumen.nn.parameter import reset_grads
+from lumen.autograd import reset_grads
 
 __all__ = ["Optimizer", "required"]
 

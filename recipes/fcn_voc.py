@@ -412,7 +412,7 @@ def main(argv=None):
     try:
         args = parse_args(argv)
         return 0 if (eval_only(args) if args.eval_only else run(args)) is not None else 130
-    except UserError as e:
+    except (UserError, DataError) as e:  # DataError: a file found bad while training or scoring
         print(f"fcn_voc: error: {e}", file=sys.stderr)
         return 2
 

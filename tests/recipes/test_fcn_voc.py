@@ -112,3 +112,13 @@ def test_resume_takes_the_new_lr_and_refuses_another_optimizer(tmp_path, capsys)
     assert "optimizer 'adam'" in capsys.readouterr().err
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())  # strict JSON: NaN IU is null
     assert None in metrics["stages"]["fcn32s"]["per_class_iu"]
+
+
+def test_a_bad_image_found_while_training_is_one_line_naming_the_file(tmp_path, capsys):
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "1", "--model", "fcn32s")) == 0
+    root = next((tmp_path / "cache").glob("synthetic_voc-*"))
+    bad = sorted((root / "JPEGImages").glob("*.jpg"))[0]
+    bad.write_bytes(bad.read_bytes()[:40])  # truncated
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "4", "--model", "fcn32s", out="again")) == 2
+    err = capsys.readouterr().err.strip()
+    assert bad.name in err and "\n" not in err and "Traceback" not in err

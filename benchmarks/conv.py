@@ -176,6 +176,17 @@ def write_section(text):
     RESULTS.write_text(new)
 
 
+def conv_stack_memory(with_torch):
+    """Peak memory of one VGG16 conv-stack training step (batch 1, 224x224), each library in a child
+    process (benchmarks/models.py measures resident memory from after building the net)."""
+    from models import _child
+    libs = ("lumen", "torch") if with_torch else ("lumen",)
+    peaks = {lib: _child("vgg16_convs", lib, "fwd+bwd", 1, 2) for lib in libs}
+    cells = ", ".join(f"{lib} {r['peak_mib']:.0f} MiB peak ({r['peak_mib'] - r['weights_mib']:.0f} MiB above the "
+                      f"built net), {r['ms']:.0f} ms" for lib, r in peaks.items())
+    return f"VGG16 conv-stack training step (forward + backward, batch 1, 224x224): {cells}."
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 5-layer subset")
@@ -198,6 +209,7 @@ def main(argv=None):
         time.sleep(1.0)
         rows = [(layer, flops, ours, bench_torch(layer, opts.budget)) for layer, flops, ours, _ in rows]
     text = render(rows, peak, opts.quick, (load_before, os.getloadavg()[0]))
+    text += "\n\n" + conv_stack_memory(torch is not None)
     print(text)
     if opts.write:
         write_section(text)

@@ -158,7 +158,38 @@ def _lumen(name):
     return build
 
 
+def _lumen_vgg16_convs():
+    from lumen import nn
+    from lumen.vision import models
+
+    class ConvStack(nn.Module):
+        """VGG16's 13 convolutions; the first NUM_CLASSES features of conv5_3's pooled output stand
+        in for logits, so the loss and backward run through the conv stack alone."""
+
+        def __init__(self):
+            super().__init__()
+            self.features = models.vgg16().features
+
+        def forward(self, x):
+            return self.features(x).flatten(1)[:, :NUM_CLASSES]
+    return ConvStack()
+
+
+def torch_vgg16_convs(torch):
+    features = torch_vgg16(torch).features
+
+    class ConvStack(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = features
+
+        def forward(self, x):
+            return self.features(x).flatten(1)[:, :NUM_CLASSES]
+    return ConvStack()
+
+
 add_workload("alexnet", Workload(_lumen("alexnet"), torch_alexnet))
+add_workload("vgg16_convs", Workload(_lumen_vgg16_convs, torch_vgg16_convs))
 add_workload("vgg16", Workload(_lumen("vgg16"), torch_vgg16))
 add_workload("googlenet", Workload(_lumen("googlenet"), torch_googlenet))
 

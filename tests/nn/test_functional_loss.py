@@ -103,3 +103,34 @@ def test_errors():
         F.nll_loss(x, lumen.zeros((2, 4, 4), dtype=lumen.int64), lumen.ones(4))
     with pytest.raises(ValueError, match=r"cross_entropy: reduction must be 'mean', 'sum' or 'none', got 'avg'"):
         F.cross_entropy(x, lumen.zeros((2, 4, 4), dtype=lumen.int64), reduction="avg")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_label_smoothing_matches_pytorch(reduction, weighted):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 5, 3, 3))
+    t = rng.integers(0, 5, (2, 3, 3))
+    t[0, 0, 0] = 255
+    w = rng.random(5) if weighted else None
+    ours = lumen.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    a = F.cross_entropy(ours, lumen.tensor(t), None if w is None else lumen.tensor(w), ignore_index=255,
+                        reduction=reduction, label_smoothing=0.2)
+    b = torch.nn.functional.cross_entropy(theirs, torch.tensor(t), None if w is None else torch.tensor(w),
+                                          ignore_index=255, reduction=reduction, label_smoothing=0.2)
+    a.sum().backward()
+    b.sum().backward()
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_label_smoothing_gradcheck_and_legacy_arguments():
+    x = lumen.randn(3, 4, dtype=lumen.float64, requires_grad=True)
+    t = lumen.tensor([0, 3, 1])
+    assert gradcheck(lambda x: F.cross_entropy(x, t, label_smoothing=0.3), (x,))
+    with pytest.raises(ValueError, match="size_average and reduce are deprecated"):
+        F.cross_entropy(x, t, None, True)
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\]"):
+        F.cross_entropy(x, t, label_smoothing=1.5)

@@ -145,26 +145,53 @@ def _reduce(loss, input, target, weight, ignore_index, reduction, unbatched):
     return total / denom if denom != 0 else total * float("nan")
 
 
-def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
+def _refuse_legacy(op, size_average, reduce):
+    if size_average is not None or reduce is not None:
+        raise ValueError(f"{op}: size_average and reduce are deprecated in PyTorch and not supported; "
+                         f"use reduction='mean', 'sum' or 'none'")
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy with integer targets, as ``torch.nn.functional.cross_entropy``.
 
     input (N, C, *) float logits, target (N, *) integer in [0, C) or ``ignore_index``,
     weight (C,) optional class weights. reduction "mean" (weighted mean over non-ignored
-    targets), "sum" or "none" (returns (N, *)).
+    targets), "sum" or "none" (returns (N, *)). ``label_smoothing`` in [0, 1] mixes in the
+    uniform distribution over classes, with PyTorch's formula and normalisation.
     """
     op = "cross_entropy"
+    _refuse_legacy(op, size_average, reduce)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     input, target, unbatched = _prepare(op, input, target, weight, ignore_index, reduction)
     loss = SoftmaxCrossEntropy.apply(input, target=target._data, ignore_index=ignore_index)
-    return _reduce(loss, input, target, weight, ignore_index, reduction, unbatched)
+    loss = _reduce(loss, input, target, weight, ignore_index, reduction, unbatched)
+    if label_smoothing == 0.0:
+        return loss
+    log_p = input.log_softmax(1)
+    if weight is not None:
+        log_p = log_p * weight.reshape((1, -1) + (1,) * (input.ndim - 2))
+    kept = target != ignore_index
+    smooth = -log_p.sum(1).masked_fill(~kept, 0.0)
+    if reduction == "none":
+        smooth = smooth.squeeze(0) if unbatched else smooth
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    else:
+        total = weight.detach()[target[kept]].sum() if weight is not None else kept.sum().to(smooth.dtype)
+        smooth = smooth.sum() / total
+    return loss * (1 - label_smoothing) + smooth * (label_smoothing / input.shape[1])
 
 
-def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
 
     input (N, C, *) float log-probabilities, target (N, *) integer, weight (C,) optional;
     loss = -input[n, target[n]] (times weight[target]), reduced like :func:`cross_entropy`.
     """
     op = "nll_loss"
+    _refuse_legacy(op, size_average, reduce)
     input, target, unbatched = _prepare(op, input, target, weight, ignore_index, reduction)
     loss = -PickTarget.apply(input, target=target._data, ignore_index=ignore_index)
     return _reduce(loss, input, target, weight, ignore_index, reduction, unbatched)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import RESULTS, write_section  # noqa: E402
 from lumen.backends.cpu import conv  # noqa: E402
 
 try:
@@ -31,7 +32,6 @@ except ImportError:
     torch = None
 
 SECTION = "## Convolution primitives (CPU)"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def _vgg16():
@@ -166,16 +166,6 @@ def render(rows, peak, quick, load):
     return "\n".join(lines) + "\n"
 
 
-def write_section(text):
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text + "\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new)
-
-
 def conv_stack_memory(with_torch):
     """Peak memory of one VGG16 conv-stack training step (batch 1, 224x224), each library in a child
     process (benchmarks/models.py measures resident memory from after building the net)."""
@@ -212,7 +202,7 @@ def main(argv=None):
     text += "\n\n" + conv_stack_memory(torch is not None)
     print(text)
     if opts.write:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"wrote {RESULTS}", file=sys.stderr)
 
 

@@ -17,7 +17,6 @@ import argparse
 import datetime
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -26,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import RESULTS, memory_mib, reset_peak, write_section  # noqa: E402
 
 SECTION = "## FCN-8s (CPU)"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def torch_fcn8s(torch, width=1.0, num_classes=21):
@@ -72,21 +71,6 @@ def torch_fcn8s(torch, width=1.0, num_classes=21):
 
     return FCN8s()
 
-
-def _memory_mib():
-    """(current, peak) resident set of this process in MiB (Linux /proc)."""
-    status = Path("/proc/self/status").read_text()
-    get = lambda key: int(re.search(rf"^{key}:\s+(\d+) kB", status, re.M).group(1)) / 1024  # noqa: E731
-    return get("VmRSS"), get("VmHWM")
-
-
-def _reset_peak() -> bool:
-    """Restart VmHWM at the current RSS (Linux >= 4.0), so the peak excludes building the net."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def workload(lib: str, mode: str, size: int = 500, width: float = 1.0, repeats: int = 3) -> dict:
@@ -136,8 +120,8 @@ def workload(lib: str, mode: str, size: int = 500, width: float = 1.0, repeats: 
         raise ValueError(f"workload: lib must be 'lumen' or 'torch', got {lib!r}")
     if mode not in ("fwd", "fwd+bwd"):
         raise ValueError(f"workload: mode must be 'fwd' or 'fwd+bwd', got {mode!r}")
-    weights_mib = _memory_mib()[0]
-    peak_reset = _reset_peak()
+    weights_mib = memory_mib()[0]
+    peak_reset = reset_peak()
     run()  # warm-up
     runs = []
     for _ in range(repeats):
@@ -145,7 +129,7 @@ def workload(lib: str, mode: str, size: int = 500, width: float = 1.0, repeats: 
         run()
         runs.append((time.perf_counter() - t0) * 1e3)
     return {"ms": float(np.median(runs)), "runs": runs, "weights_mib": weights_mib,
-            "peak_mib": _memory_mib()[1], "peak_reset": peak_reset}
+            "peak_mib": memory_mib()[1], "peak_reset": peak_reset}
 
 
 def _child(lib, mode, size, width, repeats):
@@ -183,14 +167,6 @@ def render(results, size, width, repeats, load):
     return "\n".join(lines) + "\n"
 
 
-def write_section(text):
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) \
-        else old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=500)
@@ -219,7 +195,7 @@ def main(argv=None):
     text = render(results, opts.size, opts.width, opts.repeats, (load_before, os.getloadavg()[0]))
     print(text)
     if opts.write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,9 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import RESULTS, memory_mib, reset_peak, write_section  # noqa: E402
 
 SECTION = "## Models"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NUM_CLASSES = 1000
 
 
@@ -196,21 +196,6 @@ add_workload("googlenet", Workload(_lumen("googlenet"), torch_googlenet))
 
 # ---- measurement ----------------------------------------------------------------------------------
 
-def _memory_mib():
-    """(current, peak) resident set of this process in MiB (Linux /proc)."""
-    status = Path("/proc/self/status").read_text()
-    get = lambda key: int(re.search(rf"^{key}:\s+(\d+) kB", status, re.M).group(1)) / 1024  # noqa: E731
-    return get("VmRSS"), get("VmHWM")
-
-
-def _reset_peak() -> bool:
-    """Restart VmHWM at the current RSS (Linux >= 4.0), so the peak excludes building the net."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
 
 def _loss(outputs, labels, cross_entropy):
     # GoogLeNet in training returns (logits, aux1, aux2); BVLC weights the aux losses 0.3.
@@ -257,8 +242,8 @@ def workload(net: str, lib: str, mode: str, batch: int, repeats: int = 3) -> dic
         else:
             model.zero_grad()
             _loss(model(xt), yt, ce).backward()
-    weights_mib = _memory_mib()[0]
-    peak_reset = _reset_peak()
+    weights_mib = memory_mib()[0]
+    peak_reset = reset_peak()
     run()  # warm-up
     runs = []
     for _ in range(repeats):
@@ -266,7 +251,7 @@ def workload(net: str, lib: str, mode: str, batch: int, repeats: int = 3) -> dic
         run()
         runs.append((time.perf_counter() - t0) * 1e3)
     return {"ms": float(np.median(runs)), "runs": runs, "weights_mib": weights_mib,
-            "peak_mib": _memory_mib()[1], "peak_reset": peak_reset}
+            "peak_mib": memory_mib()[1], "peak_reset": peak_reset}
 
 
 def _child(net, lib, mode, batch, repeats):
@@ -312,14 +297,6 @@ def _cpu_name():
         return "unknown CPU"
 
 
-def write_section(text):
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) \
-        else old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", nargs="+", default=None, help=f"subset of {sorted(WORKLOADS)}")
@@ -357,7 +334,7 @@ def main(argv=None):
     text = render(results, opts.repeats, (load_before, os.getloadavg()[0]))
     print(text)
     if opts.write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import argparse
 import datetime
 import pathlib
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 import lumen  # noqa: E402
+from benchmarks import _common  # noqa: E402
 
 SECTION = "## Per-op overhead"
 OPS_PER_STEP = 3  # mul, add, tanh
@@ -107,18 +107,10 @@ def table(n_ops, rows, steps, repeats):
 
 
 def write_section(body):
-    path = pathlib.Path(__file__).with_name("RESULTS.md")
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
     section = (f"{SECTION}\n\n{datetime.date.today().isoformat()}, {machine()}, numpy {np.__version__}, "
                f"run with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/overhead.py "
                f"--write`.\n\n{body}\n")
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-    return path
+    return _common.write_section(SECTION, section)
 
 
 def main():

@@ -20,7 +20,6 @@ import argparse
 import datetime
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -28,11 +27,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import RESULTS, write_section  # noqa: E402
 from benchmarks import conv as conv_bench  # noqa: E402
 from benchmarks import fcn, models, overhead  # noqa: E402
 
 SECTION = "## Summary (python -m benchmarks)"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 # (label, kind, args, target ratio Lumen / PyTorch)
 WORKLOADS = [
@@ -197,17 +196,6 @@ def render(rows, over, peak, load, repeats):
     return "\n".join(lines) + "\n"
 
 
-def write_section(text):
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text + "\n", old, count=1)
-    else:  # the summary goes first, under the title
-        head, _, rest = old.partition("\n")
-        new = f"{head}\n\n{text}\n{rest.lstrip(chr(10))}"
-    RESULTS.write_text(new)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 1 and FCN only, 1 repeat")
@@ -252,7 +240,7 @@ def main(argv=None):
         text += render_cpu(cpu_rows)
     print(text)
     if opts.write:
-        write_section(text)
+        write_section(SECTION, text, first=True)
 
 
 if __name__ == "__main__":

@@ -114,10 +114,30 @@ def _check_files(dataset, ids, split_file, folders):
 
 
 class _SegmentationDataset(Dataset):
-    classes = VOC_CLASSES
+    """A folder of ``{images}/{id}.jpg`` and ``{labels}/{id}{label_suffix}`` with split lists in
+    ``{lists}/{split}.txt``; a subclass names those places and reads its label format."""
 
-    def __init__(self, transform):
-        self.transform = transform
+    classes = VOC_CLASSES
+    _images = _labels = _lists = _label_suffix = _LAYOUT = ""
+
+    def __init__(self, root, split: str = "train", transform=None):
+        name = type(self).__name__
+        self.root, self.split, self.transform = Path(root), split, transform
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{name}: root {self.root} not found; expected {self._LAYOUT}")
+        self._image_dir, self._label_dir = self.root / self._images, self.root / self._labels
+        lists = self.root / self._lists
+        for folder in (self._image_dir, self._label_dir, lists):
+            _require_dir(folder, name, self._LAYOUT)
+        split_file = self._split_file(lists, split)
+        if not split_file.is_file():
+            available = sorted(p.stem for p in lists.glob("*.txt"))
+            raise FileNotFoundError(f"{name}: split file {split_file} not found (available: {available})")
+        self.ids = _read_ids(split_file, name)
+        _check_files(name, self.ids, split_file, [(self._image_dir, ".jpg"), (self._label_dir, self._label_suffix)])
+
+    def _split_file(self, lists: Path, split: str) -> Path:
+        return lists / f"{split}.txt"
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -129,7 +149,7 @@ class _SegmentationDataset(Dataset):
         return self._label_dir / (self.ids[index] + self._label_suffix)
 
     def _read_label(self, path) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _read_label (abstract)")
 
     def __getitem__(self, index):
         """(image (H, W, 3) uint8 RGB, label (H, W) uint8 in 0..20 or 255), or ``transform(image, label)``."""
@@ -158,34 +178,22 @@ class VOCSegmentation(_SegmentationDataset):
     ``transform(image, label)`` is applied to every sample.
     """
 
-    _label_suffix = ".png"
+    _images, _labels, _lists, _label_suffix = "JPEGImages", "SegmentationClass", "ImageSets/Segmentation", ".png"
     _LAYOUT = "a VOCdevkit/VOC2012-style folder with JPEGImages/, SegmentationClass/ and ImageSets/Segmentation/"
 
     def __init__(self, root, split: str = "train", transform=None):
-        super().__init__(transform)
-        name = type(self).__name__
-        self.root = Path(root)
-        self.split = split
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"{name}: root {self.root} not found; expected {self._LAYOUT}")
-        self._image_dir = self.root / "JPEGImages"
-        self._label_dir = self.root / "SegmentationClass"
-        sets = self.root / "ImageSets" / "Segmentation"
-        if not self._image_dir.is_dir():
-            nested = sorted(p.parent for p in self.root.glob("*/JPEGImages"))
+        images = Path(root) / self._images
+        if Path(root).is_dir() and not images.is_dir():  # the VOCdevkit folder instead of VOC2012?
+            nested = sorted(p.parent for p in Path(root).glob("*/JPEGImages"))
             if nested:
-                raise FileNotFoundError(f"{name}: folder {self._image_dir} not found; expected {self._LAYOUT} "
-                                        f"(did you mean root={str(nested[-1])!r}?)")
-        for folder in (self._image_dir, self._label_dir, sets):
-            _require_dir(folder, name, self._LAYOUT)
-        split_file = sets / f"{split}.txt"
-        if not split_file.is_file() and split == "seg11valid":
-            split_file = BUNDLED_SEG11VALID  # a tree's own list wins; else the paper's, shipped with Lumen
-        if not split_file.is_file():
-            available = sorted(p.stem for p in sets.glob("*.txt"))
-            raise FileNotFoundError(f"{name}: split file {split_file} not found (available: {available})")
-        self.ids = _read_ids(split_file, name)
-        _check_files(name, self.ids, split_file, [(self._image_dir, ".jpg"), (self._label_dir, ".png")])
+                raise FileNotFoundError(f"{type(self).__name__}: folder {images} not found; expected "
+                                        f"{self._LAYOUT} (did you mean root={str(nested[-1])!r}?)")
+        super().__init__(root, split, transform)
+
+    def _split_file(self, lists, split):
+        own = lists / f"{split}.txt"
+        # a tree's own list wins; else the paper's seg11valid, shipped with Lumen
+        return BUNDLED_SEG11VALID if split == "seg11valid" and not own.is_file() else own
 
     def _read_label(self, path):
         return read_label_png(path)
@@ -199,26 +207,8 @@ class SBDSegmentation(_SegmentationDataset):
     0..20/255 coding as VOC).
     """
 
-    _label_suffix = ".mat"
+    _images, _labels, _lists, _label_suffix = "img", "cls", ".", ".mat"
     _LAYOUT = "the SBD benchmark_RELEASE/dataset folder with img/, cls/ and train.txt/val.txt"
-
-    def __init__(self, root, split: str = "train", transform=None):
-        super().__init__(transform)
-        name = type(self).__name__
-        self.root = Path(root)
-        self.split = split
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"{name}: root {self.root} not found; expected {self._LAYOUT}")
-        self._image_dir = self.root / "img"
-        self._label_dir = self.root / "cls"
-        for folder in (self._image_dir, self._label_dir):
-            _require_dir(folder, name, self._LAYOUT)
-        split_file = self.root / f"{split}.txt"
-        if not split_file.is_file():
-            available = sorted(p.stem for p in self.root.glob("*.txt"))
-            raise FileNotFoundError(f"{name}: split file {split_file} not found (available: {available})")
-        self.ids = _read_ids(split_file, name)
-        _check_files(name, self.ids, split_file, [(self._image_dir, ".jpg"), (self._label_dir, ".mat")])
 
     def _read_label(self, path):
         return read_label_mat(path)

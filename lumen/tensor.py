@@ -575,11 +575,7 @@ class Tensor:
         return red.extreme(self, "min", dim, keepdim)
 
     def amax(self, dim=None, keepdim=False):
-        dims = red.normalize_dims(dim, self.ndim, "amax")
-        out = self
-        for d in dims:
-            out = out.max(d, keepdim=True)[0]
-        return out if keepdim else out.squeeze(dims)
+        return red.amax(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim=False):
         return red.argextreme(self, "argmax", dim, keepdim)

@@ -72,6 +72,32 @@ class Extreme(Function):
         return mask * (g / mask.sum())
 
 
+class Amax(Function):
+    """max over several dims at once; ties share the gradient evenly, as PyTorch's amax."""
+
+    def forward(self, a):
+        if a.size == 0:
+            raise RuntimeError(f"amax: cannot reduce an empty tensor of shape {a.shape}")
+        self.save_inputs(0)
+        y = a.max(axis=self.axes, keepdims=True)
+        self.peak = y
+        return y if self.keepdim else y.squeeze(self.axes)
+
+    def backward(self, g):
+        from ..tensor import Tensor
+        (a,) = self.saved_inputs
+        peak = Tensor._wrap(self.peak, g.device, backend=self.backend)
+        mask = (a == peak).to(g.dtype)
+        if not self.keepdim:
+            g = g.reshape(peak.shape)
+        return g * mask / mask.sum(self.axes, keepdim=True)
+
+
+def amax(x, dim=None, keepdim=False):
+    axes = normalize_dims(dim, x.ndim, "amax")
+    return Amax.apply(x, axes=axes, keepdim=keepdim)
+
+
 class ExtremeDim(Function):
     def forward(self, a):
         xp = self.xp

@@ -228,3 +228,11 @@ def test_piecewise_constant_ops_have_zero_gradients_like_pytorch():
     assert y.requires_grad
     y.sum().backward()
     assert x.grad.tolist() == [1.0, -3.0]  # only round(x) * x contributes, through x
+
+
+def test_amax_splits_the_gradient_between_ties_like_pytorch():
+    x = lumen.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]], requires_grad=True)
+    x.amax(1).sum().backward()
+    assert x.grad.tolist() == [[0.0, 0.5, 0.5], [0.5, 0.0, 0.5]]
+    y = lumen.randn(3, 4, 5, dtype=lumen.float64, requires_grad=True)
+    assert lumen.autograd.gradcheck(lambda y: y.amax((0, 2), keepdim=True), (y,))

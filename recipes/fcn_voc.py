@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from lumen.nn import functional as F
 from lumen.serialization import CheckpointError
 from lumen.vision import metrics, plot
 from lumen.vision.datasets import VOC_CLASSES, SBDSegmentation, VOCSegmentation, synthetic_voc
-from lumen.vision.models import fcn
+from lumen.vision.models import fcn, read_npz
 from lumen.vision.transforms import ToCaffeInput, from_caffe_input
 
 MODELS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "staged")
@@ -145,8 +146,8 @@ def build_model(name, args, previous=None, transplant=True):
     pretrained = None
     if args.init is not None and transplant:
         try:
-            pretrained = lumen.load(args.init)
-        except (OSError, CheckpointError, ValueError) as e:
+            pretrained = read_npz(args.init)
+        except (OSError, CheckpointError, ValueError, TypeError, zipfile.BadZipFile) as e:
             raise UserError(f"--init {args.init}: {e}") from None
     ctor = {"fcn32s": fcn.fcn32s, "fcn16s": fcn.fcn16s, "fcn8s": fcn.fcn8s, "fcn8s-atonce": fcn.fcn8s_atonce}[name]
     kwargs = dict(num_classes=N_CLASSES, width=args.width, pretrained_backbone=pretrained)
@@ -154,7 +155,7 @@ def build_model(name, args, previous=None, transplant=True):
         kwargs["backbone"] = args.backbone
     try:
         return ctor(**kwargs)
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, TypeError) as e:
         raise UserError(f"cannot build {name}: {e}") from None
 
 

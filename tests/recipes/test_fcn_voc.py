@@ -122,3 +122,33 @@ def test_a_bad_image_found_while_training_is_one_line_naming_the_file(tmp_path, 
     assert fcn_voc.main(tiny(tmp_path, "--iters", "4", "--model", "fcn32s", out="again")) == 2
     err = capsys.readouterr().err.strip()
     assert bad.name in err and "\n" not in err and "Traceback" not in err
+
+
+def test_init_transplants_a_converted_classifier(tmp_path, capsys):
+    # A VGG16 classifier at the recipe's width, in torchvision's keys, as `lumen.vision.convert` writes it.
+    from lumen.vision.models import fcn
+    trunk = fcn.fcn32s(width=0.0625).state_dict()
+    convs = [k[:-len(".weight")] for k in trunk if k.startswith("conv") and k.endswith(".weight")]
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for index, name in zip((0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28), convs):
+        arrays[f"features.{index}.weight"] = rng.standard_normal(trunk[f"{name}.weight"].shape).astype(np.float32)
+        arrays[f"features.{index}.bias"] = rng.standard_normal(trunk[f"{name}.bias"].shape).astype(np.float32)
+    for index, name in ((0, "fc6"), (3, "fc7")):
+        w = trunk[f"{name}.weight"].shape
+        arrays[f"classifier.{index}.weight"] = rng.standard_normal((w[0], int(np.prod(w[1:])))).astype(np.float32)
+        arrays[f"classifier.{index}.bias"] = rng.standard_normal(w[0]).astype(np.float32)
+    arrays["classifier.6.weight"] = rng.standard_normal((10, w[0])).astype(np.float32)  # fc8: dropped
+    arrays["classifier.6.bias"] = np.zeros(10, np.float32)
+    np.savez(tmp_path / "vgg16.npz", **arrays)
+
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "1", "--model", "fcn32s", "--lr", "1e-12",
+                             "--init", str(tmp_path / "vgg16.npz"))) == 0
+    state = lumen.load(tmp_path / "out" / "checkpoint.npz")["model_state"]
+    np.testing.assert_allclose(np.asarray(state["conv1_1.weight"]), arrays["features.0.weight"], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(state["fc6.weight"]).reshape(arrays["classifier.0.weight"].shape),
+                               arrays["classifier.0.weight"], atol=1e-6)
+
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    assert fcn_voc.main(tiny(tmp_path, "--model", "fcn32s", "--init", str(tmp_path / "bad.npz"), out="x")) == 2
+    assert "--init" in capsys.readouterr().err

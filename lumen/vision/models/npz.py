@@ -6,7 +6,7 @@ import numpy as np
 import lumen
 from lumen import nn
 
-__all__ = ["load_npz"]
+__all__ = ["load_npz", "read_npz"]
 
 _LUMEN_MANIFEST = "__lumen_manifest__"
 
@@ -16,23 +16,24 @@ def _c_order(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else a.copy(order="C")
 
 
+def read_npz(path) -> dict:
+    """The state dict (name -> Tensor) in ``path``: a plain ``numpy.savez`` file with one array per
+    key (``python -m lumen.vision.convert`` writes these) or a ``lumen.save``d state dict."""
+    with np.load(path, allow_pickle=False) as archive:
+        if _LUMEN_MANIFEST not in archive.files:
+            return {key: lumen.from_numpy(_c_order(archive[key])) for key in archive.files}
+    from lumen.serialization import load
+    state = load(path)
+    if not isinstance(state, dict):
+        raise TypeError(f"read_npz: {path} holds a {type(state).__name__}, expected a state dict")
+    return state
+
+
 def load_npz(model: nn.Module, path, strict: bool = True):
     """Load the weights in ``path`` into ``model`` in place; returns ``(missing_keys, unexpected_keys)``.
 
-    ``path`` is a ``.npz`` holding one array per ``state_dict`` key (e.g. ``features.0.weight``),
-    as ``python -m lumen.vision.convert`` or ``numpy.savez(path, **arrays)`` write it; a
-    ``lumen.save``d state dict is read with ``lumen.serialization.load``. Arrays are copied
+    ``path`` is read by :func:`read_npz` (e.g. keys ``features.0.weight``). Arrays are copied
     into the existing parameters, cast to their dtype and moved to their device
     (``Module.load_state_dict``); ``strict`` as there.
     """
-    with np.load(path, allow_pickle=False) as archive:
-        if _LUMEN_MANIFEST in archive.files:
-            state = None
-        else:
-            state = {key: lumen.from_numpy(_c_order(archive[key])) for key in archive.files}
-    if state is None:
-        from lumen.serialization import load
-        state = load(path)
-        if not isinstance(state, dict):
-            raise TypeError(f"load_npz: {path} holds a {type(state).__name__}, expected a state dict")
-    return model.load_state_dict(state, strict=strict)
+    return model.load_state_dict(read_npz(path), strict=strict)

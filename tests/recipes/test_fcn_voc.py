@@ -152,3 +152,16 @@ def test_init_transplants_a_converted_classifier(tmp_path, capsys):
     (tmp_path / "bad.npz").write_bytes(b"garbage")
     assert fcn_voc.main(tiny(tmp_path, "--model", "fcn32s", "--init", str(tmp_path / "bad.npz"), out="x")) == 2
     assert "--init" in capsys.readouterr().err
+
+
+def test_paper_protocol_path_on_voc_and_sbd_layouts(tmp_path, capsys):
+    from lumen.vision.datasets import synthetic_sbd, synthetic_voc
+    voc = synthetic_voc(tmp_path / "VOC2012", n_train=3, n_val=2, size=24, seed=1)
+    sbd = synthetic_sbd(tmp_path / "sbd", n_train=3, n_val=2, size=24, seed=2)
+    argv = ["--data", str(voc), "--sbd", str(sbd), "--model", "fcn32s", "--width", "0.0625", "--iters", "2",
+            "--out", str(tmp_path / "out")]
+    assert fcn_voc.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "SBD train (3) -> VOC seg11valid (2)" in printed
+    meta = lumen.load(tmp_path / "out" / "checkpoint.npz")["meta"]
+    assert (meta["optimizer"], meta["iteration"]) == ("sgd", 2)  # the reference solver on real data

@@ -64,5 +64,4 @@ def _default_grads(outputs, grad_outputs):
 
 
 __all__ = ["Function", "backward", "grad", "reset_grads", "gradcheck", "gradgradcheck", "GradcheckError",
-           "no_grad",
-           "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+           "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]

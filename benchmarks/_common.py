@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
+
+import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -21,6 +24,24 @@ def reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def time_and_measure(run, repeats: int) -> dict:
+    """Run ``run()`` once to warm up, then ``repeats`` timed times, in this process.
+
+    Returns {"ms": median ms, "runs": [...], "weights_mib": RSS before the first run (the built net),
+    "peak_mib": VmHWM over the runs (from process start if "peak_reset" is False)}.
+    """
+    weights_mib = memory_mib()[0]
+    peak_reset = reset_peak()
+    run()
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        runs.append((time.perf_counter() - t0) * 1e3)
+    return {"ms": float(np.median(runs)), "runs": runs, "weights_mib": weights_mib,
+            "peak_mib": memory_mib()[1], "peak_reset": peak_reset}
 
 
 def write_section(heading: str, text: str, first: bool = False) -> Path:

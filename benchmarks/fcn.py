@@ -19,13 +19,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, memory_mib, reset_peak, write_section  # noqa: E402
+from benchmarks._common import RESULTS, time_and_measure, write_section  # noqa: E402
 
 SECTION = "## FCN-8s (CPU)"
 
@@ -120,16 +119,7 @@ def workload(lib: str, mode: str, size: int = 500, width: float = 1.0, repeats: 
         raise ValueError(f"workload: lib must be 'lumen' or 'torch', got {lib!r}")
     if mode not in ("fwd", "fwd+bwd"):
         raise ValueError(f"workload: mode must be 'fwd' or 'fwd+bwd', got {mode!r}")
-    weights_mib = memory_mib()[0]
-    peak_reset = reset_peak()
-    run()  # warm-up
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        runs.append((time.perf_counter() - t0) * 1e3)
-    return {"ms": float(np.median(runs)), "runs": runs, "weights_mib": weights_mib,
-            "peak_mib": memory_mib()[1], "peak_reset": peak_reset}
+    return time_and_measure(run, repeats)
 
 
 def _child(lib, mode, size, width, repeats):

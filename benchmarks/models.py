@@ -22,14 +22,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, memory_mib, reset_peak, write_section  # noqa: E402
+from benchmarks._common import RESULTS, time_and_measure, write_section  # noqa: E402
 
 SECTION = "## Models"
 NUM_CLASSES = 1000
@@ -242,16 +241,7 @@ def workload(net: str, lib: str, mode: str, batch: int, repeats: int = 3) -> dic
         else:
             model.zero_grad()
             _loss(model(xt), yt, ce).backward()
-    weights_mib = memory_mib()[0]
-    peak_reset = reset_peak()
-    run()  # warm-up
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        runs.append((time.perf_counter() - t0) * 1e3)
-    return {"ms": float(np.median(runs)), "runs": runs, "weights_mib": weights_mib,
-            "peak_mib": memory_mib()[1], "peak_reset": peak_reset}
+    return time_and_measure(run, repeats)
 
 
 def _child(net, lib, mode, batch, repeats):

@@ -23,7 +23,7 @@ import time
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import winograd
+from . import blas, implicit, winograd
 
 # im2col/col2im are memory-bound NumPy copies and adds that run on one core
 # while the GEMM after them uses all of OpenBLAS's threads; NumPy releases the
@@ -152,18 +152,19 @@ def _chunks(n, ho, per_row_elements, itemsize):
     return [(i, i + 1, r0, min(ho, r0 + rows)) for i in range(n) for r0 in range(0, ho, rows)]
 
 
-ALGORITHMS = ("im2col", "winograd2", "winograd4")
+ALGORITHMS = ("im2col", "implicit", "winograd2", "winograd4")
 # Set through set_algorithm only: no environment switch changes what a program computes with.
 _settings = {"benchmark": False, "force": None}
 _chosen: dict = {}
 
 
 def set_algorithm(benchmark=None, force=None):
-    """Choose how 3x3 stride-1 convolutions run (like ``torch.backends.cudnn.benchmark``).
+    """Choose how convolutions run (like ``torch.backends.cudnn.benchmark``).
 
-    benchmark=True: the first call for each layer shape times every eligible algorithm on its
-    real arguments and keeps the fastest for that shape; False: a fixed heuristic.
-    force: one of ``ALGORITHMS`` for every eligible layer, or None. Clears the per-shape cache.
+    benchmark=True: the first call for each layer shape times every algorithm that can run it on
+    its real arguments and keeps the fastest for that shape; False: a fixed heuristic.
+    force: one of ``ALGORITHMS`` for every layer it can run (im2col runs all), or None.
+    Clears the per-shape cache.
     """
     if force is not None and force not in ALGORITHMS:
         raise ValueError(f"set_algorithm: force must be one of {ALGORITHMS} or None, got {force!r}")
@@ -173,26 +174,43 @@ def set_algorithm(benchmark=None, force=None):
     _chosen.clear()
 
 
-def _winograd_eligible(w_shape, stride, dilation, groups):
-    return w_shape[2:] == (3, 3) and stride == (1, 1) and dilation == (1, 1) and groups == 1
+def _algorithms(dtype, w_shape, stride, padding, dilation, groups):
+    """The algorithms that can run a convolution of this shape; im2col runs every one."""
+    if stride != (1, 1) or groups != 1 or _is_pointwise(w_shape, padding):
+        return ("im2col",)
+    names = ["im2col"]
+    if dtype in implicit.DTYPES:
+        names.append("implicit")
+    if w_shape[2:] == (3, 3) and dilation == (1, 1):
+        names += ["winograd2", "winograd4"]
+    return tuple(names)
 
 
-def _heuristic(n, c, o, ho, wo):
-    # Measured on this 2-core AVX-512 machine (benchmarks/NOTES.md): F(2x2,3x3) beats im2col once
-    # both channel counts reach 64 and there are enough tiles to amortise the filter transform;
-    # F(4x4,3x3) loses to F(2x2) everywhere here, its 36-point transforms cost more than they save.
-    return "winograd2" if min(c, o) >= 64 and n * ho * wo >= 28 * 28 else "im2col"
+def _heuristic(candidates, n, c, o, ho, wo):
+    # Measured on this 2-core AVX-512 machine (benchmarks/NOTES.md, rows 11-13): the implicit GEMM
+    # beats im2col by up to 1.7x once the per-tap GEMMs are large (both channel counts >= 32 and
+    # >= 2048 output pixels); below that, or with few channels (VGG's conv1_1) or a big kernel on
+    # a small map (FCN's fc6), im2col's single long GEMM wins. F(2x2,3x3) wins by ~10% only at 512
+    # channels; F(4x4,3x3) loses to F(2x2) everywhere here.
+    pixels = n * ho * wo
+    if "winograd2" in candidates and min(c, o) >= 512 and pixels >= 28 * 28:
+        return "winograd2"
+    if "implicit" in candidates and min(c, o) >= 32 and pixels >= 2048:
+        return "implicit"
+    return "im2col"
 
 
-def _select(key, heuristic, run):
+def _select(key, candidates, heuristic, run):
     """The algorithm for this layer shape: forced, cached, timed (benchmark mode) or heuristic."""
-    if _settings["force"] is not None:
+    if len(candidates) == 1:
+        return candidates[0]
+    if _settings["force"] in candidates:
         return _settings["force"]
     algo = _chosen.get(key)
     if algo is None:
-        if _settings["benchmark"]:
+        if _settings["benchmark"] and _settings["force"] is None:
             times = {}
-            for name in ALGORITHMS:
+            for name in candidates:
                 run(name)  # warm-up: workspace growth, page faults
                 start = time.perf_counter()
                 run(name)
@@ -225,24 +243,25 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"{op}: bias {tuple(b.shape)} does not match weight {tuple(w.shape)}: "
                          f"expected ({w.shape[0]},)")
+    candidates = _algorithms(x.dtype, w.shape, stride, padding, dilation, groups)
+    n, c = x.shape[:2]
     o = w.shape[0]
-    if _winograd_eligible(w.shape, stride, dilation, groups):
-        algo = _select(("fwd", x.shape, w.shape, padding, x.dtype),
-                       _heuristic(x.shape[0], x.shape[1], o, ho, wo),
-                       lambda a: _forward_by(a, x, w, padding, ho, wo))
-        y = _forward_by(algo, x, w, padding, ho, wo)
-    else:
-        y = _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo)
-    if b is not None:
-        y += b.reshape(o, 1, 1)
-    return y
+    algo = _select(("fwd", x.shape, w.shape, padding, dilation, x.dtype), candidates,
+                   _heuristic(candidates, n, c, o, ho, wo),
+                   lambda a: _forward_by(a, x, w, b, stride, padding, dilation, groups, ho, wo))
+    return _forward_by(algo, x, w, b, stride, padding, dilation, groups, ho, wo)
 
 
-def _forward_by(algo, x, w, padding, ho, wo):
-    """A 3x3 stride-1 ungrouped convolution (no bias) by the named algorithm."""
+def _forward_by(algo, x, w, b, stride, padding, dilation, groups, ho, wo):
+    if algo == "implicit":
+        return implicit.forward(x, w, b, padding, dilation)
     if algo == "im2col":
-        return _im2col_forward(x, w, (1, 1), padding, (1, 1), 1, ho, wo)
-    return _winograd(x, w, 2 if algo == "winograd2" else 4, padding)
+        y = _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo)
+    else:
+        y = _winograd(x, w, 2 if algo == "winograd2" else 4, padding)
+    if b is not None:
+        y += b.reshape(-1, 1, 1)
+    return y
 
 
 def _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo):
@@ -255,7 +274,7 @@ def _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo):
         # A 1x1 unpadded convolution is a plain matmul on the (strided) pixels.
         if stride != (1, 1):
             x = x[:, :, ::stride[0], ::stride[1]]
-        np.matmul(wg, np.ascontiguousarray(x).reshape(n, groups, cg, ho * wo), out=y)
+        blas.matmul(wg, np.ascontiguousarray(x).reshape(n, groups, cg, ho * wo), out=y)
     else:
         xp = _pad(x, padding)
         yr = y.reshape(n, groups, og, ho * wo)
@@ -263,7 +282,7 @@ def _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo):
             cols = _workspace((n1 - n0, groups * cg, kh, kw, r1 - r0, wo), x.dtype)
             view = _windows(xp[n0:n1, :, r0 * stride[0]:], kh, kw, (r1 - r0, wo), stride, dilation)
             _over_channels(lambda c0, c1: np.copyto(cols[:, c0:c1], view[:, c0:c1]), groups * cg, cols.size)
-            np.matmul(wg, cols.reshape(n1 - n0, groups, cg * kh * kw, (r1 - r0) * wo),
+            blas.matmul(wg, cols.reshape(n1 - n0, groups, cg * kh * kw, (r1 - r0) * wo),
                       out=yr[n0:n1, :, :, r0 * wo:r1 * wo])
     return y.reshape(n, o, ho, wo)
 
@@ -291,21 +310,26 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
         raise ValueError(f"{op}: grad_output {tuple(gy.shape)} has more positions than input shape {x_shape} "
                          f"allows with weight {tuple(w.shape)}, stride={tuple(stride)}, "
                          f"padding={tuple(padding)}, dilation={tuple(dilation)}")
-    if (_winograd_eligible(w.shape, stride, dilation, groups) and max(ph, pw) <= 2
-            and (ho, wo) == (h + 2 * ph - 2, wd + 2 * pw - 2)):
-        algo = _select(("bwd_data", gy.shape, w.shape, padding, gy.dtype), _heuristic(n, o, c, h, wd),
-                       lambda a: _backward_data_by(a, gy, w, x_shape, padding))
-        return _backward_data_by(algo, gy, w, x_shape, padding)
-    return _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups)
+    # Stride 1 with no output_padding: the input gradient is the forward convolution of gy with
+    # the flipped, transposed kernel, padded by d(k-1) - p, which every algorithm can run.
+    full = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
+    if min(full) >= 0 and (ho, wo) == (h + 2 * ph - dh * (kh - 1), wd + 2 * pw - dw * (kw - 1)):
+        candidates = _algorithms(gy.dtype, w.shape, stride, full, dilation, groups)
+    else:
+        candidates = ("im2col",)
+    algo = _select(("bwd_data", gy.shape, w.shape, padding, dilation, gy.dtype), candidates,
+                   _heuristic(candidates, n, o, c, h, wd),
+                   lambda a: _backward_data_by(a, gy, w, x_shape, stride, padding, dilation, groups, full))
+    return _backward_data_by(algo, gy, w, x_shape, stride, padding, dilation, groups, full)
 
 
-def _backward_data_by(algo, gy, w, x_shape, padding):
+def _backward_data_by(algo, gy, w, x_shape, stride, padding, dilation, groups, full):
     if algo == "im2col":
-        return _col2im_backward_data(gy, w, x_shape, (1, 1), padding, (1, 1), 1)
-    # Stride 1: the input gradient is the forward convolution of gy with the flipped,
-    # transposed kernel, padded by k - 1 - p.
+        return _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups)
     wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return _winograd(gy, wf, 2 if algo == "winograd2" else 4, (2 - padding[0], 2 - padding[1]))
+    if algo == "implicit":
+        return implicit.forward(gy, wf, None, full, dilation)
+    return _winograd(gy, wf, 2 if algo == "winograd2" else 4, full)
 
 
 def _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
@@ -317,7 +341,7 @@ def _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
     gyr = np.ascontiguousarray(gy).reshape(n, groups, og, ho * wo)
     wt = w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
     if _is_pointwise(w.shape, padding) and stride == (1, 1) and (ho, wo) == (h, wd):
-        return np.matmul(wt, gyr).reshape(n, c, h, wd)
+        return blas.matmul(wt, gyr).reshape(n, c, h, wd)
     gx = np.zeros(x_shape, dtype=gy.dtype)
     # col2im: one strided add per kernel offset, each clipped to the output
     # positions whose input pixel lies inside the (unpadded) image.
@@ -326,7 +350,7 @@ def _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
     taps = [(i, r0, a0, a1, j, q0, b0, b1) for i, r0, a0, a1 in rows if a1 > a0 for j, q0, b0, b1 in cols if b1 > b0]
     for n0, n1, g0, g1 in _chunks(n, ho, c * kh * kw * wo, gy.dtype.itemsize):
         gcols = _workspace((n1 - n0, groups, cg * kh * kw, (g1 - g0) * wo), gy.dtype)
-        np.matmul(wt, gyr[n0:n1, :, :, g0 * wo:g1 * wo], out=gcols)
+        blas.matmul(wt, gyr[n0:n1, :, :, g0 * wo:g1 * wo], out=gcols)
         gcols = gcols.reshape(n1 - n0, c, kh, kw, g1 - g0, wo)
         gxb = gx[n0:n1]
         # This chunk holds output rows [g0, g1): each tap's row range is cut to them.
@@ -359,22 +383,35 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
     _check_float(op, ("input", x), ("grad_output", gy))
     w_shape = tuple(int(s) for s in w_shape)
     ho, wo = _check_geometry(op, x.shape, w_shape, groups, stride, padding, dilation)
-    n, c = x.shape[:2]
-    o, cg, kh, kw = w_shape
-    og = o // groups
+    n, o = x.shape[0], w_shape[0]
     if gy.shape != (n, o, ho, wo):
         raise ValueError(f"{op}: grad_output {tuple(gy.shape)} does not match input {tuple(x.shape)} and "
                          f"weight {w_shape}: expected {(n, o, ho, wo)}")
+    candidates = _algorithms(x.dtype, w_shape, stride, padding, dilation, groups)
+    candidates = tuple(a for a in candidates if not a.startswith("winograd"))  # no Winograd backward-filter
+    algo = _select(("bwd_filter", x.shape, w_shape, padding, dilation, x.dtype), candidates,
+                   _heuristic(candidates, n, x.shape[1], o, ho, wo),
+                   lambda a: _backward_filter_by(a, x, gy, w_shape, stride, padding, dilation, groups))
+    return _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups)
+
+
+def _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups):
+    if algo == "implicit":
+        return implicit.backward_filter(x, gy, w_shape, padding, dilation)
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w_shape
+    og = o // groups
+    ho, wo = gy.shape[2:]
     gyr = gy.reshape(n, groups, og, ho * wo)
     if _is_pointwise(w_shape, padding):
         if stride != (1, 1):
             x = x[:, :, ::stride[0], ::stride[1]]
         cols = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(groups, cg, n * ho * wo)
         gyt = np.ascontiguousarray(gyr.transpose(1, 2, 0, 3)).reshape(groups, og, n * ho * wo)
-        return np.matmul(gyt, cols.transpose(0, 2, 1)).reshape(w_shape)
+        return blas.matmul(gyt, cols.transpose(0, 2, 1)).reshape(w_shape)
     xp = _pad(x, padding)
-    gw = None
-    for n0, n1, r0, r1 in _chunks(n, ho, c * kh * kw * wo, x.dtype.itemsize):
+    gw = np.empty((groups, og, cg * kh * kw), x.dtype)
+    for k, (n0, n1, r0, r1) in enumerate(_chunks(n, ho, c * kh * kw * wo, x.dtype.itemsize)):
         nb, rb = n1 - n0, r1 - r0
         # Columns as (C, kh, kw, N, rows, Wo): the batch joins the GEMM's K dimension.
         cols = _workspace((c, kh, kw, nb, rb, wo), x.dtype)
@@ -382,10 +419,6 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
         view = view.transpose(1, 2, 3, 0, 4, 5)
         _over_channels(lambda c0, c1: np.copyto(cols[c0:c1], view[c0:c1]), c, cols.size)
         gyt = np.ascontiguousarray(gyr[n0:n1, :, :, r0 * wo:r1 * wo].transpose(1, 2, 0, 3))
-        part = np.matmul(gyt.reshape(groups, og, nb * rb * wo),
-                         cols.reshape(groups, cg * kh * kw, nb * rb * wo).transpose(0, 2, 1))
-        if gw is None:
-            gw = part
-        else:
-            gw += part
+        blas.matmul(gyt.reshape(groups, og, nb * rb * wo),
+                    cols.reshape(groups, cg * kh * kw, nb * rb * wo).transpose(0, 2, 1), out=gw, beta=1.0 if k else 0.0)
     return gw.reshape(w_shape)

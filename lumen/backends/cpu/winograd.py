@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import blas
+
 # (B^T, G, A^T) of Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016).
 _MATRICES = {
     2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64),
@@ -40,7 +42,7 @@ def transform_filter(w, m):
     o, c = w.shape[:2]
     # One (a*a, 9) @ (9, O*C) GEMM with the Kronecker product G (x) G, written in U's layout.
     kron = np.einsum("xi,yj->xyij", g, g).reshape(a * a, 9).astype(w.dtype)
-    return (kron @ np.ascontiguousarray(w).reshape(o * c, 9).T).reshape(a * a, o, c)
+    return blas.matmul(kron, np.ascontiguousarray(w).reshape(o * c, 9).T).reshape(a * a, o, c)
 
 
 def _combine(coefs, terms, out, tmp):
@@ -122,7 +124,7 @@ def conv3x3(x, u, m, padding, workspace, over_channels):
                     _combine(bt[nu], src, v[xi, nu, c0:c1].transpose(1, 0, 2, 3), tmp)
 
         over_channels(input_transform, c, v.size)
-        np.matmul(u, v.reshape(a * a, c, p), out=mm.reshape(a * a, o, p))
+        blas.matmul(u, v.reshape(a * a, c, p), out=mm.reshape(a * a, o, p))
         yb = y[:, :, m * t0:m * (t0 + tb)].reshape(n, o, tb, m, tiles_w, m)
 
         def output_transform(o0, o1):

@@ -94,10 +94,10 @@ def cpu_time_child(index, lib, repeats):
     labels = rng.integers(0, 21, (1, size, size)) if kind == "fcn" else rng.integers(0, models.NUM_CLASSES, batch)
     if lib == "lumen":
         import lumen
-        from lumen.backends.cpu import conv
+        from lumen.backends.cpu import parallel
         from lumen.nn import functional as F
         from lumen.vision.models import fcn as lumen_fcn
-        conv._WORKERS = 1
+        parallel.WORKERS = 1
         model = lumen_fcn.fcn8s() if kind == "fcn" else models.WORKLOADS[args[0]].lumen()
         if kind == "fcn":  # non-zero scorers, as benchmarks/fcn.py
             with lumen.no_grad():

@@ -62,6 +62,14 @@ class Backend(abc.ABC):
     def conv2d_backward_filter(self, x, gy, w_shape, stride, padding, dilation, groups):
         """Gradient w.r.t. the filter: x (N,C,H,W), gy (N,O,Ho,Wo) -> w_shape."""
 
+    # ---- activations (cuDNN: activation backward) ----------------------------
+    def relu_backward(self, gy, y):
+        """gy where y > 0, else 0 (PyTorch's threshold_backward: y <= 0 gives 0, a NaN y passes gy).
+
+        gy, y of one shape -> gy's dtype. Written once over ``xp``; a backend may fuse it further.
+        """
+        return self.xp.where(y <= 0, 0, gy).astype(gy.dtype, copy=False)
+
     # ---- pooling ------------------------------------------------------------
     @abc.abstractmethod
     def max_pool2d_forward(self, x, kernel, stride, padding, dilation, ceil_mode):

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import lumen
 import lumen.nn.functional as F
-from lumen.backends.cpu import blas, conv, implicit
+from lumen.backends.cpu import blas, conv, implicit, parallel
 
 BOUND = {np.float32: 1e-6, np.float64: 1e-13}  # relative to the largest sum of |x| * |w|
 TABLES = {"numpy": blas._NUMPY_GEMM, "scipy": blas._scipy_blas()}
@@ -55,6 +55,7 @@ def test_implicit_is_what_runs_and_bands_cover_the_grid(monkeypatch):
         monkeypatch.setattr(implicit, name, lambda *a, fn=fn, name=name: calls.append(name) or fn(*a))
     monkeypatch.setattr(implicit, "_MIN_BAND", 7)  # 7-pixel bands that do not divide the grid
     monkeypatch.setattr(implicit, "_BAND_BYTES", 1)
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1)  # the layout copies split over threads too
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 2))
     gy = rng.standard_normal((2, 4, 9, 9))

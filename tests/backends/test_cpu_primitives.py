@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lumen.backends.cpu import conv, loss, lrn, pool
+from lumen.backends.cpu import conv, loss, lrn, parallel, pool
 
 try:
     import torch
@@ -297,7 +297,7 @@ def test_conv2d_threaded_im2col_chunked_batch_and_reused_workspace(monkeypatch, 
     """The channel-split worker path, the single-thread path and the batch split into
     workspace-sized chunks (3000 bytes: one sample per chunk) agree with the reference,
     and results never alias the reused column workspace."""
-    monkeypatch.setattr(conv, "_PARALLEL_MIN_ELEMENTS", threshold)
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", threshold)
     monkeypatch.setattr(conv, "_WORKSPACE_MAX_BYTES", workspace_bytes)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 5, 9, 8))
@@ -577,3 +577,26 @@ def test_cross_entropy_float32_stable_and_errors():
         loss.softmax_cross_entropy_backward(log_prob, np.array([-1, 0]), np.ones(2, np.float32), -100)
     with pytest.raises(ValueError, match=r"target \(3,\)"):
         loss.softmax_cross_entropy_forward(x, np.array([0, 1, 2]), -100)
+
+
+@needs_torch
+def test_max_pool_and_relu_backward_split_over_threads_match_torch(monkeypatch):
+    """The worker-thread split (forced for small arrays here) gives the single-thread results:
+    NaNs, ties and infinities included, as PyTorch."""
+    from lumen.backends.cpu import activation
+    rng = np.random.default_rng(7)
+    x = np.round(rng.standard_normal((2, 5, 9, 8)) * 2)
+    x[0, 1, 2, 3] = x[1, 4, 0, 0] = np.nan
+    x[1, 2, 4, 4] = np.inf
+    g = rng.standard_normal(x.shape)
+    g[0, 0, 0, :2] = np.nan
+    for threshold in (1 << 40, 1):
+        monkeypatch.setattr(parallel, "MIN_ELEMENTS", threshold)
+        for args in (((2, 2), (2, 2), (0, 0), (1, 1), False), ((3, 3), (2, 2), (1, 1), (1, 1), True)):
+            y, idx = pool.max_pool2d_forward(x, *args)
+            yt, it = F.max_pool2d(torch.tensor(x), *args, return_indices=True)
+            np.testing.assert_array_equal(y, yt.numpy())
+            np.testing.assert_array_equal(idx, it.numpy())
+        expected = torch.ops.aten.threshold_backward(torch.tensor(g), torch.tensor(x), 0).numpy()
+        np.testing.assert_array_equal(activation.relu_backward(g, x), expected)
+        np.testing.assert_array_equal(activation.relu_backward(g[:, ::2], x[:, ::2]), expected[:, ::2])

@@ -6,32 +6,22 @@ directly; backward-filter builds them as (C*kh*kw, N*Ho*Wo) so the batch
 folds into the GEMM's inner dimension (one GEMM per group, no batch loop).
 Arrays keep their dtype: float32 stays float32, float64 stays float64.
 
-3x3 stride-1 ungrouped convolutions (forward and backward-data) may instead run
-Winograd F(2x2,3x3) or F(4x4,3x3) (``winograd.py``), picked per layer shape by
-``set_algorithm``'s heuristic or timing mode. Column matrices larger than
+Stride-1 ungrouped convolutions may instead run as an implicit GEMM (``implicit.py``: kh*kw
+shifted GEMMs, no column matrix), and the 3x3 ones (forward and backward-data) as Winograd
+F(2x2,3x3) or F(4x4,3x3) (``winograd.py``), picked per layer shape by ``set_algorithm``'s
+heuristic or timing mode. Every GEMM goes through ``blas.py``. Column matrices larger than
 ``_CHUNK_BYTES`` are built in bands of output rows, so memory stays bounded on
 large images.
 """
 from __future__ import annotations
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import time
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import blas, implicit, winograd
-
-# im2col/col2im are memory-bound NumPy copies and adds that run on one core
-# while the GEMM after them uses all of OpenBLAS's threads; NumPy releases the
-# GIL inside them, so large ones are split over channels on worker threads.
-_PARALLEL_MIN_ELEMENTS = 1 << 20
-_WORKERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-_pool = None
-_pool_lock = threading.Lock()
+from . import blas, implicit, parallel, winograd
 
 # Column buffers are reused between calls (like cuDNN's workspace): a fresh
 # buffer of this size costs page faults comparable to the im2col copy itself.
@@ -52,21 +42,6 @@ def _workspace(shape, dtype, slot="cols"):
     if buf is None or buf.nbytes < nbytes:
         buf = bufs[slot] = np.empty(nbytes, np.uint8)
     return buf[:nbytes].view(dtype).reshape(shape)
-
-
-def _over_channels(fn, channels, elements):
-    """Run fn(c0, c1) on channel ranges covering [0, channels), in parallel when the work is large."""
-    global _pool
-    parts = min(_WORKERS, channels) if elements >= _PARALLEL_MIN_ELEMENTS else 1
-    if parts <= 1:
-        fn(0, channels)
-        return
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="lumen-im2col")
-    bounds = [channels * k // parts for k in range(parts + 1)]
-    for future in [_pool.submit(fn, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
-        future.result()
 
 
 def _describe(name, a):
@@ -228,7 +203,7 @@ def _winograd_workspace(slot, shape, dtype):
 
 def _winograd(x, w, m, padding):
     return winograd.conv3x3(x, winograd.transform_filter(w, m), m, padding, _winograd_workspace,
-                            _over_channels)
+                            parallel.over_range)
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
@@ -281,7 +256,7 @@ def _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo):
         for n0, n1, r0, r1 in _chunks(n, ho, cg * groups * kh * kw * wo, x.dtype.itemsize):
             cols = _workspace((n1 - n0, groups * cg, kh, kw, r1 - r0, wo), x.dtype)
             view = _windows(xp[n0:n1, :, r0 * stride[0]:], kh, kw, (r1 - r0, wo), stride, dilation)
-            _over_channels(lambda c0, c1: np.copyto(cols[:, c0:c1], view[:, c0:c1]), groups * cg, cols.size)
+            parallel.over_range(lambda c0, c1: np.copyto(cols[:, c0:c1], view[:, c0:c1]), groups * cg, cols.size)
             blas.matmul(wg, cols.reshape(n1 - n0, groups, cg * kh * kw, (r1 - r0) * wo),
                       out=yr[n0:n1, :, :, r0 * wo:r1 * wo])
     return y.reshape(n, o, ho, wo)
@@ -362,7 +337,7 @@ def _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
                 gxb[:, ch0:ch1, r0:r0 + (a1 - a0 - 1) * sh + 1:sh, q0:q0 + (b1 - b0 - 1) * sw + 1:sw] += \
                     gcols[:, ch0:ch1, i, j, a0:a1, b0:b1]
 
-        _over_channels(col2im, c, gcols.size)
+        parallel.over_range(col2im, c, gcols.size)
     return gx
 
 
@@ -417,7 +392,7 @@ def _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups)
         cols = _workspace((c, kh, kw, nb, rb, wo), x.dtype)
         view = _windows(xp[n0:n1, :, r0 * stride[0]:], kh, kw, (rb, wo), stride, dilation)
         view = view.transpose(1, 2, 3, 0, 4, 5)
-        _over_channels(lambda c0, c1: np.copyto(cols[c0:c1], view[c0:c1]), c, cols.size)
+        parallel.over_range(lambda c0, c1: np.copyto(cols[c0:c1], view[c0:c1]), c, cols.size)
         gyt = np.ascontiguousarray(gyr[n0:n1, :, :, r0 * wo:r1 * wo].transpose(1, 2, 0, 3))
         blas.matmul(gyt.reshape(groups, og, nb * rb * wo),
                     cols.reshape(groups, cg * kh * kw, nb * rb * wo).transpose(0, 2, 1), out=gw, beta=1.0 if k else 0.0)

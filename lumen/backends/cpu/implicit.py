@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import blas
+from . import blas, parallel
 
 # Pixels per band: (C + O) * band * itemsize of about this many bytes (cache-sized), and at
 # least _MIN_BAND pixels so that each GEMM stays large enough for BLAS to run at speed.
@@ -33,11 +33,17 @@ def _grid(x, padding, rows=None, cols=None):
     ph, pw = padding
     hp, wp = rows or h + 2 * ph, cols or w + 2 * pw
     g = np.empty((c, n, hp, wp), x.dtype)
-    g[:, :, :ph] = 0
-    g[:, :, ph + h:] = 0
-    g[:, :, ph:ph + h, :pw] = 0
-    g[:, :, ph:ph + h, pw + w:] = 0
-    np.copyto(g[:, :, ph:ph + h, pw:pw + w], x.transpose(1, 0, 2, 3))
+    xt = x.transpose(1, 0, 2, 3)
+
+    def channels(c0, c1):
+        gc = g[c0:c1]
+        gc[:, :, :ph] = 0
+        gc[:, :, ph + h:] = 0
+        gc[:, :, ph:ph + h, :pw] = 0
+        gc[:, :, ph:ph + h, pw + w:] = 0
+        np.copyto(gc[:, :, ph:ph + h, pw:pw + w], xt[c0:c1])
+
+    parallel.over_range(channels, c, g.size)
     return g
 
 
@@ -73,10 +79,14 @@ def forward(x, w, b, padding, dilation):
             blas.gemm(wt[divmod(t, kw)], xf[:, m0 + off:m0 + off + m], yf[:, m0:m0 + m], beta=1.0 if t else 0.0)
     y = np.empty((n, o, ho, wo), x.dtype)
     valid = yg[:, :, :ho, :wo].transpose(1, 0, 2, 3)
-    if b is None:
-        np.copyto(y, valid)
-    else:
-        np.add(valid, b.reshape(o, 1, 1), out=y)
+
+    def channels(c0, c1):
+        if b is None:
+            np.copyto(y[:, c0:c1], valid[:, c0:c1])
+        else:
+            np.add(valid[:, c0:c1], b[c0:c1].reshape(-1, 1, 1), out=y[:, c0:c1])
+
+    parallel.over_range(channels, o, y.size)
     return y
 
 

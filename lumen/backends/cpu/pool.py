@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import parallel
+
 
 def pool_output_size(size, kernel, stride, pad, dilation, ceil_mode):
     """PyTorch's pooling output length along one axis.
@@ -95,21 +97,30 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     # all -inf window reports the same index; padding never wins a strict '>'.
     fi = _first_valid(row0, dh, kh, h, op, "H")
     fj = _first_valid(col0, dw, kw, w, op, "W")
-    best = np.full((n, c, ho, wo), -np.inf, dtype=x.dtype)
-    tap = np.broadcast_to((fi[:, None] * kw + fj[None, :]).astype(np.int32), best.shape).copy()
-    take = np.empty(best.shape, dtype=bool)
-    nan = np.empty(best.shape, dtype=bool)
-    for i in range(kh):
-        for j in range(kw):
-            v = _offset_view(xp, i * dh, j * dw, (ho, wo), stride)
-            np.greater(v, best, out=take)
-            take |= np.isnan(v, out=nan)
-            np.copyto(best, v, where=take)
-            np.copyto(tap, i * kw + j, where=take, casting="unsafe")
+    best = np.empty((n, c, ho, wo), dtype=x.dtype)
+    indices = np.empty(best.shape, dtype=np.int64)
+    first = (fi[:, None] * kw + fj[None, :]).astype(np.int32)
     tap_offset = ((np.arange(kh) * dh)[:, None] * w + (np.arange(kw) * dw)[None, :]).ravel()
-    indices = tap_offset[tap]
-    indices += row0[:, None] * w + col0[None, :]
-    return best, indices.astype(np.int64, copy=False)
+    window_origin = row0[:, None] * w + col0[None, :]
+
+    def channels(c0, c1):
+        b = best[:, c0:c1]
+        b.fill(-np.inf)
+        t = np.empty(b.shape, dtype=np.int32)
+        t[...] = first
+        take = np.empty(b.shape, dtype=bool)
+        nan = np.empty(b.shape, dtype=bool)
+        for i in range(kh):
+            for j in range(kw):
+                v = _offset_view(xp, i * dh, j * dw, (ho, wo), stride)[:, c0:c1]
+                np.greater(v, b, out=take)
+                take |= np.isnan(v, out=nan)
+                np.copyto(b, v, where=take)
+                np.copyto(t, i * kw + j, where=take, casting="unsafe")
+        np.add(np.take(tap_offset, t), window_origin, out=indices[:, c0:c1])
+
+    parallel.over_range(channels, c, x.size)
+    return best, indices
 
 
 def max_pool2d_backward(gy, indices, x_shape):

@@ -46,6 +46,13 @@ class Backend(abc.ABC):
     def scatter_add(self, target, index, values) -> None:
         """``target[index] += values`` with repeated indices accumulated."""
 
+    # ---- BLAS ---------------------------------------------------------------
+    def matmul(self, a, b):
+        """``xp.matmul(a, b)`` for arrays of at least 2 dims (batch dimensions broadcast).
+
+        A backend routes it to the BLAS its convolutions use, so that one thread pool serves both."""
+        return self.xp.matmul(a, b)
+
     # ---- convolution (cuDNN: forward, backward-data, backward-filter) ------
     @abc.abstractmethod
     def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):

@@ -261,7 +261,7 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.save_inputs(0, 1)
-        return self.xp.matmul(a, b)
+        return self.backend.matmul(a, b)
 
     def backward(self, g):
         a, b = self.saved_inputs

@@ -106,14 +106,15 @@ def test_selector_heuristic_benchmark_and_force():
         return conv._chosen.get(("fwd", x.shape, w.shape, padding, (1, 1), x.dtype))
 
     conv.set_algorithm(benchmark=False)
-    assert chosen(1, 64, 64, 56) == "implicit"
-    assert chosen(1, 512, 512, 28) == "winograd2"
-    assert chosen(1, 3, 64, 56) == "im2col"  # too few channels for per-tap GEMMs
-    assert chosen(1, 64, 64, 14) == "im2col"  # too few pixels
+    assert chosen(1, 64, 64, 112) == "implicit"
+    assert chosen(1, 256, 256, 56) == "winograd2"
+    assert chosen(8, 256, 256, 13) == "im2col"  # tiles too coarse for a 13x13 map
+    assert chosen(1, 3, 64, 112) == "im2col"  # too few channels for per-tap GEMMs
+    assert chosen(1, 64, 64, 56) == "im2col"  # too few pixels
     assert chosen(1, 32, 48, 9, k=7, padding=(0, 0)) == "im2col"
-    assert chosen(1, 64, 64, 48, k=5, padding=(2, 2)) == "implicit"
+    assert chosen(1, 64, 64, 96, k=5, padding=(2, 2)) == "implicit"
     conv.set_algorithm(force="winograd2")  # forced where it can run, the heuristic elsewhere
-    assert chosen(1, 64, 64, 14) is None and chosen(1, 64, 64, 48, k=5, padding=(2, 2)) == "implicit"
+    assert chosen(1, 64, 64, 14) is None and chosen(1, 64, 64, 96, k=5, padding=(2, 2)) == "implicit"
     conv.set_algorithm(benchmark=True, force=None)
     assert not conv._chosen
     assert chosen(1, 64, 64, 28) in conv.ALGORITHMS

@@ -89,10 +89,16 @@ def test_conv2d_gradcheck_through_implicit():
 @pytest.mark.parametrize("table", [k for k, v in TABLES.items() if v is not None])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ta,tb,tc", [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)])
-def test_gemm_layouts_and_beta(monkeypatch, table, dtype, ta, tb, tc):
+@pytest.mark.parametrize("m,k,n,split", [(5, 7, 4, False), (9, 6, 3, True), (3, 6, 11, True)])
+def test_gemm_layouts_and_beta(monkeypatch, table, dtype, ta, tb, tc, m, k, n, split):
     monkeypatch.setattr(blas, "_GEMM", TABLES[table])
+    if table == "scipy":
+        monkeypatch.setattr(blas, "_THREADS", None)  # no thread control over SciPy's OpenBLAS
+    if split:  # cut into blocks on two threads, by rows (m > n) or by columns
+        monkeypatch.setattr(blas, "SPLIT_MIN_MACS", 1)
+        monkeypatch.setattr(parallel, "WORKERS", 2)
+    threads = blas._THREADS[1]() if blas._THREADS else None
     rng = np.random.default_rng(3)
-    m, k, n = 5, 7, 4
 
     def stored(shape, transposed):  # a (shape) view with contiguous rows, or a transposed one
         a = rng.standard_normal(shape[::-1] if transposed else shape).astype(dtype)
@@ -105,6 +111,8 @@ def test_gemm_layouts_and_beta(monkeypatch, table, dtype, ta, tb, tc):
     # A window of a wider array: its row stride is the leading dimension.
     wide = rng.standard_normal((k, 3 * n)).astype(dtype)
     np.testing.assert_allclose(blas.gemm(a, wide[:, n:2 * n], np.empty((m, n), dtype)), a @ wide[:, n:2 * n], rtol=1e-5)
+    if threads is not None:  # OpenBLAS's own thread count is back to what it was
+        assert blas._THREADS[1]() == threads
 
 
 def test_gemm_errors_name_the_problem():

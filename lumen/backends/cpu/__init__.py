@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import Backend
-from . import activation, conv, loss, lrn, pool
+from . import activation, blas, conv, loss, lrn, pool
 
 
 class NumpyBackend(Backend):
@@ -32,6 +32,7 @@ class NumpyBackend(Backend):
     conv2d_forward = staticmethod(conv.conv2d_forward)
     conv2d_backward_data = staticmethod(conv.conv2d_backward_data)
     conv2d_backward_filter = staticmethod(conv.conv2d_backward_filter)
+    matmul = staticmethod(blas.matmul)
     relu_backward = staticmethod(activation.relu_backward)
     max_pool2d_forward = staticmethod(pool.max_pool2d_forward)
     max_pool2d_backward = staticmethod(pool.max_pool2d_backward)

@@ -161,16 +161,16 @@ def _algorithms(dtype, w_shape, stride, padding, dilation, groups):
     return tuple(names)
 
 
-def _heuristic(candidates, n, c, o, ho, wo):
-    # Measured on this 2-core AVX-512 machine (benchmarks/NOTES.md, rows 11-13): the implicit GEMM
-    # beats im2col by up to 1.7x once the per-tap GEMMs are large (both channel counts >= 32 and
-    # >= 2048 output pixels); below that, or with few channels (VGG's conv1_1) or a big kernel on
-    # a small map (FCN's fc6), im2col's single long GEMM wins. F(2x2,3x3) wins by ~10% only at 512
-    # channels; F(4x4,3x3) loses to F(2x2) everywhere here.
+def _heuristic(candidates, n, c, o, ho, wo, op="fwd"):
+    # Measured on this 2-core AVX-512 machine with every GEMM on Lumen's threads (benchmarks/NOTES.md,
+    # rows 11-14): F(2x2,3x3) wins from 256 channels on maps of at least 14x14 (by up to 25%); the
+    # implicit GEMM wins by 5-10% on large maps with fewer channels; im2col's single long GEMM wins
+    # on small maps, with few channels (VGG's conv1_1) and for big kernels on small maps (FCN's fc6),
+    # and ties or wins every backward-filter. F(4x4,3x3) loses to F(2x2) everywhere here.
     pixels = n * ho * wo
-    if "winograd2" in candidates and min(c, o) >= 512 and pixels >= 28 * 28:
+    if "winograd2" in candidates and min(c, o) >= 256 and ho * wo >= 14 * 14 and pixels >= 1024:
         return "winograd2"
-    if "implicit" in candidates and min(c, o) >= 32 and pixels >= 2048:
+    if "implicit" in candidates and op != "bwd_filter" and min(c, o) >= 32 and pixels >= 8192:
         return "implicit"
     return "im2col"
 
@@ -365,7 +365,7 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
     candidates = _algorithms(x.dtype, w_shape, stride, padding, dilation, groups)
     candidates = tuple(a for a in candidates if not a.startswith("winograd"))  # no Winograd backward-filter
     algo = _select(("bwd_filter", x.shape, w_shape, padding, dilation, x.dtype), candidates,
-                   _heuristic(candidates, n, x.shape[1], o, ho, wo),
+                   _heuristic(candidates, n, x.shape[1], o, ho, wo, "bwd_filter"),
                    lambda a: _backward_filter_by(a, x, gy, w_shape, stride, padding, dilation, groups))
     return _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups)
 

@@ -81,7 +81,7 @@ class SeparableResample(Function):
     """
 
     def forward(self, x):
-        return self.xp.matmul(self.left, self.xp.matmul(x, self.right))
+        return self.backend.matmul(self.left, self.backend.matmul(x, self.right))
 
     def backward(self, gy):
         return SeparableResample.apply(gy, left=self.left.T, right=self.right.T)

@@ -163,7 +163,8 @@ def gemm(a, b, out, beta=0.0):
     previous = get_threads()
     set_threads(1)
     try:
-        parallel.over_range(block, max(m, n), parallel.MIN_ELEMENTS if m * n * k >= SPLIT_MIN_MACS else 0)
+        parallel.over_range(block, max(m, n), parallel.MIN_ELEMENTS if m * n * k >= SPLIT_MIN_MACS else 0,
+                            ranges_per_thread=1)
     finally:
         set_threads(previous)
     return result

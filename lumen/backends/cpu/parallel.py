@@ -18,29 +18,42 @@ _pool_lock = threading.Lock()
 _local = threading.local()  # .nested: this thread is running a part already
 
 
-def over_range(fn, count, elements):
-    """Run fn(i0, i1) on ranges covering [0, count), in parallel when ``elements`` (the work's size) is large."""
+def over_range(fn, count, elements, ranges_per_thread=4):
+    """Run fn(i0, i1) on ranges covering [0, count), in parallel when ``elements`` (the work's size) is large.
+
+    The work is cut into ``ranges_per_thread`` ranges per thread that the threads, the caller's
+    included, take in turn: when another process holds one core for a while, the other threads
+    take over its share instead of waiting for it at the end. Work that repeats a setup cost per
+    range (a GEMM packs its operands) asks for one range per thread.
+    """
     global _pool
-    parts = min(WORKERS, count) if elements >= MIN_ELEMENTS else 1
-    if parts <= 1 or getattr(_local, "nested", False):  # a part never waits on the pool it runs in
+    threads = min(WORKERS, count) if elements >= MIN_ELEMENTS else 1
+    if threads <= 1 or getattr(_local, "nested", False):  # a part never waits on the pool it runs in
         fn(0, count)
         return
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="lumen-cpu")
+    parts = min(count, ranges_per_thread * threads)
     bounds = [count * k // parts for k in range(parts + 1)]
-    # The caller's thread takes the first range itself instead of idling on the pool.
-    futures = [_pool.submit(_nested, fn, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
+    ranges = iter(list(zip(bounds[:-1], bounds[1:])))
+    lock = threading.Lock()
+
+    def take_ranges():
+        _local.nested = True
+        try:
+            while True:
+                with lock:
+                    i0, i1 = next(ranges, (None, None))
+                if i0 is None:
+                    return
+                fn(i0, i1)
+        finally:
+            _local.nested = False
+
+    futures = [_pool.submit(take_ranges) for _ in range(threads - 1)]
     try:
-        _nested(fn, bounds[0], bounds[1])
+        take_ranges()
     finally:
         for future in futures:
             future.result()
-
-
-def _nested(fn, i0, i1):
-    _local.nested = True
-    try:
-        fn(i0, i1)
-    finally:
-        _local.nested = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import Backend
-from . import activation, blas, conv, loss, lrn, pool
+from . import activation, blas, conv, loss, lrn, memory, pool
 
 
 class NumpyBackend(Backend):
@@ -13,6 +13,7 @@ class NumpyBackend(Backend):
 
     def __init__(self):
         self._rng = np.random.default_rng()
+        memory.cache_freed_memory(True)
 
     def asarray(self, data, dtype=None):
         return np.asarray(data, dtype=dtype)

@@ -388,11 +388,13 @@ def test_max_pool_matches_loop_reference(case):
 
 @needs_torch
 @fast
-@given(pool_cases(), st.booleans())
-def test_max_pool_matches_torch_with_ties(case, ties):
+@given(pool_cases(), st.sampled_from(["plain", "ties", "specials"]))
+def test_max_pool_matches_torch_with_ties(case, values):
     x, kernel, stride, padding, dilation, ceil_mode = case
-    if ties:  # few distinct values: first-in-window wins, as in PyTorch
+    if values != "plain":  # few distinct values: first-in-window wins, as in PyTorch
         x = np.round(x)
+    if values == "specials":  # NaN wins (the last one in a window), -inf windows report their first tap
+        x = np.where(x > 1, np.nan, np.where(x < -0.5, -np.inf, x))
     if not _windows_reach_input(x.shape, kernel, stride, padding, dilation, ceil_mode):
         return
     xt = torch.tensor(x, requires_grad=True)
@@ -400,6 +402,8 @@ def test_max_pool_matches_torch_with_ties(case, ties):
     y, idx = pool.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
     np.testing.assert_array_equal(y, yt.detach().numpy())
     np.testing.assert_array_equal(idx, it.numpy())
+    if values == "specials":
+        return
     gy = np.random.default_rng(0).standard_normal(y.shape)
     (gxt,) = torch.autograd.grad(yt, xt, torch.tensor(gy))
     np.testing.assert_allclose(pool.max_pool2d_backward(gy, idx, x.shape), gxt.numpy(), rtol=1e-12, atol=1e-12)

@@ -102,21 +102,25 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     first = (fi[:, None] * kw + fj[None, :]).astype(np.int32)
     tap_offset = ((np.arange(kh) * dh)[:, None] * w + (np.arange(kw) * dw)[None, :]).ravel()
     window_origin = row0[:, None] * w + col0[None, :]
+    padded = xp is not x
 
     def channels(c0, c1):
         b = best[:, c0:c1]
-        b.fill(-np.inf)
+        views = [_offset_view(xp, i * dh, j * dw, (ho, wo), stride)[:, c0:c1] for i in range(kh) for j in range(kw)]
+        np.copyto(b, views[0])
+        for v in views[1:]:
+            np.maximum(b, v, out=b)  # a NaN propagates: it wins over numbers
+        # The argmax is the first tap holding the maximum: write taps last to first.
         t = np.empty(b.shape, dtype=np.int32)
-        t[...] = first
-        take = np.empty(b.shape, dtype=bool)
-        nan = np.empty(b.shape, dtype=bool)
-        for i in range(kh):
-            for j in range(kw):
-                v = _offset_view(xp, i * dh, j * dw, (ho, wo), stride)[:, c0:c1]
-                np.greater(v, b, out=take)
-                take |= np.isnan(v, out=nan)
-                np.copyto(b, v, where=take)
-                np.copyto(t, i * kw + j, where=take, casting="unsafe")
+        hit = np.empty(b.shape, dtype=bool)
+        for k in range(len(views) - 1, -1, -1):
+            np.copyto(t, k, where=np.equal(views[k], b, out=hit), casting="unsafe")
+        if padded:  # an all -inf window reports its first tap inside the image, not the padding
+            np.copyto(t, first, where=np.equal(b, -np.inf, out=hit))
+        if np.isnan(b, out=hit).any():  # a NaN window reports its last NaN, as PyTorch's CPU kernel
+            nan = np.empty(b.shape, dtype=bool)
+            for k, v in enumerate(views):
+                np.copyto(t, k, where=np.logical_and(np.isnan(v, out=nan), hit, out=nan), casting="unsafe")
         np.add(np.take(tap_offset, t), window_origin, out=indices[:, c0:c1])
 
     parallel.over_range(channels, c, x.size)

@@ -149,3 +149,28 @@ def test_matmul_broadcasts_like_numpy(batch_a, batch_b, mkn, dtype, beta):
     got = blas.matmul(a, b, out=out, beta=beta)
     assert got.shape == expected.shape and got.dtype == dtype
     np.testing.assert_allclose(got, expected, rtol=1e-2 if dtype == np.float16 else 1e-5, atol=1e-2)
+
+
+@pytest.mark.skipif(blas._THREADS is None, reason="no thread control over this BLAS")
+def test_concurrent_callers_leave_openblas_thread_count_as_found(monkeypatch):
+    import threading
+    monkeypatch.setattr(blas, "SPLIT_MIN_MACS", 1)
+    before = blas._THREADS[1]()
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((64, 48)), rng.standard_normal((48, 80))
+    errors = []
+
+    def worker():
+        try:
+            for _ in range(200):
+                np.testing.assert_allclose(blas.gemm(a, b, np.empty((64, 80))), a @ b, rtol=1e-12)
+        except AssertionError as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert blas._THREADS[1]() == before

@@ -16,7 +16,9 @@ the view covers.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +92,8 @@ def _scipy_blas():
 _NUMPY_GEMM, _THREADS = _numpy_cblas() or (None, None)
 _GEMM = _NUMPY_GEMM or _scipy_blas()
 LIBRARY = "NumPy's OpenBLAS" if _NUMPY_GEMM else "scipy.linalg.cython_blas"
+_threads_lock = threading.Lock()
+_inside, _saved_threads = 0, None  # callers inside _openblas_single_threaded, the count to restore
 # A GEMM of at least this many multiply-adds is split over Lumen's worker threads.
 SPLIT_MIN_MACS = 1 << 22
 # matmul leaves products below this many multiply-adds to NumPy (a Python loop per matrix would cost more).
@@ -159,15 +163,30 @@ def gemm(a, b, out, beta=0.0):
     else:
         def block(i0, i1):
             _run(fn, a[i0:i1], b, out[i0:i1], beta)
-    set_threads, get_threads = _THREADS
-    previous = get_threads()
-    set_threads(1)
-    try:
+    with _openblas_single_threaded():
         parallel.over_range(block, max(m, n), parallel.MIN_ELEMENTS if m * n * k >= SPLIT_MIN_MACS else 0,
                             ranges_per_thread=1)
-    finally:
-        set_threads(previous)
     return result
+
+
+@contextlib.contextmanager
+def _openblas_single_threaded():
+    """OpenBLAS at one thread while any caller is inside, then back to the count the first one found
+    (a count per caller would let two overlapping callers leave it at one for good)."""
+    global _inside, _saved_threads
+    set_threads, get_threads = _THREADS
+    with _threads_lock:
+        if _inside == 0:
+            _saved_threads = get_threads()
+            set_threads(1)
+        _inside += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _inside -= 1
+            if _inside == 0:
+                set_threads(_saved_threads)
 
 
 def _run(fn, a, b, out, beta):

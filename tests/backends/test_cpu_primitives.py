@@ -618,3 +618,12 @@ def test_relu_backward_bitwise_like_torch(dtype):
     assert got.dtype == dtype
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+
+
+@needs_torch
+def test_max_pool_with_more_taps_than_a_byte_holds():
+    x = np.round(np.random.default_rng(8).standard_normal((1, 2, 26, 25)))  # ties, 12x12 = 144 taps
+    y, idx = pool.max_pool2d_forward(x, (12, 12), (5, 5), (0, 0), (1, 1), True)
+    yt, it = F.max_pool2d(torch.tensor(x), 12, 5, 0, 1, True, return_indices=True)
+    np.testing.assert_array_equal(y, yt.numpy())
+    np.testing.assert_array_equal(idx, it.numpy())

@@ -103,6 +103,7 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     tap_offset = ((np.arange(kh) * dh)[:, None] * w + (np.arange(kw) * dw)[None, :]).ravel()
     window_origin = row0[:, None] * w + col0[None, :]
     padded = xp is not x
+    tap_dtype = np.int8 if kh * kw <= 127 else np.int32
 
     def channels(c0, c1):
         b = best[:, c0:c1]
@@ -110,11 +111,18 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
         np.copyto(b, views[0])
         for v in views[1:]:
             np.maximum(b, v, out=b)  # a NaN propagates: it wins over numbers
-        # The argmax is the first tap holding the maximum: write taps last to first.
-        t = np.empty(b.shape, dtype=np.int32)
+        # The argmax is the first tap holding the maximum: taps are written last to first, each by
+        # t ^= (t ^ k) & mask with a sign-widened 0/-1 mask, plain one-byte ufunc passes where a
+        # masked copy (np.copyto(where=...)) runs several times slower.
+        t = np.empty(b.shape, dtype=tap_dtype)
         hit = np.empty(b.shape, dtype=bool)
+        scratch = np.empty(b.shape, dtype=tap_dtype)
         for k in range(len(views) - 1, -1, -1):
-            np.copyto(t, k, where=np.equal(views[k], b, out=hit), casting="unsafe")
+            mask = np.equal(views[k], b, out=hit).view(np.int8)
+            np.negative(mask, out=mask)
+            np.bitwise_xor(t, k, out=scratch)
+            np.bitwise_and(scratch, mask, out=scratch)
+            np.bitwise_xor(t, scratch, out=t)
         if padded:  # an all -inf window reports its first tap inside the image, not the padding
             np.copyto(t, first, where=np.equal(b, -np.inf, out=hit))
         if np.isnan(b, out=hit).any():  # a NaN window reports its last NaN, as PyTorch's CPU kernel

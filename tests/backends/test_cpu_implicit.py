@@ -131,11 +131,16 @@ def test_gemm_copies_operands_blas_cannot_read():
     np.testing.assert_array_equal(blas.gemm(a, b, np.empty((2, 2))), a @ b)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(batch_a=st.sampled_from([(), (1,), (3,), (2, 3)]), batch_b=st.sampled_from([(), (3,), (2, 1)]),
        mkn=st.tuples(st.integers(1, 5), st.integers(0, 4), st.integers(1, 5)),
-       dtype=st.sampled_from([np.float32, np.float64, np.float16]), beta=st.sampled_from([0.0, 1.0]))
-def test_matmul_broadcasts_like_numpy(batch_a, batch_b, mkn, dtype, beta):
+       dtype=st.sampled_from([np.float32, np.float64, np.float16]), beta=st.sampled_from([0.0, 1.0]),
+       through_gemm=st.booleans())
+def test_matmul_broadcasts_like_numpy(batch_a, batch_b, mkn, dtype, beta, through_gemm):
+    # through_gemm: every product, however small, takes the per-matrix GEMM loop (not NumPy).
+    blas_small = (blas._SMALL_MACS, blas._MANY)
+    if through_gemm:
+        blas._SMALL_MACS, blas._MANY = 0, 1 << 30
     try:
         batch = np.broadcast_shapes(batch_a, batch_b)
     except ValueError:
@@ -146,7 +151,12 @@ def test_matmul_broadcasts_like_numpy(batch_a, batch_b, mkn, dtype, beta):
     b = rng.standard_normal(batch_b + (k, n)).astype(dtype)
     out = rng.standard_normal(batch + (m, n)).astype(dtype)
     expected = np.matmul(a, b) + beta * out
-    got = blas.matmul(a, b, out=out, beta=beta)
+    if beta == 0:
+        out[...] = np.nan  # an uninitialised out must not leak through beta = 0, even when k == 0
+    try:
+        got = blas.matmul(a, b, out=out, beta=beta)
+    finally:
+        blas._SMALL_MACS, blas._MANY = blas_small
     assert got.shape == expected.shape and got.dtype == dtype
     np.testing.assert_allclose(got, expected, rtol=1e-2 if dtype == np.float16 else 1e-5, atol=1e-2)
 
@@ -174,3 +184,20 @@ def test_concurrent_callers_leave_openblas_thread_count_as_found(monkeypatch):
         t.join()
     assert not errors
     assert blas._THREADS[1]() == before
+
+
+def test_gemm_copies_operands_that_overlap_out():
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((6, 6)), rng.standard_normal((6, 6))
+    expected = a @ b
+    np.testing.assert_allclose(blas.gemm(a, b, a), expected, rtol=1e-12)  # out is a
+    c = rng.standard_normal((6, 6))
+    expected = c.T @ c
+    np.testing.assert_allclose(blas.gemm(c.T, c, c), expected, rtol=1e-12)  # out is both, one transposed
+
+
+def test_zero_channel_convolution_is_zero_on_every_algorithm():
+    x, w = np.ones((1, 0, 5, 5), np.float32), np.ones((3, 0, 3, 3), np.float32)
+    for algo in conv.ALGORITHMS:
+        conv.set_algorithm(force=algo)
+        np.testing.assert_array_equal(conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1), 0)

@@ -610,14 +610,17 @@ def test_max_pool_and_relu_backward_split_over_threads_match_torch(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_relu_backward_bitwise_like_torch(dtype):
     """Kept gradients keep their bits (signed zeros, NaN, inf); y <= 0 gives +0, a NaN y keeps gy."""
+    from lumen.backends import get
+    from lumen.backends.base import Backend
     from lumen.backends.cpu import activation
     g = np.array([1, np.nan, -3, 4, -5, np.inf, -0.0, np.nan], dtype)
     y = np.array([1, 0, -1, np.nan, 2, -0.0, 3, 7], dtype)
-    got = activation.relu_backward(g, y)
     expected = torch.ops.aten.threshold_backward(torch.tensor(g), torch.tensor(y), 0).numpy()
-    assert got.dtype == dtype
-    np.testing.assert_array_equal(got, expected)
-    np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+    # The NumPy backend's fused pass, and the base class's xp version that the CUDA backend inherits.
+    for got in (activation.relu_backward(g, y), Backend.relu_backward(get("cpu"), g, y)):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
 
 
 @needs_torch

@@ -98,6 +98,7 @@ _inside, _saved_threads = 0, None  # callers inside _openblas_single_threaded, t
 SPLIT_MIN_MACS = 1 << 22
 # matmul leaves products below this many multiply-adds to NumPy (a Python loop per matrix would cost more).
 _SMALL_MACS = 1 << 15
+_MANY, _MID_MACS = 8, 1 << 20  # and batches of more than _MANY products below _MID_MACS each
 _INT_MAX = 2 ** 31 - 1
 
 
@@ -122,7 +123,8 @@ def gemm(a, b, out, beta=0.0):
     """out = a @ b + beta * out, written into ``out``.
 
     a (m, k), b (k, n), out (m, n): 2-D arrays of one dtype in ``DTYPES`` whose rows or columns
-    are contiguous (a transposed view is fine; a and b are copied otherwise, out must be).
+    are contiguous (a transposed view is fine; a and b are copied otherwise, out must be). An
+    operand that overlaps ``out`` is copied first, as numpy.matmul does.
     """
     op = "gemm"
     if not (a.dtype == b.dtype == out.dtype) or a.dtype not in _GEMM:
@@ -136,8 +138,11 @@ def gemm(a, b, out, beta=0.0):
         raise ValueError(f"{op}: sizes m={m}, n={n}, k={k} exceed BLAS's 32-bit ints")
     if min(m, n) == 0:
         return out
-    if k == 0:
-        out *= beta
+    if k == 0:  # an empty sum: beta * out, with no NaN of an uninitialised out surviving beta = 0
+        if beta == 0:
+            out[...] = 0
+        else:
+            out *= beta
         return out
     lc = _layout(out)
     if lc is None or not out.flags.writeable:
@@ -145,10 +150,10 @@ def gemm(a, b, out, beta=0.0):
     result = out
     if lc[1]:  # out is column-major: compute out^T = b^T a^T instead
         a, b, out, m, n = b.T, a.T, out.T, n, m
-    if _layout(a) is None:
-        a = np.ascontiguousarray(a)
-    if _layout(b) is None:
-        b = np.ascontiguousarray(b)
+    if _layout(a) is None or np.may_share_memory(a, out):
+        a = a.copy()
+    if _layout(b) is None or np.may_share_memory(b, out):
+        b = b.copy()
     fn = _GEMM[a.dtype]
     if _THREADS is None:
         _run(fn, a, b, out, beta)
@@ -199,10 +204,16 @@ def matmul(a, b, out=None, beta=0.0):
     """``out = a @ b + beta * out`` with NumPy's matmul broadcasting of batch dimensions.
 
     Float32/float64 products large enough to matter run one GEMM per batch element through
-    ``gemm``; small ones and other dtypes run in NumPy (whose BLAS stays single-threaded on them).
+    ``gemm``; small ones, many mid-sized ones (a Python call each would cost more than the work)
+    and other dtypes run in NumPy, whose BLAS stays single-threaded on them.
     """
-    if (a.dtype != b.dtype or a.dtype not in _GEMM or a.ndim < 2 or b.ndim < 2
-            or a.shape[-2] * a.shape[-1] * b.shape[-1] < _SMALL_MACS):
+    if a.dtype != b.dtype or a.dtype not in _GEMM or a.ndim < 2 or b.ndim < 2:
+        small = True
+    else:
+        macs = a.shape[-2] * a.shape[-1] * b.shape[-1]
+        count = int(np.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])))
+        small = macs < _SMALL_MACS or (count > _MANY and macs < _MID_MACS)
+    if small:
         if out is None or beta == 0:
             return np.matmul(a, b, out=out)
         out *= beta

@@ -89,7 +89,8 @@ def test_conv2d_gradcheck_through_implicit():
 @pytest.mark.parametrize("table", [k for k, v in TABLES.items() if v is not None])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ta,tb,tc", [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)])
-@pytest.mark.parametrize("m,k,n,split", [(5, 7, 4, False), (9, 6, 3, True), (3, 6, 11, True)])
+@pytest.mark.parametrize("m,k,n,split", [(5, 7, 4, False), (9, 6, 3, True), (3, 6, 11, True),
+                                         (1, 7, 5, False), (1, 7, 9, True), (6, 7, 1, True), (1, 4, 1, False)])
 def test_gemm_layouts_and_beta(monkeypatch, table, dtype, ta, tb, tc, m, k, n, split):
     monkeypatch.setattr(blas, "_GEMM", TABLES[table])
     if table == "scipy":

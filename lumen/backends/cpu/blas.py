@@ -42,18 +42,30 @@ def _numpy_cblas():
         for prefix, suffix, int_t in (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
                                       ("scipy_cblas_", "", ctypes.c_int), ("cblas_", "", ctypes.c_int)):
             fns = [getattr(lib, f"{prefix}{t}gemm{suffix}", None) for t in "sd"]
-            if None in fns:
+            gemvs = [getattr(lib, f"{prefix}{t}gemv{suffix}", None) for t in "sd"]
+            if None in fns or None in gemvs:
                 continue
             table = {}
-            for dtype, fn in zip(DTYPES, fns):
+            for dtype, fn, gemv in zip(DTYPES, fns, gemvs):
                 scalar = _SCALARS[dtype]
-                fn.restype = None
+                fn.restype = gemv.restype = None
                 fn.argtypes = [ctypes.c_int] * 3 + [int_t] * 3 + [scalar, ctypes.c_void_p, int_t,
                                                                   ctypes.c_void_p, int_t, scalar, ctypes.c_void_p, int_t]
+                gemv.argtypes = [ctypes.c_int] * 2 + [int_t] * 2 + [scalar, ctypes.c_void_p, int_t, ctypes.c_void_p,
+                                                                    int_t, scalar, ctypes.c_void_p, int_t]
 
-                def gemm(ta, tb, m, n, k, pa, lda, pb, ldb, beta, pc, ldc, fn=fn):
-                    fn(_ROW_MAJOR, _TRANS if ta else _NO_TRANS, _TRANS if tb else _NO_TRANS, m, n, k, 1.0,
-                       pa, lda, pb, ldb, beta, pc, ldc)
+                def gemm(ta, tb, m, n, k, pa, lda, pb, ldb, beta, pc, ldc, fn=fn, gemv=gemv):
+                    # A product with one output row or column is a matrix-vector product: ?gemm would
+                    # pack the whole matrix first (3x slower on a linear layer at batch 1).
+                    if m == 1:  # out row = a row @ op(B): y = op(B)^T x, x strided by lda if a is stored (k, 1)
+                        gemv(_ROW_MAJOR, _NO_TRANS if tb else _TRANS, *((n, k) if tb else (k, n)), 1.0, pb, ldb,
+                             pa, lda if ta else 1, beta, pc, 1)
+                    elif n == 1:  # out column = op(A) @ b column, y strided by ldc
+                        gemv(_ROW_MAJOR, _TRANS if ta else _NO_TRANS, *((k, m) if ta else (m, k)), 1.0, pa, lda,
+                             pb, 1 if tb else ldb, beta, pc, ldc)
+                    else:
+                        fn(_ROW_MAJOR, _TRANS if ta else _NO_TRANS, _TRANS if tb else _NO_TRANS, m, n, k, 1.0,
+                           pa, lda, pb, ldb, beta, pc, ldc)
                 table[dtype] = gemm
             set_threads = getattr(lib, f"{prefix[:-6]}openblas_set_num_threads{suffix}", None)
             get_threads = getattr(lib, f"{prefix[:-6]}openblas_get_num_threads{suffix}", None)

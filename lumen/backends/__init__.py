@@ -5,6 +5,7 @@ nothing on the CPU path imports CuPy.
 """
 from __future__ import annotations
 
+from . import conv  # lumen.backends.conv: the convolution algorithm settings of every backend
 from .base import Backend
 
 _loaded: dict[str, Backend] = {}

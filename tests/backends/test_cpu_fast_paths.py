@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 import lumen
 import lumen.nn.functional as F
+from lumen.backends import conv as conv_settings
 from lumen.backends.cpu import conv, winograd
 from lumen.nn import init
 from lumen.nn.functional import conv as fconv
@@ -19,9 +20,9 @@ BOUND = {("winograd2", np.float32): 1e-6, ("winograd4", np.float32): 1e-5,
 
 
 @pytest.fixture(autouse=True)
-def _reset_selector():
-    yield
-    conv.set_algorithm(benchmark=False, force=None)
+def _default_selector():
+    with conv_settings.flags():
+        yield
 
 
 def _rel_err(a, ref, scale=None):
@@ -29,9 +30,9 @@ def _rel_err(a, ref, scale=None):
 
 
 def _reference_forward(x, w, padding):
-    conv.set_algorithm(force="im2col")
+    conv_settings.algorithm = "im2col"
     y = conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, (1, 1), padding, (1, 1), 1)
-    conv.set_algorithm(force=None)
+    conv_settings.algorithm = None
     return y
 
 
@@ -51,7 +52,7 @@ def test_winograd_forward_matches_im2col(shape, algo, dtype, seed):
     wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
     b = rng.standard_normal(o).astype(dtype)
     ref = _reference_forward(x, wt, (p, p)) + b.reshape(o, 1, 1)
-    conv.set_algorithm(force=algo)
+    conv_settings.algorithm = algo
     y = conv.conv2d_forward(x, wt, b, (1, 1), (p, p), (1, 1), 1)
     assert y.dtype == dtype and y.shape == ref.shape and y.flags.c_contiguous
     scale = (_reference_forward(np.abs(x), np.abs(wt), (p, p)) + np.abs(b).reshape(o, 1, 1)).max()
@@ -65,7 +66,7 @@ def test_winograd_error_bound_at_vgg_width(algo, dtype):
     x = rng.standard_normal((1, 64, 30, 30)).astype(dtype)
     w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(dtype)
     ref = _reference_forward(x, w, (1, 1))
-    conv.set_algorithm(force=algo)
+    conv_settings.algorithm = algo
     assert _rel_err(conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1), ref) <= BOUND[algo, dtype]
 
 
@@ -76,9 +77,9 @@ def test_winograd_backward_data_matches_col2im(algo, p):
     x_shape = (2, 5, 11, 8)
     w = rng.standard_normal((7, 5, 3, 3))
     gy = rng.standard_normal((2, 7, 11 + 2 * p - 2, 8 + 2 * p - 2))
-    conv.set_algorithm(force="im2col")
+    conv_settings.algorithm = "im2col"
     ref = conv.conv2d_backward_data(gy, w, x_shape, (1, 1), (p, p), (1, 1), 1)
-    conv.set_algorithm(force=algo)
+    conv_settings.algorithm = algo
     gx = conv.conv2d_backward_data(gy, w, x_shape, (1, 1), (p, p), (1, 1), 1)
     assert gx.shape == x_shape
     assert _rel_err(gx, ref) <= 1e-13
@@ -92,20 +93,24 @@ def test_winograd_bands_cover_the_image(monkeypatch):
     w = rng.standard_normal((4, 3, 3, 3))
     ref = _reference_forward(x, w, (2, 1))
     for algo in ("winograd2", "winograd4"):
-        conv.set_algorithm(force=algo)
+        conv_settings.algorithm = algo
         assert _rel_err(conv.conv2d_forward(x, w, None, (1, 1), (2, 1), (1, 1), 1), ref) <= 1e-13
 
 
-def test_selector_heuristic_benchmark_and_force():
+def test_selector_heuristic_benchmark_and_force(monkeypatch):
     rng = np.random.default_rng(3)
+    ran = []
+    forward_by = conv._forward_by
+    monkeypatch.setattr(conv, "_forward_by", lambda algo, *args: ran.append(algo) or forward_by(algo, *args))
 
     def chosen(n, c, o, hw, k=3, padding=(1, 1)):
         x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
         w = rng.standard_normal((o, c, k, k)).astype(np.float32)
+        ran.clear()
         conv.conv2d_forward(x, w, None, (1, 1), padding, (1, 1), 1)
-        return conv._chosen.get(("fwd", x.shape, w.shape, padding, (1, 1), x.dtype))
+        return ran[-1]  # benchmark mode times every candidate first, then runs the winner
 
-    conv.set_algorithm(benchmark=False)
+    conv_settings.benchmark = False
     assert chosen(1, 64, 64, 112) == "implicit"
     assert chosen(1, 256, 256, 56) == "winograd2"
     assert chosen(8, 256, 256, 13) == "im2col"  # tiles too coarse for a 13x13 map
@@ -113,13 +118,24 @@ def test_selector_heuristic_benchmark_and_force():
     assert chosen(1, 64, 64, 56) == "im2col"  # too few pixels
     assert chosen(1, 32, 48, 9, k=7, padding=(0, 0)) == "im2col"
     assert chosen(1, 64, 64, 96, k=5, padding=(2, 2)) == "implicit"
-    conv.set_algorithm(force="winograd2")  # forced where it can run, the heuristic elsewhere
-    assert chosen(1, 64, 64, 14) is None and chosen(1, 64, 64, 96, k=5, padding=(2, 2)) == "implicit"
-    conv.set_algorithm(benchmark=True, force=None)
-    assert not conv._chosen
+    assert chosen(1, 64, 64, 112, k=1, padding=(0, 0)) == "im2col"  # 1x1: one GEMM on the input as it lies
+    assert not conv_settings.CPU.cache
+    conv_settings.algorithm = "winograd2"  # forced where it can run, an error elsewhere
+    assert chosen(1, 64, 64, 14) == "winograd2"
+    with pytest.raises(ValueError, match=r"forced algorithm 'winograd2' cannot run .*\(64, 64, 5, 5\).*'implicit'"):
+        chosen(1, 64, 64, 96, k=5, padding=(2, 2))
+    conv_settings.algorithm = None
+    conv_settings.benchmark = True
     assert chosen(1, 64, 64, 28) in conv.ALGORITHMS
-    with pytest.raises(ValueError, match="set_algorithm: force must be one of"):
-        conv.set_algorithm(force="fft")
+    [(key, winner)] = conv_settings.CPU.cache.items()
+    assert key[0] == "forward" and winner == ran[-1]
+    assert ran[:-1] == [a for a in conv.ALGORITHMS for _ in ("warm-up", "timed")]
+    assert chosen(1, 64, 64, 28) == winner and len(ran) == 1  # the same shape again: cached, not timed
+    conv_settings.clear_cache()
+    assert not conv_settings.CPU.cache
+    conv_settings.algorithm = "fft"
+    with pytest.raises(ValueError, match=r"unknown cpu convolution algorithm 'fft'.*'im2col', 'implicit'"):
+        chosen(1, 3, 4, 5)
 
 
 @pytest.mark.parametrize("algo", ["winograd2", "winograd4"])
@@ -130,7 +146,7 @@ def test_conv2d_gradients_through_winograd(algo):
     g = lumen.tensor(rng.standard_normal((2, 6, 9, 7)))
     grads = {}
     for a in ("im2col", algo):
-        conv.set_algorithm(force=a)
+        conv_settings.algorithm = a
         x.grad = w.grad = None
         y = F.conv2d(x, w, padding=1)
         (y * g).sum().backward()
@@ -200,7 +216,7 @@ def test_row_bands_match_whole_image(monkeypatch, stride, padding, dilation, gro
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 4, 15, 9))
     w = rng.standard_normal((6, 4 // groups, 3, 3))
-    conv.set_algorithm(force="im2col")
+    conv_settings.algorithm = "im2col"
     y = conv.conv2d_forward(x, w, None, stride, padding, dilation, groups)
     gy = rng.standard_normal(y.shape)
     ref = (y, conv.conv2d_backward_data(gy, w, x.shape, stride, padding, dilation, groups),

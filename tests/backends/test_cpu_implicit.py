@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 import lumen
 import lumen.nn.functional as F
+from lumen.backends import conv as conv_settings
 from lumen.backends.cpu import blas, conv, implicit, parallel
 
 BOUND = {np.float32: 1e-6, np.float64: 1e-13}  # relative to the largest sum of |x| * |w|
@@ -13,13 +14,13 @@ TABLES = {"numpy": blas._NUMPY_GEMM, "scipy": blas._scipy_blas()}
 
 
 @pytest.fixture(autouse=True)
-def _reset_selector():
-    yield
-    conv.set_algorithm(benchmark=False, force=None)
+def _default_selector():
+    with conv_settings.flags():
+        yield
 
 
 def _all_three(x, w, gy, padding, dilation, algo):
-    conv.set_algorithm(force=algo)
+    conv_settings.algorithm = algo
     args = ((1, 1), padding, dilation, 1)
     return (conv.conv2d_forward(x, w, None, *args), conv.conv2d_backward_data(gy, w, x.shape, *args),
             conv.conv2d_backward_filter(x, gy, w.shape, *args))
@@ -70,14 +71,14 @@ def test_implicit_is_what_runs_and_bands_cover_the_grid(monkeypatch):
 def test_implicit_adds_the_bias_in_its_copy():
     rng = np.random.default_rng(2)
     x, w, b = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
-    conv.set_algorithm(force="im2col")
+    conv_settings.algorithm = "im2col"
     ref = conv.conv2d_forward(x, w, b, (1, 1), (1, 1), (1, 1), 1)
-    conv.set_algorithm(force="implicit")
+    conv_settings.algorithm = "implicit"
     np.testing.assert_allclose(conv.conv2d_forward(x, w, b, (1, 1), (1, 1), (1, 1), 1), ref, rtol=1e-12, atol=1e-12)
 
 
 def test_conv2d_gradcheck_through_implicit():
-    conv.set_algorithm(force="implicit")
+    conv_settings.algorithm = "implicit"
     x = lumen.randn(2, 3, 6, 5, dtype=lumen.float64, requires_grad=True)
     w = lumen.randn(4, 3, 3, 2, dtype=lumen.float64, requires_grad=True)
     b = lumen.randn(4, dtype=lumen.float64, requires_grad=True)
@@ -200,5 +201,5 @@ def test_gemm_copies_operands_that_overlap_out():
 def test_zero_channel_convolution_is_zero_on_every_algorithm():
     x, w = np.ones((1, 0, 5, 5), np.float32), np.ones((3, 0, 3, 3), np.float32)
     for algo in conv.ALGORITHMS:
-        conv.set_algorithm(force=algo)
+        conv_settings.algorithm = algo
         np.testing.assert_array_equal(conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1), 0)

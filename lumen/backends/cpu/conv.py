@@ -8,8 +8,11 @@ Arrays keep their dtype: float32 stays float32, float64 stays float64.
 
 Stride-1 ungrouped convolutions may instead run as an implicit GEMM (``implicit.py``: kh*kw
 shifted GEMMs, no column matrix), and the 3x3 ones (forward and backward-data) as Winograd
-F(2x2,3x3) or F(4x4,3x3) (``winograd.py``), picked per layer shape by ``set_algorithm``'s
-heuristic or timing mode. Every GEMM goes through ``blas.py``. Column matrices larger than
+F(2x2,3x3) or F(4x4,3x3) (``winograd.py``). Which one runs is set by ``lumen.backends.conv``
+(``benchmark``, ``deterministic``, ``algorithm``: a heuristic per layer shape, timing, or one
+forced); the names are ``ALGORITHMS``. All four are deterministic: every GEMM splits its output,
+never its reduction, over the threads (``lumen.backends.conv.CPU`` says why for each), so repeated
+calls give bit-identical results. Every GEMM goes through ``blas.py``. Column matrices larger than
 ``_CHUNK_BYTES`` are built in bands of output rows, so memory stays bounded on
 large images.
 """
@@ -21,6 +24,7 @@ import time
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .. import conv as settings
 from . import blas, implicit, parallel, winograd
 
 # Column buffers are reused between calls (like cuDNN's workspace): a fresh
@@ -127,31 +131,12 @@ def _chunks(n, ho, per_row_elements, itemsize):
     return [(i, i + 1, r0, min(ho, r0 + rows)) for i in range(n) for r0 in range(0, ho, rows)]
 
 
-ALGORITHMS = ("im2col", "implicit", "winograd2", "winograd4")
-# Set through set_algorithm only: no environment switch changes what a program computes with.
-_settings = {"benchmark": False, "force": None}
-_chosen: dict = {}
+ALGORITHMS = settings.CPU.names
 
 
-def set_algorithm(benchmark=None, force=None):
-    """Choose how convolutions run (like ``torch.backends.cudnn.benchmark``).
-
-    benchmark=True: the first call for each layer shape times every algorithm that can run it on
-    its real arguments and keeps the fastest for that shape; False: a fixed heuristic.
-    force: one of ``ALGORITHMS`` for every layer it can run (im2col runs all), or None.
-    Clears the per-shape cache.
-    """
-    if force is not None and force not in ALGORITHMS:
-        raise ValueError(f"set_algorithm: force must be one of {ALGORITHMS} or None, got {force!r}")
-    if benchmark is not None:
-        _settings["benchmark"] = bool(benchmark)
-    _settings["force"] = force
-    _chosen.clear()
-
-
-def _algorithms(dtype, w_shape, stride, padding, dilation, groups):
-    """The algorithms that can run a convolution of this shape; im2col runs every one."""
-    if stride != (1, 1) or groups != 1 or _is_pointwise(w_shape, padding):
+def _algorithms(dtype, w_shape, stride, dilation, groups):
+    """The algorithms that can run a forward convolution of this shape; im2col runs every one."""
+    if stride != (1, 1) or groups != 1:
         return ("im2col",)
     names = ["im2col"]
     if dtype in implicit.DTYPES:
@@ -161,13 +146,16 @@ def _algorithms(dtype, w_shape, stride, padding, dilation, groups):
     return tuple(names)
 
 
-def _heuristic(candidates, n, c, o, ho, wo, op="fwd"):
+def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False):
+    # A 1x1 unpadded convolution is one GEMM on the input as it lies, which nothing beats.
     # Measured on this 2-core AVX-512 machine with every GEMM on Lumen's threads (benchmarks/NOTES.md,
     # rows 11-14): F(2x2,3x3) wins from 256 channels on maps of at least 14x14 (by up to 25%); the
     # implicit GEMM wins by 5-10% on large maps with fewer channels; im2col's single long GEMM wins
     # on small maps, with few channels (VGG's conv1_1) and for big kernels on small maps (FCN's fc6),
     # and ties or wins every backward-filter. F(4x4,3x3) loses to F(2x2) everywhere here.
     pixels = n * ho * wo
+    if pointwise:
+        return "im2col"
     if "winograd2" in candidates and min(c, o) >= 256 and ho * wo >= 14 * 14 and pixels >= 1024:
         return "winograd2"
     if "implicit" in candidates and op != "bwd_filter" and min(c, o) >= 32 and pixels >= 8192:
@@ -175,26 +163,15 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd"):
     return "im2col"
 
 
-def _select(key, candidates, heuristic, run):
-    """The algorithm for this layer shape: forced, cached, timed (benchmark mode) or heuristic."""
-    if len(candidates) == 1:
-        return candidates[0]
-    if _settings["force"] in candidates:
-        return _settings["force"]
-    algo = _chosen.get(key)
-    if algo is None:
-        if _settings["benchmark"] and _settings["force"] is None:
-            times = {}
-            for name in candidates:
-                run(name)  # warm-up: workspace growth, page faults
-                start = time.perf_counter()
-                run(name)
-                times[name] = time.perf_counter() - start
-            algo = min(times, key=times.get)
-        else:
-            algo = heuristic
-        _chosen[key] = algo
-    return algo
+def _timer(run):
+    """time(name) for benchmark mode: seconds of one run(name) after a warm-up run (workspace
+    growth, page faults)."""
+    def time_one(name):
+        run(name)
+        start = time.perf_counter()
+        run(name)
+        return time.perf_counter() - start
+    return time_one
 
 
 def _winograd_workspace(slot, shape, dtype):
@@ -218,12 +195,15 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"{op}: bias {tuple(b.shape)} does not match weight {tuple(w.shape)}: "
                          f"expected ({w.shape[0]},)")
-    candidates = _algorithms(x.dtype, w.shape, stride, padding, dilation, groups)
     n, c = x.shape[:2]
     o = w.shape[0]
-    algo = _select(("fwd", x.shape, w.shape, padding, dilation, x.dtype), candidates,
-                   _heuristic(candidates, n, c, o, ho, wo),
-                   lambda a: _forward_by(a, x, w, b, stride, padding, dilation, groups, ho, wo))
+    algo = settings.CPU.choose(
+        "forward", (x.shape, w.shape, stride, padding, dilation, groups, x.dtype),
+        _algorithms(x.dtype, w.shape, stride, dilation, groups),
+        lambda names: _heuristic(names, n, c, o, ho, wo, pointwise=_is_pointwise(w.shape, padding)),
+        _timer(lambda a: _forward_by(a, x, w, b, stride, padding, dilation, groups, ho, wo)),
+        lambda: settings.describe(x.dtype, ("input", x.shape), ("weight", w.shape), stride=stride, padding=padding,
+                      dilation=dilation, groups=groups))
     return _forward_by(algo, x, w, b, stride, padding, dilation, groups, ho, wo)
 
 
@@ -288,13 +268,16 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
     # Stride 1 with no output_padding: the input gradient is the forward convolution of gy with
     # the flipped, transposed kernel, padded by d(k-1) - p, which every algorithm can run.
     full = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
-    if min(full) >= 0 and (ho, wo) == (h + 2 * ph - dh * (kh - 1), wd + 2 * pw - dw * (kw - 1)):
-        candidates = _algorithms(gy.dtype, w.shape, stride, full, dilation, groups)
+    if (ho, wo) == (h + 2 * ph - dh * (kh - 1), wd + 2 * pw - dw * (kw - 1)):
+        candidates = _algorithms(gy.dtype, w.shape, stride, dilation, groups)
     else:
         candidates = ("im2col",)
-    algo = _select(("bwd_data", gy.shape, w.shape, padding, dilation, gy.dtype), candidates,
-                   _heuristic(candidates, n, o, c, h, wd),
-                   lambda a: _backward_data_by(a, gy, w, x_shape, stride, padding, dilation, groups, full))
+    algo = settings.CPU.choose(
+        "backward_data", (gy.shape, w.shape, x_shape, stride, padding, dilation, groups, gy.dtype), candidates,
+        lambda names: _heuristic(names, n, o, c, h, wd, pointwise=_is_pointwise(w.shape, padding)),
+        _timer(lambda a: _backward_data_by(a, gy, w, x_shape, stride, padding, dilation, groups, full)),
+        lambda: settings.describe(gy.dtype, ("grad_output", gy.shape), ("weight", w.shape), ("input shape", x_shape),
+                      stride=stride, padding=padding, dilation=dilation, groups=groups))
     return _backward_data_by(algo, gy, w, x_shape, stride, padding, dilation, groups, full)
 
 
@@ -302,6 +285,10 @@ def _backward_data_by(algo, gy, w, x_shape, stride, padding, dilation, groups, f
     if algo == "im2col":
         return _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups)
     wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    # A negative padding of that forward convolution (p > d(k-1)) is a crop of gy.
+    crop_h, crop_w = max(0, -full[0]), max(0, -full[1])
+    gy = gy[:, :, crop_h:gy.shape[2] - crop_h, crop_w:gy.shape[3] - crop_w]
+    full = (max(0, full[0]), max(0, full[1]))
     if algo == "implicit":
         return implicit.forward(gy, wf, None, full, dilation)
     return _winograd(gy, wf, 2 if algo == "winograd2" else 4, full)
@@ -362,11 +349,14 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
     if gy.shape != (n, o, ho, wo):
         raise ValueError(f"{op}: grad_output {tuple(gy.shape)} does not match input {tuple(x.shape)} and "
                          f"weight {w_shape}: expected {(n, o, ho, wo)}")
-    candidates = _algorithms(x.dtype, w_shape, stride, padding, dilation, groups)
-    candidates = tuple(a for a in candidates if not a.startswith("winograd"))  # no Winograd backward-filter
-    algo = _select(("bwd_filter", x.shape, w_shape, padding, dilation, x.dtype), candidates,
-                   _heuristic(candidates, n, x.shape[1], o, ho, wo, "bwd_filter"),
-                   lambda a: _backward_filter_by(a, x, gy, w_shape, stride, padding, dilation, groups))
+    implemented = settings.CPU.directions["backward_filter"]  # no Winograd backward-filter
+    candidates = tuple(a for a in _algorithms(x.dtype, w_shape, stride, dilation, groups) if a in implemented)
+    algo = settings.CPU.choose(
+        "backward_filter", (x.shape, w_shape, stride, padding, dilation, groups, x.dtype), candidates,
+        lambda names: _heuristic(names, n, x.shape[1], o, ho, wo, "bwd_filter", _is_pointwise(w_shape, padding)),
+        _timer(lambda a: _backward_filter_by(a, x, gy, w_shape, stride, padding, dilation, groups)),
+        lambda: settings.describe(x.dtype, ("input", x.shape), ("grad_output", gy.shape), ("weight shape", w_shape),
+                      stride=stride, padding=padding, dilation=dilation, groups=groups))
     return _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups)
 
 

@@ -13,9 +13,13 @@ Two algorithms, both supporting groups, stride, padding and dilation:
     backward-filter splits its N*Ho*Wo reduction over blocks and sums the
     partial products in a fixed order (deterministic).
 
-Per layer shape an algorithm is picked by a fixed heuristic (:func:`heuristic`)
-or, with ``benchmark = True``, by timing both once and caching the winner, as
-cudnnFind does. TF32 is used by the ``"gemm"`` path only when enabled with
+Which one runs is set by ``lumen.backends.conv`` (shared with the CPU backend):
+per layer shape a fixed heuristic (:func:`heuristic`), or with ``benchmark = True``
+both timed once (CUDA events) and the winner cached, as cudnnFind does, or one
+forced with ``algorithm``; each function's ``algo`` argument forces one for that
+call only. Both algorithms are deterministic (no atomics; cuBLAS GEMMs are
+bitwise reproducible on one GPU architecture and stream), so repeated calls give
+bit-identical results and ``deterministic = True`` excludes neither. TF32 is used by the ``"gemm"`` path only when enabled with
 :func:`set_tf32` (off by default); the implicit kernels always compute in
 full float32 (float16 inputs accumulate in float32).
 """
@@ -26,16 +30,14 @@ import math
 import cupy
 import numpy
 
+from .. import conv as settings
 from . import _module as km
 
-ALGORITHMS = ("gemm", "implicit")
+ALGORITHMS = settings.CUDA.names
 
-#: Time both algorithms once per (direction, shapes, geometry, dtype) and keep the faster.
-benchmark = False
 #: Largest column buffer (bytes) the ``"gemm"`` algorithm allocates; the batch is chunked to fit.
 workspace_limit = 256 * 1024 * 1024
 
-_cache: dict = {}
 _INT32_LIMIT = 2**31 - 2**20  # headroom for the tile overhang of the implicit kernels
 _BM = _BN = 64
 _BK = 16
@@ -47,11 +49,6 @@ def set_tf32(enabled: bool) -> None:
 
     linalg.set_compute_type(numpy.float32, linalg.COMPUTE_TYPE_TF32 if enabled
                             else linalg.COMPUTE_TYPE_FP32)
-
-
-def clear_cache() -> None:
-    """Forget the algorithms chosen in benchmark mode."""
-    _cache.clear()
 
 
 def _out_len(size, k, s, p, d):
@@ -90,13 +87,15 @@ def _dims(N, C, H, W, O, Ho, Wo, kh, kw, stride, padding, dilation, groups):
                 dilation[0], dilation[1], groups)
 
 
-def _implicit_ok(N, C, H, W, O, Cg, kh, kw, Ho, Wo, groups):
+def _candidates(N, C, H, W, O, Cg, kh, kw, Ho, Wo, stride, groups):
+    """The algorithms that can run a convolution of this geometry."""
     sizes = (N * C * H * W, N * O * Ho * Wo, O * Cg * kh * kw)
-    return max(sizes) < _INT32_LIMIT and groups <= 65535
+    return ALGORITHMS if max(sizes) < _INT32_LIMIT and groups <= 65535 else ("gemm",)
 
 
-def heuristic(direction, N, C, H, W, O, Cg, kh, kw, Ho, Wo, stride, groups):
-    """The algorithm used when ``benchmark`` is off (not tuned on hardware yet).
+def heuristic(direction, names, N, C, H, W, O, Cg, kh, kw, Ho, Wo, stride, groups):
+    """One of ``names`` (those that can run the call) for when ``benchmark`` is off (not tuned on
+    hardware yet).
 
     cuBLAS GEMMs win for ordinary dense layers, so "gemm" is the default;
     "implicit" is taken where the per-group GEMMs are too thin to use cuBLAS
@@ -104,9 +103,9 @@ def heuristic(direction, N, C, H, W, O, Cg, kh, kw, Ho, Wo, stride, groups):
     Backward-data with stride > 1 always stays on "gemm": the implicit
     transposed problem would multiply stride_h*stride_w times as many zeros.
     """
-    if not _implicit_ok(N, C, H, W, O, Cg, kh, kw, Ho, Wo, groups):
+    if "implicit" not in names:
         return "gemm"
-    if direction == "data" and (stride[0] > 1 or stride[1] > 1):
+    if direction == "backward_data" and (stride[0] > 1 or stride[1] > 1):
         return "gemm"
     if groups > 1 and Cg * kh * kw <= 64:
         return "implicit"
@@ -126,25 +125,11 @@ def _time(fn):
     return min(times)
 
 
-def _select(direction, key, geom, runners, algo):
-    if algo is not None:
-        if algo not in ALGORITHMS:
-            raise ValueError(f"conv2d_{direction}: unknown algorithm {algo!r}, "
-                             f"expected one of {ALGORITHMS}")
-        if algo == "implicit" and not _implicit_ok(*geom[:10], geom[11]):
-            raise ValueError(f"conv2d_{direction}: the implicit algorithm needs every tensor "
-                             f"below 2**31 elements and groups <= 65535")
-        return algo
-    if not benchmark:
-        return heuristic(direction, *geom)
-    choice = _cache.get(key)
-    if choice is None:
-        candidates = ["gemm"]
-        if _implicit_ok(*geom[:10], geom[11]):
-            candidates.append("implicit")
-        choice = min(candidates, key=lambda a: _time(runners[a]))
-        _cache[key] = choice
-    return choice
+def _select(direction, key, geom, runners, algo, describe):
+    """The algorithm to run: ``algo`` if given, else as ``lumen.backends.conv`` says."""
+    return settings.CUDA.choose(direction, key, _candidates(*geom),
+                                lambda names: heuristic(direction, names, *geom),
+                                lambda a: _time(runners[a]), describe, forced=algo)
 
 
 def _chunk(N, per_image_elems, itemsize):
@@ -191,7 +176,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, algo=None):
     """y = conv(x, w) + b.
 
     x (N,C,H,W), w (O,C/groups,kh,kw), b (O,) or None, all of one float dtype
-    -> y (N,O,Ho,Wo). ``algo`` forces "gemm" or "implicit"; None selects.
+    -> y (N,O,Ho,Wo). ``algo`` forces "gemm" or "implicit" for this call; None: as
+    ``lumen.backends.conv`` says.
     """
     op = "conv2d_forward"
     stride, padding, dilation = tuple(stride), tuple(padding), tuple(dilation)
@@ -206,9 +192,10 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, algo=None):
     y = cupy.empty((N, O, Ho, Wo), x.dtype)
     args = (x, w, b, y, *dims, stride, padding, dilation, groups)
     runners = {"gemm": lambda: _fwd_gemm(*args), "implicit": lambda: _fwd_implicit(*args)}
-    key = ("fwd", x.shape, w.shape, stride, padding, dilation, groups, x.dtype.str)
+    key = (x.shape, w.shape, stride, padding, dilation, groups, x.dtype.str)
     geom = (N, C, H, W, O, Cg, kh, kw, Ho, Wo, stride, groups)
-    runners[_select("forward", key, geom, runners, algo)]()
+    runners[_select("forward", key, geom, runners, algo, lambda: settings.describe(
+        x.dtype, ("input", x.shape), ("weight", w.shape), stride=stride, padding=padding, dilation=dilation, groups=groups))]()
     return y
 
 
@@ -245,7 +232,8 @@ def _data_implicit(gy, w, gx, N, C, H, W, O, Cg, kh, kw, Ho, Wo, stride, padding
 def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups, algo=None):
     """Gradient w.r.t. the input (also the transposed convolution's forward).
 
-    gy (N,O,Ho,Wo), w (O,C/groups,kh,kw) -> gx (N,C,H,W) with N,C,H,W = x_shape.
+    gy (N,O,Ho,Wo), w (O,C/groups,kh,kw) -> gx (N,C,H,W) with N,C,H,W = x_shape;
+    ``algo`` as in :func:`conv2d_forward`.
     """
     op = "conv2d_backward_data"
     stride, padding, dilation = tuple(stride), tuple(padding), tuple(dilation)
@@ -260,9 +248,11 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups, algo
     gx = cupy.empty(x_shape, gy.dtype)
     args = (gy, w, gx, *dims, stride, padding, dilation, groups)
     runners = {"gemm": lambda: _data_gemm(*args), "implicit": lambda: _data_implicit(*args)}
-    key = ("data", x_shape, w.shape, stride, padding, dilation, groups, gy.dtype.str)
+    key = (x_shape, w.shape, stride, padding, dilation, groups, gy.dtype.str)
     geom = (N, C, H, W, O, Cg, kh, kw, Ho, Wo, stride, groups)
-    runners[_select("backward_data", key, geom, runners, algo)]()
+    runners[_select("backward_data", key, geom, runners, algo, lambda: settings.describe(
+        gy.dtype, ("grad_output", gy.shape), ("weight", w.shape), ("input shape", x_shape), stride=stride, padding=padding,
+        dilation=dilation, groups=groups))]()
     return gx
 
 
@@ -317,7 +307,8 @@ def _filter_implicit(x, gy, gw, N, C, H, W, O, Cg, kh, kw, Ho, Wo, stride, paddi
 
 
 def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups, algo=None):
-    """Gradient w.r.t. the filter: x (N,C,H,W), gy (N,O,Ho,Wo) -> gw of w_shape (O,C/groups,kh,kw)."""
+    """Gradient w.r.t. the filter: x (N,C,H,W), gy (N,O,Ho,Wo) -> gw of w_shape (O,C/groups,kh,kw);
+    ``algo`` as in :func:`conv2d_forward`."""
     op = "conv2d_backward_filter"
     stride, padding, dilation = tuple(stride), tuple(padding), tuple(dilation)
     w_shape = tuple(int(s) for s in w_shape)
@@ -331,7 +322,9 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups, al
     gw = cupy.empty(w_shape, x.dtype)
     args = (x, gy, gw, *dims, stride, padding, dilation, groups)
     runners = {"gemm": lambda: _filter_gemm(*args), "implicit": lambda: _filter_implicit(*args)}
-    key = ("filter", x.shape, w_shape, stride, padding, dilation, groups, x.dtype.str)
+    key = (x.shape, w_shape, stride, padding, dilation, groups, x.dtype.str)
     geom = (N, C, H, W, O, Cg, kh, kw, Ho, Wo, stride, groups)
-    runners[_select("backward_filter", key, geom, runners, algo)]()
+    runners[_select("backward_filter", key, geom, runners, algo, lambda: settings.describe(
+        x.dtype, ("input", x.shape), ("grad_output", gy.shape), ("weight shape", w_shape), stride=stride, padding=padding,
+        dilation=dilation, groups=groups))]()
     return gw

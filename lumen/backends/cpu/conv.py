@@ -12,7 +12,7 @@ F(2x2,3x3) or F(4x4,3x3) (``winograd.py``). Which one runs is set by ``lumen.bac
 (``benchmark``, ``deterministic``, ``algorithm``: a heuristic per layer shape, timing, or one
 forced); the names are ``ALGORITHMS``. All four are deterministic: every GEMM splits its output,
 never its reduction, over the threads (``lumen.backends.conv.CPU`` says why for each), so repeated
-calls give bit-identical results. Every GEMM goes through ``blas.py``. Column matrices larger than
+calls give bit-identical results for one thread count. Every GEMM goes through ``blas.py``. Column matrices larger than
 ``_CHUNK_BYTES`` are built in bands of output rows, so memory stays bounded on
 large images.
 """
@@ -202,8 +202,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
         _algorithms(x.dtype, w.shape, stride, dilation, groups),
         lambda names: _heuristic(names, n, c, o, ho, wo, pointwise=_is_pointwise(w.shape, padding)),
         _timer(lambda a: _forward_by(a, x, w, b, stride, padding, dilation, groups, ho, wo)),
-        lambda: settings.describe(x.dtype, ("input", x.shape), ("weight", w.shape), stride=stride, padding=padding,
-                      dilation=dilation, groups=groups))
+        lambda: settings.describe(x.dtype, ("input", x.shape), ("weight", w.shape), stride=stride,
+                                  padding=padding, dilation=dilation, groups=groups))
     return _forward_by(algo, x, w, b, stride, padding, dilation, groups, ho, wo)
 
 
@@ -276,8 +276,9 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
         "backward_data", (gy.shape, w.shape, x_shape, stride, padding, dilation, groups, gy.dtype), candidates,
         lambda names: _heuristic(names, n, o, c, h, wd, pointwise=_is_pointwise(w.shape, padding)),
         _timer(lambda a: _backward_data_by(a, gy, w, x_shape, stride, padding, dilation, groups, full)),
-        lambda: settings.describe(gy.dtype, ("grad_output", gy.shape), ("weight", w.shape), ("input shape", x_shape),
-                      stride=stride, padding=padding, dilation=dilation, groups=groups))
+        lambda: settings.describe(gy.dtype, ("grad_output", gy.shape), ("weight", w.shape),
+                                  ("input shape", x_shape), stride=stride, padding=padding, dilation=dilation,
+                                  groups=groups))
     return _backward_data_by(algo, gy, w, x_shape, stride, padding, dilation, groups, full)
 
 
@@ -355,8 +356,9 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
         "backward_filter", (x.shape, w_shape, stride, padding, dilation, groups, x.dtype), candidates,
         lambda names: _heuristic(names, n, x.shape[1], o, ho, wo, "bwd_filter", _is_pointwise(w_shape, padding)),
         _timer(lambda a: _backward_filter_by(a, x, gy, w_shape, stride, padding, dilation, groups)),
-        lambda: settings.describe(x.dtype, ("input", x.shape), ("grad_output", gy.shape), ("weight shape", w_shape),
-                      stride=stride, padding=padding, dilation=dilation, groups=groups))
+        lambda: settings.describe(x.dtype, ("input", x.shape), ("grad_output", gy.shape),
+                                  ("weight shape", w_shape), stride=stride, padding=padding, dilation=dilation,
+                                  groups=groups))
     return _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups)
 
 

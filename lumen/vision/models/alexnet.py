@@ -10,8 +10,9 @@ transplanted from, with Caffe's layer names as attributes (``conv1.weight`` ...
 from __future__ import annotations
 
 from lumen import nn
+from lumen.vision.models.layers import fc_head, scaled_channels
 
-__all__ = ["AlexNet", "CaffeNet", "alexnet", "caffenet"]
+__all__ = ["AlexNet", "CaffeNet", "alexnet", "caffenet", "caffenet_trunk"]
 
 
 class AlexNet(nn.Module):
@@ -55,6 +56,32 @@ class AlexNet(nn.Module):
         return self.classifier(x.flatten(1))
 
 
+def caffenet_trunk(width: float = 1.0, padding: int = 0, ceil_mode: bool = True) -> list[tuple[str, nn.Module]]:
+    """[(name, layer)] of CaffeNet's trunk, conv1 through pool5 (see ``CaffeNet``).
+
+    ``width`` multiplies every channel count, kept even so that groups=2 still divides it;
+    ``padding`` is conv1's (the FCN trunk pads it by 100).
+    """
+    c1, c2, c3, c4, c5 = (2 * scaled_channels(n // 2, width) for n in (96, 256, 384, 384, 256))
+    return [
+        ("conv1", nn.Conv2d(3, c1, kernel_size=11, stride=4, padding=padding)),
+        ("relu1", nn.ReLU(inplace=True)),
+        ("pool1", nn.MaxPool2d(3, stride=2, ceil_mode=ceil_mode)),
+        ("norm1", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)),
+        ("conv2", nn.Conv2d(c1, c2, kernel_size=5, padding=2, groups=2)),
+        ("relu2", nn.ReLU(inplace=True)),
+        ("pool2", nn.MaxPool2d(3, stride=2, ceil_mode=ceil_mode)),
+        ("norm2", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)),
+        ("conv3", nn.Conv2d(c2, c3, kernel_size=3, padding=1)),
+        ("relu3", nn.ReLU(inplace=True)),
+        ("conv4", nn.Conv2d(c3, c4, kernel_size=3, padding=1, groups=2)),
+        ("relu4", nn.ReLU(inplace=True)),
+        ("conv5", nn.Conv2d(c4, c5, kernel_size=3, padding=1, groups=2)),
+        ("relu5", nn.ReLU(inplace=True)),
+        ("pool5", nn.MaxPool2d(3, stride=2, ceil_mode=ceil_mode)),
+    ]
+
+
 class CaffeNet(nn.Module):
     """The BVLC reference CaffeNet: AlexNet's two towers as ``groups=2`` convolutions.
 
@@ -74,28 +101,8 @@ class CaffeNet(nn.Module):
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5, ceil_mode: bool = True):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 96, kernel_size=11, stride=4)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.pool1 = nn.MaxPool2d(3, stride=2, ceil_mode=ceil_mode)
-        self.norm1 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
-        self.conv2 = nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=2)
-        self.relu2 = nn.ReLU(inplace=True)
-        self.pool2 = nn.MaxPool2d(3, stride=2, ceil_mode=ceil_mode)
-        self.norm2 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
-        self.conv3 = nn.Conv2d(256, 384, kernel_size=3, padding=1)
-        self.relu3 = nn.ReLU(inplace=True)
-        self.conv4 = nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=2)
-        self.relu4 = nn.ReLU(inplace=True)
-        self.conv5 = nn.Conv2d(384, 256, kernel_size=3, padding=1, groups=2)
-        self.relu5 = nn.ReLU(inplace=True)
-        self.pool5 = nn.MaxPool2d(3, stride=2, ceil_mode=ceil_mode)
-        self.fc6 = nn.Linear(256 * 6 * 6, 4096)
-        self.relu6 = nn.ReLU(inplace=True)
-        self.drop6 = nn.Dropout(dropout)
-        self.fc7 = nn.Linear(4096, 4096)
-        self.relu7 = nn.ReLU(inplace=True)
-        self.drop7 = nn.Dropout(dropout)
-        self.fc8 = nn.Linear(4096, num_classes)
+        for name, layer in caffenet_trunk(ceil_mode=ceil_mode) + fc_head(256, 6, 4096, dropout, num_classes):
+            setattr(self, name, layer)
 
     # Names of the convolutional trunk, in order; ``features`` runs them.
     FEATURES = ("conv1", "relu1", "pool1", "norm1", "conv2", "relu2", "pool2", "norm2",

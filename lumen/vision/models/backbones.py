@@ -1,95 +1,28 @@
-"""Trunks for fully convolutional nets, and the coordinate mapping that aligns their outputs.
+"""Trunks for fully convolutional nets: the classifiers' layers, run to named feature maps.
 
 A ``Backbone`` is a chain of named layers run in order; ``forward`` returns a dict of
 named feature maps (the outputs of chosen layers). For each feature it knows the
 channel count, the stride and the affine map from input pixel coordinates to the
-feature's coordinates (Caffe's ``coord_map``), from which an FCN head computes its crop
-offsets. A new trunk is one subclass that adds its layers in ``__init__`` and fills
-``FEATURES`` (feature name -> layer name), ``feature_channels``, ``out_feature`` and
-optionally ``skip_features``.
+feature's coordinates (``geometry.coord_map``, Caffe's), from which an FCN head computes
+its crop offsets. A new trunk is one subclass that adds its layers in ``__init__`` and
+fills ``FEATURES`` (feature name -> layer name), ``feature_channels``, ``out_feature`` and
+optionally ``skip_features``. The trunks here take their layers from the classifiers'
+own definitions (``vgg_trunk``, ``caffenet_trunk``, ``googlenet_trunk``, ``fc_head``).
 """
 from __future__ import annotations
 
 import math
-from fractions import Fraction
-from typing import NamedTuple
 
-import lumen
 from lumen import nn
-from lumen.vision.models.googlenet import INCEPTION_CFGS, GoogLeNet, Inception
+from lumen.vision.models.alexnet import caffenet_trunk
+from lumen.vision.models.geometry import CoordMap, coord_map
+from lumen.vision.models.googlenet import googlenet_trunk
+from lumen.vision.models.layers import copy_into_conv, fc_head, scaled_channels
+from lumen.vision.models.vgg import CFGS, vgg_trunk
 
+# CoordMap and coord_map stay importable from here, where they were first defined.
 __all__ = ["CoordMap", "coord_map", "Backbone", "VGG16Backbone", "AlexNetBackbone",
-           "GoogLeNetBackbone", "BACKBONES", "build_backbone", "scaled_channels"]
-
-
-class CoordMap(NamedTuple):
-    """``y = scale * x + offset``: a pixel at coordinate x of a layer's input sits at y in its output.
-
-    Exact rationals (``Fraction``), so composed maps compare exactly. This is
-    Caffe's ``coord_map`` convention (pixel centres; a k x k / s convolution with
-    padding p maps x to ``(x + p - (k-1)/2) / s``).
-    """
-
-    scale: Fraction = Fraction(1)
-    offset: Fraction = Fraction(0)
-
-    def then(self, nxt: "CoordMap") -> "CoordMap":
-        """The map of ``self`` followed by ``nxt``."""
-        return CoordMap(nxt.scale * self.scale, nxt.scale * self.offset + nxt.offset)
-
-    def inverse(self) -> "CoordMap":
-        return CoordMap(1 / self.scale, -self.offset / self.scale)
-
-
-def _chain(layers) -> CoordMap:
-    m = CoordMap()
-    for layer in layers:
-        m = m.then(coord_map(layer))
-    return m
-
-
-def _square(module, attr):
-    v = getattr(module, attr)
-    v = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-    if v[0] != v[1]:
-        raise ValueError(f"coord_map: {type(module).__name__} has {attr}={v}; only square "
-                         "geometry (same value on both axes) is mapped")
-    return v[0]
-
-
-def coord_map(module) -> CoordMap:
-    """The ``CoordMap`` from a layer's input to its output (identity for point-wise layers).
-
-    Convolutions and poolings: scale 1/s, offset (p - (d(k-1))/2) / s. Transposed
-    convolutions: scale s, offset d(k-1)/2 - p. Sequentials compose their layers; any
-    other module may define a ``coord_map()`` method (e.g. an Inception block).
-    """
-    if hasattr(module, "coord_map") and callable(module.coord_map):
-        return module.coord_map()
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d)):
-        k, s, p = (_square(module, a) for a in ("kernel_size", "stride", "padding"))
-        d = _square(module, "dilation") if hasattr(module, "dilation") else 1
-        half = Fraction(d * (k - 1), 2)
-        if isinstance(module, nn.ConvTranspose2d):
-            return CoordMap(Fraction(s), half - p)
-        return CoordMap(Fraction(1, s), (p - half) / s)
-    if isinstance(module, nn.Sequential):
-        return _chain(module)
-    if isinstance(module, Inception):
-        branches = [_chain([module.conv1x1]), _chain([module.conv3x3_reduce, module.conv3x3]),
-                    _chain([module.conv5x5_reduce, module.conv5x5]), _chain([module.pool, module.pool_proj])]
-        if len(set(branches)) != 1:
-            raise ValueError(f"coord_map: Inception branches are not aligned: {branches}")
-        return branches[0]
-    if isinstance(module, (nn.ReLU, nn.Dropout, nn.LocalResponseNorm, nn.BatchNorm2d, nn.Identity)):
-        return CoordMap()
-    raise TypeError(f"coord_map: the geometry of {type(module).__name__} is unknown; give it a "
-                    "coord_map() method returning a CoordMap")
-
-
-def scaled_channels(c: int, width: float) -> int:
-    """``c`` trunk channels times the width multiplier (at least 1)."""
-    return max(1, int(round(c * width)))
+           "GoogLeNetBackbone", "BACKBONES", "build_backbone"]
 
 
 class Backbone(nn.Module):
@@ -108,6 +41,11 @@ class Backbone(nn.Module):
     FEATURES: dict[str, str] = {}
     out_feature: str = ""
     skip_features: dict[int, str] = {}
+
+    def _add_layers(self, layers) -> None:
+        """Append [(name, layer)] to the trunk, in order."""
+        for name, layer in layers:
+            self.add_module(name, layer)
 
     def forward(self, x) -> dict:
         wanted = {layer: feature for feature, layer in self.FEATURES.items()}
@@ -159,20 +97,10 @@ class Backbone(nn.Module):
             raise ValueError(
                 f"{type(self).__name__}.transplant: {where} has {len(sources)} layers to transplant "
                 f"({[k for k, _, _ in sources]}), the trunk needs {len(targets)} ({list(targets)})")
-        with lumen.no_grad():
-            for name, (key, w, b) in zip(targets, sources):
-                layer = getattr(self, name)
-                w = w if isinstance(w, lumen.Tensor) else lumen.tensor(w)
-                b = b if isinstance(b, lumen.Tensor) else lumen.tensor(b)
-                if w.numel() != layer.weight.numel() or tuple(b.shape) != tuple(layer.bias.shape):
-                    raise ValueError(
-                        f"{type(self).__name__}.transplant: {key} weight {tuple(w.shape)} / bias "
-                        f"{tuple(b.shape)} does not fit {name} weight {tuple(layer.weight.shape)} / "
-                        f"bias {tuple(layer.bias.shape)} (a width multiplier other than 1 cannot "
-                        "take a full-size classifier's weights)")
-                layer.weight.copy_(w.detach().reshape(layer.weight.shape).to(
-                    device=layer.weight.device, dtype=layer.weight.dtype))
-                layer.bias.copy_(b.detach().to(device=layer.bias.device, dtype=layer.bias.dtype))
+        for name, (key, w, b) in zip(targets, sources):
+            copy_into_conv(getattr(self, name), w, b,
+                           f"{type(self).__name__}.transplant: {key} into {name} (a width multiplier "
+                           "other than 1 cannot take a full-size classifier's weights)")
 
 
 def _pick(state_dict, names):
@@ -231,23 +159,11 @@ class VGG16Backbone(Backbone):
 
     def __init__(self, width: float = 1.0, dropout: float = 0.5, pad: int = 100):
         super().__init__()
-        c = [scaled_channels(n, width) for n in (64, 128, 256, 512, 512)]
-        fc = scaled_channels(4096, width)
-        in_c = 3
-        for block, (n_convs, out_c) in enumerate(zip((2, 2, 3, 3, 3), c), start=1):
-            for i in range(1, n_convs + 1):
-                first = block == 1 and i == 1
-                setattr(self, f"conv{block}_{i}", nn.Conv2d(in_c, out_c, 3, padding=pad if first else 1))
-                setattr(self, f"relu{block}_{i}", nn.ReLU(inplace=True))
-                in_c = out_c
-            setattr(self, f"pool{block}", nn.MaxPool2d(2, stride=2, ceil_mode=True))
-        self.fc6 = nn.Conv2d(in_c, fc, 7)
-        self.relu6 = nn.ReLU(inplace=True)
-        self.drop6 = nn.Dropout(dropout)
-        self.fc7 = nn.Conv2d(fc, fc, 1)
-        self.relu7 = nn.ReLU(inplace=True)
-        self.drop7 = nn.Dropout(dropout)
-        self.feature_channels = {"pool3": c[2], "pool4": c[3], "fc7": fc}
+        self._add_layers(vgg_trunk(CFGS["D"], ceil_mode=True, width=width, padding=pad))
+        self._add_layers(fc_head(self.conv5_3.out_channels, 7, scaled_channels(4096, width), dropout,
+                                 convolutional=True))
+        self.feature_channels = {"pool3": self.conv3_3.out_channels, "pool4": self.conv4_3.out_channels,
+                                 "fc7": self.fc7.out_channels}
 
     def transplant(self, state_dict) -> None:
         """Take VGG16 classifier weights: torchvision keys (features.N, classifier.N) or Caffe names.
@@ -275,31 +191,10 @@ class AlexNetBackbone(Backbone):
 
     def __init__(self, width: float = 1.0, dropout: float = 0.5, pad: int = 100):
         super().__init__()
-        # Grouped layers keep an even channel count so that groups=2 still divides it.
-        c1, c2, c3, c4, c5 = (2 * scaled_channels(n // 2, width) for n in (96, 256, 384, 384, 256))
-        fc = scaled_channels(4096, width)
-        self.conv1 = nn.Conv2d(3, c1, 11, stride=4, padding=pad)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.pool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.norm1 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
-        self.conv2 = nn.Conv2d(c1, c2, 5, padding=2, groups=2)
-        self.relu2 = nn.ReLU(inplace=True)
-        self.pool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.norm2 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
-        self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
-        self.relu3 = nn.ReLU(inplace=True)
-        self.conv4 = nn.Conv2d(c3, c4, 3, padding=1, groups=2)
-        self.relu4 = nn.ReLU(inplace=True)
-        self.conv5 = nn.Conv2d(c4, c5, 3, padding=1, groups=2)
-        self.relu5 = nn.ReLU(inplace=True)
-        self.pool5 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.fc6 = nn.Conv2d(c5, fc, 6)
-        self.relu6 = nn.ReLU(inplace=True)
-        self.drop6 = nn.Dropout(dropout)
-        self.fc7 = nn.Conv2d(fc, fc, 1)
-        self.relu7 = nn.ReLU(inplace=True)
-        self.drop7 = nn.Dropout(dropout)
-        self.feature_channels = {"fc7": fc}
+        self._add_layers(caffenet_trunk(width, padding=pad))
+        self._add_layers(fc_head(self.conv5.out_channels, 6, scaled_channels(4096, width), dropout,
+                                 convolutional=True))
+        self.feature_channels = {"fc7": self.fc7.out_channels}
 
     def transplant(self, state_dict) -> None:
         """Take CaffeNet weights (``caffenet().state_dict()``: conv1 ... fc7, fc8 dropped).
@@ -331,26 +226,8 @@ class GoogLeNetBackbone(Backbone):
     def __init__(self, width: float = 1.0, dropout: float = 0.5, pad: int = 100):
         super().__init__()
         del dropout  # GoogLeNet's only dropout belongs to the dropped classifier
-        c1, c2r, c2 = (scaled_channels(n, width) for n in (64, 64, 192))
-        self.conv1 = nn.Conv2d(3, c1, 7, stride=2, padding=pad)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.pool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.norm1 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
-        self.conv2_reduce = nn.Conv2d(c1, c2r, 1)
-        self.relu2_reduce = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(c2r, c2, 3, padding=1)
-        self.relu2 = nn.ReLU(inplace=True)
-        self.norm2 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
-        self.pool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        in_c = c2
-        for name in GoogLeNet.TRUNK[GoogLeNet.TRUNK.index("inception3a"):]:
-            if name.startswith("pool"):
-                setattr(self, name, nn.MaxPool2d(3, stride=2, ceil_mode=True))
-                continue
-            block = Inception(in_c, *(scaled_channels(n, width) for n in INCEPTION_CFGS[name][1:]))
-            setattr(self, name, block)
-            in_c = block.out_channels
-        self.feature_channels = {"inception5b": in_c}
+        self._add_layers(googlenet_trunk(width, padding=pad))
+        self.feature_channels = {"inception5b": self.inception5b.out_channels}
 
     def transplant(self, state_dict) -> None:
         """Take ``googlenet()``'s weights: every trunk key copied (aux heads and fc ignored)."""

@@ -20,8 +20,11 @@ from collections import namedtuple
 import lumen
 from lumen import nn
 from lumen.nn import functional as F
+from lumen.vision.models.geometry import CoordMap, chain_coord_map
+from lumen.vision.models.layers import scaled_channels
 
-__all__ = ["GoogLeNet", "GoogLeNetOutputs", "INCEPTION_CFGS", "Inception", "InceptionAux", "googlenet"]
+__all__ = ["GoogLeNet", "GoogLeNetOutputs", "INCEPTION_CFGS", "Inception", "InceptionAux", "googlenet",
+           "googlenet_trunk"]
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux1", "aux2"])
 GoogLeNetOutputs.__doc__ = "Training-mode output of ``GoogLeNet`` with aux heads: three (N, num_classes) logits."
@@ -53,6 +56,14 @@ class Inception(nn.Module):
         b3 = F.relu(self.conv5x5(F.relu(self.conv5x5_reduce(x))))
         b4 = F.relu(self.pool_proj(self.pool(x)))
         return lumen.cat([b1, b2, b3, b4], 1)
+
+    def coord_map(self) -> CoordMap:
+        """The branches' common map (each keeps the pixel grid: same-padded, stride 1)."""
+        branches = [chain_coord_map(b) for b in ([self.conv1x1], [self.conv3x3_reduce, self.conv3x3],
+                                                 [self.conv5x5_reduce, self.conv5x5], [self.pool, self.pool_proj])]
+        if len(set(branches)) != 1:
+            raise ValueError(f"coord_map: Inception branches are not aligned: {branches}")
+        return branches[0]
 
 
 class InceptionAux(nn.Module):
@@ -110,31 +121,15 @@ class GoogLeNet(nn.Module):
                  aux_dropout: float = 0.7, init_weights: bool = True):
         super().__init__()
         self.aux_logits = aux_logits
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.pool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.norm1 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
-        self.conv2_reduce = nn.Conv2d(64, 64, kernel_size=1)
-        self.relu2_reduce = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(64, 192, kernel_size=3, padding=1)
-        self.relu2 = nn.ReLU(inplace=True)
-        self.norm2 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
-        self.pool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        for name in ("inception3a", "inception3b"):
-            setattr(self, name, Inception(*INCEPTION_CFGS[name]))
-        self.pool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        for name in ("inception4a", "inception4b", "inception4c", "inception4d", "inception4e"):
-            setattr(self, name, Inception(*INCEPTION_CFGS[name]))
-        self.pool4 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        for name in ("inception5a", "inception5b"):
-            setattr(self, name, Inception(*INCEPTION_CFGS[name]))
+        for name, layer in googlenet_trunk():
+            setattr(self, name, layer)
         if aux_logits:
-            self.aux1 = InceptionAux(512, num_classes, aux_dropout)
-            self.aux2 = InceptionAux(528, num_classes, aux_dropout)
+            self.aux1 = InceptionAux(self.inception4a.out_channels, num_classes, aux_dropout)
+            self.aux2 = InceptionAux(self.inception4d.out_channels, num_classes, aux_dropout)
         # BVLC pools 7x7 at 224x224; the adaptive pool is the same there and takes any size.
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(1024, num_classes)
+        self.fc = nn.Linear(self.inception5b.out_channels, num_classes)
         if init_weights:
             self._initialize_weights()
 
@@ -177,6 +172,37 @@ class GoogLeNet(nn.Module):
         if want_aux:
             return GoogLeNetOutputs(logits, self.aux1(taps["inception4a"]), self.aux2(taps["inception4d"]))
         return logits
+
+
+def googlenet_trunk(width: float = 1.0, padding: int = 3) -> list[tuple[str, nn.Module]]:
+    """[(name, layer)] of ``GoogLeNet.TRUNK``, conv1 through inception5b, in order.
+
+    ``width`` multiplies every channel count; ``padding`` is conv1's (BVLC's 3; the FCN
+    trunk pads it by 100).
+    """
+    c1, c2_reduce, c2 = (scaled_channels(n, width) for n in (64, 64, 192))
+    layers = [
+        ("conv1", nn.Conv2d(3, c1, kernel_size=7, stride=2, padding=padding)),
+        ("relu1", nn.ReLU(inplace=True)),
+        ("pool1", nn.MaxPool2d(3, stride=2, ceil_mode=True)),
+        ("norm1", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)),
+        ("conv2_reduce", nn.Conv2d(c1, c2_reduce, kernel_size=1)),
+        ("relu2_reduce", nn.ReLU(inplace=True)),
+        ("conv2", nn.Conv2d(c2_reduce, c2, kernel_size=3, padding=1)),
+        ("relu2", nn.ReLU(inplace=True)),
+        ("norm2", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)),
+        ("pool2", nn.MaxPool2d(3, stride=2, ceil_mode=True)),
+    ]
+    in_channels = c2
+    for name in GoogLeNet.TRUNK[GoogLeNet.TRUNK.index("inception3a"):]:
+        if name.startswith("pool"):
+            layers.append((name, nn.MaxPool2d(3, stride=2, ceil_mode=True)))
+            continue
+        # INCEPTION_CFGS[name][0], the paper's input width, is the previous block's output.
+        block = Inception(in_channels, *(scaled_channels(n, width) for n in INCEPTION_CFGS[name][1:]))
+        layers.append((name, block))
+        in_channels = block.out_channels
+    return layers
 
 
 def googlenet(num_classes: int = 1000, aux_logits: bool = True, dropout: float = 0.4,

@@ -1,8 +1,7 @@
 """Net surgery: turn a trained classifier into its fully convolutional form (FCN paper, Sec. 3.1).
 
 A Linear layer reading a flattened (C, k, k) map is the same affine map as a k x k
-convolution with the weight reshaped (out, C*k*k) -> (out, C, k, k), because
-``flatten`` lays NCHW maps out channel-major exactly as a conv kernel is. Applied
+convolution with the weight reshaped (``layers.copy_into_conv``). Applied
 to the classifier of AlexNet/CaffeNet (fc6: 6x6 kernel) or VGG (fc6: 7x7), with
 fc7/fc8 as 1x1 convolutions and the adaptive pooling dropped, the net takes any
 image at least as large as its canonical input and returns a map of class scores.
@@ -12,9 +11,9 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 
-import lumen
 from lumen import nn
 from lumen.vision.models.alexnet import AlexNet, CaffeNet
+from lumen.vision.models.layers import copy_into_conv
 from lumen.vision.models.vgg import VGG
 
 __all__ = ["FullyConvNet", "convolutionalize"]
@@ -49,10 +48,7 @@ def _linear_to_conv(linear: nn.Linear, kernel: int) -> nn.Conv2d:
     channels = in_f // (kernel * kernel)
     conv = nn.Conv2d(channels, out_f, kernel, bias=linear.bias is not None,
                      device=linear.weight.device, dtype=linear.weight.dtype)
-    with lumen.no_grad():
-        conv.weight.copy_(linear.weight.reshape(out_f, channels, kernel, kernel))
-        if linear.bias is not None:
-            conv.bias.copy_(linear.bias)
+    copy_into_conv(conv, linear.weight, linear.bias, f"convolutionalize: Linear({in_f}, {out_f})")
     conv.weight.requires_grad_(linear.weight.requires_grad)
     if linear.bias is not None:
         conv.bias.requires_grad_(linear.bias.requires_grad)

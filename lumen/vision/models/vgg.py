@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from lumen import nn
+from lumen.vision.models.layers import fc_head, scaled_channels
 
-__all__ = ["VGG", "CFGS", "make_layers", "vgg11", "vgg13", "vgg16", "vgg19"]
+__all__ = ["VGG", "CFGS", "make_layers", "vgg_trunk", "vgg11", "vgg13", "vgg16", "vgg19"]
 
 # Channel counts of the 3x3 convolutions, "M" a 2x2/2 max-pool (the paper's Table 1).
 CFGS = {
@@ -15,22 +16,36 @@ CFGS = {
 }
 
 
+def vgg_trunk(cfg, batch_norm: bool = False, ceil_mode: bool = False, width: float = 1.0,
+              padding: int = 1) -> list[tuple[str, nn.Module]]:
+    """[(Caffe name, layer)] of a config's trunk, in order: per number conv{b}_{i} (3x3, pad 1)
+    [+ bn{b}_{i}] + relu{b}_{i}, per "M" pool{b} (MaxPool2d(2, 2)).
+
+    ``width`` multiplies every channel count; ``padding`` is the first convolution's (the
+    FCN trunk pads it by 100).
+    """
+    layers, in_channels, block, conv = [], 3, 1, 0
+    for v in cfg:
+        if v == "M":
+            layers.append((f"pool{block}", nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=ceil_mode)))
+            block, conv = block + 1, 0
+            continue
+        conv, out_channels = conv + 1, scaled_channels(v, width)
+        layers.append((f"conv{block}_{conv}", nn.Conv2d(in_channels, out_channels, kernel_size=3,
+                                                        padding=padding if not layers else 1)))
+        if batch_norm:
+            layers.append((f"bn{block}_{conv}", nn.BatchNorm2d(out_channels)))
+        layers.append((f"relu{block}_{conv}", nn.ReLU(inplace=True)))
+        in_channels = out_channels
+    return layers
+
+
 def make_layers(cfg, batch_norm: bool = False, ceil_mode: bool = False) -> nn.Sequential:
-    """The ``features`` trunk for a config: conv3x3(pad 1) [+ BatchNorm2d] + ReLU, or MaxPool2d(2, 2).
+    """The ``features`` trunk for a config (``vgg_trunk``'s layers, numbered).
 
     Indices match torchvision's (``features.0`` is the first conv), so keys line up.
     """
-    layers, in_channels = [], 3
-    for v in cfg:
-        if v == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=ceil_mode))
-            continue
-        layers.append(nn.Conv2d(in_channels, v, kernel_size=3, padding=1))
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(v))
-        layers.append(nn.ReLU(inplace=True))
-        in_channels = v
-    return nn.Sequential(*layers)
+    return nn.Sequential(*(layer for _, layer in vgg_trunk(cfg, batch_norm, ceil_mode)))
 
 
 class VGG(nn.Module):
@@ -46,15 +61,7 @@ class VGG(nn.Module):
         super().__init__()
         self.features = features
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, num_classes),
-        )
+        self.classifier = nn.Sequential(*(layer for _, layer in fc_head(512, 7, 4096, dropout, num_classes)))
         if init_weights:
             self._initialize_weights()
 

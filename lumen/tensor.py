@@ -4,10 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import backends, dtypes
-from .autograd.function import Function, run_backward
-from .autograd.grad_mode import is_grad_enabled, no_grad
+from .autograd.function import run_backward
 from .device import as_device
-from .ops import arith, index as index_ops, reduce as red, shape as shape_ops
 
 
 _new = object.__new__
@@ -41,7 +39,7 @@ class Tensor:
             # As torch.Tensor(data): the default float dtype unless one is given (lumen.tensor infers it).
             dev = as_device(device)
             backend = backends.get(dev.type)
-            self._init(_as_array(backend, data if data is not None else [], dtype or dtypes.get_default_dtype()),
+            self._init(as_array(backend, data if data is not None else [], dtype or dtypes.get_default_dtype()),
                        dev, backend)
         if requires_grad:
             self.requires_grad_(True)
@@ -207,7 +205,7 @@ class Tensor:
             if self.numel() != 1:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs; this "
                                    f"tensor has shape {tuple(self.shape)}, pass gradient= of that shape")
-            gradient = Tensor._wrap(self._backend.xp.ones(self.shape, self._data.dtype), self._device,
+            gradient = Tensor._wrap(self._backend.ones(self.shape, self._data.dtype), self._device,
                                     backend=self._backend)
         elif not isinstance(gradient, Tensor):
             gradient = Tensor(gradient, dtype=self.dtype, device=self.device)
@@ -225,38 +223,10 @@ class Tensor:
             return
         run_backward([self], [gradient], retain_graph, create_graph)
 
-    def _iadd_grad(self, g):
-        """Accumulate into an existing .grad buffer (no graph)."""
-        if self._data.flags.writeable and self._data.shape == g.shape and self._data.dtype == g._data.dtype:
-            self._data += g._data
-            self._version_counter.value += 1
-            return self
-        return Tensor._wrap(self._data + g._data, self._device, backend=self._backend)
-
     # ---- conversion -------------------------------------------------------
     def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, (dtypes.dtype, type)) or (isinstance(a, str) and a in dtypes._NAMES):
-                dtype = a
-            elif a is not None:
-                device = a
-        out = self
-        if dtype is not None:
-            dtype = dtypes.as_dtype(dtype)
-            if dtype is not self.dtype:
-                out = arith.Cast.apply(out, dtype=dtype)
-        if device is not None:
-            dev = as_device(device)
-            if dev != out._device:
-                if dev.type == "cuda" and dev.index != 0:
-                    raise RuntimeError(f"to: device {dev} is not supported yet; Lumen drives cuda:0")
-                out = ToDevice.apply(out, device=dev)
-        if copy and out is self:
-            out = self.clone()
-        return out
+        return device_ops.to(self, *args, dtype=dtype, device=device, copy=copy)
 
     def cpu(self):
         return self.to("cpu")
@@ -341,8 +311,8 @@ class Tensor:
         return id(self)
 
     def __repr__(self):
-        body = np.array2string(self._backend.to_numpy(self._data), separator=", ", precision=4,
-                               prefix="tensor(", threshold=200)
+        body = self._backend.format_array(self._data, separator=", ", precision=4, prefix="tensor(",
+                                          threshold=200)
         extras = []
         if self._device.type != "cpu":
             extras.append(f"device='{self._device}'")
@@ -359,19 +329,19 @@ class Tensor:
         return Tensor._wrap(array, self._device, backend=self._backend)
 
     def new_tensor(self, data, dtype=None):
-        return self._like(_as_array(self._backend, data, dtype or self.dtype))
+        return self._like(as_array(self._backend, data, dtype or self.dtype))
 
     def new_full(self, size, fill_value, dtype=None):
-        return self._like(self._backend.xp.full(_size((size,)), fill_value, (dtype or self.dtype).np))
+        return self._like(self._backend.full(_size((size,)), fill_value, (dtype or self.dtype).np))
 
     def new_zeros(self, *size, dtype=None):
-        return self._like(self._backend.xp.zeros(_size(size), (dtype or self.dtype).np))
+        return self._like(self._backend.zeros(_size(size), (dtype or self.dtype).np))
 
     def new_ones(self, *size, dtype=None):
-        return self._like(self._backend.xp.ones(_size(size), (dtype or self.dtype).np))
+        return self._like(self._backend.ones(_size(size), (dtype or self.dtype).np))
 
     def new_empty(self, *size, dtype=None):
-        return self._like(self._backend.xp.empty(_size(size), (dtype or self.dtype).np))
+        return self._like(self._backend.empty(_size(size), (dtype or self.dtype).np))
 
     def clone(self):
         return shape_ops.Clone.apply(self)
@@ -381,181 +351,183 @@ class Tensor:
 
     # ---- arithmetic --------------------------------------------------------
     def __add__(self, other):
-        return _binary(arith.Add, self, other)
+        return arith.add(self, other)
 
     def __radd__(self, other):
-        return _binary(arith.Add, self, other, reverse=True)
+        return arith.binary(arith.Add, self, other, reverse=True)
 
     def __sub__(self, other):
-        return _binary(arith.Sub, self, other)
+        return arith.sub(self, other)
 
     def __rsub__(self, other):
-        return _binary(arith.Sub, self, other, reverse=True)
+        return arith.rsub(self, other)
 
     def __mul__(self, other):
-        return _binary(arith.Mul, self, other)
+        return arith.mul(self, other)
 
     def __rmul__(self, other):
-        return _binary(arith.Mul, self, other, reverse=True)
+        return arith.binary(arith.Mul, self, other, reverse=True)
 
     def __truediv__(self, other):
-        return _binary(arith.Div, self, other, true_div=True)
+        return arith.div(self, other)
 
     def __rtruediv__(self, other):
-        return _binary(arith.Div, self, other, reverse=True, true_div=True)
+        return arith.rdiv(self, other)
 
     def __pow__(self, other):
-        return _binary(arith.Pow, self, other)
+        return arith.pow(self, other)
 
     def __rpow__(self, other):
-        return _binary(arith.Pow, self, other, reverse=True)
+        return arith.rpow(self, other)
 
     def __matmul__(self, other):
         return arith.matmul(self, other)
 
     def __rmatmul__(self, other):
-        return arith.matmul(_scalar_tensor(self, other), self)
+        return arith.matmul(arith.scalar_tensor(self, other), self)
 
     def __neg__(self):
-        return arith.Neg.apply(self)
+        return unary.neg(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return self.abs()
+        return unary.abs(self)
 
-    add = __add__
-    sub = __sub__
-    mul = __mul__
-    div = __truediv__
-    pow = __pow__
-    matmul = __matmul__
-    neg = __neg__
+    def add(self, other, *, alpha=1):
+        return arith.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        return arith.sub(self, other, alpha=alpha)
+
+    def mul(self, other):
+        return arith.mul(self, other)
+
+    def div(self, other, *, rounding_mode=None):
+        return arith.div(self, other, rounding_mode=rounding_mode)
+
+    def pow(self, exponent):
+        return arith.pow(self, exponent)
+
+    def matmul(self, other):
+        return arith.matmul(self, other)
 
     def mm(self, other):
         return arith.matmul(self, other)
 
+    def neg(self):
+        return unary.neg(self)
+
     def exp(self):
-        return arith.Exp.apply(self._float())
+        return unary.exp(self)
 
     def log(self):
-        return arith.Log.apply(self._float())
+        return unary.log(self)
 
     def sqrt(self):
-        return arith.Sqrt.apply(self._float())
+        return unary.sqrt(self)
 
     def rsqrt(self):
-        return 1 / self.sqrt()
+        return unary.rsqrt(self)
 
     def abs(self):
-        return arith.Abs.apply(self)
+        return unary.abs(self)
 
     def tanh(self):
-        return arith.Tanh.apply(self._float())
+        return unary.tanh(self)
 
     def sigmoid(self):
-        return arith.Sigmoid.apply(self._float())
+        return unary.sigmoid(self)
 
-    def relu(self):
-        return arith.Relu.apply(self)
+    def sin(self):
+        return unary.sin(self)
+
+    def cos(self):
+        return unary.cos(self)
 
     def square(self):
-        return self * self
+        return unary.square(self)
+
+    def sign(self):
+        return unary.sign(self)
+
+    def floor(self):
+        return unary.floor(self)
+
+    def ceil(self):
+        return unary.ceil(self)
+
+    def round(self):
+        return unary.round(self)
+
+    def relu(self):
+        return activation.relu(self)
 
     def clamp(self, min=None, max=None):
-        if min is None and max is None:
-            raise RuntimeError("clamp: at least one of min and max must be given")
-        if isinstance(min, Tensor) or isinstance(max, Tensor):
-            out = self
-            if min is not None:
-                out = out.maximum(_scalar_tensor(self, min))
-            if max is not None:
-                out = out.minimum(_scalar_tensor(self, max))
-            return out
-        return arith.Clamp.apply(self, min=min, max=max)
+        return arith.clamp(self, min, max)
 
     clip = clamp
 
     def maximum(self, other):
-        return _binary(arith.Maximum, self, other)
+        return arith.maximum(self, other)
 
     def minimum(self, other):
-        return _binary(arith.Minimum, self, other)
+        return arith.minimum(self, other)
 
     def where(self, condition, other):
         return arith.where(condition, self, other)
 
     def masked_fill(self, mask, value):
-        return arith.where(mask, value, self)
-
-    def sign(self):
-        return arith.Piecewise.apply(self, fn="sign")
-
-    def floor(self):
-        return arith.Piecewise.apply(self, fn="floor")
-
-    def ceil(self):
-        return arith.Piecewise.apply(self, fn="ceil")
-
-    def round(self):
-        return arith.Piecewise.apply(self, fn="round")
+        return arith.masked_fill(self, mask, value)
 
     def isfinite(self):
-        return self._like(self._backend.xp.isfinite(self._data))
+        return arith.logical(self, "isfinite")
 
     def isnan(self):
-        return self._like(self._backend.xp.isnan(self._data))
-
-    def _float(self):
-        return self if self.dtype.is_floating_point else self.to(dtypes.get_default_dtype())
+        return arith.logical(self, "isnan")
 
     # ---- comparisons and logic (no gradient) ------------------------------------
     def __eq__(self, other):
-        return _compare(self, other, "equal")
+        return arith.compare(self, other, "equal")
 
     def __ne__(self, other):
-        return _compare(self, other, "not_equal")
+        return arith.compare(self, other, "not_equal")
 
     def __lt__(self, other):
-        return _compare(self, other, "less")
+        return arith.compare(self, other, "less")
 
     def __le__(self, other):
-        return _compare(self, other, "less_equal")
+        return arith.compare(self, other, "less_equal")
 
     def __gt__(self, other):
-        return _compare(self, other, "greater")
+        return arith.compare(self, other, "greater")
 
     def __ge__(self, other):
-        return _compare(self, other, "greater_equal")
+        return arith.compare(self, other, "greater_equal")
 
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
     def __and__(self, other):
-        return _compare(self, other, "bitwise_and")
+        return arith.compare(self, other, "bitwise_and")
 
     def __or__(self, other):
-        return _compare(self, other, "bitwise_or")
+        return arith.compare(self, other, "bitwise_or")
 
     def __xor__(self, other):
-        return _compare(self, other, "bitwise_xor")
+        return arith.compare(self, other, "bitwise_xor")
 
     def __invert__(self):
-        return self._like(self._backend.xp.invert(self._data))
+        return arith.logical(self, "invert")
 
     def logical_not(self):
-        return self._like(self._backend.xp.logical_not(self._data))
+        return arith.logical(self, "logical_not")
 
-    def all(self, dim=None, keepdim=False):
-        axes = None if dim is None else red.normalize_dims(dim, self.ndim, "all")
-        return self._like(self._backend.xp.asarray(self._data.all(axis=axes, keepdims=keepdim)))
+    def allclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False):
+        return arith.allclose(self, other, rtol, atol, equal_nan)
 
-    def any(self, dim=None, keepdim=False):
-        axes = None if dim is None else red.normalize_dims(dim, self.ndim, "any")
-        return self._like(self._backend.xp.asarray(self._data.any(axis=axes, keepdims=keepdim)))
-
-    def allclose(self, other, rtol=1e-5, atol=1e-8):
-        return bool(self._backend.xp.allclose(self._data, _scalar_tensor(self, other)._data, rtol, atol))
+    def equal(self, other):
+        return arith.equal(self, other)
 
     # ---- reductions -------------------------------------------------------------
     def sum(self, dim=None, keepdim=False, dtype=None):
@@ -565,23 +537,25 @@ class Tensor:
         return red.mean(self, dim, keepdim)
 
     def max(self, dim=None, keepdim=False):
-        if isinstance(dim, Tensor):
-            return self.maximum(dim)
-        return red.extreme(self, "max", dim, keepdim)
+        return red.max(self, dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
-        if isinstance(dim, Tensor):
-            return self.minimum(dim)
-        return red.extreme(self, "min", dim, keepdim)
+        return red.min(self, dim, keepdim)
 
     def amax(self, dim=None, keepdim=False):
         return red.amax(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim=False):
-        return red.argextreme(self, "argmax", dim, keepdim)
+        return red.argmax(self, dim, keepdim)
 
     def argmin(self, dim=None, keepdim=False):
-        return red.argextreme(self, "argmin", dim, keepdim)
+        return red.argmin(self, dim, keepdim)
+
+    def all(self, dim=None, keepdim=False):
+        return red.all(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        return red.any(self, dim, keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
         return red.var(self, dim, unbiased, keepdim, correction)
@@ -592,104 +566,62 @@ class Tensor:
     def logsumexp(self, dim, keepdim=False):
         return red.logsumexp(self, dim, keepdim)
 
-    def softmax(self, dim):
-        e = (self - self.detach().amax(dim, keepdim=True)).exp()
-        return e / e.sum(dim, keepdim=True)
+    def softmax(self, dim, dtype=None):
+        return activation.softmax(self, dim, dtype)
 
-    def log_softmax(self, dim):
-        return self - self.logsumexp(dim, keepdim=True)
+    def log_softmax(self, dim, dtype=None):
+        return activation.log_softmax(self, dim, dtype)
 
     # ---- shape ------------------------------------------------------------------
     def reshape(self, *shape):
-        shape = shape_ops.infer_shape(_size(shape), self.numel())
-        return self if shape == self.shape else shape_ops.Reshape.apply(self, shape=shape)
+        return shape_ops.reshape(self, _size(shape))
 
     def view(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (dtypes.dtype, str)):
-            raise TypeError("view(dtype) is not supported; use to(dtype)")
-        if not self.is_contiguous() and self.ndim > 1:
-            target = shape_ops.infer_shape(_size(shape), self.numel(), "view")
-            if target != self.shape:
-                probe = self._data.view()
-                try:
-                    probe.shape = target  # numpy refuses exactly when a copy would be needed
-                except AttributeError:
-                    raise RuntimeError(f"view: shape {target} is not compatible with the strides of a "
-                                       f"tensor of shape {tuple(self.shape)}; use reshape()") from None
-        return self.reshape(*shape)
+        return shape_ops.view(self, shape)
 
     def view_as(self, other):
-        return self.view(other.shape)
+        return shape_ops.view(self, (other.shape,))
 
     def reshape_as(self, other):
-        return self.reshape(other.shape)
+        return shape_ops.reshape(self, other.shape)
 
     def permute(self, *dims):
-        dims = tuple(d % self.ndim for d in _size(dims))
-        if sorted(dims) != list(range(self.ndim)):
-            raise RuntimeError(f"permute: {dims} is not a permutation of the {self.ndim} dims of "
-                               f"shape {tuple(self.shape)}")
-        return shape_ops.Permute.apply(self, dims=dims)
+        return shape_ops.permute(self, _size(dims))
 
     def transpose(self, dim0, dim1):
-        if self.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
-            return self
-        dims = list(range(self.ndim))
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return self.permute(*dims)
+        return shape_ops.transpose(self, dim0, dim1)
 
     def t(self):
-        if self.ndim > 2:
-            raise RuntimeError(f"t(): expects a tensor with <= 2 dimensions, got shape {tuple(self.shape)}")
-        return self.transpose(0, 1) if self.ndim == 2 else self
+        return shape_ops.t(self)
 
     @property
     def T(self):
-        return self.permute(*reversed(range(self.ndim)))
+        return shape_ops.permute(self, tuple(reversed(range(self.ndim))))
 
     @property
     def mT(self):
-        return self.transpose(-2, -1)
+        return shape_ops.transpose(self, -2, -1)
 
     def flatten(self, start_dim=0, end_dim=-1):
-        if self.ndim == 0:
-            return self.reshape(1)
-        s, e = start_dim % self.ndim, end_dim % self.ndim
-        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
+        return shape_ops.flatten(self, start_dim, end_dim)
 
     def unflatten(self, dim, sizes):
-        d = dim % self.ndim
-        return self.reshape(self.shape[:d] + tuple(sizes) + self.shape[d + 1:])
+        return shape_ops.unflatten(self, dim, sizes)
 
     def squeeze(self, dim=None):
-        if dim is None:
-            return self.reshape(tuple(s for s in self.shape if s != 1))
-        dims = red.normalize_dims(dim, self.ndim, "squeeze")
-        return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in dims and s == 1)))
+        return shape_ops.squeeze(self, dim)
 
     def unsqueeze(self, dim):
-        d = dim % (self.ndim + 1)
-        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+        return shape_ops.unsqueeze(self, dim)
 
     def expand(self, *shape):
-        shape = _size(shape)
-        lead = len(shape) - self.ndim
-        if lead < 0:
-            raise RuntimeError(f"expand: target shape {shape} has fewer dims than {tuple(self.shape)}")
-        full = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
-        for i, s in enumerate(self.shape):
-            if s != 1 and s != full[lead + i]:
-                raise RuntimeError(f"expand: the size {s} of dimension {i} of shape {tuple(self.shape)} "
-                                   f"cannot be expanded to {full}")
-        return self if full == self.shape else shape_ops.Expand.apply(self, shape=full)
+        return shape_ops.expand(self, _size(shape))
 
     def expand_as(self, other):
-        return self.expand(other.shape)
+        return shape_ops.expand(self, other.shape)
 
     def narrow(self, dim, start, length):
-        index = [slice(None)] * self.ndim
-        index[dim] = slice(start, start + length)
-        return self[tuple(index)]
+        return shape_ops.narrow(self, dim, start, length)
 
     def split(self, split_size, dim=0):
         return shape_ops.split(self, split_size, dim)
@@ -698,182 +630,88 @@ class Tensor:
         return shape_ops.chunk(self, chunks, dim)
 
     def repeat(self, *sizes):
-        sizes = _size(sizes)
-        x = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
-        for d, r in enumerate(sizes):
-            if r != 1:
-                x = shape_ops.cat([x] * r, d)
-        return x
+        return shape_ops.repeat(self, _size(sizes))
+
+    def clone(self):
+        return shape_ops.clone(self)
+
+    def contiguous(self):
+        return shape_ops.contiguous(self)
 
     # ---- indexing ---------------------------------------------------------------
     def __getitem__(self, index):
-        index = index_ops.to_index(_normalize_index(index), Tensor)
-        return index_ops.GetItem.apply(self, index=index)
+        return index_ops.getitem(self, index)
 
     def __setitem__(self, index, value):
-        index = index_ops.to_index(_normalize_index(index), Tensor)
-        value = _scalar_tensor(self, value)
-        if value.device != self.device:
-            raise RuntimeError(f"__setitem__: value is on {value.device}, tensor on {self.device}")
-        if not _records(self, value):
-            with no_grad():
-                self._data[index] = value._data
-            self._version_counter.value += 1
-            return
-        self._inplace(lambda s: index_ops.IndexPut.apply(s, value.to(s.dtype), index=index), value)
+        index_ops.setitem(self, index, value)
 
     # ---- in-place ------------------------------------------------------------------
-    def _inplace(self, compute, *others):
-        """Apply ``compute`` (an out-of-place op on self) in place, keeping the graph right."""
-        if _records(self, *others):
-            self._check_inplace_in_graph()
-            # The node must see the old values, which the write below destroys: give it a copy
-            # that stands for this tensor in the graph.
-            before = Tensor._wrap(self._data.copy(), self._device, self.grad_fn, self._output_index,
-                                  backend=self._backend)
-            before._requires_grad = self._requires_grad
-            result = compute(before)
-            self._write(result)
-            self.grad_fn, self._output_index, self._requires_grad = result.grad_fn, result._output_index, True
-            return self
-        with no_grad():
-            result = compute(self)
-        self._write(result)
-        return self
+    def add_(self, other, *, alpha=1):
+        return inplace.add_(self, other, alpha)
 
-    def _check_inplace_in_graph(self):
-        if self.grad_fn is None and self._requires_grad:
-            raise RuntimeError(f"a leaf tensor of shape {tuple(self.shape)} that requires grad is being "
-                               f"used in an in-place operation; wrap it in lumen.no_grad() or clone it")
-        if self.grad_fn is not None and self.grad_fn.aliases_input:
-            # the write would change the base behind its own grad_fn's back
-            of = "a leaf" if self.grad_fn.next[0][0] is None else "a non-leaf"
-            raise RuntimeError(f"in-place operation on a view (made by {self.grad_fn.name()}, shape "
-                               f"{tuple(self.shape)}) of {of} tensor that requires grad is not supported; "
-                               f"write through the base (base[index] = value) or clone() the view")
-        if not self._data.flags.writeable:
-            raise RuntimeError(f"in-place operation on a read-only (expanded) tensor of shape "
-                               f"{tuple(self.shape)}; clone() it first")
-
-    def _write(self, result):
-        if not self._data.flags.writeable:
-            raise RuntimeError(f"in-place operation on a read-only (expanded) tensor of shape "
-                               f"{tuple(self.shape)}; clone() it first")
-        xp = self._backend.xp
-        try:
-            xp.copyto(self._data, result._data, casting="same_kind")
-        except TypeError:
-            raise RuntimeError(f"in-place operation: result type {result.dtype} can't be cast to the "
-                               f"tensor's dtype {self.dtype}") from None
-        except ValueError:
-            raise RuntimeError(f"in-place operation: result of shape {tuple(result.shape)} does not fit a "
-                               f"tensor of shape {tuple(self.shape)}") from None
-        self._version_counter.value += 1
-
-    def add_(self, other, alpha=1):
-        return self._inplace(lambda s: s + (other * alpha if alpha != 1 else other), other)
-
-    def sub_(self, other, alpha=1):
-        return self._inplace(lambda s: s - (other * alpha if alpha != 1 else other), other)
+    def sub_(self, other, *, alpha=1):
+        return inplace.sub_(self, other, alpha)
 
     def mul_(self, other):
-        return self._inplace(lambda s: s * other, other)
+        return inplace.mul_(self, other)
 
     def div_(self, other):
-        return self._inplace(lambda s: s / other, other)
+        return inplace.div_(self, other)
 
-    def addcmul_(self, t1, t2, value=1):
-        return self._inplace(lambda s: s + t1 * t2 * value, t1, t2)
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return inplace.addcmul_(self, tensor1, tensor2, value)
 
-    def addcdiv_(self, t1, t2, value=1):
-        return self._inplace(lambda s: s + t1 / t2 * value, t1, t2)
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return inplace.addcdiv_(self, tensor1, tensor2, value)
 
     def lerp_(self, end, weight):
-        return self._inplace(lambda s: s + (end - s) * weight, end)
+        return inplace.lerp_(self, end, weight)
 
     def clamp_(self, min=None, max=None):
-        return self._inplace(lambda s: s.clamp(min, max))
+        return inplace.clamp_(self, min, max)
+
+    clip_ = clamp_
 
     def relu_(self):
-        """In place without any copy, also under autograd: relu's backward needs only its output."""
-        if not _records(self):
-            if not self._data.flags.writeable:
-                raise RuntimeError(f"relu_: the tensor of shape {tuple(self.shape)} is read-only "
-                                   f"(expanded); clone() it first")
-            self._backend.xp.maximum(self._data, 0, out=self._data)
-            self._version_counter.value += 1
-            return self
-        self._check_inplace_in_graph()
-        node = arith.ReluInplace.apply(self).grad_fn
-        self._version_counter.value += 1
-        # The saved output is this tensor's memory, so it must be watched by this tensor's counter.
-        node._saved_out = ((self._data, self._version_counter, self._version_counter.value),)
-        self.grad_fn, self._output_index = node, 0
-        return self
+        return activation.relu_(self)
 
     def sqrt_(self):
-        return self._inplace(lambda s: s.sqrt())
+        return inplace.sqrt_(self)
+
+    def exp_(self):
+        return inplace.exp_(self)
 
     def neg_(self):
-        return self._inplace(lambda s: -s)
+        return inplace.neg_(self)
 
     def fill_(self, value):
-        value = _scalar_tensor(self, value)
-        return self._inplace(lambda s: index_ops.IndexPut.apply(s, value.to(s.dtype), index=Ellipsis), value)
+        return inplace.fill_(self, value)
 
     def zero_(self):
-        return self.fill_(0)
+        return inplace.zero_(self)
 
     def copy_(self, src):
-        src = _scalar_tensor(self, src)
-        if src.device != self.device:
-            src = src.to(self.device)
-        return self._inplace(lambda s: index_ops.IndexPut.apply(s, src.to(s.dtype), index=Ellipsis), src)
+        return inplace.copy_(self, src)
 
-    def uniform_(self, a=0.0, b=1.0):
-        return self._fill_random(lambda g, dt, out: g.random(self.shape, dtype=dt, out=out), b - a, a)
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        from .random import uniform_  # lumen.random builds on Tensor
+        return uniform_(self, a, b, generator)
 
-    def normal_(self, mean=0.0, std=1.0):
-        return self._fill_random(lambda g, dt, out: g.standard_normal(self.shape, dtype=dt, out=out), std, mean)
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        from .random import normal_  # lumen.random builds on Tensor
+        return normal_(self, mean, std, generator)
 
-    def _fill_random(self, draw, scale, shift):
-        # Draw in the tensor's own float width, straight into its memory when possible: float64
-        # draws, casts and temporaries cost seconds on a VGG-sized layer.
-        a = self._data
-        dt = a.dtype if a.dtype in (np.float32, np.float64) else np.float32
-        direct = (not _records(self) and isinstance(a, np.ndarray) and a.dtype == dt
-                  and a.flags.c_contiguous and a.flags.writeable)
-        values = draw(self._backend.generator(), dt, a if direct else None)
-        values *= scale
-        values += shift
-        if direct:
-            self._version_counter.value += 1
-            return self
-        values = self._like(self._backend.asarray(values))
-        return self.copy_(values) if _records(self) else self._write(values) or self
     def __iadd__(self, other):
-        return self.add_(other)
+        return inplace.add_(self, other)
 
     def __isub__(self, other):
-        return self.sub_(other)
+        return inplace.sub_(self, other)
 
     def __imul__(self, other):
-        return self.mul_(other)
+        return inplace.mul_(self, other)
 
     def __itruediv__(self, other):
-        return self.div_(other)
-
-
-class ToDevice(Function):
-    """Moves data between backends; the gradient moves back."""
-
-    def forward(self, a):
-        target = backends.get(self.device.type)
-        self.source, self.out_device = self.backend, self.device
-        return target.asarray(self.backend.to_numpy(a)) if target is not self.backend else a.copy()
-
-    def backward(self, g):
-        return g.to(self.source.name)
+        return inplace.div_(self, other)
 
 
 def _size(shape):
@@ -884,84 +722,25 @@ def _size(shape):
     return tuple(int(s) for s in shape)
 
 
-def _as_array(backend, data, dtype):
+def as_array(backend, data, dtype):
+    """``data`` (a Tensor, a backend or host array, nested lists or numbers) as an array of
+    ``backend`` in ``dtype``, or in the dtype PyTorch infers (Python floats: the default dtype)."""
     if dtype is not None:
         dtype = dtypes.as_dtype(dtype)
     if isinstance(data, Tensor):
         data = data._backend.to_numpy(data._data)
-    arr = np.asarray(data) if not hasattr(data, "__cuda_array_interface__") else data
+    typed = hasattr(data, "dtype")  # an array or array scalar keeps its dtype; Python data is inferred
+    arr = backend.asarray(data)
     if dtype is None:
-        if arr.dtype.kind == "f" and not isinstance(data, np.ndarray):
+        if arr.dtype.kind == "f" and not typed:
             dtype = dtypes.get_default_dtype()  # Python floats become float32, as in PyTorch
-        elif arr.dtype.kind in "iu" and not isinstance(data, np.ndarray):
+        elif arr.dtype.kind in "iu" and not typed:
             dtype = dtypes.int64
         else:
             dtype = dtypes.from_numpy_dtype(arr.dtype)
-    return backend.asarray(arr, dtype=dtype.np)
+    return arr.astype(dtype.np, copy=False)
 
 
-def _normalize_index(index):
-    if isinstance(index, list):
-        return np.asarray(index)
-    if isinstance(index, tuple):
-        return tuple(np.asarray(i) if isinstance(i, list) else i for i in index)
-    return index
-
-
-def _records(*tensors):
-    return is_grad_enabled() and any(isinstance(t, Tensor) and t._requires_grad for t in tensors)
-
-
-def _scalar_tensor(ref, value, dtype=None):
-    if isinstance(value, Tensor):
-        return value
-    if dtype is None:
-        dtype = dtypes.promote([], [ref.dtype], [value]) if np.ndim(value) == 0 else None
-    arr = _as_array(ref._backend, value, dtype)
-    return Tensor._wrap(arr, ref._device, backend=ref._backend)
-
-
-def _binary(fn, a, b, reverse=False, true_div=False):
-    if isinstance(b, Tensor):
-        if a._data.dtype != b._data.dtype:
-            groups = ([a.dtype] if a.ndim else [], [a.dtype] if not a.ndim else [])
-            d = dtypes.promote(groups[0] + ([b.dtype] if b.ndim else []),
-                               groups[1] + ([] if b.ndim else [b.dtype]))
-            a, b = a.to(d), b.to(d)
-        if a._device is not b._device and a._device != b._device:
-            raise RuntimeError(f"{fn.__name__.lower()}: expected both tensors on one device, got "
-                               f"{tuple(a.shape)} on {a.device} and {tuple(b.shape)} on {b.device}")
-    else:
-        if isinstance(b, (list, tuple, np.ndarray)):
-            b = _scalar_tensor(a, b)
-            return _binary(fn, a, b, reverse, true_div)
-        d = a.dtype
-        if d.category < dtypes.scalar_category(b):  # else the tensor's dtype wins (promote's rule)
-            d = dtypes.promote([a.dtype] if a.ndim else [], [] if a.ndim else [a.dtype], [b])
-            a = a.to(d)
-        try:
-            arr = a._backend.xp.asarray(b, dtype=d.np)
-        except OverflowError:  # uint8_tensor + -1 wraps around, as in PyTorch
-            arr = a._backend.xp.asarray(np.asarray(b).astype(d.np))
-        b = Tensor._wrap(arr, a._device, backend=a._backend)
-    if true_div and a._data.dtype.kind != "f":
-        a, b = a.to(dtypes.get_default_dtype()), b.to(dtypes.get_default_dtype())
-    if a.shape != b.shape and a.ndim and b.ndim:
-        try:
-            np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise RuntimeError(f"{fn.__name__.lower()}: shapes {tuple(a.shape)} and {tuple(b.shape)} "
-                               f"cannot be broadcast together") from None
-    return fn.apply(b, a) if reverse else fn.apply(a, b)
-
-
-def _compare(a, b, ufunc):
-    b = _scalar_tensor(a, b)
-    if a._device != b._device:
-        raise RuntimeError(f"{ufunc}: expected both tensors on one device, got {a.device} and {b.device}")
-    try:
-        out = getattr(a._backend.xp, ufunc)(a._data, b._data)
-    except ValueError:
-        raise RuntimeError(f"{ufunc}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast "
-                           f"together") from None
-    return a._like(a._backend.xp.asarray(out))
+from .ops import (activation, arith, device as device_ops, index as index_ops, inplace,  # noqa: E402
+                  reduce as red, shape as shape_ops, unary)
+_records = inplace.records

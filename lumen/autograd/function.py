@@ -1,9 +1,17 @@
 """The tape: Function nodes and the backward engine.
 
-A Function node keeps its forward and backward side by side. ``forward`` gets raw
-backend arrays and returns arrays; ``backward`` gets and returns Tensors, so a
-backward written with Lumen ops is itself recorded when ``create_graph=True``
-(double backward comes for free).
+A Function node keeps its forward and backward side by side. Its contract:
+
+- non-tensor parameters are the arguments of its ``__init__`` (``Op.apply(*tensors, **params)``
+  builds ``Op(**params)``, so an unknown parameter is a TypeError, never a silent attribute);
+- ``forward`` gets raw backend arrays and returns arrays, computing only through ``self.backend``
+  (the device's primitives, :mod:`lumen.backends.base`) and the array protocol both array
+  modules share (operators, ``.reshape``, ``.sum(axis=)``, indexing);
+- ``backward`` gets and returns Tensors, so a backward written with Lumen ops is itself recorded
+  when ``create_graph=True`` (double backward comes for free); it asks ``self.needs_input_grad[i]``
+  (as PyTorch's ``ctx.needs_input_grad``) and returns None for inputs that need no gradient;
+- what forward keeps for backward it keeps through ``save_inputs``/``save_outputs`` (version
+  checked) or as its own attributes; nothing outside the Function reads or writes them.
 
 The graph is kept as edges from each node to the nodes that produced its inputs
 (``next``): a node never holds its inputs' data unless it saved them for backward,
@@ -36,9 +44,11 @@ class Function:
     generation = 0
     _freed = False
     view = False  # True for ops whose output may alias input 0
+    inplace = False  # True for ops whose forward writes output 0 into input 0's buffer
     aliases_input = False  # set by apply when this node's output 0 really is a view of input 0
 
     # class-level defaults, so apply (the hot path) neither sets nor getattr-probes them per node
+    needs_input_grad = ()
     _save_in = ()
     _save_out = ()
     _non_differentiable = ()
@@ -47,9 +57,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         Tensor = _Tensor or _tensor_class()
-        node = cls()
-        if params:
-            node.__dict__.update(params)
+        node = cls(**params) if params else cls()
         dev = None
         requires_grad = False
         arrays = []
@@ -68,7 +76,9 @@ class Function:
             arrays.append(x._data)
         if dev is None:
             raise TypeError(f"{cls.__name__}: needs at least one Tensor input")
-        node.backend, node.xp = backend, backend.xp
+        node.backend = backend
+        if requires_grad:
+            node.needs_input_grad = tuple(x is not None and x._requires_grad for x in inputs)
         raw = node.forward(*arrays)
         single = not isinstance(raw, tuple)
         raw = (raw,) if single else raw
@@ -76,6 +86,12 @@ class Function:
         if node.out_device is not None and node.out_device is not dev:
             dev = node.out_device
             backend = None
+        # An in-place op's output is its input's memory: it shares (and bumps) that version counter,
+        # so that what backward saved of it is checked against later writes.
+        counter = None
+        if cls.inplace:
+            counter = inputs[0]._version_counter
+            counter.value += 1
         if requires_grad and is_grad_enabled():
             edges, meta, generation = [], [], 0
             for x in inputs:
@@ -101,13 +117,17 @@ class Function:
             skip = node._non_differentiable
             outputs = [Tensor._wrap(a, dev, backend=backend) if i in skip else
                        Tensor._wrap(a, dev, node, i, backend=backend) for i, a in enumerate(raw)]
+            if counter is not None:
+                outputs[0]._version_counter = counter
             if node._save_out:
                 node._retain_outputs(outputs)
             else:
                 node._saved_out = ()
         else:
             outputs = [Tensor._wrap(a, dev, backend=backend) for a in raw]
-        if cls.view and node.xp.may_share_memory(raw[0], arrays[0]):
+            if counter is not None:
+                outputs[0]._version_counter = counter
+        if cls.view and node.backend.may_share_memory(raw[0], arrays[0]):
             # a view shares its base's version counter, so writes through either are seen by both
             # (a view op may still return a copy, e.g. advanced indexing: that one keeps its own)
             outputs[0]._version_counter = inputs[0]._version_counter
@@ -300,6 +320,8 @@ def _store_leaf_grads(entries, root_arrays, create_graph):
     """Put each leaf's gradient into ``.grad``: added into an existing buffer, or as a new one that
     is the leaf's own (a gradient may alias another leaf's or the caller's ``gradient=`` array, and a
     later backward adds into ``.grad`` in place)."""
+    from ..ops.inplace import accumulate_grad  # the ops import this module
+
     stored = list(root_arrays)
     for leaf, g in entries:
         for hook in leaf._grad_hooks or ():
@@ -310,10 +332,9 @@ def _store_leaf_grads(entries, root_arrays, create_graph):
             continue
         g = g.detach()
         if leaf.grad is not None:
-            leaf.grad = leaf.grad._iadd_grad(g)
+            leaf.grad = accumulate_grad(leaf.grad, g)
             continue
-        xp = g._backend.xp
-        if any(xp.may_share_memory(g._data, other) for other in stored):
+        if any(g._backend.may_share_memory(g._data, other) for other in stored):
             g = g.clone()
         stored.append(g._data)
         leaf.grad = g

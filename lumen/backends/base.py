@@ -18,12 +18,45 @@ from __future__ import annotations
 
 import abc
 
+#: The array-level primitives: functions that numpy and cupy both define under these names with one
+#: signature and meaning (broadcasting, PyTorch-compatible dtype rules for same-dtype operands,
+#: ``out=`` on the ufuncs, which is how in-place ops write into an existing buffer). Each backend
+#: binds its array module's function of that name, so ``backend.exp(a)`` costs what ``numpy.exp(a)``
+#: does; a backend may override any of them with its own kernel.
+ARRAY_PRIMITIVES = (
+    # arithmetic and math (ufuncs)
+    "add", "subtract", "multiply", "true_divide", "floor_divide", "power", "negative", "maximum",
+    "minimum", "exp", "log", "sqrt", "abs", "tanh", "sin", "cos", "sign", "floor", "ceil", "round",
+    # comparisons and logic (ufuncs)
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "bitwise_and", "bitwise_or",
+    "bitwise_xor", "invert", "logical_not", "isfinite", "isnan",
+    # selection, creation, layout
+    "where", "clip", "copyto", "zeros", "ones", "full", "empty", "arange", "broadcast_to",
+    "ascontiguousarray", "concatenate", "take_along_axis", "argmax", "argmin", "pad", "may_share_memory",
+    "allclose", "array_equal",
+)
+
 
 class Backend(abc.ABC):
-    """One device family. Subclasses fill in ``name`` and ``xp``."""
+    """One device family. Subclasses fill in ``name`` and ``xp``; the :data:`ARRAY_PRIMITIVES` are
+    bound from ``xp`` unless the subclass defines them itself."""
 
     name: str  # "cpu" or "cuda"
     xp = None  # the array module
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.xp is None:
+            return
+        for name in ARRAY_PRIMITIVES:
+            if not any(name in klass.__dict__ for klass in cls.__mro__ if klass is not Backend):
+                setattr(cls, name, staticmethod(getattr(cls.xp, name)))
+
+    def format_array(self, array, **options) -> str:
+        """``array`` as text (``numpy.array2string`` options), for ``repr``."""
+        import numpy
+
+        return numpy.array2string(self.to_numpy(array), **options)
 
     # ---- arrays -----------------------------------------------------------
     @abc.abstractmethod
@@ -34,13 +67,12 @@ class Backend(abc.ABC):
     def to_numpy(self, array):
         """A host numpy array with the contents of ``array``."""
 
-    @abc.abstractmethod
-    def seed(self, seed: int) -> None:
-        """Reseed this backend's random generator."""
-
-    @abc.abstractmethod
-    def generator(self):
-        """The backend's random generator (numpy.random.Generator-like)."""
+    # The backend's random-number module (``random.py`` beside it); the core's ``lumen.Generator`` owns the
+    # state and calls only these: ``generator(seed)`` -> an array-level generator; ``uniform(gen, shape,
+    # dtype, low, high, out=None)`` and ``normal(gen, shape, dtype, mean, std, out=None)`` -> float arrays
+    # (filling ``out`` when given); ``integers(gen, low, high, shape, dtype)``; ``permutation(gen, n, dtype)``;
+    # ``get_state(gen)`` -> bytes and ``set_state(gen, data)`` (ValueError for bytes that are not a state).
+    random = None
 
     @abc.abstractmethod
     def scatter_add(self, target, index, values) -> None:

@@ -1,10 +1,21 @@
-"""Elementwise arithmetic, unary math and matmul, with broadcasting and PyTorch's promotion."""
+"""Binary arithmetic, comparisons, ``where``, ``clamp``, casts and matmul, with broadcasting and
+PyTorch's type promotion. Each public function validates once and applies one Function."""
 from __future__ import annotations
 
-import numpy as np
-
-from ..autograd.function import Function
 from .. import dtypes
+from ..autograd.function import Function
+
+
+def broadcast_shapes(*shapes):
+    """numpy's broadcasting rule on shapes alone; ValueError when they do not broadcast."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(-ndim, 0):
+        sizes = {s[i] for s in shapes if len(s) >= -i and s[i] != 1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {shapes} do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
 
 
 def sum_to(g, shape):
@@ -15,6 +26,9 @@ def sum_to(g, shape):
 
 
 class SumTo(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
     def forward(self, g):
         self.in_shape = g.shape
         lead = g.ndim - len(self.shape)
@@ -29,7 +43,7 @@ class SumTo(Function):
 class Add(Function):
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
-        return a + b
+        return self.backend.add(a, b)
 
     def backward(self, g):
         return sum_to(g, self.shapes[0]), sum_to(g, self.shapes[1])
@@ -38,7 +52,7 @@ class Add(Function):
 class Sub(Function):
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
-        return a - b
+        return self.backend.subtract(a, b)
 
     def backward(self, g):
         return sum_to(g, self.shapes[0]), sum_to(-g, self.shapes[1])
@@ -47,23 +61,23 @@ class Sub(Function):
 class Mul(Function):
     def forward(self, a, b):
         self.save_inputs(0, 1)
-        return a * b
+        return self.backend.multiply(a, b)
 
     def backward(self, g):
         a, b = self.saved_inputs
-        return (sum_to(g * b, a.shape) if a.requires_grad else None,
-                sum_to(g * a, b.shape) if b.requires_grad else None)
+        return (sum_to(g * b, a.shape) if self.needs_input_grad[0] else None,
+                sum_to(g * a, b.shape) if self.needs_input_grad[1] else None)
 
 
 class Div(Function):
     def forward(self, a, b):
         self.save_inputs(0, 1)
-        return a / b
+        return self.backend.true_divide(a, b)
 
     def backward(self, g):
         a, b = self.saved_inputs
-        ga = sum_to(g / b, a.shape) if a.requires_grad else None
-        gb = sum_to(-g * a / (b * b), b.shape) if b.requires_grad else None
+        ga = sum_to(g / b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(-g * a / (b * b), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -71,14 +85,14 @@ class Pow(Function):
     def forward(self, a, b):
         self.save_inputs(0, 1)
         self.save_outputs(0)
-        return a ** b
+        return self.backend.power(a, b)
 
     def backward(self, g):
         a, b = self.saved_inputs
         (y,) = self.saved_outputs
-        ga = sum_to(g * b * a ** (b - 1), a.shape) if a.requires_grad else None
+        ga = sum_to(g * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
         gb = None
-        if b.requires_grad:
+        if self.needs_input_grad[1]:
             # d(a^b)/db = a^b log a, taken as 0 where a == 0 (the limit for b > 0)
             safe = where(a > 0, a, a.new_ones(()))
             gb = sum_to(g * y * safe.log(), b.shape)
@@ -88,7 +102,7 @@ class Pow(Function):
 class Maximum(Function):
     def forward(self, a, b):
         self.save_inputs(0, 1)
-        return self.xp.maximum(a, b)
+        return self.backend.maximum(a, b)
 
     def backward(self, g):
         a, b = self.saved_inputs
@@ -100,7 +114,7 @@ class Maximum(Function):
 class Minimum(Function):
     def forward(self, a, b):
         self.save_inputs(0, 1)
-        return self.xp.minimum(a, b)
+        return self.backend.minimum(a, b)
 
     def backward(self, g):
         a, b = self.saved_inputs
@@ -110,132 +124,23 @@ class Minimum(Function):
 
 class Where(Function):
     def forward(self, cond, a, b):
-        self.cond = cond
+        self.save_inputs(0)
         self.shapes = (a.shape, b.shape)
-        return self.xp.where(cond, a, b)
+        return self.backend.where(cond, a, b)
 
     def backward(self, g):
-        from ..tensor import Tensor
-        c = Tensor._wrap(self.cond, g.device, backend=self.backend)
+        (c,) = self.saved_inputs
         zero = g.new_zeros(())
         return None, sum_to(where(c, g, zero), self.shapes[0]), sum_to(where(c, zero, g), self.shapes[1])
 
 
-class Piecewise(Function):
-    """sign, floor, ceil, round: piecewise constant, so the gradient is zero (as PyTorch defines it)."""
-
-    def forward(self, a):
-        return getattr(self.xp, self.fn)(a)
-
-    def backward(self, g):
-        return g.new_zeros(g.shape)
-
-
-class Neg(Function):
-    def forward(self, a):
-        return -a
-
-    def backward(self, g):
-        return -g
-
-
-class Exp(Function):
-    def forward(self, a):
-        self.save_outputs(0)
-        return self.xp.exp(a)
-
-    def backward(self, g):
-        (y,) = self.saved_outputs
-        return g * y
-
-
-class Log(Function):
-    def forward(self, a):
-        self.save_inputs(0)
-        return self.xp.log(a)
-
-    def backward(self, g):
-        (a,) = self.saved_inputs
-        return g / a
-
-
-class Sqrt(Function):
-    def forward(self, a):
-        self.save_outputs(0)
-        return self.xp.sqrt(a)
-
-    def backward(self, g):
-        (y,) = self.saved_outputs
-        return g / (2 * y)
-
-
-class Abs(Function):
-    def forward(self, a):
-        self.save_inputs(0)
-        return self.xp.abs(a)
-
-    def backward(self, g):
-        (a,) = self.saved_inputs
-        return g * a.sign()
-
-
-class Tanh(Function):
-    def forward(self, a):
-        self.save_outputs(0)
-        return self.xp.tanh(a)
-
-    def backward(self, g):
-        (y,) = self.saved_outputs
-        return g * (1 - y * y)
-
-
-class Sigmoid(Function):
-    def forward(self, a):
-        self.save_outputs(0)
-        xp = self.xp
-        # split by sign so exp never overflows
-        e = xp.exp(-xp.abs(a))
-        return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
-
-    def backward(self, g):
-        (y,) = self.saved_outputs
-        return g * y * (1 - y)
-
-
-class Relu(Function):
-    def forward(self, a):
-        self.save_outputs(0)
-        return self.xp.maximum(a, 0, dtype=a.dtype)
-
-    def backward(self, g):
-        (y,) = self.saved_outputs
-        return ReluGrad.apply(g, y)
-
-
-class ReluGrad(Function):
-    """relu's backward, g masked by y > 0, as one backend pass; linear in g, so twice differentiable."""
-
-    def forward(self, g, y):
-        self.save_inputs(1)
-        return self.backend.relu_backward(g, y)
-
-    def backward(self, gg):
-        (y,) = self.saved_inputs
-        return ReluGrad.apply(gg, y), None
-
-
-class ReluInplace(Relu):
-    """relu written into its input's memory (``Tensor.relu_``); the backward is relu's."""
-
-    def forward(self, a):
-        self.save_outputs(0)
-        return self.xp.maximum(a, 0, out=a)
-
-
 class Clamp(Function):
+    def __init__(self, min, max):
+        self.min, self.max = min, max
+
     def forward(self, a):
         self.save_inputs(0)
-        return self.xp.clip(a, self.min, self.max).astype(a.dtype, copy=False)
+        return self.backend.clip(a, self.min, self.max).astype(a.dtype, copy=False)
 
     def backward(self, g):
         (a,) = self.saved_inputs
@@ -248,6 +153,9 @@ class Clamp(Function):
 
 
 class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = dtype
+
     def forward(self, a):
         self.src = a.dtype
         return a.astype(self.dtype.np)
@@ -265,31 +173,206 @@ class MatMul(Function):
 
     def backward(self, g):
         a, b = self.saved_inputs
-        ga = sum_to(g @ b.mT, a.shape) if a.requires_grad else None
-        gb = sum_to(a.mT @ g, b.shape) if b.requires_grad else None
+        ga = sum_to(g @ b.mT, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(a.mT @ g, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
-def where(condition, a, b):
-    """Elements of ``a`` where ``condition`` holds, else of ``b`` (either may be a Python scalar)."""
+class Compare(Function):
+    """A comparison or bitwise ufunc of the backend (``ufunc`` names it); the result carries no
+    gradient."""
+
+    def __init__(self, ufunc):
+        self.ufunc = ufunc
+
+    def forward(self, *arrays):
+        self.mark_non_differentiable(0)
+        return getattr(self.backend, self.ufunc)(*arrays)
+
+    def backward(self, g):
+        return (None,) * len(self.needs_input_grad)
+
+
+# ---- promotion -------------------------------------------------------------------------------
+def _tensor_class():
     from ..tensor import Tensor
-    ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else condition
-    ta = [t.dtype for t in (a, b) if isinstance(t, Tensor) and t.ndim]
-    tz = [t.dtype for t in (a, b) if isinstance(t, Tensor) and not t.ndim]
-    sc = [t for t in (a, b) if not isinstance(t, Tensor)]
+    return Tensor
+
+
+def scalar_tensor(ref, value, dtype=None):
+    """``value`` as a Tensor on ``ref``'s device: a Tensor as it is, a Python number in the dtype
+    PyTorch's promotion gives it next to ``ref``, a list or array with its own dtype."""
+    Tensor = _tensor_class()
+    if isinstance(value, Tensor):
+        return value
+    if dtype is None and (isinstance(value, (bool, int, float)) or getattr(value, "ndim", None) == 0):
+        dtype = dtypes.promote([], [ref.dtype], [value])
+    return ref._like(_as_backend_array(ref._backend, value, dtype))
+
+
+def _as_backend_array(backend, value, dtype):
+    from ..tensor import as_array
+    return as_array(backend, value, dtype)
+
+
+def binary(fn, a, b, reverse=False, true_div=False):
+    """Apply the two-input Function ``fn`` to ``a`` (a Tensor) and ``b`` (Tensor, number or array)
+    after PyTorch's promotion; ``reverse`` computes ``fn(b, a)``."""
+    Tensor = _tensor_class()
+    if isinstance(b, Tensor):
+        if a._data.dtype != b._data.dtype:
+            groups = ([a.dtype] if a.ndim else [], [a.dtype] if not a.ndim else [])
+            d = dtypes.promote(groups[0] + ([b.dtype] if b.ndim else []),
+                               groups[1] + ([] if b.ndim else [b.dtype]))
+            a, b = a.to(d), b.to(d)
+        if a._device is not b._device and a._device != b._device:
+            raise RuntimeError(f"{fn.__name__.lower()}: expected both tensors on one device, got "
+                               f"{tuple(a.shape)} on {a.device} and {tuple(b.shape)} on {b.device}")
+    elif isinstance(b, (bool, int, float)) or getattr(b, "ndim", None) == 0:
+        d = a.dtype
+        if d.category < dtypes.scalar_category(b):  # else the tensor's dtype wins (promote's rule)
+            d = dtypes.promote([a.dtype] if a.ndim else [], [] if a.ndim else [a.dtype], [b])
+            a = a.to(d)
+        try:
+            arr = a._backend.asarray(b, dtype=d.np)
+        except OverflowError:  # uint8_tensor + -1 wraps around, as in PyTorch
+            arr = a._backend.asarray(b).astype(d.np)
+        b = a._like(arr)
+    else:
+        return binary(fn, a, scalar_tensor(a, b), reverse, true_div)
+    if true_div and a._data.dtype.kind != "f":
+        a, b = a.to(dtypes.get_default_dtype()), b.to(dtypes.get_default_dtype())
+    if a.shape != b.shape and a.ndim and b.ndim:
+        try:
+            broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise RuntimeError(f"{fn.__name__.lower()}: shapes {tuple(a.shape)} and {tuple(b.shape)} "
+                               f"cannot be broadcast together") from None
+    return fn.apply(b, a) if reverse else fn.apply(a, b)
+
+
+# ---- public functions --------------------------------------------------------------------------
+def add(input, other, *, alpha=1):
+    return binary(Add, input, other * alpha if alpha != 1 else other)
+
+
+def sub(input, other, *, alpha=1):
+    return binary(Sub, input, other * alpha if alpha != 1 else other)
+
+
+def rsub(input, other, *, alpha=1):
+    """``other - alpha * input``, as ``torch.rsub``."""
+    return binary(Sub, input * alpha if alpha != 1 else input, other, reverse=True)
+
+
+def mul(input, other):
+    return binary(Mul, input, other)
+
+
+def div(input, other, *, rounding_mode=None):
+    if rounding_mode is None:
+        return binary(Div, input, other, true_div=True)
+    if rounding_mode == "trunc":
+        q = binary(Div, input, other, true_div=True)
+        q = where(q < 0, q.ceil(), q.floor())
+    elif rounding_mode == "floor":
+        q = binary(Div, input, other, true_div=True).floor()
+    else:
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    return q if input.dtype.is_floating_point else q.to(input.dtype)
+
+
+def rdiv(input, other):
+    """``other / input``."""
+    return binary(Div, input, other, reverse=True, true_div=True)
+
+
+def pow(input, exponent):
+    return binary(Pow, input, exponent)
+
+
+def rpow(input, base):
+    """``base ** input``."""
+    return binary(Pow, input, base, reverse=True)
+
+
+def maximum(input, other):
+    return binary(Maximum, input, other)
+
+
+def minimum(input, other):
+    return binary(Minimum, input, other)
+
+
+def clamp(input, min=None, max=None):
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of min and max must be given")
+    Tensor = _tensor_class()
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input
+        if min is not None:
+            out = out.maximum(scalar_tensor(input, min))
+        if max is not None:
+            out = out.minimum(scalar_tensor(input, max))
+        return out
+    return Clamp.apply(input, min=min, max=max)
+
+
+def compare(input, other, ufunc):
+    """A comparison or bitwise op (backend ufunc ``ufunc``) of ``input`` and ``other``, broadcast."""
+    other = scalar_tensor(input, other)
+    if input._device != other._device:
+        raise RuntimeError(f"{ufunc}: expected both tensors on one device, got {input.device} and "
+                           f"{other.device}")
+    try:
+        broadcast_shapes(input.shape, other.shape)
+    except ValueError:
+        raise RuntimeError(f"{ufunc}: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot be "
+                           f"broadcast together") from None
+    return Compare.apply(input, other, ufunc=ufunc)
+
+
+def logical(input, ufunc):
+    """A one-input logic op (``invert``, ``logical_not``, ``isfinite``, ``isnan``): no gradient."""
+    return Compare.apply(input, ufunc=ufunc)
+
+
+def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):
+    other = scalar_tensor(input, other)
+    return bool(input._backend.allclose(input._data, other._data, rtol, atol, equal_nan))
+
+
+def equal(input, other):
+    """True when both have one shape and equal elements, as ``torch.equal``."""
+    return tuple(input.shape) == tuple(other.shape) and bool(input._backend.array_equal(input._data,
+                                                                                         other._data))
+
+
+def where(condition, input, other):
+    """Elements of ``input`` where ``condition`` holds, else of ``other`` (either may be a number)."""
+    Tensor = _tensor_class()
+    ref = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
+    ta = [t.dtype for t in (input, other) if isinstance(t, Tensor) and t.ndim]
+    tz = [t.dtype for t in (input, other) if isinstance(t, Tensor) and not t.ndim]
+    sc = [t for t in (input, other) if not isinstance(t, Tensor)]
     d = dtypes.promote(ta, tz, sc)
-    a, b = (t.to(d) if isinstance(t, Tensor) else ref.new_full((), t, dtype=d) for t in (a, b))
+    a, b = (t.to(d) if isinstance(t, Tensor) else ref.new_full((), t, dtype=d) for t in (input, other))
     if condition.dtype is not dtypes.bool_:
         condition = condition != 0
     try:
-        np.broadcast_shapes(condition.shape, a.shape, b.shape)
+        broadcast_shapes(condition.shape, a.shape, b.shape)
     except ValueError:
         raise RuntimeError(f"where: condition {tuple(condition.shape)}, input {tuple(a.shape)} and other "
                            f"{tuple(b.shape)} cannot be broadcast together") from None
     return Where.apply(condition, a, b)
 
 
-def matmul(a, b):
+def masked_fill(input, mask, value):
+    return where(mask, value, input)
+
+
+def matmul(input, other):
+    a, b = input, other
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
                            f"{tuple(a.shape)} and {tuple(b.shape)}")
@@ -307,3 +390,8 @@ def matmul(a, b):
     if b.ndim == 1:
         return MatMul.apply(a, b.reshape(-1, 1)).squeeze(-1)
     return MatMul.apply(a, b)
+
+
+def cast(input, dtype):
+    dtype = dtypes.as_dtype(dtype)
+    return input if dtype is input.dtype else Cast.apply(input, dtype=dtype)

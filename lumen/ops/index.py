@@ -2,15 +2,24 @@
 from __future__ import annotations
 
 from ..autograd.function import Function
-from .arith import sum_to
+from .arith import scalar_tensor, sum_to
+from .inplace import out_of_place_then_write, records
 
 
-def to_index(idx, tensor_cls):
-    """Replace Tensors (and lists) inside an index expression by backend arrays."""
+def _tensor_class():
+    from ..tensor import Tensor
+    return Tensor
+
+
+def to_index(tensor, idx):
+    """An index expression for ``tensor``'s array: Tensors become their arrays, lists arrays on
+    ``tensor``'s device."""
     if isinstance(idx, tuple):
-        return tuple(to_index(i, tensor_cls) for i in idx)
-    if isinstance(idx, tensor_cls):
+        return tuple(to_index(tensor, i) for i in idx)
+    if isinstance(idx, _tensor_class()):
         return idx._data
+    if isinstance(idx, list):
+        return tensor._backend.asarray(idx)
     return idx
 
 
@@ -21,6 +30,9 @@ def is_advanced(idx):
 
 class GetItem(Function):
     view = True
+
+    def __init__(self, index):
+        self.index = index
 
     def forward(self, a):
         self.in_shape = a.shape
@@ -33,8 +45,11 @@ class GetItem(Function):
 class IndexAdd(Function):
     """zeros(shape) with g added at index: the adjoint of GetItem."""
 
+    def __init__(self, shape, index):
+        self.shape, self.index = shape, index
+
     def forward(self, g):
-        out = self.xp.zeros(self.shape, dtype=g.dtype)
+        out = self.backend.zeros(self.shape, dtype=g.dtype)
         if is_advanced(self.index):
             self.backend.scatter_add(out, self.index, g)
         else:
@@ -48,6 +63,9 @@ class IndexAdd(Function):
 class IndexPut(Function):
     """Out-of-place ``a[index] = v`` (v broadcast): the graph behind ``__setitem__``."""
 
+    def __init__(self, index):
+        self.index = index
+
     def forward(self, a, v):
         out = a.copy()
         out[self.index] = v
@@ -58,3 +76,20 @@ class IndexPut(Function):
         ga = IndexPut.apply(g, g.new_zeros(()), index=self.index)
         gv = sum_to(GetItem.apply(g, index=self.index), self.v_shape)
         return ga, gv
+
+
+def getitem(tensor, index):
+    return GetItem.apply(tensor, index=to_index(tensor, index))
+
+
+def setitem(tensor, index, value):
+    """``tensor[index] = value`` in place (recorded as ``IndexPut`` under autograd)."""
+    index = to_index(tensor, index)
+    value = scalar_tensor(tensor, value)
+    if value.device != tensor.device:
+        raise RuntimeError(f"__setitem__: value is on {value.device}, tensor on {tensor.device}")
+    if not records(tensor, value):
+        tensor._data[index] = value._data
+        tensor._version_counter.value += 1
+        return
+    out_of_place_then_write(tensor, lambda s: IndexPut.apply(s, value.to(s.dtype), index=index), value)

@@ -7,15 +7,20 @@ from ..autograd.function import Function
 from .. import dtypes
 
 
+def _tensor_class():
+    from ..tensor import Tensor
+    return Tensor
+
+
 def normalize_dims(dim, ndim, op):
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     out = []
     for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
+        if not -(ndim or 1) <= d < (ndim or 1):
             raise IndexError(f"{op}: dim {d} is out of range for a tensor of {ndim} dimensions")
-        out.append(d % max(ndim, 1) if ndim else 0)
+        out.append(d % ndim if ndim else 0)
     return tuple(sorted(set(out))) if ndim else ()
 
 
@@ -29,10 +34,13 @@ def _expand_back(g, in_shape, axes, keepdim):
 
 
 class Sum(Function):
+    def __init__(self, axes, keepdim, dtype):
+        self.axes, self.keepdim, self.dtype = axes, keepdim, dtype
+
     def forward(self, a):
         self.in_shape = a.shape
         out = a.sum(axis=self.axes, keepdims=self.keepdim, dtype=self.dtype.np)
-        return self.xp.asarray(out)
+        return self.backend.asarray(out)
 
     def backward(self, g):
         return _expand_back(g, self.in_shape, self.axes, self.keepdim)
@@ -58,12 +66,15 @@ def mean(x, dim=None, keepdim=False):
 class Extreme(Function):
     """max/min over all elements; ties share the gradient evenly (PyTorch's rule)."""
 
+    def __init__(self, op):
+        self.op = op
+
     def forward(self, a):
         if a.size == 0:
             raise RuntimeError(f"{self.op}: cannot reduce an empty tensor of shape {a.shape}")
         self.save_inputs(0)
         self.save_outputs(0)
-        return self.xp.asarray(a.max() if self.op == "max" else a.min())
+        return self.backend.asarray(a.max() if self.op == "max" else a.min())
 
     def backward(self, g):
         (a,) = self.saved_inputs
@@ -75,21 +86,25 @@ class Extreme(Function):
 class Amax(Function):
     """max over several dims at once; ties share the gradient evenly, as PyTorch's amax."""
 
+    def __init__(self, axes, keepdim):
+        self.axes, self.keepdim = axes, keepdim
+
     def forward(self, a):
         if a.size == 0:
             raise RuntimeError(f"amax: cannot reduce an empty tensor of shape {a.shape}")
         self.save_inputs(0)
         y = a.max(axis=self.axes, keepdims=True)
-        self.peak = y
+        self.peak_shape = y.shape
+        self.save_outputs(0)
         return y if self.keepdim else y.squeeze(self.axes)
 
     def backward(self, g):
-        from ..tensor import Tensor
         (a,) = self.saved_inputs
-        peak = Tensor._wrap(self.peak, g.device, backend=self.backend)
+        (peak,) = self.saved_outputs
+        peak = peak.reshape(self.peak_shape)
         mask = (a == peak).to(g.dtype)
         if not self.keepdim:
-            g = g.reshape(peak.shape)
+            g = g.reshape(self.peak_shape)
         return g * mask / mask.sum(self.axes, keepdim=True)
 
 
@@ -99,22 +114,24 @@ def amax(x, dim=None, keepdim=False):
 
 
 class ExtremeDim(Function):
+    def __init__(self, op, dim, keepdim):
+        self.op, self.dim, self.keepdim = op, dim, keepdim
+
     def forward(self, a):
-        xp = self.xp
+        b = self.backend
         if a.shape[self.dim] == 0:
             raise RuntimeError(f"{self.op}: cannot reduce an empty dimension {self.dim} of shape {a.shape}")
-        idx = (xp.argmax if self.op == "max" else xp.argmin)(a, axis=self.dim, keepdims=True)
-        vals = xp.take_along_axis(a, idx, axis=self.dim)
+        idx = (b.argmax if self.op == "max" else b.argmin)(a, axis=self.dim, keepdims=True)
+        vals = b.take_along_axis(a, idx, axis=self.dim)
         if not self.keepdim:
             vals, idx = vals.squeeze(self.dim), idx.squeeze(self.dim)
         self.in_shape = a.shape
-        self.indices = idx
         self.mark_non_differentiable(1)
-        return vals, idx.astype(xp.int64, copy=False)
+        self.save_outputs(1)
+        return vals, idx.astype(dtypes.int64.np, copy=False)
 
     def backward(self, g, _):
-        from ..tensor import Tensor
-        idx = Tensor._wrap(self.indices, g.device, backend=self.backend)
+        (idx,) = self.saved_outputs
         if not self.keepdim:
             g, idx = g.unsqueeze(self.dim), idx.unsqueeze(self.dim)
         n = self.in_shape[self.dim]
@@ -140,9 +157,24 @@ def extreme(x, op, dim=None, keepdim=False):
     return result(*ExtremeDim.apply(x, op=op, dim=d, keepdim=keepdim))
 
 
+def max(x, dim=None, keepdim=False):
+    """The maximum, or with ``dim`` the ``(values, indices)`` along it; ``max(x, other)`` is maximum."""
+    from .arith import maximum
+    if isinstance(dim, _tensor_class()):
+        return maximum(x, dim)
+    return extreme(x, "max", dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False):
+    from .arith import minimum
+    if isinstance(dim, _tensor_class()):
+        return minimum(x, dim)
+    return extreme(x, "min", dim, keepdim)
+
+
 def argextreme(x, op, dim=None, keepdim=False):
-    xp = x.backend.xp
-    fn = xp.argmax if op == "argmax" else xp.argmin
+    b = x._backend
+    fn = b.argmax if op == "argmax" else b.argmin
     if dim is None:
         out = fn(x._data.reshape(-1))
         if keepdim:
@@ -150,7 +182,29 @@ def argextreme(x, op, dim=None, keepdim=False):
     else:
         (d,) = normalize_dims(dim, x.ndim, op)
         out = fn(x._data, axis=d, keepdims=keepdim)
-    return x._wrap(xp.asarray(out, dtype=xp.int64), x.device)
+    return x._like(b.asarray(out, dtype=dtypes.int64.np))
+
+
+def argmax(x, dim=None, keepdim=False):
+    return argextreme(x, "argmax", dim, keepdim)
+
+
+def argmin(x, dim=None, keepdim=False):
+    return argextreme(x, "argmin", dim, keepdim)
+
+
+def _logical_reduce(x, op, dim, keepdim):
+    axes = None if dim is None else normalize_dims(dim, x.ndim, op)
+    out = getattr(x._data, op)(axis=axes, keepdims=keepdim)
+    return x._like(x._backend.asarray(out))
+
+
+def all(x, dim=None, keepdim=False):
+    return _logical_reduce(x, "all", dim, keepdim)
+
+
+def any(x, dim=None, keepdim=False):
+    return _logical_reduce(x, "any", dim, keepdim)
 
 
 def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
@@ -162,7 +216,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     for a in axes:
         n *= x.shape[a]
     centred = x - mean(x, axes, keepdim=True)
-    return sum(centred * centred, axes, keepdim) / max(n - corr, 0)
+    return sum(centred * centred, axes, keepdim) / (n - corr if n > corr else 0)
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, correction=None):

@@ -24,6 +24,9 @@ def infer_shape(shape, numel, op="reshape"):
 class Reshape(Function):
     view = True
 
+    def __init__(self, shape):
+        self.shape = shape
+
     def forward(self, a):
         self.in_shape = a.shape
         return a.reshape(self.shape)
@@ -34,6 +37,9 @@ class Reshape(Function):
 
 class Permute(Function):
     view = True
+
+    def __init__(self, dims):
+        self.dims = dims
 
     def forward(self, a):
         return a.transpose(self.dims)
@@ -48,9 +54,12 @@ class Permute(Function):
 class Expand(Function):
     view = True
 
+    def __init__(self, shape):
+        self.shape = shape
+
     def forward(self, a):
         self.in_shape = a.shape
-        return self.xp.broadcast_to(a, self.shape)
+        return self.backend.broadcast_to(a, self.shape)
 
     def backward(self, g):
         return sum_to(g, self.in_shape)
@@ -58,7 +67,7 @@ class Expand(Function):
 
 class Contiguous(Function):
     def forward(self, a):
-        return self.xp.ascontiguousarray(a)
+        return self.backend.ascontiguousarray(a)
 
     def backward(self, g):
         return g
@@ -73,9 +82,12 @@ class Clone(Function):
 
 
 class Cat(Function):
+    def __init__(self, dim):
+        self.dim = dim
+
     def forward(self, *arrays):
         self.sizes = [a.shape[self.dim] for a in arrays]
-        return self.xp.concatenate(arrays, axis=self.dim)
+        return self.backend.concatenate(arrays, axis=self.dim)
 
     def backward(self, g):
         out, start = [], 0
@@ -83,6 +95,115 @@ class Cat(Function):
             out.append(g.narrow(self.dim, start, n))
             start += n
         return tuple(out)
+
+
+def _tensor_class():
+    from ..tensor import Tensor
+    return Tensor
+
+
+def reshape(x, shape):
+    shape = infer_shape(shape, x.numel())
+    return x if shape == x.shape else Reshape.apply(x, shape=shape)
+
+
+def view(x, shape):
+    """``reshape`` that refuses to copy: PyTorch's error when the strides cannot express ``shape``."""
+    from .. import dtypes
+    if len(shape) == 1 and isinstance(shape[0], (dtypes.dtype, str)):
+        raise TypeError("view(dtype) is not supported; use to(dtype)")
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    target = infer_shape(shape, x.numel(), "view")
+    if not x.is_contiguous() and x.ndim > 1 and target != x.shape:
+        probe = x._data.view()
+        try:
+            probe.shape = target  # the array refuses exactly when a copy would be needed
+        except AttributeError:
+            raise RuntimeError(f"view: shape {target} is not compatible with the strides of a "
+                               f"tensor of shape {tuple(x.shape)}; use reshape()") from None
+    return reshape(x, target)
+
+
+def permute(x, dims):
+    dims = tuple(d % x.ndim for d in dims) if x.ndim else tuple(dims)
+    if sorted(dims) != list(range(x.ndim)):
+        raise RuntimeError(f"permute: {dims} is not a permutation of the {x.ndim} dims of "
+                           f"shape {tuple(x.shape)}")
+    return Permute.apply(x, dims=dims)
+
+
+def transpose(x, dim0, dim1):
+    if x.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+        return x
+    dims = list(range(x.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(x, dims)
+
+
+def t(x):
+    if x.ndim > 2:
+        raise RuntimeError(f"t(): expects a tensor with <= 2 dimensions, got shape {tuple(x.shape)}")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+def unflatten(x, dim, sizes):
+    d = dim % x.ndim
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1:])
+
+
+def squeeze(x, dim=None):
+    from .reduce import normalize_dims
+    if dim is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    dims = normalize_dims(dim, x.ndim, "squeeze")
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
+
+
+def unsqueeze(x, dim):
+    d = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def expand(x, shape):
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise RuntimeError(f"expand: target shape {shape} has fewer dims than {tuple(x.shape)}")
+    full = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
+    for i, s in enumerate(x.shape):
+        if s != 1 and s != full[lead + i]:
+            raise RuntimeError(f"expand: the size {s} of dimension {i} of shape {tuple(x.shape)} "
+                               f"cannot be expanded to {full}")
+    return x if full == x.shape else Expand.apply(x, shape=full)
+
+
+def narrow(x, dim, start, length):
+    index = [slice(None)] * x.ndim
+    index[dim] = slice(start, start + length)
+    return x[tuple(index)]
+
+
+def repeat(x, sizes):
+    x = reshape(x, (1,) * (len(sizes) - x.ndim) + x.shape)
+    for d, r in enumerate(sizes):
+        if r != 1:
+            x = cat([x] * r, d)
+    return x
+
+
+def clone(x):
+    return Clone.apply(x)
+
+
+def contiguous(x):
+    return x if x.is_contiguous() else Contiguous.apply(x)
 
 
 def cat(tensors, dim=0):

@@ -59,13 +59,14 @@ class Adam(Optimizer):
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             bias_correction1 = 1 - beta1 ** step
             bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
-            if amsgrad:
-                max_sq = state["max_exp_avg_sq"]
-                max_sq.copy_(max_sq.maximum(exp_avg_sq))
-                denom = max_sq.sqrt() / bias_correction2_sqrt + eps
-            else:
-                denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
-            p.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)
+            tensors = (p, exp_avg, exp_avg_sq) + ((state["max_exp_avg_sq"],) if amsgrad else ())
+            for p_part, m_part, v_part, *max_part in self._blocks(*tensors):
+                if amsgrad:
+                    max_part[0].copy_(max_part[0].maximum(v_part))
+                    v_part = max_part[0]
+                denom = v_part.sqrt().div_(bias_correction2_sqrt).add_(eps)
+                p_part.addcdiv_(m_part, denom, value=-lr / bias_correction1)
+                del denom  # before the next block's is made: one block of scratch at a time
 
 
 class AdamW(Adam):

@@ -115,6 +115,18 @@ class Optimizer:
             if p.requires_grad and p.grad is not None:
                 yield p
 
+    @staticmethod
+    def _blocks(*tensors, size=1 << 18):
+        """Matching flat views of at most ``size`` elements covering same-shape contiguous tensors
+        (the tensors whole otherwise): a step's temporaries then take one block, not a parameter."""
+        n = tensors[0].numel()
+        if n <= size or not all(t.shape == tensors[0].shape and t.is_contiguous() for t in tensors):
+            yield tensors
+            return
+        flat = [t.view(-1) for t in tensors]
+        for i in range(0, n, size):
+            yield tuple(f[i:i + size] for f in flat)
+
     # ---- state dicts ----------------------------------------------------------
     def state_dict(self) -> dict:
         """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}``.

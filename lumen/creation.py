@@ -1,11 +1,11 @@
-"""Creation ops: ``lumen.tensor``, ``zeros``, ``arange``, seeded ``rand``/``randn``/``randint`` ..."""
+"""Creation ops: ``lumen.tensor``, ``zeros``, ``arange``, ``rand``/``randn``/``randint`` from a ``lumen.Generator`` ..."""
 from __future__ import annotations
 
 import numpy as np
 
-from . import backends, dtypes
+from . import backends, dtypes, random
 from .device import as_device
-from .tensor import Tensor, _as_array, _size
+from .tensor import Tensor, _size, as_array
 
 
 def _make(array_fn, dtype, device, requires_grad):
@@ -30,7 +30,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         data = data.detach()
         if device is None:
             device = data.device
-    return _make(lambda b: b.xp.array(_as_array(b, data, dtype), copy=True), dtype, device, requires_grad)
+    return _make(lambda b: as_array(b, data, dtype).copy(), dtype, device, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -114,58 +114,59 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     return _make(lambda b: b.xp.eye(n, m, dtype=_float_dtype(dtype).np), dtype, device, requires_grad)
 
 
-# ---- random numbers: one seeded generator per backend --------------------------------
-_seed = None
+# ---- random numbers: drawn from a lumen.Generator (the device's default one unless generator=) ---------
+def _random(op, draw, size, dtype, device, requires_grad, generator):
+    dev = as_device(device)
+    gen = random.array_generator(dev, generator, op)
+    return _make(lambda b: draw(b.random, gen, _size(size)), dtype, dev, requires_grad)
 
 
-def manual_seed(seed: int):
-    """Seed the generators of every backend (those loaded now and those loaded later)."""
-    global _seed
-    _seed = int(seed)
-    backends.get("cpu").seed(_seed)
-    for b in backends.loaded():
-        b.seed(_seed)
-    return _seed
-
-
-def initial_seed():
-    return _seed
-
-
-def _generator(device):
-    return backends.get(as_device(device).type).generator()
-
-
-def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
+def _random_float_dtype(dtype, op):
     d = _float_dtype(dtype)
-    g = generator or _generator(device)
-    return _make(lambda b: b.asarray(g.random(_size(size), dtype=np.float64).astype(d.np)), d, device,
-                 requires_grad)
+    if not d.is_floating_point:
+        raise RuntimeError(f"{op}: needs a floating point dtype, got {d}")
+    return d
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
-    d = _float_dtype(dtype)
-    g = generator or _generator(device)
-    return _make(lambda b: b.asarray(g.standard_normal(_size(size)).astype(d.np)), d, device, requires_grad)
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform on [0, 1)."""
+    d = _random_float_dtype(dtype, "rand")
+    return _random("rand", lambda r, g, shape: r.uniform(g, shape, d.np), size, d, device, requires_grad,
+                   generator)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal."""
+    d = _random_float_dtype(dtype, "randn")
+    return _random("randn", lambda r, g, shape: r.normal(g, shape, d.np), size, d, device, requires_grad,
+                   generator)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None, requires_grad=False):
+    """Integers uniform on [low, high) (``randint(high, size)`` starts at 0), int64 by default."""
     if high is None:
         low, high = 0, low
+    if not low < high:
+        raise RuntimeError(f"randint: expects low < high, got low={low} and high={high}")
     d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
-    g = generator or _generator(device)
-    return _make(lambda b: b.asarray(g.integers(low, high, _size((size,))).astype(d.np)), d, device, False)
+    return _random("randint", lambda r, g, shape: r.integers(g, low, high, shape, d.np), (size,), d, device,
+                   requires_grad, generator)
 
 
-def randperm(n, dtype=None, device=None, generator=None):
+def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
+    """A random permutation of 0 .. n-1, int64 by default."""
+    if n < 0:
+        raise RuntimeError(f"randperm: n must be non-negative, got {n}")
     d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
-    g = generator or _generator(device)
-    return _make(lambda b: b.asarray(g.permutation(n).astype(d.np)), d, device, False)
+    return _random("randperm", lambda r, g, shape: r.permutation(g, n, d.np), (), d, device, requires_grad,
+                   generator)
 
 
-def rand_like(t, dtype=None):
-    return rand(t.shape, dtype=dtype or t.dtype, device=t.device)
+def rand_like(t, dtype=None, *, generator=None, device=None, requires_grad=False):
+    return rand(t.shape, generator=generator, dtype=dtype or t.dtype, device=device or t.device,
+                requires_grad=requires_grad)
 
 
-def randn_like(t, dtype=None):
-    return randn(t.shape, dtype=dtype or t.dtype, device=t.device)
+def randn_like(t, dtype=None, *, generator=None, device=None, requires_grad=False):
+    return randn(t.shape, generator=generator, dtype=dtype or t.dtype, device=device or t.device,
+                 requires_grad=requires_grad)

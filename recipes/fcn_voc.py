@@ -193,11 +193,17 @@ def evaluate(model, dataset, device, n_show=4):
 
 # ---- checkpoints ---------------------------------------------------------------------------
 def rng_state():
-    return json.dumps(lumen.backends.get("cpu").generator().bit_generator.state)
+    """{device: state} of every device's default generator in use (CPU init, GPU dropout), so that a GPU run
+    resumes bit for bit as a CPU run does."""
+    return {name: generator.get_state() for name, generator in lumen.random.default_generators().items()}
 
 
-def set_rng_state(state):
-    lumen.backends.get("cpu").generator().bit_generator.state = json.loads(state)
+def set_rng_state(states):
+    if not isinstance(states, dict):
+        raise UserError("the checkpoint's random state is of an older recipes.fcn_voc; it cannot be resumed "
+                        "exactly: start the run again")
+    for name, state in states.items():
+        lumen.random.default_generator_for(name).set_state(state)
 
 
 def write_atomic(path: Path, write):

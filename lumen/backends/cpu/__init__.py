@@ -4,15 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import Backend
-from . import activation, blas, conv, loss, lrn, memory, pool
+from . import activation, blas, conv, loss, lrn, memory, pool, random
 
 
 class NumpyBackend(Backend):
     name = "cpu"
     xp = np
+    random = random
 
     def __init__(self):
-        self._rng = np.random.default_rng()
         memory.cache_freed_memory(True)
 
     def asarray(self, data, dtype=None):
@@ -20,12 +20,6 @@ class NumpyBackend(Backend):
 
     def to_numpy(self, array):
         return np.asarray(array)
-
-    def seed(self, seed: int) -> None:
-        self._rng = np.random.default_rng(seed)
-
-    def generator(self):
-        return self._rng
 
     def scatter_add(self, target, index, values) -> None:
         np.add.at(target, index, values)

@@ -25,7 +25,7 @@ import numpy
 
 from .. import base
 from . import _module as km
-from . import conv, loss, lrn, pool
+from . import conv, loss, lrn, pool, random
 
 
 def available() -> bool:
@@ -36,36 +36,16 @@ def available() -> bool:
         return False
 
 
-class _Generator:
-    """numpy.random.Generator-like wrapper over ``cupy.random.Generator``.
-
-    Adds the numpy methods CuPy's generator lacks (``normal``, ``permutation``);
-    everything else is forwarded.
-    """
-
-    def __init__(self, seed=None):
-        self._rng = cupy.random.default_rng(seed)
-
-    def __getattr__(self, name):
-        return getattr(self._rng, name)
-
-    def normal(self, loc=0.0, scale=1.0, size=None, dtype=numpy.float64):
-        return self._rng.standard_normal(size, dtype=dtype) * scale + loc
-
-    def permutation(self, n):
-        return cupy.argsort(self._rng.random(int(n)))
-
-
 class CupyBackend(base.Backend):
     """Backend on the current CUDA device; arrays are ``cupy.ndarray``."""
 
     name = "cuda"
     xp = cupy
+    random = random
 
-    def __init__(self, seed=None):
+    def __init__(self):
         if not available():
             raise RuntimeError(f"no CUDA device is visible. {_INSTALL_HINT}")
-        self._gen = _Generator(seed)
 
     # ---- arrays -----------------------------------------------------------
     def asarray(self, data, dtype=None):
@@ -73,13 +53,6 @@ class CupyBackend(base.Backend):
 
     def to_numpy(self, array):
         return cupy.asnumpy(array)
-
-    def seed(self, seed: int) -> None:
-        cupy.random.seed(seed)
-        self._gen = _Generator(seed)
-
-    def generator(self):
-        return self._gen
 
     def scatter_add(self, target, index, values) -> None:
         cupyx.scatter_add(target, index, values)
@@ -125,14 +98,15 @@ class CupyBackend(base.Backend):
         return loss.softmax_cross_entropy_backward(log_prob, target, gloss, ignore_index)
 
     # ---- extras (fused kernels the layers above may use) -----------------------
-    def dropout_mask(self, shape, p, dtype):
-        """Inverted-dropout mask of ``shape``: 1/(1-p) with probability 1-p, else 0."""
+    def dropout_mask(self, shape, p, dtype, generator):
+        """Inverted-dropout mask of ``shape``: 1/(1-p) with probability 1-p, else 0, drawn from ``generator``
+        (an array-level generator of this backend: ``lumen.random.array_generator``)."""
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout_mask: p must be in [0, 1], got {p}")
         if p == 1.0:
             return cupy.zeros(shape, dtype)
         fn = km.kernel("elementwise.cu", "dropout_mask", dtype, "dropout_mask")
-        u = self._gen.random(shape, dtype=numpy.float32)
+        u = random.uniform(generator, shape, numpy.float32)
         mask = cupy.empty(shape, dtype)
         km.launch(fn, mask.size, (u, mask, numpy.int64(mask.size), numpy.float64(p),
                                   numpy.float64(1.0 / (1.0 - p))))

@@ -1,0 +1,40 @@
+"""Random numbers on the GPU: CuPy cuRAND (XORWOW) generators drawn in the caller's float width, state as bytes.
+
+The random-number interface every backend implements (see ``Backend.random``). A generator's state is the
+array of per-thread cuRAND states CuPy keeps on the device; it is copied to and from the host as bytes.
+"""
+from __future__ import annotations
+
+import cupy
+import numpy
+
+from ..cpu.random import integers, normal, uniform  # noqa: F401 (numpy's Generator calls suit CuPy's)
+
+
+def generator(seed: int):
+    """A generator on the current device seeded with ``seed`` (0 <= seed < 2**64)."""
+    return cupy.random.Generator(cupy.random.XORWOW(seed))
+
+
+def permutation(gen, n, dtype):
+    """A random permutation of 0 .. n-1 of integer ``dtype`` (CuPy's Generator has no ``permutation``)."""
+    return cupy.argsort(gen.random(int(n))).astype(dtype, copy=False)
+
+
+def _states(gen):
+    # CuPy exposes no accessor for the per-thread cuRAND states; they live in this int8 device array.
+    return gen.bit_generator._state
+
+
+def get_state(gen) -> bytes:
+    """The generator's whole state as bytes (``set_state`` restores it bit for bit)."""
+    return cupy.asnumpy(_states(gen)).tobytes()
+
+
+def set_state(gen, data: bytes) -> None:
+    """Restore a state from :func:`get_state`; ValueError when ``data`` is not one of this generator's size."""
+    states = _states(gen)
+    if len(data) != states.nbytes:
+        raise ValueError(f"a cuda (XORWOW) random state of this device is {states.nbytes} bytes, "
+                         f"got {len(data)} bytes")
+    states[...] = cupy.asarray(numpy.frombuffer(data, dtype=states.dtype))

@@ -10,36 +10,36 @@ from .random import Generator, default_generator, get_rng_state, initial_seed, m
 from .device import device
 from .dtypes import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16, int32,
                      int64, set_default_dtype, uint8)
-from .ops.arith import matmul, where
-from .ops.shape import cat, chunk, split, stack
+from .ops.activation import log_softmax, relu, softmax
+from .ops.arith import (add, allclose, clamp, div, equal, masked_fill, matmul, maximum, minimum, mul, pow,
+                        rsub, sub, where)
+from .ops.reduce import amax, argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from .ops.shape import (cat, chunk, clone, flatten, narrow, pad, permute, reshape, split, squeeze, stack, t,
+                        transpose, unsqueeze)
+from .ops.unary import abs, ceil, cos, exp, floor, log, neg, round, rsqrt, sigmoid, sign, sin, sqrt, square, tanh
 from .serialization import load, save
 from .tensor import Tensor
 
 half, float, double, long, int = float16, float32, float64, int64, int32
+clip, mm, negative = clamp, matmul, neg
 
 __version__ = "0.1.0"
 
 
-def _method(name):
-    def fn(input, *args, **kwargs):
-        return getattr(input, name)(*args, **kwargs)
-    fn.__name__ = name
-    fn.__doc__ = f"``lumen.{name}(t, ...)`` is ``t.{name}(...)``."
-    return fn
+def isfinite(input):
+    return input.isfinite()
 
 
-for _name in ("exp", "log", "sqrt", "rsqrt", "abs", "tanh", "sigmoid", "relu", "clamp", "clip", "maximum",
-              "minimum", "sum", "mean", "max", "min", "amax", "var", "std", "logsumexp", "argmax", "argmin",
-              "reshape", "permute", "transpose", "flatten", "squeeze", "unsqueeze", "neg", "sign", "square",
-              "isfinite", "isnan", "allclose", "softmax", "log_softmax", "narrow", "clone", "detach", "mm",
-              "floor", "ceil", "round", "t", "pow", "add", "sub", "mul", "div", "masked_fill", "numel"):
-    globals()[_name] = _method(_name)
-del _name
+def isnan(input):
+    return input.isnan()
 
 
-def pad(input, pad, mode="constant", value=0.0):
-    from .ops.shape import pad as _pad
-    return _pad(input, pad, mode, value)
+def detach(input):
+    return input.detach()
+
+
+def numel(input):
+    return input.numel()
 
 
 def is_tensor(obj):

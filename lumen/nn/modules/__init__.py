@@ -1,5 +1,5 @@
 """Layers of ``lumen.nn``."""
-from lumen.nn.modules.activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from lumen.nn.modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from lumen.nn.modules.container import ModuleDict, ModuleList, Sequential
 from lumen.nn.modules.conv import Conv2d, ConvTranspose2d
 from lumen.nn.modules.dropout import Dropout
@@ -10,6 +10,6 @@ from lumen.nn.modules.normalization import BatchNorm2d, LocalResponseNorm
 from lumen.nn.modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Conv2d", "ConvTranspose2d",
-           "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "Linear", "LocalResponseNorm",
+           "CrossEntropyLoss", "Dropout", "Flatten", "Identity", "LeakyReLU", "Linear", "LocalResponseNorm",
            "LogSoftmax", "MaxPool2d", "ModuleDict", "ModuleList", "NLLLoss", "ReLU", "Sequential",
            "Sigmoid", "Softmax", "Tanh"]

@@ -25,10 +25,11 @@ Tensors load as plain Tensors (Parameters become Tensors) with their dtype and
 overrides the stored device. Saving is atomic: the archive is written to a
 temporary file in the destination folder, flushed and fsynced, then renamed
 over the destination with ``os.replace``, so a crash never leaves a partial
-checkpoint under the final name.
+checkpoint under the final name (``atomic_write``, for any file written so).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -41,7 +42,7 @@ import numpy as np
 import lumen
 from lumen.dtypes import as_dtype
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "atomic_write", "CheckpointError"]
 
 _FORMAT = "lumen-checkpoint"
 _VERSION = 1
@@ -88,7 +89,7 @@ class _Encoder:
         if isinstance(obj, str):
             return {"t": "str", "v": obj}
         if isinstance(obj, lumen.Tensor):
-            array = obj.backend.to_numpy(obj._data)
+            array = obj.detach().numpy()
             return {"t": "tensor", "k": self._store(obj, np.asarray(array)), "dtype": obj.dtype.name,
                     "device": str(obj.device), "requires_grad": bool(obj.requires_grad)}
         if isinstance(obj, np.ndarray):
@@ -109,6 +110,42 @@ class _Encoder:
                         f"dicts/lists/tuples of these")
 
 
+@contextlib.contextmanager
+def atomic_write(path):
+    """Write ``path`` all at once or not at all: ``with atomic_write(path) as f: f.write(...)``.
+
+    Yields a binary file open on a temporary file in ``path``'s folder. When the block ends
+    cleanly the file is flushed, fsynced and renamed over ``path`` (``os.replace``), and the
+    rename itself is made durable; when it raises, the temporary file is removed and
+    ``path`` keeps its old content, so a crash never leaves a partial file under that name.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        # Some filesystems refuse to fsync a directory; the rename has happened either way.
+        try:
+            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:
+            pass
+
+
 def save(obj, f) -> None:
     """Write ``obj`` (nested dicts/lists/tuples of Tensors, arrays and plain values) to ``f``.
 
@@ -123,31 +160,8 @@ def save(obj, f) -> None:
     if hasattr(f, "write"):
         np.savez(f, **arrays)
         return
-    path = os.fspath(f)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        # Make the rename itself durable; some filesystems refuse to fsync a directory.
-        try:
-            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
+    with atomic_write(f) as fh:
+        np.savez(fh, **arrays)
 
 
 class _Decoder:

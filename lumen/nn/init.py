@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 import lumen
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-           "bilinear_", "bilinear_kernel"]
+           "bilinear_", "bilinear_factor", "bilinear_kernel"]
 
 _LINEAR_FNS = {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                "conv_transpose3d", "sigmoid"}
@@ -67,7 +66,7 @@ def _calculate_correct_fan(tensor, mode):
 def _check(tensor, fn):
     if not isinstance(tensor, lumen.Tensor):
         raise TypeError(f"nn.init.{fn} expects a lumen.Tensor, got {type(tensor).__name__}")
-    if not np.issubdtype(np.dtype(tensor.dtype.np), np.floating):
+    if not tensor.dtype.is_floating_point:
         raise TypeError(f"nn.init.{fn} needs a floating point tensor, got dtype {tensor.dtype}")
 
 
@@ -136,20 +135,18 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: st
     return normal_(tensor, 0.0, std)
 
 
-def _upsample_filt_1d(size: int) -> np.ndarray:
+def bilinear_factor(size: int):
+    """The 1-d FCN bilinear filter of ``size`` taps, a float64 CPU tensor: ``factor = (size+1)//2``,
+    ``center = factor-1`` if size is odd else ``factor-0.5``, ``f(i) = 1 - |i-center|/factor``."""
     factor = (size + 1) // 2
     center = factor - 1 if size % 2 == 1 else factor - 0.5
-    return 1 - np.abs(np.arange(size) - center) / factor
+    return 1 - (lumen.arange(size, dtype=lumen.float64) - center).abs() / factor
 
 
-def bilinear_kernel(kh: int, kw: int | None = None) -> np.ndarray:
-    """The FCN bilinear upsampling filter, a float64 ``(kh, kw)`` host array.
-
-    Per axis: ``factor = (k+1)//2``, ``center = factor-1`` if k is odd else
-    ``factor-0.5``, ``f(i) = 1 - |i-center|/factor``; the kernel is ``f(i) f(j)``.
-    """
+def bilinear_kernel(kh: int, kw: int | None = None):
+    """The FCN bilinear upsampling filter ``f(i) f(j)``, a float64 ``(kh, kw)`` CPU tensor."""
     kw = kh if kw is None else kw
-    return np.outer(_upsample_filt_1d(kh), _upsample_filt_1d(kw))
+    return bilinear_factor(kh).unsqueeze(1) * bilinear_factor(kw).unsqueeze(0)
 
 
 def bilinear_(weight):
@@ -168,9 +165,9 @@ def bilinear_(weight):
         raise ValueError(
             f"nn.init.bilinear_ needs as many input as output channels, or one output channel "
             f"per group, got weight shape {tuple(weight.shape)}")
-    w = np.zeros((c_in, c_out, kh, kw), dtype=np.float64)
-    filt = bilinear_kernel(kh, kw)
-    w[np.arange(c_in), np.arange(c_in) if c_out == c_in else 0] = filt
+    w = lumen.zeros((c_in, c_out, kh, kw), dtype=lumen.float64)
+    channels = lumen.arange(c_in)
+    w[channels, channels if c_out == c_in else 0] = bilinear_kernel(kh, kw)
     with lumen.no_grad():
-        weight.copy_(lumen.tensor(w, dtype=weight.dtype, device=weight.device))
+        weight.copy_(w.to(weight.device))
     return weight

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 
-import numpy as np
 
 import lumen
 from lumen.autograd import reset_grads
@@ -415,8 +414,8 @@ class Module:
                 missing_keys.append(key)
                 continue
             value = state_dict[key]
-            if isinstance(value, np.ndarray):
-                value = lumen.from_numpy(value)
+            if not isinstance(value, lumen.Tensor) and hasattr(value, "__array_interface__"):
+                value = lumen.as_tensor(value)  # a numpy array
             if not isinstance(value, lumen.Tensor):
                 error_msgs.append(
                     f'While copying the parameter named "{key}", expected a Tensor or numpy array '

@@ -20,7 +20,7 @@ class Parameter(Tensor):
             data = lumen.empty(0)
         elif not isinstance(data, Tensor):
             data = lumen.tensor(data)
-        self._init(data._data, data._device, data._backend, version_counter=data._version_counter)
+        super().__init__(data)  # shares data's storage and version counter, not its graph
         self.requires_grad_(requires_grad)
 
     def _assign_storage(self, new: Tensor) -> None:
@@ -28,8 +28,7 @@ class Parameter(Tensor):
 
         Used by ``Module.to()`` so that optimisers holding the Parameter stay valid.
         """
-        self._data, self._device, self._backend = new._data, new._device, new._backend
-        self._version_counter.value += 1
+        self.data = new
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()

@@ -130,7 +130,8 @@ class DataLoader:
 
     The shuffle order of epoch ``e`` is a permutation drawn from
     ``numpy.random.default_rng([seed, e])``; ``seed=None`` draws a seed once at
-    construction (``loader.seed``). Iterating to the end advances the epoch;
+    construction (``loader.seed``) from ``generator`` (a CPU ``lumen.Generator``; the
+    default one when None, so ``lumen.manual_seed`` fixes the order, as in PyTorch). Iterating to the end advances the epoch;
     starting a new iteration while one is unfinished abandons it and also
     advances the epoch (a fresh pass, as PyTorch). ``set_epoch`` and
     ``load_state_dict`` select the epoch and batch position the next iterator
@@ -143,7 +144,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, num_workers=0, collate_fn=None,
-                 drop_last=False, seed=None, prefetch=2):
+                 drop_last=False, seed=None, prefetch=2, generator=None):
         if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
             raise TypeError(f"DataLoader: dataset of type {type(dataset).__name__} needs __getitem__ and __len__")
         for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
@@ -151,7 +152,9 @@ class DataLoader:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"DataLoader: {name} must be an int >= {low}, got {value!r}")
         if seed is None:
-            seed = int(np.random.default_rng().integers(2**63))
+            import lumen  # the core sits above this module's import time dependencies
+
+            seed = int(lumen.randint(0, 2**63, (), generator=generator).item())
         elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
         self.dataset = dataset

@@ -267,3 +267,18 @@ def test_subset_and_argument_checks():
             DataLoader(Indexed(3), **kwargs)
     with pytest.raises(TypeError, match="__getitem__ and __len__"):
         DataLoader(iter(range(3)))
+
+
+def test_seed_none_draws_the_shuffle_seed_from_the_generator():
+    orders = lambda loader: [list(b) for b in loader]
+    a = DataLoader(Indexed(20), batch_size=4, shuffle=True, generator=lumen.Generator().manual_seed(9),
+                   collate_fn=as_list)
+    b = DataLoader(Indexed(20), batch_size=4, shuffle=True, generator=lumen.Generator().manual_seed(9),
+                   collate_fn=as_list)
+    assert a.seed == b.seed and orders(a) == orders(b)
+    lumen.manual_seed(4)  # without a generator the default one gives the seed, as PyTorch's sampler
+    c = DataLoader(Indexed(20), shuffle=True)
+    lumen.manual_seed(4)
+    assert DataLoader(Indexed(20), shuffle=True).seed == c.seed
+    with pytest.raises(TypeError, match="generator must be a lumen.Generator"):
+        DataLoader(Indexed(20), generator=object())

@@ -17,14 +17,14 @@ def is_available() -> bool:
 def device_count() -> int:
     if not is_available():
         return 0
-    import cupy
-    return cupy.cuda.runtime.getDeviceCount()
+    from .backends.cuda import device_count as count
+    return count()
 
 
 def synchronize() -> None:
     if is_available():
-        import cupy
-        cupy.cuda.get_current_stream().synchronize()
+        from .backends.cuda import synchronize as wait
+        wait()
 
 
 # ---- random state: the default generator of each CUDA device (lumen.random) ---------------------

@@ -17,19 +17,17 @@ import math
 import os
 import signal
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 import lumen
 from lumen import optim
 from lumen.data import DataError, DataLoader
 from lumen.nn import functional as F
-from lumen.serialization import CheckpointError
+from lumen.serialization import CheckpointError, atomic_write
 from lumen.vision import metrics, plot
 from lumen.vision.datasets import VOC_CLASSES, SBDSegmentation, VOCSegmentation, synthetic_voc
 from lumen.vision.models import fcn, read_npz
@@ -206,18 +204,6 @@ def set_rng_state(states):
         lumen.random.default_generator_for(name).set_state(state)
 
 
-def write_atomic(path: Path, write):
-    """Write through a temporary file in the same folder, then rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def load_checkpoint(path, args):
     try:
         ckpt = lumen.load(path)
@@ -385,7 +371,7 @@ def scores_of(confusion):
     def plain(x):
         return None if math.isnan(x) else float(x)
 
-    return {key: [plain(v) for v in value] if isinstance(value, np.ndarray) else plain(value)
+    return {key: [plain(v) for v in value] if hasattr(value, "tolist") else plain(value)
             for key, value in confusion.compute().items()}
 
 
@@ -393,11 +379,13 @@ def write_outputs(args, history, results, confusion, shown):
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {"data": str(args.data) if args.data else "embedded", "classes": list(VOC_CLASSES), "stages": results}
     text = json.dumps(payload, indent=2, allow_nan=False)
-    write_atomic(args.out / "metrics.json", lambda p: Path(p).write_text(text))
-    write_atomic(args.out / "curves.png", lambda p: plot.training_curves(history).savefig(p, format="png"))
+    with atomic_write(args.out / "metrics.json") as f:
+        f.write(text.encode("utf-8"))
+    with atomic_write(args.out / "curves.png") as f:
+        plot.training_curves(history).savefig(f, format="png")
     images, truths, preds = zip(*shown)
-    write_atomic(args.out / "predictions.png",
-                 lambda p: plot.segmentation_grid(images, truths, preds).savefig(p, format="png", dpi=80))
+    with atomic_write(args.out / "predictions.png") as f:
+        plot.segmentation_grid(images, truths, preds).savefig(f, format="png", dpi=80)
     print(f"fcn_voc: wrote {args.out / 'metrics.json'}, curves.png and predictions.png")
 
 

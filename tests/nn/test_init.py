@@ -139,3 +139,11 @@ def test_bilinear_rejects_mismatched_channels():
         init.bilinear_(lumen.empty(4, 3, 4, 4))
     with pytest.raises(ValueError, match="4-d"):
         init.bilinear_(lumen.empty(4, 4))
+
+
+@pytest.mark.parametrize("fn", [init.uniform_, init.normal_, init.xavier_uniform_, init.xavier_normal_,
+                                init.kaiming_uniform_, init.kaiming_normal_])
+def test_init_takes_a_generator_as_pytorch(fn):
+    draws = [fn(lumen.empty(8, 4), generator=lumen.Generator().manual_seed(5)) for _ in range(2)]
+    assert draws[0].equal(draws[1])
+    assert not draws[0].equal(fn(lumen.empty(8, 4), generator=lumen.Generator().manual_seed(6)))

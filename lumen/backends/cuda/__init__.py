@@ -36,6 +36,15 @@ def available() -> bool:
         return False
 
 
+def device_count() -> int:
+    return cupy.cuda.runtime.getDeviceCount()
+
+
+def synchronize() -> None:
+    """Wait for every kernel queued on the current stream."""
+    cupy.cuda.get_current_stream().synchronize()
+
+
 class CupyBackend(base.Backend):
     """Backend on the current CUDA device; arrays are ``cupy.ndarray``."""
 

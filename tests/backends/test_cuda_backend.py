@@ -61,10 +61,8 @@ def test_available_and_arrays(be):
 
 
 def test_seed_reproducible_and_scatter_add(be):
-    be.seed(3)
-    a = be.to_numpy(be.generator().random((5,)))
-    be.seed(3)
-    np.testing.assert_array_equal(a, be.to_numpy(be.generator().random((5,))))
+    a = be.to_numpy(be.random.uniform(be.random.generator(3), (5,), np.float32))
+    np.testing.assert_array_equal(a, be.to_numpy(be.random.uniform(be.random.generator(3), (5,), np.float32)))
     t = cupy.zeros(4)
     be.scatter_add(t, cupy.asarray([0, 2, 0, 0]), cupy.asarray([1.0, 2.0, 3.0, 4.0]))
     np.testing.assert_array_equal(be.to_numpy(t), [8.0, 0.0, 2.0, 0.0])
@@ -141,18 +139,19 @@ def test_gemm_chunks_the_batch(monkeypatch):
     _close(gw, cpu_conv.conv2d_backward_filter(x, gy, w.shape, *geo), np.float64)
 
 
-def test_benchmark_mode_caches_a_winner(be, monkeypatch):
-    monkeypatch.setattr(gconv, "benchmark", True)
-    gconv.clear_cache()
+def test_benchmark_mode_caches_a_winner(be):
+    from lumen.backends import conv as conv_settings
+    conv_settings.clear_cache()
     rng = np.random.default_rng(2)
     x = _rand(rng, (2, 8, 12, 12), np.float32)
     w = _rand(rng, (16, 8, 3, 3), np.float32)
     geo = ((1, 1), (1, 1), (1, 1), 1)
-    y = be.conv2d_forward(cupy.asarray(x), cupy.asarray(w), None, *geo)
+    with conv_settings.flags(benchmark=True):
+        y = be.conv2d_forward(cupy.asarray(x), cupy.asarray(w), None, *geo)
     _close(y, cpu_conv.conv2d_forward(x, w, None, *geo), np.float32)
-    [(key, choice)] = gconv._cache.items()
-    assert key[0] == "fwd" and choice in gconv.ALGORITHMS
-    gconv.clear_cache()
+    [(key, choice)] = conv_settings.CUDA.cache.items()
+    assert key[0] == "forward" and choice in gconv.ALGORITHMS
+    conv_settings.clear_cache()
 
 
 def test_conv_bad_input_raises():
@@ -259,7 +258,6 @@ def test_extras(be):
     _close(be.crop(cupy.asarray(y), 1, 2, 2, 3), y[:, :, 1:3, 2:5], np.float32)
     with pytest.raises(ValueError, match="crop"):
         be.crop(cupy.asarray(y), 3, 0, 2, 2)
-    be.seed(0)
-    m = cupy.asnumpy(be.dropout_mask((400, 500), 0.3, np.float32))
+    m = cupy.asnumpy(be.dropout_mask((400, 500), 0.3, np.float32, be.random.generator(0)))
     assert set(np.unique(m)) <= {0.0, np.float32(1 / 0.7)}
     assert abs((m == 0).mean() - 0.3) < 0.01

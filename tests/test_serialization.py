@@ -10,7 +10,7 @@ import pytest
 
 import lumen
 import lumen.nn as nn
-from lumen.serialization import CheckpointError
+from lumen.serialization import CheckpointError, atomic_write
 
 
 def _roundtrip(obj, path):
@@ -142,6 +142,37 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
         lumen.save({"v": 2}, new)
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["ck.npz"]
+
+
+def test_atomic_write_renames_a_synced_temp_file_from_the_same_folder(tmp_path, monkeypatch):
+    path = tmp_path / "notes.txt"
+    path.write_text("old")
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    with atomic_write(str(path)) as f:
+        f.write(b"new ")
+        f.write(b"text")
+        (tmp,) = [n for n in os.listdir(tmp_path) if n != "notes.txt"]
+        assert tmp.startswith(".notes.txt.") and tmp.endswith(".tmp")
+        assert path.read_text() == "old"  # nothing under the final name until the block ends
+    assert path.read_text() == "new text"
+    assert os.listdir(tmp_path) == ["notes.txt"]
+    assert synced  # the data reached the disk before the rename
+
+
+def test_atomic_write_error_keeps_the_old_file_and_removes_the_temp(tmp_path):
+    path = tmp_path / "plot.png"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        with atomic_write(path) as f:
+            f.write(b"half a pic")
+            raise RuntimeError("renderer crashed")
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["plot.png"]
+    with pytest.raises(FileNotFoundError):
+        with atomic_write(tmp_path / "no_such_folder" / "x.png"):
+            pass
 
 
 def test_truncated_file_error_names_the_file(tmp_path):

@@ -13,12 +13,12 @@ unpickle the ``.pth``; it is read with ``weights_only=True``, so no code in it r
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
 import sys
-import tempfile
 
 import numpy as np
+
+from lumen.serialization import atomic_write
 
 __all__ = ["convert", "main"]
 
@@ -60,16 +60,8 @@ def convert(src, dst) -> dict:
             arrays[name] = value.to(torch.int64).numpy()
         else:
             raise ValueError(f"convert: entry {name!r} of {src} has unsupported dtype {value.dtype}")
-    # Write next to the destination and rename, so a failure never leaves a partial file.
-    folder = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, dst)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(dst) as f:
+        np.savez(f, **arrays)
     return {name: a.shape for name, a in arrays.items()}
 
 

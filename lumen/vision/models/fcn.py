@@ -7,7 +7,7 @@ so ``state_dict`` keys (``conv1_1.weight`` ... ``score_fr.weight``, ``upscore2.w
 
 Every net maps (N, 3, H, W) float -> class scores (N, num_classes, H, W) for any H, W >= 1.
 The crop offsets that align the upsampled scores with the input are derived from the
-layers' geometry (``backbones.CoordMap``, Caffe's ``coord_map``), not written down; they
+layers' geometry (``geometry.coord_map``, Caffe's), not written down; they
 are in ``model.crop_offsets`` (VGG16: 19 for FCN-32s; 5, 27 for FCN-16s; 5, 9, 31 for FCN-8s).
 """
 from __future__ import annotations
@@ -18,7 +18,8 @@ from fractions import Fraction
 import lumen
 from lumen import nn
 from lumen.nn import functional as F
-from lumen.vision.models.backbones import Backbone, CoordMap, build_backbone, coord_map
+from lumen.vision.models.backbones import Backbone, build_backbone
+from lumen.vision.models.geometry import CoordMap, coord_map
 
 __all__ = ["FCN", "FCN32s", "FCN16s", "FCN8s", "FCN8sAtOnce", "fcn32s", "fcn16s", "fcn8s",
            "fcn8s_atonce", "UPSAMPLING_MODES"]

@@ -5,7 +5,9 @@ from hypothesis import assume, given, settings, strategies as st
 
 import lumen
 import lumen.nn.functional as F
+from lumen import nn
 from lumen.autograd import gradcheck, gradgradcheck
+from lumen.ops.conv import bilinear_upsample2d
 
 SETTINGS = settings(max_examples=15, deadline=None)
 
@@ -214,24 +216,40 @@ def test_conv_transpose2d_errors():
 
 @pytest.mark.parametrize("k,stride,padding,output_padding", [(4, 2, 1, 0), (64, 32, 0, 0), (3, 2, 1, 1),
                                                              (5, 3, 2, 2)])
-def test_conv_transpose2d_fixed_bilinear_kernel_matches_torch(k, stride, padding, output_padding):
-    """A frozen class-diagonal rank-1 kernel (FCN's bilinear upsampling) takes the separable path."""
+def test_bilinear_upsample2d_matches_torch_deconvolution(k, stride, padding, output_padding):
+    """FCN's fixed bilinear upsampling as two banded GEMMs equals the dense deconvolution with the
+    ``nn.init.bilinear_`` weight (Lumen's general path and PyTorch's), values and gradients."""
     torch = pytest.importorskip("torch")
-    f = 1 - np.abs(np.arange(k) - (k - 1) / 2) / ((k + 1) // 2)
     c = 3
-    w = np.zeros((c, c, k, k))
-    w[np.arange(c), np.arange(c)] = np.outer(f, f * 0.5)
+    w = nn.init.bilinear_(lumen.zeros((c, c, k, k), dtype=lumen.float64))
     rng = np.random.default_rng(6)
     x = _t(rng, 2, c, 5, 4)
     kw = dict(stride=stride, padding=padding, output_padding=output_padding)
-    y = F.conv_transpose2d(x, lumen.tensor(w), **kw)
+    y = bilinear_upsample2d(x, k, **kw)
     assert type(y.grad_fn).__name__ == "SeparableResample"
+    general = F.conv_transpose2d(x, w, **kw)
+    assert type(general.grad_fn).__name__ == "Conv2dBackwardData"
+    np.testing.assert_allclose(y.detach().numpy(), general.detach().numpy(), rtol=1e-10, atol=1e-12)
     tx = torch.tensor(x.detach().numpy(), requires_grad=True)
-    ty = torch.nn.functional.conv_transpose2d(tx, torch.tensor(w), **kw)
+    ty = torch.nn.functional.conv_transpose2d(tx, torch.tensor(w.numpy()), **kw)
     np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
     g = rng.standard_normal(y.shape)
     (y * lumen.tensor(g)).sum().backward()
     (ty * torch.tensor(g)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
     small = x.detach()[:1, :, :3, :2].requires_grad_()
-    assert gradcheck(lambda x: F.conv_transpose2d(x, lumen.tensor(w), **kw), (small,))
+    assert gradcheck(lambda x: bilinear_upsample2d(x, k, **kw), (small,))
+
+
+def test_bilinear_upsample2d_bias_and_errors():
+    rng = np.random.default_rng(7)
+    x, b = _t(rng, 1, 2, 3, 3), _t(rng, 2)
+    w = nn.init.bilinear_(lumen.zeros((2, 2, 4, 4), dtype=lumen.float64))
+    np.testing.assert_allclose(bilinear_upsample2d(x, 4, stride=2, padding=1, bias=b).detach().numpy(),
+                               F.conv_transpose2d(x, w, b, stride=2, padding=1).detach().numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"bilinear_upsample2d: bias of shape \(3,\) does not match the 2"):
+        bilinear_upsample2d(x, 4, stride=2, bias=lumen.zeros(3, dtype=lumen.float64))
+    with pytest.raises(ValueError, match=r"bilinear_upsample2d: output_padding \(2, 2\) must be smaller"):
+        bilinear_upsample2d(x, 4, stride=2, output_padding=2)
+    with pytest.raises(ValueError, match=r"bilinear_upsample2d: expected a 4-d"):
+        bilinear_upsample2d(lumen.zeros((2, 3, 3)), 4)

@@ -1,4 +1,4 @@
-"""crop, interpolate, pad: gradchecks, double backward, PyTorch parity, errors."""
+"""crop, interpolate and pad (whose index modes are gathers of lumen.ops.resample): gradchecks, double backward, PyTorch parity, errors."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -154,9 +154,12 @@ def test_pad_gradcheck_and_matches_torch(pads, mode, value):
 
 def test_pad_errors():
     x = lumen.zeros((1, 1, 3, 3))
-    with pytest.raises(ValueError, match=r"pad: pad must be an even-length sequence"):
+    with pytest.raises(RuntimeError, match=r"pad: pad must be an even-length sequence"):
         F.pad(x, (1, 2, 3))
-    with pytest.raises(ValueError, match=r"pad: reflect padding \(3, 0\) must be smaller"):
+    with pytest.raises(RuntimeError, match=r"pad: reflect padding \(3, 0\) must be smaller"):
         F.pad(x, (3, 0), mode="reflect")
-    with pytest.raises(ValueError, match=r"pad: padding \(-2, -2\) of input \(1, 1, 3, 3\) gives shape"):
+    with pytest.raises(RuntimeError, match=r"pad: padding \(-2, -2\) of input \(1, 1, 3, 3\) gives shape"):
         F.pad(x, (-2, -2))
+    with pytest.raises(ValueError, match=r"pad: value is only meaningful in mode 'constant'"):
+        F.pad(x, (1, 1), mode="reflect", value=1.0)
+    assert F.pad(x, (1, 1), mode="reflect", value=0).shape == (1, 1, 3, 5)  # PyTorch accepts value 0

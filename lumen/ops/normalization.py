@@ -1,0 +1,154 @@
+"""Normalisation: ``batch_norm`` and ``local_response_norm`` (AlexNet / GoogLeNet's LRN)."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled, no_grad
+from ._check import check_float, check_same, check_tensor
+
+__all__ = ["batch_norm", "local_response_norm"]
+
+
+class ChannelWindowSum(Function):
+    """s[:, c] = sum of a[:, c - before : c + after + 1] over channels (zero outside [0, C))."""
+
+    def __init__(self, before, after):
+        self.before, self.after = before, after
+
+    def forward(self, a):
+        c = a.shape[1]
+        s = a.copy()
+        for d in range(1, min(self.before, c - 1) + 1):
+            s[:, d:] += a[:, :c - d]
+        for d in range(1, min(self.after, c - 1) + 1):
+            s[:, :c - d] += a[:, d:]
+        return s
+
+    def backward(self, g):
+        # channel j feeds the windows of [j - after, j + before]: the mirrored window
+        return ChannelWindowSum.apply(g, before=self.after, after=self.before)
+
+
+class LocalResponseNorm(Function):
+    """y = x * (k + alpha/size * sum over ``size`` neighbouring channels of x**2) ** -beta."""
+
+    def __init__(self, size, alpha, beta, k):
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        y, self.scale = self.backend.lrn_forward(x, self.size, self.alpha, self.beta, self.k)
+        self.save_inputs(0)
+        self.save_outputs(0)
+        return y
+
+    def backward(self, gy):
+        (x,) = self.saved_inputs
+        (y,) = self.saved_outputs
+        if not is_grad_enabled():
+            # a plain backward (nothing records it): the backend's fused kernel
+            return gy._like(self.backend.lrn_backward(x._data, y._data, self.scale, gy._data, self.size,
+                                                      self.alpha, self.beta, self.k))
+        # create_graph: the same gradient written in Lumen ops, so it can be differentiated again
+        n, before, after = self.size, self.size // 2, (self.size - 1) // 2
+        s = ChannelWindowSum.apply(x * x, before=before, after=after) * (self.alpha / n) + self.k
+        back = ChannelWindowSum.apply(gy * x * s ** (-self.beta - 1), before=after, after=before)
+        return gy * s ** -self.beta - x * back * (2 * self.alpha * self.beta / n)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalisation across channels, as ``torch.nn.functional.local_response_norm``.
+
+    input (N, C, *) float, same shape out: x / (k + alpha/size * sum_{c' in window} x_c'^2)^beta,
+    window [c - size//2, c + (size-1)//2] zero padded. (Caffe's ACROSS_CHANNELS LRN with
+    local_size=size and the same alpha is this op.)
+    """
+    op = "local_response_norm"
+    check_tensor(input, "input", op)
+    check_float(input, op)
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected input (N, C, *) with at least 3 dims, got {tuple(input.shape)}")
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"{op}: size must be a positive int, got {size!r}")
+    return LocalResponseNorm.apply(input, size=size, alpha=float(alpha), beta=float(beta), k=float(k))
+
+
+class BatchNormTrain(Function):
+    """Normalise x (N,C,*) with its own per-channel statistics, then scale by w and shift by b.
+
+    Outputs (y, batch mean (C,), biased batch variance (C,)); the statistics carry no gradient.
+    """
+
+    def __init__(self, axes, cshape, eps):
+        self.axes, self.cshape, self.eps = axes, cshape, eps
+
+    def forward(self, x, w, b):
+        axes = self.axes
+        mean = x.mean(axis=axes, keepdims=True)
+        xc = x - mean
+        var = (xc * xc).mean(axis=axes, keepdims=True)
+        y = xc * (1 / self.backend.sqrt(var + x.dtype.type(self.eps)))
+        if w is not None:
+            y *= w.reshape(self.cshape)
+        if b is not None:
+            y += b.reshape(self.cshape)
+        self.save_inputs(0, 1)
+        self.mark_non_differentiable(1, 2)
+        return y, mean.reshape(-1), var.reshape(-1)
+
+    def backward(self, gy, _mean, _var):
+        # Recomputes the statistics from x with Lumen ops: the gradient stays differentiable in x.
+        x, w = self.saved_inputs
+        axes, need = self.axes, self.needs_input_grad
+        xc = x - x.mean(axes, keepdim=True)
+        invstd = ((xc * xc).mean(axes, keepdim=True) + self.eps).rsqrt()
+        xhat = xc * invstd
+        g = gy if w is None else gy * w.reshape(self.cshape)
+        gx = invstd * (g - g.mean(axes, keepdim=True) - xhat * (g * xhat).mean(axes, keepdim=True)) \
+            if need[0] else None
+        gw = (gy * xhat).sum(axes) if need[1] else None
+        gb = gy.sum(axes) if need[2] else None
+        return gx, gw, gb
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """Batch normalisation over (N, *) per channel, as ``torch.nn.functional.batch_norm``.
+
+    input (N, C, *) float; running_mean / running_var (C,) or None; weight / bias (C,) or None.
+    ``training``: normalise with the batch's statistics and, if running stats are given, update them
+    in place: running = (1 - momentum) * running + momentum * batch (unbiased variance).
+    Otherwise normalise with the running statistics.
+    """
+    op = "batch_norm"
+    check_tensor(input, "input", op)
+    check_float(input, op)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected input (N, C, *) with at least 2 dims, got {tuple(input.shape)}")
+    check_same(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ValueError(f"{op}: {name} of shape {tuple(t.shape)} does not match the {c} channels of "
+                             f"input {tuple(input.shape)}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var or neither")
+    cshape = (1, c) + (1,) * (input.ndim - 2)
+    if not training:
+        if running_mean is None:
+            raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
+        scale = (running_var.detach() + eps).rsqrt()
+        y = (input - running_mean.detach().reshape(cshape)) * scale.reshape(cshape)
+        if weight is not None:
+            y = y * weight.reshape(cshape)
+        return y if bias is None else y + bias.reshape(cshape)
+    count = input.numel() // c
+    if count <= 1:
+        raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of shape "
+                         f"{tuple(input.shape)}")
+    axes = (0,) + tuple(range(2, input.ndim))
+    y, mean, var = BatchNormTrain.apply(input, weight, bias, axes=axes, cshape=cshape, eps=float(eps))
+    if running_mean is not None:
+        with no_grad():
+            running_mean.mul_(1 - momentum).add_(mean * momentum)
+            running_var.mul_(1 - momentum).add_(var * (momentum * count / (count - 1)))
+    return y

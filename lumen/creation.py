@@ -1,7 +1,6 @@
 """Creation ops: ``lumen.tensor``, ``zeros``, ``arange``, ``rand``/``randn``/``randint`` from a ``lumen.Generator`` ..."""
 from __future__ import annotations
 
-import numpy as np
 
 from . import backends, dtypes, random
 from .device import as_device
@@ -36,14 +35,14 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor) and dtype in (None, data.dtype) and (device is None or data.device == device):
         return data
-    if isinstance(data, np.ndarray) and (device is None or as_device(device).type == "cpu"):
+    if backends.get("cpu").owns(data) and (device is None or as_device(device).type == "cpu"):
         return from_numpy(data if dtype is None else data.astype(dtypes.as_dtype(dtype).np, copy=False))
     return tensor(data, dtype, device)
 
 
 def from_numpy(array):
     """A CPU tensor sharing memory with ``array`` (no copy)."""
-    if not isinstance(array, np.ndarray):
+    if not backends.get("cpu").owns(array):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     dtypes.from_numpy_dtype(array.dtype)
     return Tensor._wrap(array, as_device("cpu"))
@@ -53,29 +52,29 @@ def from_dlpack(obj):
     """A tensor sharing memory with any DLPack producer (numpy, CuPy, PyTorch) without a copy."""
     kind, _ = obj.__dlpack_device__()
     if kind == 1:  # kDLCPU
-        return from_numpy(np.from_dlpack(obj))
+        return from_numpy(backends.get("cpu").from_dlpack(obj))
     if kind == 2:  # kDLCUDA
         backend = backends.get("cuda")
-        return Tensor._wrap(backend.xp.from_dlpack(obj), as_device("cuda"), backend=backend)
+        return Tensor._wrap(backend.from_dlpack(obj), as_device("cuda"), backend=backend)
     raise RuntimeError(f"from_dlpack: unsupported DLPack device type {kind}; expected CPU (1) or CUDA (2)")
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _make(lambda b: b.xp.zeros(_size(size), _float_dtype(dtype).np), dtype, device, requires_grad)
+    return _make(lambda b: b.zeros(_size(size), _float_dtype(dtype).np), dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _make(lambda b: b.xp.ones(_size(size), _float_dtype(dtype).np), dtype, device, requires_grad)
+    return _make(lambda b: b.ones(_size(size), _float_dtype(dtype).np), dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _make(lambda b: b.xp.empty(_size(size), _float_dtype(dtype).np), dtype, device, requires_grad)
+    return _make(lambda b: b.empty(_size(size), _float_dtype(dtype).np), dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = dtypes.promote([], [], [fill_value])
-    return _make(lambda b: b.xp.full(_size((size,)), fill_value, dtypes.as_dtype(dtype).np), dtype, device,
+    return _make(lambda b: b.full(_size((size,)), fill_value, dtypes.as_dtype(dtype).np), dtype, device,
                  requires_grad)
 
 
@@ -102,16 +101,16 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if dtype is None:
         dtype = dtypes.promote([], [], [start, end, step])
     dtype = dtypes.as_dtype(dtype)
-    return _make(lambda b: b.xp.arange(start, end, step).astype(dtype.np), dtype, device, requires_grad)
+    return _make(lambda b: b.arange(start, end, step).astype(dtype.np), dtype, device, requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     d = _float_dtype(dtype)
-    return _make(lambda b: b.xp.linspace(start, end, steps).astype(d.np), d, device, requires_grad)
+    return _make(lambda b: b.linspace(start, end, steps).astype(d.np), d, device, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
-    return _make(lambda b: b.xp.eye(n, m, dtype=_float_dtype(dtype).np), dtype, device, requires_grad)
+    return _make(lambda b: b.eye(n, m, dtype=_float_dtype(dtype).np), dtype, device, requires_grad)
 
 
 # ---- random numbers: drawn from a lumen.Generator (the device's default one unless generator=) ---------

@@ -19,7 +19,8 @@ import numpy as np  # host bytes of states only
 
 from . import backends, dtypes
 from .device import as_device
-from .tensor import Tensor, _records
+from .ops.inplace import records
+from .tensor import Tensor
 
 __all__ = ["Generator", "default_generator", "default_generator_for", "default_generators", "manual_seed",
            "seed", "initial_seed", "get_rng_state", "set_rng_state", "array_generator", "uniform_array"]
@@ -215,7 +216,7 @@ def _fill(tensor, op, kind, a, b, generator):
         raise RuntimeError(f"{op}: needs a floating point tensor, got dtype {tensor.dtype}")
     gen = array_generator(tensor.device, generator, op)
     draw = getattr(tensor._backend.random, kind)
-    if _records(tensor):
+    if records(tensor):
         return tensor.copy_(tensor._like(draw(gen, tensor.shape, tensor._data.dtype, a, b)))
     if not tensor._data.flags.writeable:
         raise RuntimeError(f"{op}: in-place operation on a read-only (expanded) tensor of shape "

@@ -1,8 +1,6 @@
 """``lumen.Tensor``: a backend array plus its place on the tape."""
 from __future__ import annotations
 
-import numpy as np
-
 from . import backends, dtypes
 from .autograd.function import run_backward
 from .device import as_device
@@ -743,4 +741,3 @@ def as_array(backend, data, dtype):
 
 from .ops import (activation, arith, device as device_ops, index as index_ops, inplace,  # noqa: E402
                   reduce as red, shape as shape_ops, unary)
-_records = inplace.records

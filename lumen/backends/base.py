@@ -33,7 +33,7 @@ ARRAY_PRIMITIVES = (
     # selection, creation, layout
     "where", "clip", "copyto", "zeros", "ones", "full", "empty", "arange", "broadcast_to",
     "ascontiguousarray", "concatenate", "take_along_axis", "argmax", "argmin", "pad", "may_share_memory",
-    "allclose", "array_equal",
+    "allclose", "array_equal", "argsort", "bincount", "cumsum", "linspace", "eye", "from_dlpack",
 )
 
 
@@ -51,6 +51,10 @@ class Backend(abc.ABC):
         for name in ARRAY_PRIMITIVES:
             if not any(name in klass.__dict__ for klass in cls.__mro__ if klass is not Backend):
                 setattr(cls, name, staticmethod(getattr(cls.xp, name)))
+
+    def owns(self, obj) -> bool:
+        """Whether ``obj`` is an array of this backend's array module."""
+        return isinstance(obj, self.xp.ndarray)
 
     def format_array(self, array, **options) -> str:
         """``array`` as text (``numpy.array2string`` options), for ``repr``."""

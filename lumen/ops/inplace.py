@@ -106,8 +106,9 @@ def _operand(tensor, other, op):
     Tensor = _tensor_class()
     if isinstance(other, (bool, int, float)):
         if dtypes.scalar_category(other) > tensor.dtype.category:
-            raise RuntimeError(f"{op}: result type {type(other).__name__} can't be cast to the desired "
-                               f"output type {tensor.dtype} (tensor of shape {tuple(tensor.shape)})")
+            result = dtypes.promote([], [tensor.dtype], [other])
+            raise RuntimeError(f"{op}: result type {result} can't be cast to the desired output type "
+                               f"{tensor.dtype} (tensor of shape {tuple(tensor.shape)})")
         return other
     if not isinstance(other, Tensor):
         from .arith import scalar_tensor
@@ -115,6 +116,17 @@ def _operand(tensor, other, op):
     if other._device != tensor._device:
         raise RuntimeError(f"{op}: expected both tensors on one device, got {tuple(tensor.shape)} on "
                            f"{tensor.device} and {tuple(other.shape)} on {other.device}")
+    if other.dtype.category > tensor.dtype.category:
+        raise RuntimeError(f"{op}: result type {other.dtype} can't be cast to the desired output type "
+                           f"{tensor.dtype} (tensor of shape {tuple(tensor.shape)})")
+    from .arith import broadcast_shapes
+    try:
+        fits = broadcast_shapes(tensor.shape, other.shape) == tensor.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"{op}: operand of shape {tuple(other.shape)} does not broadcast to the "
+                           f"tensor's shape {tuple(tensor.shape)}")
     array = other._data
     if other.ndim == 0 and other.dtype.category <= tensor.dtype.category:
         array = array.astype(tensor._data.dtype, copy=False)

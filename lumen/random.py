@@ -19,8 +19,8 @@ import numpy as np  # host bytes of states only
 
 from . import backends, dtypes
 from .device import as_device
+from .tensor import Tensor  # first: lumen.tensor loads the ops it delegates to
 from .ops.inplace import records
-from .tensor import Tensor
 
 __all__ = ["Generator", "default_generator", "default_generator_for", "default_generators", "manual_seed",
            "seed", "initial_seed", "get_rng_state", "set_rng_state", "array_generator", "uniform_array"]

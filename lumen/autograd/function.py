@@ -60,10 +60,11 @@ class Function:
         node = cls(**params) if params else cls()
         dev = None
         requires_grad = False
-        arrays = []
+        arrays, needs = [], []
         for x in inputs:
             if x is None:
                 arrays.append(None)
+                needs.append(False)
                 continue
             if not isinstance(x, Tensor):
                 raise TypeError(f"{cls.__name__}: inputs must be Tensors or None, got {type(x).__name__}")
@@ -72,13 +73,14 @@ class Function:
             elif x._device is not dev and x._device != dev:
                 shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in inputs if t is not None)
                 raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {shapes}")
-            requires_grad = requires_grad or x._requires_grad
+            needs.append(x._requires_grad)
             arrays.append(x._data)
         if dev is None:
             raise TypeError(f"{cls.__name__}: needs at least one Tensor input")
         node.backend = backend
+        requires_grad = True in needs
         if requires_grad:
-            node.needs_input_grad = tuple(x is not None and x._requires_grad for x in inputs)
+            node.needs_input_grad = tuple(needs)
         raw = node.forward(*arrays)
         single = not isinstance(raw, tuple)
         raw = (raw,) if single else raw

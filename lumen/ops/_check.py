@@ -1,10 +1,6 @@
 """Argument checks shared by the ops: each public op validates its arguments once, here."""
 from __future__ import annotations
-
-
-def _tensor_class():
-    from ..tensor import Tensor
-    return Tensor
+from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
 def pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
@@ -23,7 +19,7 @@ def pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
 
 
 def check_tensor(t, name: str, op: str):
-    if not isinstance(t, _tensor_class()):
+    if not isinstance(t, Tensor):
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
     return t
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..autograd.function import Function
+from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
 def broadcast_shapes(*shapes):
@@ -194,15 +195,10 @@ class Compare(Function):
 
 
 # ---- promotion -------------------------------------------------------------------------------
-def _tensor_class():
-    from ..tensor import Tensor
-    return Tensor
-
 
 def scalar_tensor(ref, value, dtype=None):
     """``value`` as a Tensor on ``ref``'s device: a Tensor as it is, a Python number in the dtype
     PyTorch's promotion gives it next to ``ref``, a list or array with its own dtype."""
-    Tensor = _tensor_class()
     if isinstance(value, Tensor):
         return value
     if dtype is None and (isinstance(value, (bool, int, float)) or getattr(value, "ndim", None) == 0):
@@ -218,7 +214,6 @@ def _as_backend_array(backend, value, dtype):
 def binary(fn, a, b, reverse=False, true_div=False):
     """Apply the two-input Function ``fn`` to ``a`` (a Tensor) and ``b`` (Tensor, number or array)
     after PyTorch's promotion; ``reverse`` computes ``fn(b, a)``."""
-    Tensor = _tensor_class()
     if isinstance(b, Tensor):
         if a._data.dtype != b._data.dtype:
             groups = ([a.dtype] if a.ndim else [], [a.dtype] if not a.ndim else [])
@@ -307,7 +302,6 @@ def minimum(input, other):
 def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of min and max must be given")
-    Tensor = _tensor_class()
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = input
         if min is not None:
@@ -350,7 +344,6 @@ def equal(input, other):
 
 def where(condition, input, other):
     """Elements of ``input`` where ``condition`` holds, else of ``other`` (either may be a number)."""
-    Tensor = _tensor_class()
     ref = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
     ta = [t.dtype for t in (input, other) if isinstance(t, Tensor) and t.ndim]
     tz = [t.dtype for t in (input, other) if isinstance(t, Tensor) and not t.ndim]

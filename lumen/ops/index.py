@@ -4,11 +4,7 @@ from __future__ import annotations
 from ..autograd.function import Function
 from .arith import scalar_tensor, sum_to
 from .inplace import out_of_place_then_write, records
-
-
-def _tensor_class():
-    from ..tensor import Tensor
-    return Tensor
+from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
 def to_index(tensor, idx):
@@ -16,7 +12,7 @@ def to_index(tensor, idx):
     ``tensor``'s device."""
     if isinstance(idx, tuple):
         return tuple(to_index(tensor, i) for i in idx)
-    if isinstance(idx, _tensor_class()):
+    if isinstance(idx, Tensor):
         return idx._data
     if isinstance(idx, list):
         return tensor._backend.asarray(idx)

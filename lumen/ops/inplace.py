@@ -14,18 +14,13 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..autograd.grad_mode import is_grad_enabled, no_grad
+from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 BLOCK = 1 << 15  # elements: a block of every operand stays in cache between the passes
 
 
-def _tensor_class():
-    from ..tensor import Tensor
-    return Tensor
-
-
 def records(*tensors):
     """Whether an op on these would be recorded on the tape."""
-    Tensor = _tensor_class()
     return is_grad_enabled() and any(isinstance(t, Tensor) and t._requires_grad for t in tensors)
 
 
@@ -70,7 +65,6 @@ def write(tensor, result):
 
 def out_of_place_then_write(tensor, compute, *others):
     """Apply ``compute`` (an out-of-place op on the tensor) in place, keeping the graph right."""
-    Tensor = _tensor_class()
     if records(tensor, *others):
         check_in_graph(tensor)
         # The node must see the old values, which the write below destroys: give it a copy
@@ -103,7 +97,6 @@ def apply_inplace(function, tensor, **params):
 def _operand(tensor, other, op):
     """``other`` as what the backend's ufuncs combine with ``tensor``'s array: a Python number, or
     an array on its device (0-d tensors of the tensor's kind take its dtype, as PyTorch's scalars)."""
-    Tensor = _tensor_class()
     if isinstance(other, (bool, int, float)):
         if dtypes.scalar_category(other) > tensor.dtype.category:
             result = dtypes.promote([], [tensor.dtype], [other])
@@ -246,7 +239,6 @@ def lerp_(tensor, end, weight):
 
 
 def clamp_(tensor, min=None, max=None):
-    Tensor = _tensor_class()
     if records(tensor) or isinstance(min, Tensor) or isinstance(max, Tensor):
         return out_of_place_then_write(tensor, lambda s: s.clamp(min, max),
                                        *[t for t in (min, max) if isinstance(t, Tensor)])

@@ -5,11 +5,7 @@ from collections import namedtuple
 
 from ..autograd.function import Function
 from .. import dtypes
-
-
-def _tensor_class():
-    from ..tensor import Tensor
-    return Tensor
+from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
 def normalize_dims(dim, ndim, op):
@@ -160,14 +156,14 @@ def extreme(x, op, dim=None, keepdim=False):
 def max(x, dim=None, keepdim=False):
     """The maximum, or with ``dim`` the ``(values, indices)`` along it; ``max(x, other)`` is maximum."""
     from .arith import maximum
-    if isinstance(dim, _tensor_class()):
+    if isinstance(dim, Tensor):
         return maximum(x, dim)
     return extreme(x, "max", dim, keepdim)
 
 
 def min(x, dim=None, keepdim=False):
     from .arith import minimum
-    if isinstance(dim, _tensor_class()):
+    if isinstance(dim, Tensor):
         return minimum(x, dim)
     return extreme(x, "min", dim, keepdim)
 

@@ -5,6 +5,7 @@ import math
 
 from ..autograd.function import Function
 from .arith import sum_to
+from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
 def infer_shape(shape, numel, op="reshape"):
@@ -95,11 +96,6 @@ class Cat(Function):
             out.append(g.narrow(self.dim, start, n))
             start += n
         return tuple(out)
-
-
-def _tensor_class():
-    from ..tensor import Tensor
-    return Tensor
 
 
 def reshape(x, shape):
@@ -258,29 +254,69 @@ def chunk(x, chunks, dim=0):
     return split(x, max(1, -(-n // chunks)), dim)
 
 
-class Pad(Function):
-    def forward(self, a):
-        self.in_shape = a.shape
-        return self.xp.pad(a, self.widths, mode="constant", constant_values=self.value)
+class ConstantPad(Function):
+    """Pads (positive) or trims (negative) each dim by ``widths`` = ((before, after), ...)."""
 
-    def backward(self, g):
-        index = tuple(slice(lo, lo + n) for (lo, _), n in zip(self.widths, self.in_shape))
-        return g[index]
+    def __init__(self, widths, value):
+        self.widths, self.value = widths, value
+
+    def forward(self, x):
+        grow = [(max(b, 0), max(a, 0)) for b, a in self.widths]
+        if any(b or a for b, a in grow):
+            x = self.backend.pad(x, grow, mode="constant", constant_values=self.value)
+        trim = tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(self.widths, x.shape))
+        return self.backend.ascontiguousarray(x[trim])
+
+    def backward(self, gy):
+        return ConstantPad.apply(gy, widths=tuple((-b, -a) for b, a in self.widths), value=0)
 
 
-def pad(x, pad, mode="constant", value=0.0):
-    """Constant padding, PyTorch's convention: ``pad`` lists (left, right) pairs from the last dim back."""
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise RuntimeError(f"pad: expected an even number of at most {2 * x.ndim} values, got {len(pad)}")
-    widths = [(0, 0)] * x.ndim
-    for i in range(len(pad) // 2):
-        lo, hi = pad[2 * i], pad[2 * i + 1]
-        widths[x.ndim - 1 - i] = (lo, hi)
-    if any(lo < 0 or hi < 0 for lo, hi in widths):
-        # negative padding crops, as in PyTorch
-        index = tuple(slice(-lo if lo < 0 else None, hi if hi < 0 else None) for lo, hi in widths)
-        x = x[index]
-        widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
-    return Pad.apply(x, widths=tuple(widths), value=value)
+_INDEX_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last ``len(pad) // 2`` dims, as ``torch.nn.functional.pad``.
+
+    ``pad`` = (left, right, top, bottom, ...) starting from the last dim; negative values trim
+    (constant mode). ``mode``: "constant" (fill ``value``, default 0), "reflect", "replicate",
+    "circular" (each padded position reads its source index: a gather, differentiable to any order).
+    Any dtype; output has input's dtype.
+    """
+    from ._check import check_tensor
+    from .resample import AxisGather
+
+    op = "pad"
+    check_tensor(input, "input", op)
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > input.ndim or not all(isinstance(p, int) for p in pad):
+        raise RuntimeError(f"{op}: pad must be an even-length sequence of at most {2 * input.ndim} ints "
+                           f"(two per padded dim of input {tuple(input.shape)}), got {pad}")
+    k = len(pad) // 2
+    widths = [(0, 0)] * (input.ndim - k) + [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(k))]
+    sizes = [n + b + a for n, (b, a) in zip(input.shape, widths)]
+    if min(sizes, default=0) < 0:
+        raise RuntimeError(f"{op}: padding {pad} of input {tuple(input.shape)} gives shape {tuple(sizes)}")
+    if mode == "constant":
+        return ConstantPad.apply(input, widths=tuple(widths), value=0 if value is None else value)
+    if mode not in _INDEX_MODES:
+        raise ValueError(f"{op}: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    if value not in (None, 0):  # PyTorch accepts value=0 with every mode
+        raise ValueError(f"{op}: value is only meaningful in mode 'constant', got value={value!r} with "
+                         f"mode {mode!r}")
+    out = input
+    for axis, (b, a) in enumerate(widths):
+        if not (b or a):
+            continue
+        n = input.shape[axis]
+        if min(b, a) < 0:
+            raise RuntimeError(f"{op}: mode {mode!r} needs non-negative padding, got {pad}")
+        if mode == "reflect" and max(b, a) >= n:
+            raise RuntimeError(f"{op}: reflect padding {pad} must be smaller than the padded dims of "
+                               f"input {tuple(input.shape)}")
+        if mode == "circular" and max(b, a) > n:
+            raise RuntimeError(f"{op}: circular padding {pad} must be at most the padded dims of "
+                               f"input {tuple(input.shape)}")
+        backend = input.backend
+        idx = backend.pad(backend.arange(n), (b, a), mode=_INDEX_MODES[mode])
+        out = AxisGather.apply(out, axis=axis, terms=((idx, None),))
+    return out

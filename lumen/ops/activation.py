@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..autograd.function import Function
-from . import inplace
+from . import inplace as inplace_ops
 from ._check import check_float, check_tensor
 from .arith import where
 
@@ -97,7 +97,7 @@ def relu(input, inplace=False):
 
 def relu_(input):
     """relu in place, also under autograd without a copy: relu's backward needs only its output."""
-    return inplace.apply_inplace(ReluInplace, input)
+    return inplace_ops.apply_inplace(ReluInplace, input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
@@ -105,7 +105,8 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     check_tensor(input, "input", "leaky_relu")
     check_float(input, "leaky_relu")
     if inplace:
-        return inplace.out_of_place_then_write(input, lambda s: LeakyRelu.apply(s, negative_slope=negative_slope))
+        return inplace_ops.out_of_place_then_write(
+            input, lambda s: LeakyRelu.apply(s, negative_slope=negative_slope))
     return LeakyRelu.apply(input, negative_slope=negative_slope)
 
 

@@ -81,3 +81,26 @@ def test_errors():
         F.softmax(lumen.ones((2, 3)), 2)
     with pytest.raises(TypeError, match=r"log_softmax: expected a floating-point input, got lumen.int64"):
         F.log_softmax(lumen.ones((2, 3), dtype=lumen.int64), 1)
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.2, -0.5])
+def test_leaky_relu_gradcheck_double_backward_and_parity(slope):
+    x = _t(7, 3, 5)
+    gradcheck(lambda t: F.leaky_relu(t, slope), (x,))
+    gradgradcheck(lambda t: F.leaky_relu(t, slope), (x,))
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x.detach().numpy(), requires_grad=True)
+    torch.nn.functional.leaky_relu(tx, slope).pow(2).sum().backward()
+    F.leaky_relu(x, slope).pow(2).sum().backward()
+    np.testing.assert_allclose(F.leaky_relu(x, slope).detach().numpy(),
+                               torch.nn.functional.leaky_relu(tx, slope).detach().numpy())
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_leaky_relu_module_and_inplace():
+    x = lumen.tensor([-2.0, 0.0, 3.0])
+    assert lumen.nn.LeakyReLU(0.5)(x).tolist() == [-1.0, 0.0, 3.0]
+    y = x.clone()
+    assert F.leaky_relu(y, 0.5, inplace=True) is y and y.tolist() == [-1.0, 0.0, 3.0]
+    with pytest.raises(TypeError, match="leaky_relu: expected a floating-point input"):
+        F.leaky_relu(lumen.tensor([1, 2]))

@@ -8,8 +8,8 @@ import lumen
 import lumen.nn.functional as F
 from lumen.backends import conv as conv_settings
 from lumen.backends.cpu import conv, winograd
+from lumen import nn
 from lumen.nn import init
-from lumen.nn.functional import conv as fconv
 
 # Error of each algorithm relative to the largest sum of |x| * |w| (a norm-wise bound: relative to
 # max|y| alone, one output that cancels to near zero fails any tolerance), measured on these
@@ -155,9 +155,14 @@ def test_conv2d_gradients_through_winograd(algo):
         assert _rel_err(got, ref) <= 1e-13
 
 
-def _bilinear(c, k, dtype=lumen.float32):
-    w = lumen.zeros(c, c, k, k, dtype=dtype)
-    return init.bilinear_(w)
+def _fixed_up(c, k, dtype=lumen.float32, **kw):
+    """An FCN-style frozen bilinear upsampling layer (``fix_bilinear_``)."""
+    return nn.ConvTranspose2d(c, c, k, bias=False, dtype=dtype, **kw).fix_bilinear_()
+
+
+def _path(y):
+    """The Function that produced the deconvolution output."""
+    return type(y.grad_fn).__name__
 
 
 @pytest.mark.parametrize("dtype,tol", [(lumen.float32, 2e-6), (lumen.float64, 1e-13)])
@@ -165,49 +170,60 @@ def _bilinear(c, k, dtype=lumen.float32):
                                           (2, 4, 3, 2, 0, 0)])
 def test_fixed_bilinear_upsampling_matches_deconvolution(dtype, tol, c, h, k, s, p, op):
     rng = np.random.default_rng(5)
-    fixed = _bilinear(c, k, dtype)
-    learned = lumen.tensor(fixed.numpy(), requires_grad=True)
+    layer = nn.ConvTranspose2d(c, c, k, stride=s, padding=p, output_padding=op, dtype=dtype).fix_bilinear_()
+    with lumen.no_grad():
+        layer.bias.copy_(lumen.tensor(rng.standard_normal(c), dtype=dtype))
+    learned = lumen.tensor(layer.weight.numpy(), requires_grad=True)
     x = lumen.tensor(rng.standard_normal((2, c, h, h + 1)), dtype=dtype, requires_grad=True)
-    bias = lumen.tensor(rng.standard_normal(c), dtype=dtype)
     out = {}
-    for name, w in (("fixed", fixed), ("learned", learned)):
+    for name, run in (("fixed", layer), ("learned", lambda t: F.conv_transpose2d(
+            t, learned, layer.bias, stride=s, padding=p, output_padding=op))):
         x.grad = None
-        y = F.conv_transpose2d(x, w, bias, stride=s, padding=p, output_padding=op)
+        y = run(x)
         g = lumen.tensor(rng.standard_normal(y.shape), dtype=dtype) if name == "fixed" else g
         (y * g).sum().backward()
-        out[name] = (y.detach().numpy(), x.grad.numpy(), y.grad_fn)
+        out[name] = (y.detach().numpy(), x.grad.numpy())
+    assert layer.is_fixed_bilinear()
     assert out["fixed"][0].shape == out["learned"][0].shape
     assert _rel_err(out["fixed"][0], out["learned"][0]) <= tol
     assert _rel_err(out["fixed"][1], out["learned"][1]) <= tol
     assert learned.grad is not None
 
 
-def _path(y):
-    """The Function that produced the deconvolution output (under a possible bias add)."""
-    return type(y.grad_fn).__name__
+def test_fast_path_only_while_the_fixed_weight_is_frozen_and_unmodified():
+    import copy
 
-
-def test_fast_path_only_for_frozen_rank1_class_diagonal_weights():
     x = lumen.randn(1, 3, 4, 4, requires_grad=True)
-    fixed = _bilinear(3, 4)
-    assert _path(F.conv_transpose2d(x, fixed, stride=2)) == "SeparableResample"
-    learned = _bilinear(3, 4).requires_grad_()
-    assert _path(F.conv_transpose2d(x, learned, stride=2)) == "Conv2dBackwardData"
+    up = _fixed_up(3, 4, stride=2)
+    assert _path(up(x)) == "SeparableResample"
+    up.weight.requires_grad_(True)
+    assert _path(up(x)) == "Conv2dBackwardData"
+    up.weight.requires_grad_(False)
+    assert _path(up(x)) == "SeparableResample"
+    # a move or cast keeps the kernel, and so the fast path; so does a copy of the layer
+    up.to(lumen.float64)
+    y = up(x.double())
+    assert _path(y) == "SeparableResample" and y.dtype is lumen.float64
+    twin = copy.deepcopy(up)
+    assert twin.is_fixed_bilinear() and _path(twin(x.double())) == "SeparableResample"
+    # a write to the weight (here, an in-place change; a load_state_dict alike) ends it for good
     with lumen.no_grad():
-        assert F.conv_transpose2d(x, learned, stride=2).grad_fn is None  # inference may use it
-    random = lumen.randn(3, 3, 4, 4)
-    assert _path(F.conv_transpose2d(x, random, stride=2)) == "Conv2dBackwardData"
-    # An in-place change bumps the version: the cached detection is redone.
-    with lumen.no_grad():
-        fixed[0, 1, 0, 0] = 1.0
-    assert _path(F.conv_transpose2d(x, fixed, stride=2)) == "Conv2dBackwardData"
+        up.weight[0, 1, 0, 0] = 1.0
+    assert _path(up(x.double())) == "Conv2dBackwardData"
+    assert twin.is_fixed_bilinear()
+    # the plain op never inspects its weight: a frozen bilinear kernel given to it stays a deconvolution
+    frozen = init.bilinear_(lumen.zeros(3, 3, 4, 4))
+    assert _path(F.conv_transpose2d(x, frozen, stride=2)) == "Conv2dBackwardData"
+    with pytest.raises(ValueError, match=r"ConvTranspose2d.fix_bilinear_: needs in_channels == out_channels"):
+        nn.ConvTranspose2d(3, 4, 4).fix_bilinear_()
 
 
 def test_separable_resample_double_backward():
-    fixed = _bilinear(2, 4, lumen.float64)
+    up1, up2 = _fixed_up(2, 4, lumen.float64, stride=2, padding=1), _fixed_up(2, 4, lumen.float64, stride=2)
     x = lumen.randn(1, 2, 3, 3, dtype=lumen.float64, requires_grad=True)
-    assert lumen.autograd.gradcheck(lambda t: F.conv_transpose2d(t, fixed, stride=2, padding=1), (x,))
-    assert lumen.autograd.gradgradcheck(lambda t: F.conv_transpose2d(t, fixed, stride=2) ** 2, (x,))
+    assert _path(up1(x)) == "SeparableResample"
+    assert lumen.autograd.gradcheck(up1, (x,))
+    assert lumen.autograd.gradgradcheck(lambda t: up2(t) ** 2, (x,))
 
 
 @pytest.mark.parametrize("stride,padding,dilation,groups", [((1, 1), (1, 1), (1, 1), 1), ((2, 1), (2, 0), (1, 2), 2)])

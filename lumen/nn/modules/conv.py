@@ -5,7 +5,9 @@ import lumen
 from lumen.nn import functional as F
 from lumen.nn.module import Module
 from lumen.nn.parameter import Parameter
-from lumen.nn.modules.utils import _pair, default_reset, describe
+from lumen.nn import init
+from lumen.nn.modules.utils import _pair, default_reset
+from lumen.ops.conv import bilinear_upsample2d
 
 __all__ = ["Conv2d", "ConvTranspose2d"]
 
@@ -76,15 +78,6 @@ class _ConvNd(Module):
             s += ", padding_mode={padding_mode}"
         return s.format(**self.__dict__)
 
-    def _check_input(self, input):
-        if not isinstance(input, lumen.Tensor) or input.ndim != 4:
-            raise ValueError(f"{type(self).__name__} expects a 4-d (N, C, H, W) Tensor, got {describe(input)}")
-        if input.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__}: input has {input.shape[1]} channels (shape "
-                f"{tuple(input.shape)}) but the layer expects in_channels={self.in_channels}")
-
-
 class Conv2d(_ConvNd):
     """2-d convolution. input (N, C_in, H, W) -> (N, C_out, H_out, W_out).
 
@@ -99,7 +92,6 @@ class Conv2d(_ConvNd):
                          False, 0, groups, bias, padding_mode, device, dtype)
 
     def forward(self, input):
-        self._check_input(input)
         if self.padding_mode != "zeros" and self.padding != "valid":
             ph, pw = self.padding
             padded = F.pad(input, (pw, pw, ph, ph), mode=self.padding_mode)
@@ -128,6 +120,7 @@ class ConvTranspose2d(_ConvNd):
             if op >= s and op >= d:
                 raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be "
                                  f"smaller than either stride {self.stride} or dilation {self.dilation}")
+        self._bilinear_version = None  # the weight's version when fix_bilinear_ set it
 
     def _output_padding(self, input, output_size):
         if output_size is None:
@@ -148,9 +141,53 @@ class ConvTranspose2d(_ConvNd):
             pads.append(output_size[d] - min_size)
         return tuple(pads)
 
+    def fix_bilinear_(self) -> "ConvTranspose2d":
+        """Make this a fixed bilinear upsampling (FCN's frozen ``interp`` deconvolution): fill the weight
+        with ``nn.init.bilinear_``, freeze it, and let ``forward`` compute it as two banded GEMMs per
+        plane (:func:`lumen.ops.conv.bilinear_upsample2d`) for as long as the weight stays frozen and
+        unmodified (its version unchanged); otherwise ``forward`` is the general deconvolution.
+        Returns the layer."""
+        name = type(self).__name__
+        if self.in_channels != self.out_channels or self.groups not in (1, self.in_channels):
+            raise ValueError(f"{name}.fix_bilinear_: needs in_channels == out_channels with groups 1 or "
+                             f"in_channels (each channel upsampled on its own), got {self.in_channels} -> "
+                             f"{self.out_channels} with groups={self.groups}")
+        if self.dilation != (1, 1):
+            raise ValueError(f"{name}.fix_bilinear_: needs dilation 1, got {self.dilation}")
+        init.bilinear_(self.weight)
+        self.weight.requires_grad_(False)
+        self._bilinear_version = self.weight._version
+        return self
+
+    def is_fixed_bilinear(self) -> bool:
+        """Whether ``forward`` takes the bilinear fast path: ``fix_bilinear_`` was called and the weight
+        has stayed frozen and unwritten since (a write, a load or a new requires_grad turns it off)."""
+        return self._bilinear_version == self.weight._version and not self.weight.requires_grad
+
+    def _apply(self, fn):
+        # A move or cast (Module.to) replaces the weight's storage and bumps its version, but the values
+        # are still the bilinear kernel's.
+        fixed = self.is_fixed_bilinear()
+        super()._apply(fn)
+        if fixed:
+            self._bilinear_version = self.weight._version
+        return self
+
+    def __getstate__(self):
+        # A copy (deepcopy, pickle) gets a weight with a fresh version counter: carry whether the fast
+        # path held when it was made, and re-arm it on the copy's weight in __setstate__.
+        state = self.__dict__.copy()
+        state["_bilinear_version"] = self.is_fixed_bilinear()
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bilinear_version = self.weight._version if state.get("_bilinear_version") else None
+
     def forward(self, input, output_size=None):
-        self._check_input(input)
-        return F.conv_transpose2d(input, self.weight, self.bias, stride=self.stride,
-                                  padding=self.padding,
-                                  output_padding=self._output_padding(input, output_size),
-                                  groups=self.groups, dilation=self.dilation)
+        output_padding = self._output_padding(input, output_size)
+        if self.is_fixed_bilinear():
+            return bilinear_upsample2d(input, self.kernel_size, self.stride, self.padding, output_padding,
+                                       self.bias)
+        return F.conv_transpose2d(input, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                                  output_padding=output_padding, groups=self.groups, dilation=self.dilation)

@@ -5,7 +5,7 @@ import lumen
 from lumen.nn import functional as F
 from lumen.nn.module import Module
 from lumen.nn.parameter import Parameter
-from lumen.nn.modules.utils import default_reset, describe
+from lumen.nn.modules.utils import default_reset
 
 __all__ = ["Linear", "Identity"]
 
@@ -43,8 +43,6 @@ class Linear(Module):
         default_reset(self.weight, self.bias)
 
     def forward(self, input):
-        if not isinstance(input, lumen.Tensor) or input.ndim < 1 or input.shape[-1] != self.in_features:
-            raise ValueError(f"Linear: expected input of shape (*, {self.in_features}), got {describe(input)}")
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):

@@ -6,7 +6,6 @@ from lumen.nn import functional as F
 from lumen.nn import init
 from lumen.nn.module import Module
 from lumen.nn.parameter import Parameter
-from lumen.nn.modules.utils import describe
 
 __all__ = ["BatchNorm2d", "LocalResponseNorm"]
 
@@ -83,25 +82,26 @@ class BatchNorm2d(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input):
-        if not isinstance(input, lumen.Tensor) or input.ndim != 4:
-            raise ValueError(f"BatchNorm2d expects a 4-d (N, C, H, W) input, got {describe(input)}")
-        if input.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm2d: input has {input.shape[1]} channels (shape "
-                             f"{tuple(input.shape)}), expected num_features={self.num_features}")
+        # The 4-d rule is the layer's own (F.batch_norm takes any (N, C, *)); channels, dtypes and devices
+        # are checked by F.batch_norm against the parameters and buffers.
+        if isinstance(input, lumen.Tensor) and input.ndim != 4:
+            raise ValueError(f"BatchNorm2d expects a 4-d (N, C, H, W) input, got shape {tuple(input.shape)}")
+        track = self.training and self.track_running_stats
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            with lumen.no_grad():
-                self.num_batches_tracked.add_(1)
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked.item())
+        if track and self.momentum is None:
+            factor = 1.0 / (float(self.num_batches_tracked.item()) + 1)
         # Batch statistics in training, or when there are no running statistics to use.
         use_batch_stats = self.training or self.running_mean is None
-        return F.batch_norm(
+        y = F.batch_norm(
             input,
             self.running_mean if not self.training or self.track_running_stats else None,
             self.running_var if not self.training or self.track_running_stats else None,
             weight=self.weight, bias=self.bias, training=use_batch_stats, momentum=factor,
             eps=self.eps)
+        if track:
+            with lumen.no_grad():
+                self.num_batches_tracked.add_(1)
+        return y
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import operator
 
-import lumen
 from lumen.nn import init
 
 
@@ -19,11 +18,6 @@ def _pair(x, name="argument"):
     except TypeError:
         raise TypeError(f"{name} must be an int or a pair of ints, got {x!r}") from None
     return (v, v)
-
-
-def describe(x) -> str:
-    """``x``'s shape for an error message, or its type when it is not a Tensor."""
-    return str(tuple(x.shape)) if isinstance(x, lumen.Tensor) else type(x).__name__
 
 
 def default_reset(weight, bias) -> None:

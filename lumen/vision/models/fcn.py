@@ -145,10 +145,12 @@ class FCN(nn.Module):
                 nn.init.zeros_(module.weight)
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.ConvTranspose2d):
-                nn.init.bilinear_(module.weight)
                 learned = self.upsampling == "learned" or (
                     self.upsampling == "paper" and name != self._final_up)
-                module.weight.requires_grad_(learned)
+                if learned:
+                    nn.init.bilinear_(module.weight)
+                else:  # frozen bilinear: forward takes the separable upsampling while it stays so
+                    module.fix_bilinear_()
 
     def trainable_parameters(self):
         """The parameters an optimiser should see (fixed deconvolutions left out)."""

@@ -206,7 +206,13 @@ def test_fast_path_only_while_the_fixed_weight_is_frozen_and_unmodified():
     assert _path(y) == "SeparableResample" and y.dtype is lumen.float64
     twin = copy.deepcopy(up)
     assert twin.is_fixed_bilinear() and _path(twin(x.double())) == "SeparableResample"
-    # a write to the weight (here, an in-place change; a load_state_dict alike) ends it for good
+    # loading the kernel's own values (a checkpoint of it) keeps it; loading other values ends it
+    up.load_state_dict(twin.state_dict())
+    assert up.is_fixed_bilinear()
+    other = _fixed_up(3, 4, stride=2)
+    other.load_state_dict({"weight": twin.weight * 2})
+    assert not other.is_fixed_bilinear() and _path(other(x)) == "Conv2dBackwardData"
+    # a write to the weight (here, an in-place change) ends it for good
     with lumen.no_grad():
         up.weight[0, 1, 0, 0] = 1.0
     assert _path(up(x.double())) == "Conv2dBackwardData"

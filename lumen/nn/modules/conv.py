@@ -173,6 +173,17 @@ class ConvTranspose2d(_ConvNd):
             self._bilinear_version = self.weight._version
         return self
 
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        # Loading the very values the fixed kernel holds (a resumed or staged run's checkpoint) keeps the
+        # fast path; any other weight ends it. Compared once here, at load time, never per forward.
+        value = state_dict.get(prefix + "weight")
+        unchanged = self.is_fixed_bilinear() and value is not None and tuple(value.shape) == tuple(
+            self.weight.shape) and lumen.equal(lumen.as_tensor(value).to(device=self.weight.device,
+                                                                          dtype=self.weight.dtype), self.weight)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        if unchanged:
+            self._bilinear_version = self.weight._version
+
     def __getstate__(self):
         # A copy (deepcopy, pickle) gets a weight with a fresh version counter: carry whether the fast
         # path held when it was made, and re-arm it on the copy's weight in __setstate__.

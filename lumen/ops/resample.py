@@ -13,7 +13,8 @@ import math
 
 from .. import dtypes
 from ..autograd.function import Function
-from ._check import _tensor_class, check_4d, check_float, pair
+from ..tensor import Tensor  # defined before lumen.tensor imports the ops
+from ._check import check_4d, check_float, pair
 
 __all__ = ["crop", "interpolate"]
 
@@ -133,7 +134,7 @@ def crop(input, reference_or_size, offset=0):
     """
     op = "crop"
     check_4d(input, op)
-    if isinstance(reference_or_size, _tensor_class()):
+    if isinstance(reference_or_size, Tensor):
         if reference_or_size.ndim < 2:
             raise ValueError(f"{op}: reference must have at least 2 dims, got {tuple(reference_or_size.shape)}")
         size = tuple(reference_or_size.shape[-2:])

@@ -10,6 +10,7 @@ import math
 
 
 import lumen
+from lumen.ops.conv import bilinear_filter_shape
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
@@ -138,10 +139,9 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: st
 
 
 def bilinear_factor(size: int):
-    """The 1-d FCN bilinear filter of ``size`` taps, a float64 CPU tensor: ``factor = (size+1)//2``,
-    ``center = factor-1`` if size is odd else ``factor-0.5``, ``f(i) = 1 - |i-center|/factor``."""
-    factor = (size + 1) // 2
-    center = factor - 1 if size % 2 == 1 else factor - 0.5
+    """The 1-d FCN bilinear filter of ``size`` taps, a float64 CPU tensor
+    (``lumen.ops.conv.bilinear_filter_shape`` gives its formula)."""
+    factor, center = bilinear_filter_shape(size)
     return 1 - (lumen.arange(size, dtype=lumen.float64) - center).abs() / factor
 
 

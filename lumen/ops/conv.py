@@ -98,12 +98,18 @@ class SeparableResample(Function):
         return SeparableResample.apply(gy, left=self.left.T, right=self.right.T)
 
 
+def bilinear_filter_shape(k):
+    """``(factor, center)`` of the 1-d FCN bilinear filter of size k: ``f(t) = 1 - |t - center| / factor``
+    (the reference's ``upsample_filt``)."""
+    factor = (k + 1) // 2
+    return factor, factor - 1 if k % 2 else factor - 0.5
+
+
 def _bilinear_band(backend, k, n_in, n_out, stride, padding, dtype):
     """(n_in, n_out) matrix m with m[a, i] = f[i + padding - stride*a] where that tap is in the kernel,
     f the 1-d FCN bilinear filter of size k (``nn.init.bilinear_``'s factor per axis): input row a
     reaches output row i through kernel tap i + padding - stride*a of a transposed convolution."""
-    factor = (k + 1) // 2
-    center = factor - 1 if k % 2 else factor - 0.5
+    factor, center = bilinear_filter_shape(k)
     t = backend.arange(n_out).reshape(1, n_out) + (padding - stride * backend.arange(n_in).reshape(n_in, 1))
     f = 1 - backend.abs(t - center) / factor
     return backend.where((t >= 0) & (t < k), f, 0).astype(dtype)

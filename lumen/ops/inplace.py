@@ -194,34 +194,30 @@ def div_(tensor, other):
     return _binary_("div", "true_divide", tensor, other)
 
 
-def addcmul_(tensor, tensor1, tensor2, value=1):
-    """``tensor += tensor1 * tensor2 * value``."""
+def _addc_(op, combine, tensor, tensor1, tensor2, value):
+    """``tensor += combine(tensor1, tensor2) * value``, ``combine`` the name of a backend ufunc."""
     if records(tensor, tensor1, tensor2):
-        return out_of_place_then_write(tensor, lambda s: s + tensor1 * tensor2 * value, tensor1, tensor2)
+        ufunc = Tensor.__mul__ if combine == "multiply" else Tensor.__truediv__
+        return out_of_place_then_write(tensor, lambda s: s + ufunc(tensor1, tensor2) * value, tensor1, tensor2)
     b = tensor._backend
-    t1, t2 = _operand(tensor, tensor1, "addcmul_"), _operand(tensor, tensor2, "addcmul_")
+    t1, t2 = _operand(tensor, tensor1, op), _operand(tensor, tensor2, op)
 
     def kernel(y, x1, x2, tmp):
-        b.multiply(x1, x2, out=tmp)
+        getattr(b, combine)(x1, x2, out=tmp)
         if value != 1:
             b.multiply(tmp, value, out=tmp)
         b.add(y, tmp, out=y)
-    return _ufunc_into(tensor, "addcmul_", lambda: _blocked(tensor, (t1, t2), kernel))
+    return _ufunc_into(tensor, op, lambda: _blocked(tensor, (t1, t2), kernel))
+
+
+def addcmul_(tensor, tensor1, tensor2, value=1):
+    """``tensor += tensor1 * tensor2 * value``."""
+    return _addc_("addcmul_", "multiply", tensor, tensor1, tensor2, value)
 
 
 def addcdiv_(tensor, tensor1, tensor2, value=1):
     """``tensor += tensor1 / tensor2 * value``."""
-    if records(tensor, tensor1, tensor2):
-        return out_of_place_then_write(tensor, lambda s: s + tensor1 / tensor2 * value, tensor1, tensor2)
-    b = tensor._backend
-    t1, t2 = _operand(tensor, tensor1, "addcdiv_"), _operand(tensor, tensor2, "addcdiv_")
-
-    def kernel(y, x1, x2, tmp):
-        b.true_divide(x1, x2, out=tmp)
-        if value != 1:
-            b.multiply(tmp, value, out=tmp)
-        b.add(y, tmp, out=y)
-    return _ufunc_into(tensor, "addcdiv_", lambda: _blocked(tensor, (t1, t2), kernel))
+    return _addc_("addcdiv_", "true_divide", tensor, tensor1, tensor2, value)
 
 
 def lerp_(tensor, end, weight):

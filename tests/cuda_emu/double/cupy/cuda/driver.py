@@ -1,0 +1,5 @@
+"""``cupy.cuda.driver`` of the double."""
+
+
+class CUDADriverError(RuntimeError):
+    pass

@@ -63,6 +63,18 @@ def set_default_dtype(d) -> None:
     _default_float = d
 
 
+def representable_integers(d) -> tuple:
+    """(low, high): the integers dtype ``d`` holds, every one exactly (for floats, up to 2**(mantissa + 1))."""
+    d = as_dtype(d)
+    if d is bool_:
+        return 0, 1
+    if d.is_floating_point:
+        exact = 2 ** (np.finfo(d.np).nmant + 1)
+        return -exact, exact
+    info = np.iinfo(d.np)
+    return int(info.min), int(info.max)
+
+
 def as_dtype(d) -> dtype:
     """Accept a lumen dtype, a numpy dtype/type, a Python type or a name."""
     if isinstance(d, dtype):

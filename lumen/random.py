@@ -20,10 +20,13 @@ import numpy as np  # host bytes of states only
 from . import backends, dtypes
 from .device import as_device
 from .tensor import Tensor  # first: lumen.tensor loads the ops it delegates to
-from .ops.inplace import records
+from .autograd.function import Function
+from .ops.arith import broadcast_shapes
+from .ops.inplace import copy_, records
 
 __all__ = ["Generator", "default_generator", "default_generator_for", "default_generators", "manual_seed",
-           "seed", "initial_seed", "get_rng_state", "set_rng_state", "array_generator", "uniform_array"]
+           "seed", "initial_seed", "get_rng_state", "set_rng_state", "array_generator", "uniform_array",
+           "bernoulli", "multinomial", "normal", "poisson"]
 
 _NEW_GENERATOR_SEED = 67280421310721  # PyTorch's seed of a fresh torch.Generator()
 _MAGIC, _VERSION = b"LUMENRNG", 1
@@ -211,19 +214,19 @@ def uniform_array(shape, dtype, device, generator=None):
     return backends.get(dev.type).random.uniform(gen, tuple(shape), dtypes.as_dtype(dtype).np)
 
 
-def _fill(tensor, op, kind, a, b, generator):
+def _fill(tensor, op, kind, generator, *params):
     if not tensor.dtype.is_floating_point:
         raise RuntimeError(f"{op}: needs a floating point tensor, got dtype {tensor.dtype}")
     gen = array_generator(tensor.device, generator, op)
     draw = getattr(tensor._backend.random, kind)
     if records(tensor):
-        return tensor.copy_(tensor._like(draw(gen, tensor.shape, tensor._data.dtype, a, b)))
+        return tensor.copy_(tensor._like(draw(gen, tensor.shape, tensor._data.dtype, *params)))
     if not tensor._data.flags.writeable:
         raise RuntimeError(f"{op}: in-place operation on a read-only (expanded) tensor of shape "
                            f"{tuple(tensor.shape)}; clone() it first")
     # Straight into the tensor's memory in its own float width: a float64 draw and a cast cost seconds
     # on a VGG-sized layer.
-    draw(gen, tensor.shape, tensor._data.dtype, a, b, out=tensor._data)
+    draw(gen, tensor.shape, tensor._data.dtype, *params, out=tensor._data)
     tensor._version_counter.value += 1
     return tensor
 
@@ -232,11 +235,178 @@ def uniform_(tensor, low=0.0, high=1.0, generator=None):
     """``tensor.uniform_(low, high, generator=generator)``: fill with U[low, high)."""
     if not low <= high:
         raise RuntimeError(f"uniform_: expects a range [from, to) with from <= to, got from={low} > to={high}")
-    return _fill(tensor, "uniform_", "uniform", low, high, generator)
+    return _fill(tensor, "uniform_", "uniform", generator, low, high)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """``tensor.normal_(mean, std, generator=generator)``: fill with N(mean, std**2)."""
     if not std >= 0:
         raise RuntimeError(f"normal_: expects std >= 0.0, got std={std}")
-    return _fill(tensor, "normal_", "normal", mean, std, generator)
+    return _fill(tensor, "normal_", "normal", generator, mean, std)
+
+
+def exponential_(tensor, lambd=1.0, generator=None):
+    """``tensor.exponential_(lambd, generator=generator)``: fill with draws of density lambd * exp(-lambd x)."""
+    if not tensor.dtype.is_floating_point:
+        raise RuntimeError(f"exponential_: the exponential distribution is continuous; the tensor must be "
+                           f"floating point, got dtype {tensor.dtype}")
+    if not lambd > 0:
+        raise RuntimeError(f"exponential_: expects lambd > 0.0, got lambd={lambd}")
+    return _fill(tensor, "exponential_", "exponential", generator, lambd)
+
+
+def random_(tensor, from_=None, to=None, generator=None):
+    """``tensor.random_(from=0, to=None, generator=generator)``: integers uniform on [from, to - 1].
+
+    ``random_(n)`` draws from [0, n - 1]. Without ``to`` the range is every integer the dtype holds
+    exactly: [0, 2**mantissa] for floats (2**24 for float32), [0, max] for integer dtypes, {0, 1} for bool."""
+    if to is None and from_ is not None:
+        from_, to = 0, from_
+    from_ = 0 if from_ is None else from_
+    limits = dtypes.representable_integers(tensor.dtype)
+    if to is None:
+        to = limits[1] + 1
+    elif not from_ < to:
+        raise RuntimeError(f"random_: expects 'from' to be less than 'to', got from={from_} >= to={to}")
+    if not limits[0] <= from_ or not to - 1 <= limits[1]:
+        raise RuntimeError(f"random_: the range [{from_}, {to - 1}] is out of bounds for dtype {tensor.dtype} "
+                           f"(which holds the integers {limits[0]} .. {limits[1]} exactly)")
+    gen = array_generator(tensor.device, generator, "random_")
+    draws = tensor._backend.random.integers(gen, from_, to, tensor.shape, dtypes.int64.np)
+    return copy_(tensor, tensor._like(draws))
+
+
+def _probabilities(p, op):
+    if not p.numel():
+        return
+    low, high = float(p._data.min()), float(p._data.max())
+    if not 0 <= low <= high <= 1:
+        raise RuntimeError(f"{op}: expects every probability in [0, 1], got values from {low} to {high}")
+
+
+def bernoulli_(tensor, p=0.5, generator=None):
+    """``tensor.bernoulli_(p=0.5, generator=generator)``: each element 1 with probability p (a float or a
+    tensor broadcastable to ``tensor``), else 0, in ``tensor``'s dtype."""
+    op = "bernoulli_"
+    gen = array_generator(tensor.device, generator, op)
+    u = tensor._backend.random.uniform(gen, tensor.shape, dtypes.float64.np)
+    if isinstance(p, Tensor):
+        _probabilities(p, op)
+        threshold = p.to(tensor.device)._data
+    else:
+        if not 0 <= p <= 1:
+            raise RuntimeError(f"{op}: expects p in [0, 1], got p={p}")
+        threshold = p
+    return copy_(tensor, tensor._like(tensor._backend.less(u, threshold)))
+
+
+class RandomDraw(Function):
+    """A random draw made from differentiable parameters (mean, std, probabilities, rates). PyTorch
+    defines its gradient with respect to them as zero (no reparameterisation), and so does Lumen."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def forward(self, *params):
+        self.param_shapes = [(a.shape, a.dtype) for a in params]
+        return self.values
+
+    def backward(self, g):
+        return tuple(g._like(self.backend.zeros(shape, dtype)) if need else None
+                     for (shape, dtype), need in zip(self.param_shapes, self.needs_input_grad))
+
+
+def _drawn(values, params, device):
+    params = [p for p in params if isinstance(p, Tensor)]
+    if records(*params):
+        return RandomDraw.apply(*params, values=values)
+    return Tensor._wrap(values, device)
+
+
+def bernoulli(input, p=None, *, generator=None):
+    """``lumen.bernoulli(input)``: 0/1 draws with the probabilities in ``input``, of its dtype and shape;
+    ``bernoulli(input, p)``: of ``input``'s shape and dtype with the one probability ``p``."""
+    op = "bernoulli"
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f"{op}: needs a floating point tensor of probabilities, got dtype "
+                                  f"{input.dtype}")
+    if p is not None:
+        return bernoulli_(input._like(input._backend.empty(input.shape, input._data.dtype)), p, generator)
+    _probabilities(input, op)
+    gen = array_generator(input.device, generator, op)
+    b = input._backend
+    u = b.random.uniform(gen, input.shape, input._data.dtype)
+    return _drawn(b.less(u, input._data).astype(input._data.dtype), (input,), input.device)
+
+
+def poisson(input, generator=None):
+    """``lumen.poisson(input)``: counts drawn from Poisson distributions with the rates in ``input``."""
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f"poisson: needs a floating point tensor of rates, got dtype {input.dtype}")
+    if input.numel() and float(input._data.min()) < 0:
+        raise RuntimeError(f"poisson: invalid Poisson rate, expected every rate to be non-negative, got "
+                           f"{float(input._data.min())}")
+    gen = array_generator(input.device, generator, "poisson")
+    return _drawn(input._backend.random.poisson(gen, input._data), (input,), input.device)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """``lumen.multinomial(input, num_samples, replacement=False)``: for each row of ``input`` (1-d or 2-d
+    non-negative weights, not necessarily normalised), ``num_samples`` category indices (int64)."""
+    op = "multinomial"
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: only floating point weights are supported, got dtype {input.dtype}")
+    if input.dim() not in (1, 2):
+        raise RuntimeError(f"{op}: the weights must be 1-d or 2-d, got shape {tuple(input.shape)}")
+    categories = input.shape[-1]
+    if num_samples <= 0:
+        raise RuntimeError(f"{op}: cannot draw num_samples={num_samples} <= 0 samples")
+    if not replacement and num_samples > categories:
+        raise RuntimeError(f"{op}: cannot draw num_samples={num_samples} > {categories} categories "
+                           f"without replacement")
+    b = input._backend
+    weights = input.detach()._data.reshape(-1, categories)
+    if not bool(b.isfinite(weights).all()) or bool((weights < 0).any()):
+        raise RuntimeError(f"{op}: the weights of shape {tuple(input.shape)} contain inf, nan or an element < 0")
+    if bool((weights.sum(axis=1) <= 0).any()):
+        raise RuntimeError(f"{op}: invalid distribution: a row of the weights of shape {tuple(input.shape)} "
+                           f"sums to 0")
+    gen = array_generator(input.device, generator, op)
+    drawn = b.random.multinomial(gen, weights, int(num_samples), bool(replacement))
+    return Tensor._wrap(drawn.reshape(input.shape[:-1] + (int(num_samples),)), input.device)
+
+
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """``lumen.normal`` as ``torch.normal``: ``normal(mean, std)`` with either or both tensors (of the
+    broadcast shape, the tensor's dtype), or ``normal(mean: float, std: float, size)`` a new tensor of
+    ``size`` (the default float dtype unless ``dtype``)."""
+    op = "normal"
+    tensors = [x for x in (mean, std) if isinstance(x, Tensor)]
+    if not tensors:
+        if size is None:
+            raise TypeError("normal: with a float mean and a float std, size is required "
+                            "(normal(mean, std, size))")
+        if not std >= 0:
+            raise RuntimeError(f"normal: expects std >= 0.0, got std={std}")
+        from .creation import empty  # lumen.creation builds on lumen.random
+        out = empty(size, dtype=dtype, device=device)
+        normal_(out, mean, std, generator)
+        return out.requires_grad_(requires_grad)
+    if size is not None:
+        raise TypeError("normal: size is only taken with a float mean and a float std")
+    first = tensors[0]
+    if isinstance(std, Tensor):
+        if std.numel() and float(std._data.min()) < 0:
+            raise RuntimeError(f"normal: expects all elements of std >= 0.0, got {float(std._data.min())}")
+    elif not std >= 0:
+        raise RuntimeError(f"normal: expects std >= 0.0, got std={std}")
+    if not first.dtype.is_floating_point:
+        raise RuntimeError(f"normal: needs floating point mean and std, got dtype {first.dtype}")
+    shape = broadcast_shapes(*(t.shape for t in tensors))
+    b = first._backend
+    gen = array_generator(first.device, generator, op)
+    dtype_np = first._data.dtype
+    values = b.random.normal(gen, shape, dtype_np)
+    values = b.add(b.multiply(values, std._data if isinstance(std, Tensor) else std),
+                   mean._data if isinstance(mean, Tensor) else mean).astype(dtype_np, copy=False)
+    return _drawn(values, tensors, first.device)

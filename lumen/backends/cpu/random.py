@@ -44,6 +44,38 @@ def normal(gen, shape, dtype, mean=0.0, std=1.0, out=None):
     return _draw(gen.standard_normal, shape, dtype, std, mean, out)
 
 
+def exponential(gen, shape, dtype, rate=1.0, out=None):
+    """Exponential with ``rate`` (PyTorch's lambd) of float ``dtype``; ``out`` as in :func:`uniform`."""
+    return _draw(gen.standard_exponential, shape, dtype, 1.0 / rate, 0.0, out)
+
+
+def poisson(gen, rates):
+    """Poisson counts with the (non-negative) float array ``rates`` as rates, in the dtype of ``rates``."""
+    return gen.poisson(rates).astype(rates.dtype, copy=False)
+
+
+def multinomial(gen, weights, num_samples, replacement, xp=np):
+    """For each row of the 2-d non-negative ``weights`` (each row with a positive sum), ``num_samples``
+    category indices (int64, shape (rows, num_samples)) drawn with probabilities proportional to the row.
+
+    With replacement: inverse-CDF lookups of uniforms. Without: the ``num_samples`` smallest of the
+    exponential race ``E / w``, which draws categories one after another in proportion to the weights
+    left, as successive draws without replacement do; zero-weight categories come last."""
+    rows, categories = weights.shape
+    if replacement:
+        cdf = xp.cumsum(weights, axis=1, dtype=xp.float64)
+        cdf /= cdf[:, -1:]
+        draws = gen.random((rows, num_samples), dtype=xp.float64)
+        out = xp.empty((rows, num_samples), dtype=xp.int64)
+        for r in range(rows):
+            out[r] = xp.searchsorted(cdf[r], draws[r], side="right")
+        return xp.minimum(out, categories - 1, out=out)  # a draw within rounding of 1 stays in range
+    race = gen.standard_exponential((rows, categories), dtype=xp.float64)
+    positive = weights > 0
+    race = xp.where(positive, race / xp.where(positive, weights, 1), xp.inf)
+    return xp.argsort(race, axis=1, kind="stable")[:, :num_samples].astype(xp.int64, copy=False)
+
+
 def integers(gen, low, high, shape, dtype):
     """Integers uniform in [low, high) of integer ``dtype``."""
     return gen.integers(low, high, tuple(shape), dtype=np.int64).astype(dtype, copy=False)

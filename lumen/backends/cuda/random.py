@@ -5,15 +5,22 @@ array of per-thread cuRAND states CuPy keeps on the device; it is copied to and 
 """
 from __future__ import annotations
 
+import functools
+
 import cupy
 import numpy
 
-from ..cpu.random import integers, normal, uniform  # noqa: F401 (numpy's Generator calls suit CuPy's)
+from ..cpu import random as host
+# numpy's Generator calls these make suit CuPy's
+from ..cpu.random import exponential, integers, normal, poisson, uniform  # noqa: F401
 
 
 def generator(seed: int):
     """A generator on the current device seeded with ``seed`` (0 <= seed < 2**64)."""
     return cupy.random.Generator(cupy.random.XORWOW(seed))
+
+
+multinomial = functools.partial(host.multinomial, xp=cupy)
 
 
 def permutation(gen, n, dtype):

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 
 from . import backends, dtypes, random
-from .device import as_device
+from .device import as_device, target_device
 from .tensor import Tensor, _size, as_array
 
 
 def _make(array_fn, dtype, device, requires_grad):
-    dev = as_device(device)
+    dev = target_device(device)
     backend = backends.get(dev.type)
     t = Tensor._wrap(array_fn(backend), dev, backend=backend)
     if requires_grad:
@@ -35,7 +35,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor) and dtype in (None, data.dtype) and (device is None or data.device == device):
         return data
-    if backends.get("cpu").owns(data) and (device is None or as_device(device).type == "cpu"):
+    if backends.get("cpu").owns(data) and target_device(device).type == "cpu":
         return from_numpy(data if dtype is None else data.astype(dtypes.as_dtype(dtype).np, copy=False))
     return tensor(data, dtype, device)
 
@@ -115,7 +115,7 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
 
 # ---- random numbers: drawn from a lumen.Generator (the device's default one unless generator=) ---------
 def _random(op, draw, size, dtype, device, requires_grad, generator):
-    dev = as_device(device)
+    dev = target_device(device)
     gen = random.array_generator(dev, generator, op)
     return _make(lambda b: draw(b.random, gen, _size(size)), dtype, dev, requires_grad)
 
@@ -143,7 +143,9 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
 
 def randint(low, high=None, size=(), dtype=None, device=None, generator=None, requires_grad=False):
     """Integers uniform on [low, high) (``randint(high, size)`` starts at 0), int64 by default."""
-    if high is None:
+    if high is None or not isinstance(high, (int, float)) or isinstance(high, bool):
+        if high is not None:  # randint(high, size), torch's two-argument form
+            size = high
         low, high = 0, low
     if not low < high:
         raise RuntimeError(f"randint: expects low < high, got low={low} and high={high}")

@@ -39,6 +39,23 @@ class device:
 
 
 CPU = device("cpu")
+_default_device = CPU
+
+
+def set_default_device(d) -> None:
+    """The device creation functions (``zeros``, ``tensor``, ``rand``, layers' parameters...) use when given
+    ``device=None``; ``None`` restores the CPU, as ``torch.set_default_device``."""
+    global _default_device
+    _default_device = CPU if d is None else as_device(d)
+
+
+def get_default_device() -> device:
+    return _default_device
+
+
+def target_device(d) -> device:
+    """The device a creation function with ``device=d`` makes its tensor on."""
+    return _default_device if d is None else as_device(d)
 
 
 def as_device(d) -> device:

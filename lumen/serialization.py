@@ -21,8 +21,8 @@ a zip archive, written with ``numpy.savez``, holding
 
 Loading uses ``allow_pickle=False`` and ``json``: no code in a file ever runs.
 Tensors load as plain Tensors (Parameters become Tensors) with their dtype and
-``requires_grad`` flag; ``map_location`` ("cpu", "cuda", a ``lumen.device``)
-overrides the stored device. Saving is atomic: the archive is written to a
+``requires_grad`` flag; ``map_location`` (a device, a dict of devices or a callable,
+as ``torch.load``) overrides the stored device. Saving is atomic: the archive is written to a
 temporary file in the destination folder, flushed and fsynced, then renamed
 over the destination with ``os.replace``, so a crash never leaves a partial
 checkpoint under the final name (``atomic_write``, for any file written so).
@@ -105,7 +105,8 @@ class _Encoder:
                                     f"{path}; keys must be str, int, float, bool, None or tuples")
                 items.append([self.encode(k, f"{path} key"), self.encode(v, f"{path}[{k!r}]")])
             return {"t": "odict" if isinstance(obj, OrderedDict) else "dict", "items": items}
-        raise TypeError(f"lumen.save: cannot save an object of type {type(obj).__name__} at {path}; "
+        hint = " (save its state_dict() instead: files hold data, never code)" if hasattr(obj, "state_dict") else ""
+        raise TypeError(f"lumen.save: cannot save an object of type {type(obj).__name__} at {path}{hint}; "
                         f"supported: Tensors, numpy arrays, numbers, strings, None, bools, and "
                         f"dicts/lists/tuples of these")
 
@@ -146,10 +147,12 @@ def atomic_write(path):
             pass
 
 
-def save(obj, f) -> None:
+def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True,
+         _disable_byteorder_record=False) -> None:
     """Write ``obj`` (nested dicts/lists/tuples of Tensors, arrays and plain values) to ``f``.
 
-    ``f`` is a path (written atomically) or a writable binary file object.
+    ``f`` is a path (written atomically) or a writable binary file object (``io.BytesIO``). The
+    pickle and zipfile arguments of ``torch.save`` are accepted and have no effect: nothing is pickled.
     """
     encoder = _Encoder()
     root = encoder.encode(obj)
@@ -165,10 +168,10 @@ def save(obj, f) -> None:
 
 
 class _Decoder:
-    def __init__(self, arrays, name, device):
+    def __init__(self, arrays, name, place):
         self.arrays = arrays
         self.name = name
-        self.device = device
+        self.place = place  # (CPU tensor, saved device name) -> the tensor where it is to live
         self.made = {}
 
     def fail(self, what):
@@ -212,8 +215,7 @@ class _Decoder:
                 dtype = as_dtype(node["dtype"])
                 if array.dtype != dtype.np:
                     self.fail(f"tensor {key} is stored as {array.dtype} but the manifest says {dtype.name}")
-                device = self.device if self.device is not None else node["device"]
-                value = lumen.from_numpy(array).to(device)
+                value = self.place(lumen.from_numpy(array), node["device"])
                 if node.get("requires_grad"):
                     value.requires_grad_(True)
             self.made[key] = value
@@ -221,20 +223,46 @@ class _Decoder:
         self.fail(f"unknown node type {t!r}")
 
 
-def load(f, map_location=None):
+def _placement(map_location):
+    """``map_location`` as a function (CPU tensor, saved device name) -> tensor, as ``torch.load`` reads it."""
+    def to(device):
+        return lambda tensor, saved: tensor.to(device)
+
+    if map_location is None:
+        return lambda tensor, saved: tensor.to(saved)
+    if isinstance(map_location, (str, lumen.device)):
+        return to(lumen.device(map_location))
+    if isinstance(map_location, dict):
+        def remap(tensor, saved):
+            return tensor.to(map_location.get(saved, saved))
+        return remap
+    if callable(map_location):
+        # torch calls it with (storage, location) and takes its result, or the saved location when it
+        # returns None; a Lumen tensor stands in for the storage
+        def call(tensor, saved):
+            placed = map_location(tensor, saved)
+            return tensor.to(saved) if placed is None else placed
+        return call
+    raise TypeError(f"lumen.load: map_location must be None, a device string, a lumen.device, a dict "
+                    f"{{saved device: device}} or a callable (tensor, location), got {map_location!r}")
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
     """Read an object written by ``save``.
 
-    ``f`` is a path or a readable binary file object. ``map_location`` None keeps
-    each tensor's saved device; "cpu", "cuda", "cuda:N" or a ``lumen.device`` moves
-    every tensor there. Raises ``CheckpointError`` (a ValueError and OSError) naming
-    the file when it is truncated, corrupt or not a Lumen checkpoint.
+    ``f`` is a path or a readable binary file object. ``map_location`` None keeps each tensor's saved
+    device; "cpu", "cuda", "cuda:N" or a ``lumen.device`` moves every tensor there; a dict maps saved
+    device names to devices ({"cuda:1": "cuda:0"}); a callable gets (tensor, saved device name) and
+    returns the tensor to use, or None to keep the saved device (``lambda storage, loc: storage``
+    keeps everything on the CPU). Raises ``CheckpointError`` (a ValueError and OSError) naming the
+    file when it is truncated, corrupt or not a Lumen checkpoint.
+
+    Loading never runs code (the format is JSON plus numpy arrays read without pickle), so
+    ``weights_only=True`` and ``False`` are equally safe and give the same result; ``pickle_module``,
+    ``mmap`` and further pickle arguments are accepted for ``torch.load`` compatibility and unused.
     """
     name = _name_of(f)
-    device = None if map_location is None else lumen.device(map_location) \
-        if isinstance(map_location, str) else map_location
-    if device is not None and not isinstance(device, lumen.device):
-        raise TypeError(f"lumen.load: map_location must be None, a device string or a lumen.device, "
-                        f"got {map_location!r}")
+    place = _placement(map_location)
     if not hasattr(f, "read") and not os.path.exists(os.fspath(f)):
         raise FileNotFoundError(f"lumen.load: no such file: {name}")
     if not zipfile.is_zipfile(f):
@@ -262,7 +290,7 @@ def load(f, map_location=None):
         raise CheckpointError(f"{name}: Lumen checkpoint version {manifest.get('version')!r} is not "
                               f"supported (this Lumen reads version {_VERSION})")
     try:
-        return _Decoder(arrays, name, device).decode(manifest["root"])
+        return _Decoder(arrays, name, place).decode(manifest["root"])
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError) as e:

@@ -97,6 +97,37 @@ def test_map_location(tmp_path):
         lumen.load(path, map_location=3)
 
 
+def test_map_location_as_torch_takes_it(tmp_path):
+    path = tmp_path / "m.npz"
+    lumen.save({"x": lumen.ones(2), "y": [lumen.zeros(1)]}, path)
+    seen = []
+
+    def keep(storage, location):
+        seen.append((type(storage), location))
+        return storage
+
+    out = lumen.load(path, map_location=keep)
+    assert seen == [(lumen.Tensor, "cpu")] * 2 and out["x"].tolist() == [1.0, 1.0]
+    assert lumen.load(path, map_location=lambda storage, loc: None)["x"].device == lumen.device("cpu")
+    assert lumen.load(path, map_location={"cuda:1": "cuda:0"})["y"][0].device == lumen.device("cpu")
+    assert lumen.load(path, map_location={"cpu": lumen.device("cpu")})["x"].device == lumen.device("cpu")
+
+
+def test_weights_only_and_torch_arguments_are_accepted(tmp_path):
+    buf = io.BytesIO()
+    lumen.save({"w": lumen.arange(4.0)}, buf, pickle_protocol=4, _use_new_zipfile_serialization=True)
+    for weights_only in (True, False, None):
+        buf.seek(0)
+        assert lumen.load(buf, map_location="cpu", weights_only=weights_only)["w"].tolist() == [0, 1, 2, 3]
+    buf.seek(0)
+    assert lumen.load(buf, mmap=False, encoding="latin1")["w"].shape == (4,)
+
+
+def test_saving_a_module_points_to_its_state_dict(tmp_path):
+    with pytest.raises(TypeError, match=r"cannot save an object of type Linear at obj \(save its state_dict"):
+        lumen.save(lumen.nn.Linear(2, 2), tmp_path / "m.pt")
+
+
 @pytest.mark.cuda
 def test_map_location_cuda(tmp_path):
     if not lumen.cuda.is_available():

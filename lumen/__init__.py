@@ -1,13 +1,16 @@
 """Lumen: eager, tape-based autograd on NumPy and CuPy backends, with reference convnets and FCNs."""
 from __future__ import annotations
 
+from .tensor import Tensor  # first: the ops it loads (and lumen.random, which they use) build on it
 from . import autograd, backends, cuda
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (enable_grad, inference_mode, is_anomaly_check_nan_enabled, is_anomaly_enabled,
+                       is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                        zeros, zeros_like)
-from .random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
-from .device import device
+from .random import (Generator, bernoulli, default_generator, get_rng_state, initial_seed, manual_seed,
+                     multinomial, normal, poisson, seed, set_rng_state)
+from .device import device, get_default_device, set_default_device
 from .dtypes import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16, int32,
                      int64, set_default_dtype, uint8)
 from .ops.activation import log_softmax, relu, softmax
@@ -17,8 +20,20 @@ from .ops.reduce import amax, argmax, argmin, logsumexp, max, mean, min, std, su
 from .ops.shape import (cat, chunk, clone, flatten, narrow, pad, permute, reshape, split, squeeze, stack, t,
                         transpose, unsqueeze)
 from .ops.unary import abs, ceil, cos, exp, floor, log, neg, round, rsqrt, sigmoid, sign, sin, sqrt, square, tanh
+from .ops.unary import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctanh, asin, asinh, atan, atanh,
+                        cosh, erf, erfc, erfinv, exp2, expm1, fix, frac, log1p, log2, log10, reciprocal, sgn, sinh,
+                        tan, trunc)
+from .ops.arith import atan2, atan2 as arctan2, fmod, hypot, isclose, lerp, remainder
+from .ops.reduce import cumprod, cumsum, prod
+from .ops.linalg import (addmm, addmv, baddbmm, bmm, cdist, dist, dot, einsum, mv, outer, outer as ger,
+                         tensor_norm as norm)
+from . import linalg
+from .ops.index import (argwhere, gather, index_add, index_copy, index_fill, index_select, masked_scatter,
+                        masked_select, nonzero, scatter, scatter_add, scatter_reduce, take, take_along_dim)
+from .ops.shape import (diag, diag_embed, diagonal, flip, fliplr, flipud, meshgrid, repeat_interleave, roll, tril,
+                        triu)
+from .ops.sort import argsort, bincount, histc, kthvalue, median, mode, sort, topk, unique
 from .serialization import load, save
-from .tensor import Tensor
 
 half, float, double, long, int = float16, float32, float64, int64, int32
 clip, mm, negative = clamp, matmul, neg
@@ -44,3 +59,7 @@ def numel(input):
 
 def is_tensor(obj):
     return isinstance(obj, Tensor)
+
+# After `import torch`, torch.nn, torch.optim and torch.utils.data are attributes; so are these. They load
+# last because they build on the names above.
+from . import data, nn, optim, vision  # noqa: E402

@@ -1,7 +1,10 @@
 """``lumen.Tensor``: a backend array plus its place on the tape."""
 from __future__ import annotations
 
+import numbers
+
 from . import backends, dtypes
+from .autograd import function as autograd_function
 from .autograd.function import run_backward
 from .device import as_device
 
@@ -80,7 +83,17 @@ class Tensor:
         return self._data.shape
 
     def size(self, dim=None):
-        return self._data.shape if dim is None else self._data.shape[dim]
+        if dim is None:
+            return self._data.shape
+        if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
+            raise IndexError(f"size(): dimension out of range (expected to be in range of "
+                             f"[{-max(self.ndim, 1)}, {max(self.ndim, 1) - 1}], but got {dim})")
+        return self._data.shape[dim] if self.ndim else 1
+
+    def stride(self, dim=None):
+        """Element strides of the backend array (as PyTorch's, in elements, not bytes)."""
+        strides = tuple(s // self._data.itemsize for s in self._data.strides)
+        return strides if dim is None else strides[dim]
 
     @property
     def dtype(self):
@@ -104,8 +117,12 @@ class Tensor:
     def dim(self):
         return self._data.ndim
 
+    ndimension = dim
+
     def numel(self):
         return int(self._data.size)
+
+    nelement = numel
 
     def element_size(self):
         return self._data.itemsize
@@ -183,16 +200,15 @@ class Tensor:
         return out
 
     def register_hook(self, hook):
-        """Call ``hook(grad)`` when this leaf's gradient is computed; it may return a replacement."""
-        if not self._requires_grad:
-            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
-        if self.grad_fn is not None:
-            raise RuntimeError("register_hook: hooks on non-leaf tensors are not supported; "
-                               "use lumen.autograd.grad on the tensor instead")
-        if self._grad_hooks is None:
-            self._grad_hooks = []
-        self._grad_hooks.append(hook)
-        return hook
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a replacement."""
+        return autograd_function.register_hook(self, hook)
+
+    def retain_grad(self):
+        autograd_function.retain_grad(self)
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
@@ -260,8 +276,24 @@ class Tensor:
         return self._backend.to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None):
-        a = self._backend.to_numpy(self._data)
+        # as PyTorch: through numpy(), which refuses a tensor that requires grad; never a device copy
+        if self._device.type != "cpu":
+            raise TypeError(f"can't convert {self._device} device type tensor to numpy. Use Tensor.cpu() to copy "
+                            f"the tensor to host memory first.")
+        a = self.numpy()
         return a if dtype is None else a.astype(dtype, copy=False)
+
+    def __format__(self, format_spec):
+        # as PyTorch: a 0-d tensor formats as its Python number (f"{loss:.3f}"), anything else as an object
+        if self.ndim == 0 and type(self) is Tensor:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
+    def __contains__(self, element):
+        if isinstance(element, (Tensor, numbers.Number)):
+            return bool((element == self).any().item())
+        raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a "
+                           f"{type(element)}.")
 
     def item(self):
         if self.numel() != 1:
@@ -326,20 +358,31 @@ class Tensor:
     def _like(self, array):
         return Tensor._wrap(array, self._device, backend=self._backend)
 
-    def new_tensor(self, data, dtype=None):
-        return self._like(as_array(self._backend, data, dtype or self.dtype))
+    def _new(self, make, dtype, device, requires_grad):
+        """``make(backend, numpy_dtype)`` as a new tensor, in this tensor's dtype and on its device
+        unless told otherwise (the ``new_*`` methods' rule)."""
+        dev = self._device if device is None else as_device(device)
+        backend = self._backend if device is None else backends.get(dev.type)
+        out = Tensor._wrap(make(backend, dtypes.as_dtype(dtype or self.dtype).np), dev, backend=backend)
+        return out.requires_grad_() if requires_grad else out
 
-    def new_full(self, size, fill_value, dtype=None):
-        return self._like(self._backend.full(_size((size,)), fill_value, (dtype or self.dtype).np))
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return self._new(lambda b, dt: as_array(b, data, dt), dtype, device, requires_grad)
 
-    def new_zeros(self, *size, dtype=None):
-        return self._like(self._backend.zeros(_size(size), (dtype or self.dtype).np))
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        return self._new(lambda b, dt: b.full(_size((size,)), fill_value, dt), dtype, device, requires_grad)
 
-    def new_ones(self, *size, dtype=None):
-        return self._like(self._backend.ones(_size(size), (dtype or self.dtype).np))
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(lambda b, dt: b.zeros(_size(size), dt), dtype, device, requires_grad)
 
-    def new_empty(self, *size, dtype=None):
-        return self._like(self._backend.empty(_size(size), (dtype or self.dtype).np))
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(lambda b, dt: b.ones(_size(size), dt), dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(lambda b, dt: b.empty(_size(size), dt), dtype, device, requires_grad)
+
+    def type_as(self, other):
+        return self.to(device=other.device, dtype=other.dtype)
 
     def clone(self):
         return shape_ops.Clone.apply(self)
@@ -565,10 +608,237 @@ class Tensor:
         return red.logsumexp(self, dim, keepdim)
 
     def softmax(self, dim, dtype=None):
-        return activation.softmax(self, dim, dtype)
+        return activation.softmax(self, dim, dtype=dtype)
 
     def log_softmax(self, dim, dtype=None):
-        return activation.log_softmax(self, dim, dtype)
+        return activation.log_softmax(self, dim, dtype=dtype)
+
+    # ---- more math: trigonometric, hyperbolic, special, rounding (lumen.ops.unary) ----------------
+    def tan(self):
+        return unary.tan(self)
+
+    def asin(self):
+        return unary.asin(self)
+
+    def acos(self):
+        return unary.acos(self)
+
+    def atan(self):
+        return unary.atan(self)
+
+    def sinh(self):
+        return unary.sinh(self)
+
+    def cosh(self):
+        return unary.cosh(self)
+
+    def asinh(self):
+        return unary.asinh(self)
+
+    def acosh(self):
+        return unary.acosh(self)
+
+    def atanh(self):
+        return unary.atanh(self)
+
+    arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+    def log2(self):
+        return unary.log2(self)
+
+    def log10(self):
+        return unary.log10(self)
+
+    def log1p(self):
+        return unary.log1p(self)
+
+    def expm1(self):
+        return unary.expm1(self)
+
+    def exp2(self):
+        return unary.exp2(self)
+
+    def erf(self):
+        return unary.erf(self)
+
+    def erfc(self):
+        return unary.erfc(self)
+
+    def erfinv(self):
+        return unary.erfinv(self)
+
+    def reciprocal(self):
+        return unary.reciprocal(self)
+
+    def trunc(self):
+        return unary.trunc(self)
+
+    fix = trunc
+
+    def frac(self):
+        return unary.frac(self)
+
+    def sgn(self):
+        return unary.sgn(self)
+
+    def tan_(self):
+        return inplace._unary_("tan", "tan", self)
+
+    def asin_(self):
+        return inplace._unary_("asin", "arcsin", self)
+
+    def acos_(self):
+        return inplace._unary_("acos", "arccos", self)
+
+    def atan_(self):
+        return inplace._unary_("atan", "arctan", self)
+
+    def sinh_(self):
+        return inplace._unary_("sinh", "sinh", self)
+
+    def cosh_(self):
+        return inplace._unary_("cosh", "cosh", self)
+
+    def asinh_(self):
+        return inplace._unary_("asinh", "arcsinh", self)
+
+    def acosh_(self):
+        return inplace._unary_("acosh", "arccosh", self)
+
+    def atanh_(self):
+        return inplace._unary_("atanh", "arctanh", self)
+
+    arcsin_, arccos_, arctan_, arcsinh_, arccosh_, arctanh_ = asin_, acos_, atan_, asinh_, acosh_, atanh_
+
+    def log2_(self):
+        return inplace._unary_("log2", "log2", self)
+
+    def log10_(self):
+        return inplace._unary_("log10", "log10", self)
+
+    def log1p_(self):
+        return inplace._unary_("log1p", "log1p", self)
+
+    def expm1_(self):
+        return inplace._unary_("expm1", "expm1", self)
+
+    def exp2_(self):
+        return inplace._unary_("exp2", "exp2", self)
+
+    def erf_(self):
+        return inplace._unary_("erf", "erf", self)
+
+    def erfc_(self):
+        return inplace._unary_("erfc", "erfc", self)
+
+    def erfinv_(self):
+        return inplace._unary_("erfinv", "erfinv", self)
+
+    def reciprocal_(self):
+        return inplace._unary_("reciprocal", "reciprocal", self)
+
+    def trunc_(self):
+        return inplace.out_of_place_then_write(self, unary.trunc)
+
+    fix_ = trunc_
+
+    def frac_(self):
+        return inplace.out_of_place_then_write(self, unary.frac)
+
+    def sgn_(self):
+        return inplace.out_of_place_then_write(self, unary.sgn)
+
+    # ---- more math: two operands (lumen.ops.arith) ---------------------------------------------------
+    def atan2(self, other):
+        return arith.atan2(self, other)
+
+    arctan2 = atan2
+
+    def remainder(self, other):
+        return arith.remainder(self, other)
+
+    def __mod__(self, other):
+        return arith.remainder(self, other)
+
+    def __rmod__(self, other):
+        return arith.remainder(other, self)
+
+    def fmod(self, other):
+        return arith.fmod(self, other)
+
+    def hypot(self, other):
+        return arith.hypot(self, other)
+
+    def lerp(self, end, weight):
+        return arith.lerp(self, end, weight)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return arith.isclose(self, other, rtol, atol, equal_nan)
+
+    def clamp_min(self, min):
+        return arith.clamp(self, min=min)
+
+    def clamp_max(self, max):
+        return arith.clamp(self, max=max)
+
+    def atan2_(self, other):
+        return inplace._binary_("atan2", "arctan2", self, other)
+
+    arctan2_ = atan2_
+
+    def remainder_(self, other):
+        return inplace._binary_("remainder", "remainder", self, other)
+
+    def fmod_(self, other):
+        return inplace._binary_("fmod", "fmod", self, other)
+
+    def hypot_(self, other):
+        return inplace._binary_("hypot", "hypot", self, other)
+
+    # ---- products, cumulative ops, norms (lumen.ops.reduce, lumen.ops.linalg) -------------------------
+    def cumsum(self, dim, *, dtype=None):
+        return red.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim, *, dtype=None):
+        return red.cumprod(self, dim, dtype=dtype)
+
+    def cumsum_(self, dim, *, dtype=None):
+        return inplace.out_of_place_then_write(self, lambda s: red.cumsum(s, dim, dtype=dtype))
+
+    def cumprod_(self, dim, *, dtype=None):
+        return inplace.out_of_place_then_write(self, lambda s: red.cumprod(s, dim, dtype=dtype))
+
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        return red.prod(self, dim, keepdim, dtype=dtype)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        return linalg_ops.tensor_norm(self, p, dim, keepdim, dtype)
+
+    def dist(self, other, p=2):
+        return linalg_ops.dist(self, other, p)
+
+    def bmm(self, mat2):
+        return linalg_ops.bmm(self, mat2)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return linalg_ops.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return linalg_ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def addmv(self, mat, vec, *, beta=1, alpha=1):
+        return linalg_ops.addmv(self, mat, vec, beta=beta, alpha=alpha)
+
+    def outer(self, vec2):
+        return linalg_ops.outer(self, vec2)
+
+    ger = outer
+
+    def mv(self, vec):
+        return linalg_ops.mv(self, vec)
+
+    def dot(self, other):
+        return linalg_ops.dot(self, other)
 
     # ---- shape ------------------------------------------------------------------
     def reshape(self, *shape):
@@ -643,6 +913,139 @@ class Tensor:
     def __setitem__(self, index, value):
         index_ops.setitem(self, index, value)
 
+    # ---- sorting, selection and indexing ------------------------------------------
+    def sort(self, dim=-1, descending=False, *, stable=False):
+        return sort_ops.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim=-1, descending=False, *, stable=False):
+        return sort_ops.argsort(self, dim, descending, stable=stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return sort_ops.topk(self, k, dim, largest, sorted)
+
+    def kthvalue(self, k, dim=-1, keepdim=False):
+        return sort_ops.kthvalue(self, k, dim, keepdim)
+
+    def median(self, dim=None, keepdim=False):
+        return sort_ops.median(self, dim, keepdim)
+
+    def mode(self, dim=-1, keepdim=False):
+        return sort_ops.mode(self, dim, keepdim)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return sort_ops.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def bincount(self, weights=None, minlength=0):
+        return sort_ops.bincount(self, weights, minlength)
+
+    def histc(self, bins=100, min=0, max=0):
+        return sort_ops.histc(self, bins, min, max)
+
+    def diag(self, diagonal=0):
+        return shape_ops.diag(self, diagonal)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        return shape_ops.diagonal(self, offset, dim1, dim2)
+
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1):
+        return shape_ops.diag_embed(self, offset, dim1, dim2)
+
+    def tril(self, diagonal=0):
+        return shape_ops.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return shape_ops.triu(self, diagonal)
+
+    def tril_(self, diagonal=0):
+        return inplace.out_of_place_then_write(self, lambda s: shape_ops.tril(s, diagonal))
+
+    def triu_(self, diagonal=0):
+        return inplace.out_of_place_then_write(self, lambda s: shape_ops.triu(s, diagonal))
+
+    def roll(self, shifts, dims=None):
+        return shape_ops.roll(self, shifts, dims)
+
+    def flip(self, *dims):
+        return shape_ops.flip(self, _size(dims))
+
+    def fliplr(self):
+        return shape_ops.fliplr(self)
+
+    def flipud(self):
+        return shape_ops.flipud(self)
+
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        return shape_ops.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def unfold(self, dimension, size, step):
+        return shape_ops.unfold(self, dimension, size, step)
+
+    def gather(self, dim, index, *, sparse_grad=False):
+        return index_ops.gather(self, dim, index, sparse_grad=sparse_grad)
+
+    def take(self, index):
+        return index_ops.take(self, index)
+
+    def take_along_dim(self, indices, dim=None):
+        return index_ops.take_along_dim(self, indices, dim)
+
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        return index_ops.scatter(self, dim, index, src, value, reduce=reduce)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        return inplace.out_of_place_then_write(
+            self, lambda s: index_ops.scatter(s, dim, index, src, value, reduce=reduce), src)
+
+    def scatter_add(self, dim, index, src):
+        return index_ops.scatter_add(self, dim, index, src)
+
+    def scatter_add_(self, dim, index, src):
+        return inplace.out_of_place_then_write(self, lambda s: index_ops.scatter_add(s, dim, index, src), src)
+
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        return index_ops.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+        return inplace.out_of_place_then_write(
+            self, lambda s: index_ops.scatter_reduce(s, dim, index, src, reduce, include_self=include_self), src)
+
+    def index_select(self, dim, index):
+        return index_ops.index_select(self, dim, index)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        return index_ops.index_add(self, dim, index, source, alpha=alpha)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return inplace.out_of_place_then_write(
+            self, lambda s: index_ops.index_add(s, dim, index, source, alpha=alpha), source)
+
+    def index_copy(self, dim, index, source):
+        return index_ops.index_copy(self, dim, index, source)
+
+    def index_copy_(self, dim, index, source):
+        return inplace.out_of_place_then_write(self, lambda s: index_ops.index_copy(s, dim, index, source), source)
+
+    def index_fill(self, dim, index, value):
+        return index_ops.index_fill(self, dim, index, value)
+
+    def index_fill_(self, dim, index, value):
+        return inplace.out_of_place_then_write(self, lambda s: index_ops.index_fill(s, dim, index, value), value)
+
+    def masked_select(self, mask):
+        return index_ops.masked_select(self, mask)
+
+    def masked_scatter(self, mask, source):
+        return index_ops.masked_scatter(self, mask, source)
+
+    def masked_scatter_(self, mask, source):
+        return inplace.out_of_place_then_write(self, lambda s: index_ops.masked_scatter(s, mask, source), source)
+
+    def nonzero(self, *, as_tuple=False):
+        return index_ops.nonzero(self, as_tuple=as_tuple)
+
+    def argwhere(self):
+        return index_ops.argwhere(self)
+
     # ---- in-place ------------------------------------------------------------------
     def add_(self, other, *, alpha=1):
         return inplace.add_(self, other, alpha)
@@ -699,6 +1102,26 @@ class Tensor:
         from .random import normal_  # lumen.random builds on Tensor
         return normal_(self, mean, std, generator)
 
+    def exponential_(self, lambd=1.0, *, generator=None):
+        from .random import exponential_  # lumen.random builds on Tensor
+        return exponential_(self, lambd, generator)
+
+    def random_(self, from_=None, to=None, *, generator=None):
+        from .random import random_  # lumen.random builds on Tensor
+        return random_(self, from_, to, generator)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        from .random import bernoulli_  # lumen.random builds on Tensor
+        return bernoulli_(self, p, generator)
+
+    def bernoulli(self, p=None, *, generator=None):
+        from .random import bernoulli  # lumen.random builds on Tensor
+        return bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        from .random import multinomial  # lumen.random builds on Tensor
+        return multinomial(self, num_samples, replacement, generator=generator)
+
     def __iadd__(self, other):
         return inplace.add_(self, other)
 
@@ -741,3 +1164,5 @@ def as_array(backend, data, dtype):
 
 from .ops import (activation, arith, device as device_ops, index as index_ops, inplace,  # noqa: E402
                   reduce as red, shape as shape_ops, unary)
+from .ops import sort as sort_ops  # noqa: E402
+from .ops import linalg as linalg_ops  # noqa: E402

@@ -187,11 +187,17 @@ def narrow(x, dim, start, length):
 
 
 def repeat(x, sizes):
-    x = reshape(x, (1,) * (len(sizes) - x.ndim) + x.shape)
-    for d, r in enumerate(sizes):
-        if r != 1:
-            x = cat([x] * r, d)
-    return x
+    """``x`` tiled ``sizes[d]`` times along each dim (leading new dims for extra sizes): one expand of
+    an interleaved shape, so the gradient sums the copies."""
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"repeat: number of repeat dims {len(sizes)} can not be smaller than the number of "
+                           f"dims {x.ndim} of the tensor of shape {tuple(x.shape)}")
+    if min(sizes, default=0) < 0:
+        raise RuntimeError(f"repeat: repeats {tuple(sizes)} must be non-negative")
+    shape = (1,) * (len(sizes) - x.ndim) + x.shape
+    tiled = reshape(x, tuple(v for n in shape for v in (1, n)))
+    tiled = expand(tiled, tuple(v for r, n in zip(sizes, shape) for v in (r, n)))
+    return reshape(tiled, tuple(r * n for r, n in zip(sizes, shape)))
 
 
 def clone(x):
@@ -320,3 +326,226 @@ def pad(input, pad, mode="constant", value=None):
         idx = backend.pad(backend.arange(n), (b, a), mode=_INDEX_MODES[mode])
         out = AxisGather.apply(out, axis=axis, terms=((idx, None),))
     return out
+
+
+# ---- diagonals, triangles, flips, rolls, repeats, windows, grids ------------------------------
+# Selections are advanced indices through GetItem/IndexAdd (lumen.ops.index), whose gradients are
+# each other's; they return copies where PyTorch's diagonal/unfold return views.
+
+def _dim(x, dim, op):
+    from .reduce import normalize_dims
+    (d,) = normalize_dims(dim, x.ndim, op) or (0,)
+    return d
+
+
+def _diagonal_positions(backend, rows, cols, offset):
+    """(row, col) index arrays of the ``offset`` diagonal of a rows x cols matrix."""
+    n = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
+    i = backend.arange(n)
+    return (i, i + offset) if offset >= 0 else (i - offset, i)
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The ``offset`` diagonal of the (dim1, dim2) planes, as a last dim (a copy; PyTorch's is a view)."""
+    d1, d2 = _dim(input, dim1, "diagonal"), _dim(input, dim2, "diagonal")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal(): dim1 and dim2 must differ, got {dim1} and {dim2} for shape "
+                           f"{tuple(input.shape)}")
+    return _plane_diagonal(input, offset, d1, d2)
+
+
+def _plane_diagonal(input, offset, d1, d2):
+    from .index import GetItem
+    rest = [k for k in range(input.ndim) if k not in (d1, d2)]
+    planes = permute(input, rest + [d1, d2])
+    rows, cols = _diagonal_positions(input._backend, input.shape[d1], input.shape[d2], offset)
+    return GetItem.apply(planes, index=(slice(None),) * len(rest) + (rows, cols))
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Matrices in (dim1, dim2) of the output whose ``offset`` diagonal is ``input``'s last dim."""
+    from .index import IndexAdd
+    nd = input.ndim + 1
+    d1, d2 = dim1 % nd, dim2 % nd
+    if d1 == d2:
+        raise RuntimeError(f"diag_embed(): dim1 and dim2 must differ, got {dim1} and {dim2}")
+    m = input.shape[-1] + abs(offset)
+    rows, cols = _diagonal_positions(input._backend, m, m, offset)
+    out = IndexAdd.apply(input, shape=input.shape[:-1] + (m, m), index=(slice(None),) * (nd - 2) + (rows, cols))
+    # the two new dims are last: move them to d1 and d2
+    source = iter(range(nd - 2))
+    order = [nd - 2 if k == d1 else nd - 1 if k == d2 else next(source) for k in range(nd)]
+    return out if order == list(range(nd)) else permute(out, order)
+
+
+def diag(input, diagonal=0):
+    """1-d -> the square matrix with ``input`` on its ``diagonal``; 2-d -> that diagonal, 1-d."""
+    from .index import IndexAdd
+    if input.ndim == 1:
+        m = input.shape[0] + abs(diagonal)
+        rows, cols = _diagonal_positions(input._backend, m, m, diagonal)
+        return IndexAdd.apply(input, shape=(m, m), index=(rows, cols))
+    if input.ndim == 2:
+        return _plane_diagonal(input, diagonal, 0, 1)
+    raise RuntimeError(f"diag(): supports 1-d or 2-d tensors, got shape {tuple(input.shape)}")
+
+
+def _triangle(input, diagonal, op, lower):
+    if input.ndim < 2:
+        raise RuntimeError(f"{op}(): input tensor must have at least 2 dimensions, got shape {tuple(input.shape)}")
+    from .arith import where
+    b = input._backend
+    rows, cols = input.shape[-2:]
+    offset = b.arange(cols).reshape(1, cols) - b.arange(rows).reshape(rows, 1)
+    keep = offset <= diagonal if lower else offset >= diagonal
+    return where(input._like(keep), input, input.new_zeros(()))
+
+
+def tril(input, diagonal=0):
+    """The lower triangle (``j <= i + diagonal``) of the last two dims; zeros elsewhere."""
+    return _triangle(input, diagonal, "tril", lower=True)
+
+
+def triu(input, diagonal=0):
+    """The upper triangle (``j >= i + diagonal``) of the last two dims; zeros elsewhere."""
+    return _triangle(input, diagonal, "triu", lower=False)
+
+
+class Roll(Function):
+    def __init__(self, shifts, dims):
+        self.shifts, self.dims = shifts, dims
+
+    def forward(self, a):
+        return self.backend.roll(a, self.shifts, axis=self.dims)
+
+    def backward(self, g):
+        return Roll.apply(g, shifts=tuple(-s for s in self.shifts) if self.dims is not None else -self.shifts,
+                          dims=self.dims)
+
+
+def roll(input, shifts, dims=None):
+    """Elements shifted by ``shifts`` along ``dims``, wrapping around; without ``dims`` over the
+    flattened tensor, shape kept."""
+    if dims is None:
+        if not isinstance(shifts, int):
+            if len(shifts) != 1:
+                raise RuntimeError(f"roll(): without dims, shifts must be one int, got {shifts}")
+            (shifts,) = shifts
+        return Roll.apply(input, shifts=int(shifts), dims=None)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll(): shifts {shifts} and dims {dims} must have the same length")
+    return Roll.apply(input, shifts=tuple(int(s) for s in shifts),
+                      dims=tuple(_dim(input, d, "roll") for d in dims))
+
+
+class Flip(Function):
+    def __init__(self, dims):
+        self.dims = dims
+
+    def forward(self, a):
+        return self.backend.flip(a, axis=self.dims).copy()  # a copy, as PyTorch's flip
+
+    def backward(self, g):
+        return Flip.apply(g, dims=self.dims)
+
+
+def flip(input, dims):
+    from .reduce import normalize_dims
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    axes = normalize_dims(dims, input.ndim, "flip")
+    if len(axes) != len(dims):
+        raise RuntimeError(f"flip(): dims {dims} has a dim more than once")
+    return Flip.apply(input, dims=axes) if axes else input.clone()
+
+
+def fliplr(input):
+    if input.ndim < 2:
+        raise RuntimeError(f"fliplr(): input must be at least 2-d, got shape {tuple(input.shape)}")
+    return flip(input, (1,))
+
+
+def flipud(input):
+    if input.ndim < 1:
+        raise RuntimeError("flipud(): input must be at least 1-d, got a 0-d tensor")
+    return flip(input, (0,))
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Each element (each slice along ``dim``) repeated ``repeats`` times (an int, or a tensor of one
+    count per element); without ``dim`` over the flattened input. ``repeat_interleave(counts)`` alone
+    repeats ``arange(len(counts))``. ``output_size`` is accepted as a hint and checked."""
+    from .index import GetItem
+    from .. import dtypes
+    if repeats is None:
+        counts = input
+        if counts.ndim != 1 or counts.dtype.category != 1:
+            raise RuntimeError(f"repeat_interleave(): repeats must be a 1-d integer tensor, got {counts.dtype} of "
+                               f"shape {tuple(counts.shape)}")
+        input, repeats, dim = counts._like(counts._backend.arange(counts.shape[0], dtype=counts._data.dtype)), \
+            counts, 0
+    x = input.reshape(-1) if dim is None else input
+    d = 0 if dim is None else _dim(x, dim, "repeat_interleave")
+    n = x.shape[d] if x.ndim else 1
+    b = x._backend
+    if isinstance(repeats, Tensor):
+        if repeats.ndim > 1 or repeats.numel() not in (1, n) or repeats.dtype.category != 1:
+            raise RuntimeError(f"repeat_interleave(): repeats must be a 0-d or 1-d integer tensor of size 1 or {n}, "
+                               f"got {repeats.dtype} of shape {tuple(repeats.shape)}")
+        counts = repeats._data.reshape(-1)
+    else:
+        counts = b.asarray([int(repeats)])
+    if counts.size and int(counts.min()) < 0:
+        raise RuntimeError(f"repeat_interleave(): repeats must be non-negative, got {int(counts.min())}")
+    positions = b.repeat(b.arange(n), counts if counts.size == n else int(counts[0]))
+    if output_size is not None and output_size != positions.size:
+        raise RuntimeError(f"repeat_interleave(): output_size={output_size} but the repeats give {positions.size}")
+    if x.ndim == 0:
+        x = x.reshape(1)
+    return GetItem.apply(x, index=(slice(None),) * d + (positions.astype(dtypes.int64.np, copy=False),))
+
+
+def unfold(input, dimension, size, step):
+    """Windows of ``size`` every ``step`` along ``dimension``: that dim becomes the window count and a
+    last dim of ``size`` is added (a copy; PyTorch's is a view)."""
+    from .index import GetItem
+    if input.ndim == 0:
+        return unfold(input.reshape(1), 0, size, step)
+    d = _dim(input, dimension, "unfold")
+    n = input.shape[d]
+    if size > n or size < 0:
+        raise RuntimeError(f"unfold(): size {size} exceeds the size {n} of dimension {d} (shape "
+                           f"{tuple(input.shape)})")
+    if step <= 0:
+        raise RuntimeError(f"unfold(): step must be > 0, got {step}")
+    b = input._backend
+    windows = (n - size) // step + 1
+    positions = b.arange(windows).reshape(windows, 1) * step + b.arange(size).reshape(1, size)
+    out = GetItem.apply(input, index=(slice(None),) * d + (positions,))
+    return permute(out, [k for k in range(out.ndim) if k != d + 1] + [d + 1])
+
+
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids of 0-d/1-d tensors, as expanded views. ``indexing="ij"`` (matrix) or ``"xy"``
+    (Cartesian: the first two dims swapped); omitting it means "ij" with PyTorch's warning."""
+    import warnings
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        warnings.warn("meshgrid: in an upcoming release, it will be required to pass the indexing "
+                      "argument.", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f"meshgrid(): indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in tensors:
+        if not isinstance(t, Tensor) or t.ndim > 1:
+            raise RuntimeError(f"meshgrid(): expected 0-d or 1-d tensors, got "
+                               f"{getattr(t, 'shape', type(t).__name__)}")
+    if not tensors:
+        raise RuntimeError("meshgrid(): expects a non-empty list of tensors")
+    swap = indexing == "xy" and len(tensors) >= 2
+    order = [tensors[1], tensors[0], *tensors[2:]] if swap else list(tensors)
+    shape = tuple(t.numel() for t in order)
+    grids = [expand(reshape(t, (1,) * k + (-1,) + (1,) * (len(order) - k - 1)), shape) for k, t in enumerate(order)]
+    return tuple([grids[1], grids[0], *grids[2:]] if swap else grids)

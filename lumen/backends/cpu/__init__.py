@@ -7,6 +7,16 @@ from ..base import Backend
 from . import activation, blas, conv, loss, lrn, memory, pool, random
 
 
+def _special(name):
+    """scipy.special's ufunc ``name`` (imported on first use: scipy is slow to import); a float16 input is
+    computed in float32 and rounded back, as scipy has no float16 loop."""
+    def fn(a, out=None):
+        from scipy import special
+        return getattr(special, name)(a, out=out).astype(a.dtype, copy=False)
+    fn.__name__ = name
+    return staticmethod(fn)
+
+
 class NumpyBackend(Backend):
     name = "cpu"
     xp = np
@@ -23,6 +33,15 @@ class NumpyBackend(Backend):
 
     def scatter_add(self, target, index, values) -> None:
         np.add.at(target, index, values)
+
+    _SCATTER_UFUNCS = {"sum": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}
+
+    def scatter_reduce(self, target, index, values, reduce) -> None:
+        """``target[index] = reduce(target[index], values)`` with repeated indices all combined;
+        ``reduce`` is "sum", "prod", "amax" or "amin"."""
+        self._SCATTER_UFUNCS[reduce].at(target, index, values)
+
+    erf, erfc, erfinv = _special("erf"), _special("erfc"), _special("erfinv")
 
     conv2d_forward = staticmethod(conv.conv2d_forward)
     conv2d_backward_data = staticmethod(conv.conv2d_backward_data)

@@ -45,6 +45,15 @@ def synchronize() -> None:
     cupy.cuda.get_current_stream().synchronize()
 
 
+def _special(name):
+    """cupyx.scipy.special's ufunc ``name``, in the input's dtype."""
+    def fn(a, out=None):
+        from cupyx.scipy import special
+        return getattr(special, name)(a, out=out).astype(a.dtype, copy=False)
+    fn.__name__ = name
+    return staticmethod(fn)
+
+
 class CupyBackend(base.Backend):
     """Backend on the current CUDA device; arrays are ``cupy.ndarray``."""
 
@@ -65,6 +74,28 @@ class CupyBackend(base.Backend):
 
     def scatter_add(self, target, index, values) -> None:
         cupyx.scatter_add(target, index, values)
+
+    def scatter_reduce(self, target, index, values, reduce) -> None:
+        """``target[index] = reduce(target[index], values)`` with repeated indices all combined;
+        ``reduce`` is "sum", "prod", "amax" or "amin"."""
+        if reduce != "prod":
+            {"sum": cupyx.scatter_add, "amax": cupyx.scatter_max, "amin": cupyx.scatter_min}[reduce](
+                target, index, values)
+            return
+        # CuPy has no scatter-multiply: multiply in rounds, each round the first remaining value of every
+        # target position (no repeats within a round), as many rounds as the most repeated position has.
+        arrays = cupy.broadcast_arrays(*index, values)
+        position = cupy.ravel_multi_index(tuple(a.reshape(-1) for a in arrays[:-1]), target.shape)
+        values = arrays[-1].reshape(-1)
+        flat = target.reshape(-1)  # a view: callers pass a C-contiguous target
+        while position.size:
+            first_positions, first = cupy.unique(position, return_index=True)
+            flat[first_positions] *= values[first]
+            rest = cupy.ones(position.size, dtype=bool)
+            rest[first] = False
+            position, values = position[rest], values[rest]
+
+    erf, erfc, erfinv = _special("erf"), _special("erfc"), _special("erfinv")
 
     # ---- convolution ----------------------------------------------------------
     def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):

@@ -1,0 +1,237 @@
+"""Sorting and selection: sort, argsort, topk, kthvalue, median, mode, unique, bincount, histc.
+
+The order comes from the backend's stable argsort and the values are gathered with it
+(:func:`lumen.ops.index.gather_at`), so each value output is differentiable (its gradient lands on
+the element it was read from) and each index output is int64 and carries no gradient. Ties keep
+the order PyTorch's CPU kernels give them: ``sort``/``kthvalue``/``median`` in input order,
+``topk(largest=True)`` and ``mode`` with the last occurrence first. NaN sorts as the largest value.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from .. import dtypes
+from ._check import check_tensor
+from .index import gather_at
+from .reduce import normalize_dims
+
+
+class return_types:
+    """Named results, unpackable and named as PyTorch's ``torch.return_types``."""
+    sort = namedtuple("sort", ["values", "indices"])
+    topk = namedtuple("topk", ["values", "indices"])
+    kthvalue = namedtuple("kthvalue", ["values", "indices"])
+    median = namedtuple("median", ["values", "indices"])
+    mode = namedtuple("mode", ["values", "indices"])
+
+
+def _dim(x, dim, op):
+    (d,) = normalize_dims(dim, x.ndim, op) or (0,)
+    return d
+
+
+def _at(d, start, stop):
+    """The index expression of positions ``start:stop`` along dim ``d``."""
+    return (slice(None),) * d + (slice(start, stop),)
+
+
+def _order(x, d, descending=False):
+    """The stable sorting permutation of ``x`` along ``d`` (a backend int64 array); descending keeps
+    equal elements in input order, as PyTorch's ``stable=True``."""
+    b, a = x._backend, x._data
+    if not descending:
+        return b.argsort(a, axis=d, kind="stable").astype(dtypes.int64.np, copy=False)
+    # A stable ascending sort of the reversed array, reversed again: descending with ties in input order.
+    reverse = b.argsort(b.flip(a, axis=d), axis=d, kind="stable")
+    return (a.shape[d] - 1 - b.flip(reverse, axis=d)).astype(dtypes.int64.np, copy=False)
+
+
+def _selected(x, pick, d, keepdim, result):
+    """``result(values, indices)`` for the positions ``pick`` (size 1 along ``d``)."""
+    values, indices = gather_at(x, pick, d), x._like(pick)
+    if not keepdim:
+        values, indices = values.squeeze(d), indices.squeeze(d)
+    return result(values, indices)
+
+
+def _check_nonempty(x, d, op):
+    if x.ndim and x.shape[d] == 0:
+        raise IndexError(f"{op}(): cannot select from the empty dimension {d} of shape {tuple(x.shape)}")
+
+
+def sort(input, dim=-1, descending=False, *, stable=False):
+    """``(values, indices)`` sorted along ``dim``. The sort is always stable: ``stable=False`` lets
+    PyTorch pick any order for ties, and input order is one of them."""
+    check_tensor(input, "input", "sort")
+    x = input.reshape(1) if input.ndim == 0 else input
+    d = _dim(x, dim, "sort")
+    order = _order(x, d, descending)
+    values, indices = gather_at(x, order, d), x._like(order)
+    if input.ndim == 0:
+        values, indices = values.reshape(()), indices.reshape(())
+    return return_types.sort(values, indices)
+
+
+def argsort(input, dim=-1, descending=False, *, stable=False):
+    return sort(input, dim, descending, stable=stable).indices
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) elements along ``dim`` and their indices, largest first (smallest
+    first). The result is sorted whatever ``sorted`` says: PyTorch leaves the order unspecified then."""
+    check_tensor(input, "input", "topk")
+    x = input.reshape(1) if input.ndim == 0 else input
+    d = _dim(x, dim, "topk")
+    if not 0 <= k <= x.shape[d]:
+        raise RuntimeError(f"topk(): selected index k={k} out of range for dimension {d} of size "
+                           f"{x.shape[d]} (shape {tuple(input.shape)})")
+    order = _order(x, d)
+    if largest:
+        order = x._backend.flip(order, axis=d)
+    order = x._backend.ascontiguousarray(order[_at(d, 0, k)])
+    values, indices = gather_at(x, order, d), x._like(order)
+    if input.ndim == 0:
+        values, indices = values.reshape(()), indices.reshape(())
+    return return_types.topk(values, indices)
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """The ``k``-th smallest element along ``dim`` (k counts from 1) and its index."""
+    check_tensor(input, "input", "kthvalue")
+    d = _dim(input, dim, "kthvalue")
+    n = input.shape[d] if input.ndim else 1
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k={k} out of range for dimension {d} of size {n} "
+                           f"(shape {tuple(input.shape)})")
+    if input.ndim == 0:
+        return return_types.kthvalue(input.clone(), input.new_zeros((), dtype=dtypes.int64))
+    pick = _order(input, d)[_at(d, k - 1, k)]
+    return _selected(input, pick, d, keepdim, return_types.kthvalue)
+
+
+def _median_pick(x, d):
+    """Position of the lower median along ``d`` (size 1 there), or of the first NaN where there is one."""
+    b, a = x._backend, x._data
+    n = a.shape[d]
+    pick = _order(x, d)[_at(d, (n - 1) // 2, (n - 1) // 2 + 1)]
+    if x.dtype.is_floating_point:
+        nan = b.isnan(a)
+        pick = b.where(nan.any(axis=d, keepdims=True), b.argmax(nan, axis=d, keepdims=True), pick)
+    return pick
+
+
+def median(input, dim=None, keepdim=False):
+    """Without ``dim``: the lower median of all elements (a 0-d tensor), NaN if there is a NaN. With
+    ``dim``: ``(values, indices)`` of the lower median along it."""
+    check_tensor(input, "input", "median")
+    if dim is None:
+        if input.numel() == 0:
+            raise RuntimeError("median(): cannot compute the median of an empty tensor")
+        flat = input.reshape(-1)
+        return gather_at(flat, _median_pick(flat, 0), 0).reshape(())
+    d = _dim(input, dim, "median")
+    if input.ndim == 0:
+        return return_types.median(input.clone(), input.new_zeros((), dtype=dtypes.int64))
+    _check_nonempty(input, d, "median")
+    return _selected(input, _median_pick(input, d), d, keepdim, return_types.median)
+
+
+def _mode_pick(x, d):
+    """Position along ``d`` (size 1 there) of the most frequent value, the smallest of equally frequent
+    ones, at its last occurrence (PyTorch's choice)."""
+    b, a = x._backend, x._data
+    n = a.shape[d]
+    perm = [i for i in range(a.ndim) if i != d] + [d]
+    rows = a.transpose(perm).reshape(-1, n)
+    order = b.argsort(rows, axis=1, kind="stable")
+    s = b.take_along_axis(rows, order, axis=1)
+    starts_run = b.ones(s.shape, dtype=bool)
+    starts_run[:, 1:] = s[:, 1:] != s[:, :-1]
+    starts = b.nonzero(starts_run.reshape(-1))[0]
+    lengths = b.concatenate((starts[1:], b.asarray([s.size]))) - starts
+    run_length = b.repeat(lengths, lengths).reshape(s.shape)
+    r = b.arange(s.shape[0])
+    best = b.argmax(run_length, axis=1)  # first of the longest runs: the smallest most frequent value
+    # the sort is stable, so a run's last element is that value's last occurrence
+    pick = order[r, best + run_length[r, best] - 1].astype(dtypes.int64.np, copy=False)
+    keep_shape = list(a.shape)
+    keep_shape[d] = 1
+    return pick.reshape(keep_shape)
+
+
+def mode(input, dim=-1, keepdim=False):
+    """``(values, indices)``: the most frequent value along ``dim`` and the index of its last occurrence."""
+    check_tensor(input, "input", "mode")
+    d = _dim(input, dim, "mode")
+    if input.ndim == 0:
+        return return_types.mode(input.clone(), input.new_zeros((), dtype=dtypes.int64))
+    _check_nonempty(input, d, "mode")
+    return _selected(input, _mode_pick(input, d), d, keepdim, return_types.mode)
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct elements (or slices along ``dim``), always sorted (``sorted=False`` leaves the order
+    to the implementation in PyTorch too), with the inverse indices and counts when asked for.
+    Not differentiable, as in PyTorch."""
+    check_tensor(input, "input", "unique")
+    b, a = input._backend, input._data
+    if dim is None:
+        values, inverse, counts = b.unique(a.reshape(-1), return_inverse=True, return_counts=True)
+        inverse = inverse.reshape(a.shape)
+    else:
+        d = _dim(input, dim, "unique")
+        values, inverse, counts = b.unique(a, return_inverse=True, return_counts=True, axis=d)
+        inverse = inverse.reshape(-1)
+    out = [input._like(values)]
+    if return_inverse:
+        out.append(input._like(inverse.astype(dtypes.int64.np, copy=False)))
+    if return_counts:
+        out.append(input._like(counts.astype(dtypes.int64.np, copy=False)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def bincount(input, weights=None, minlength=0):
+    """Counts of each value of a 1-d tensor of non-negative integers (or the sums of ``weights`` there):
+    int64 counts; float32 weights give float32 sums, other weights float64, as PyTorch."""
+    check_tensor(input, "input", "bincount")
+    if input.ndim != 1 or input.dtype.category != 1:
+        raise RuntimeError(f"bincount(): expected a 1-d tensor of integers, got {input.dtype} of shape "
+                           f"{tuple(input.shape)}")
+    if minlength < 0:
+        raise RuntimeError(f"bincount(): minlength must be non-negative, got {minlength}")
+    if input.numel() and int(input._data.min()) < 0:
+        raise RuntimeError(f"bincount(): input must be non-negative, got the value {int(input._data.min())}")
+    w = None
+    if weights is not None:
+        check_tensor(weights, "weights", "bincount")
+        if weights.shape != input.shape:
+            raise RuntimeError(f"bincount(): weights of shape {tuple(weights.shape)} must have the shape "
+                               f"{tuple(input.shape)} of input")
+        w = weights._data
+    out = input._backend.bincount(input._data, weights=w, minlength=minlength)
+    dtype = dtypes.int64 if w is None else dtypes.float32 if weights.dtype is dtypes.float32 else dtypes.float64
+    return input._like(out.astype(dtype.np, copy=False))
+
+
+def histc(input, bins=100, min=0, max=0):
+    """Histogram of ``bins`` equal bins over [min, max] (the data's range when min == max); values
+    outside are ignored, ``max`` itself falls in the last bin. Same dtype as input; no gradient."""
+    check_tensor(input, "input", "histc")
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f"histc(): not implemented for {input.dtype} input; convert it with .float()")
+    if bins <= 0:
+        raise RuntimeError(f"histc(): bins must be > 0, got {bins}")
+    b, a = input._backend, input._data
+    lo, hi = float(min), float(max)
+    if lo == hi and a.size:
+        lo, hi = float(a.min()), float(a.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError(f"histc(): max must be larger than min, got min={min} and max={max}")
+    if lo != lo or hi != hi or abs(lo) == float("inf") or abs(hi) == float("inf"):
+        raise RuntimeError(f"histc(): range of [{lo}, {hi}] is not finite")
+    inside = a[(a >= lo) & (a <= hi)]
+    position = ((inside - lo) * bins / (hi - lo)).astype(dtypes.int64.np)
+    out = b.bincount(b.minimum(position, bins - 1), minlength=bins)
+    return input._like(out.astype(a.dtype, copy=False))

@@ -18,14 +18,30 @@ The graph is kept as edges from each node to the nodes that produced its inputs
 so intermediate arrays die as soon as nothing needs them. Backward visits nodes in
 decreasing generation from a heap (no recursion), and frees each node's saved
 tensors after it ran unless the graph is retained.
+
+A subclass whose ``forward`` is a ``@staticmethod`` follows PyTorch's contract instead (the
+"new-style" Function that replaced the instance-method style Lumen's ops keep):
+``forward(ctx, *args, **kwargs)`` gets Tensors and any other arguments and runs under
+``no_grad``; ``backward(ctx, *grads)`` returns one gradient per positional argument of forward
+(None for non-tensors). ``ctx`` is the graph node itself (a generated ``<Name>Backward`` class,
+the outputs' ``grad_fn``), carrying ``save_for_backward``/``saved_tensors``,
+``needs_input_grad``, ``mark_dirty``, ``mark_non_differentiable``, ``set_materialize_grads`` and
+any attribute the user sets. ``forward(*args)`` without ctx plus
+``setup_context(ctx, inputs, output)`` is the other form PyTorch accepts.
 """
 from __future__ import annotations
 
+import functools
 import heapq
+import inspect
 import itertools
+import os
+import traceback
+import weakref
 
 from ..dtypes import from_numpy_dtype
-from .grad_mode import is_grad_enabled, set_grad_enabled
+from .anomaly_mode import _state as _anomaly
+from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
 
 _sequence = itertools.count()
 _Tensor = None  # lumen.tensor.Tensor, imported on first use (tensor.py imports this module)
@@ -38,21 +54,98 @@ def _tensor_class():
     return Tensor
 
 
-class Function:
-    """Base class of every differentiable op. Subclass and define forward/backward."""
+class Node:
+    """A node of the backward graph: what a tensor's ``grad_fn`` is (as ``torch.autograd.graph.Node``).
+
+    ``next`` holds one edge per input (``(node, output_index)``, ``(None, leaf)`` or None),
+    ``input_meta`` their shapes and dtypes; the engine calls ``backward(*grads)``.
+    """
 
     generation = 0
     _freed = False
-    view = False  # True for ops whose output may alias input 0
-    inplace = False  # True for ops whose forward writes output 0 into input 0's buffer
     aliases_input = False  # set by apply when this node's output 0 really is a view of input 0
 
     # class-level defaults, so apply (the hot path) neither sets nor getattr-probes them per node
     needs_input_grad = ()
     _save_in = ()
     _save_out = ()
+    _tensor_hooks = None  # output index -> {handle id: hook}, from Tensor.register_hook on non-leaves
+    _retained = None  # output index -> weakref to the tensor whose retain_grad() keeps its gradient
+    _forward_stack = None  # where the forward ran, recorded while anomaly detection is on
+
+    def _check_version(self, counter, version, what):
+        if counter.value != version:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: one of the tensors saved for backward ({what}) was "
+                f"modified by an in-place operation after it was saved (version {version} -> "
+                f"{counter.value}); use an out-of-place op or clone() it first")
+
+    def _release(self):
+        # Like PyTorch, only a node that saved tensors refuses a second backward.
+        self._freed = bool(self._saved_in or self._saved_out)
+        self._saved_in = None
+        self._saved_out = None
+
+    def _record_forward_stack(self):
+        self._forward_stack = [frame for frame in traceback.extract_stack()[:-2]
+                               if not frame.filename.startswith(_PACKAGE_DIR)]
+
+    def _run_tensor_hooks(self, grads, create_graph):
+        """Each output's hooks may replace its gradient; retained gradients see the result (PyTorch
+        runs retain_grad last, whatever the registration order)."""
+        grads = list(grads)
+        for index, hooks in (self._tensor_hooks or {}).items():
+            for hook in list(hooks.values()):
+                if grads[index] is not None:
+                    new = hook(grads[index])
+                    grads[index] = grads[index] if new is None else new
+        for index, ref in (self._retained or {}).items():
+            tensor = ref()
+            if tensor is not None and grads[index] is not None:
+                tensor.grad = _retained_sum(tensor.grad, grads[index], create_graph)
+        return grads
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+    def name(self):
+        return f"{type(self).__name__}Backward"
+
+    @property
+    def next_functions(self):
+        """As PyTorch: one ``(node, output_index)`` per input; a leaf's node is an
+        :class:`AccumulateGrad` holding it, an input that needs no gradient is ``(None, 0)``."""
+        return tuple((None, 0) if edge is None else (AccumulateGrad(edge[1]), 0) if edge[0] is None else edge
+                     for edge in getattr(self, "next", ()))
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _retained_sum(grad, g, create_graph):
+    g = g if create_graph else g.detach()
+    return g.clone() if grad is None else grad + g
+
+
+class Function(Node):
+    """Base class of every differentiable op. Subclass and define forward/backward.
+
+    Lumen's ops define ``forward(self, *arrays)`` and ``backward(self, *grads)`` as instance
+    methods (the contract above); a subclass with a static ``forward`` gets PyTorch's ctx contract
+    (:func:`_apply_with_ctx`).
+    """
+
+    view = False  # True for ops whose output may alias input 0
+    inplace = False  # True for ops whose forward writes output 0 into input 0's buffer
     _non_differentiable = ()
     out_device = None  # a node that moves data to another device sets this in forward
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if isinstance(inspect.getattr_static(cls, "forward", None), staticmethod):
+            cls._backward_cls = type(f"{cls.__name__}Backward", (BackwardCFunction,), {"_forward_cls": cls})
+            cls._forward_signature = None
+            cls.apply = classmethod(_apply_with_ctx)
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -112,6 +205,8 @@ class Function:
             node.generation = generation + 1
             node.sequence = next(_sequence)
             node.n_outputs = len(raw)
+            if _anomaly.enabled:
+                node._record_forward_stack()
             if node._save_in:
                 node._retain_saved(inputs)
             else:
@@ -162,13 +257,6 @@ class Function:
                                  outputs[i]._version_counter.value)
                                 for i in self._save_out)
 
-    def _check_version(self, counter, version, what):
-        if counter.value != version:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward: one of the tensors saved for backward ({what}) was "
-                f"modified by an in-place operation after it was saved (version {version} -> "
-                f"{counter.value}); use an out-of-place op or clone() it first")
-
     @property
     def saved_inputs(self):
         if self._saved_in is None:
@@ -196,24 +284,266 @@ class Function:
                                     version_counter=counter, backend=self.backend))
         return tuple(out)
 
-    def _release(self):
-        # Like PyTorch, only a node that saved tensors refuses a second backward.
-        self._freed = bool(self._saved_in or self._saved_out)
-        self._saved_in = None
-        self._saved_out = None
 
-    def __repr__(self):
-        return f"<{type(self).__name__}Backward>"
+class BackwardCFunction(Node):
+    """The ``ctx`` of a PyTorch-style Function, and the ``grad_fn`` of its outputs.
+
+    ``Function.__init_subclass__`` makes one subclass per user Function, named ``<Name>Backward``
+    as in PyTorch, whose ``_forward_cls`` is the user's class.
+    """
+
+    _forward_cls = None
+    materialize_grads = True
+    _to_save = ()
+    _dirty = ()
+    _non_differentiable = ()
+    _saved = ()
+
+    # ---- what forward (or setup_context) may call ---------------------------
+    def save_for_backward(self, *tensors):
+        """Keep these tensors (or Nones) for backward, version-checked; read them as ``saved_tensors``."""
+        Tensor = _Tensor or _tensor_class()
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"{self.name()}: save_for_backward can only save tensors or None, got "
+                                f"{type(t).__name__}")
+        self._to_save = tensors
+
+    def mark_dirty(self, *tensors):
+        """These inputs were modified in place by forward (and must be returned as outputs)."""
+        self._dirty = tensors
+
+    def mark_non_differentiable(self, *tensors):
+        """These outputs carry no gradient (backward still gets a (zero) gradient slot for each)."""
+        self._non_differentiable = tensors
+
+    def set_materialize_grads(self, value):
+        """With False, backward gets None (not zeros) for outputs that received no gradient."""
+        self.materialize_grads = bool(value)
+
+    # ---- read in backward ------------------------------------------------------
+    @property
+    def saved_tensors(self):
+        if self._saved is None:
+            raise RuntimeError(_FREED.format(self.name()))
+        Tensor = _Tensor or _tensor_class()
+        out = []
+        for entry in self._saved:
+            if entry is None:
+                out.append(None)
+            elif entry[0] == "output":
+                # an output is kept as its array and re-wrapped on demand: holding the output Tensor
+                # would make the cycle output -> node -> output
+                _, array, counter, version, index, dev, backend = entry
+                self._check_version(counter, version, f"output {index} of shape {tuple(array.shape)}")
+                out.append(Tensor._wrap(array, dev, grad_fn=self, output_index=index, version_counter=counter,
+                                        backend=backend))
+            else:
+                _, tensor, counter, version = entry
+                self._check_version(counter, version, f"tensor of shape {tuple(tensor.shape)}")
+                out.append(tensor)
+        return tuple(out)
+
+    def _release(self):
+        self._freed = bool(self._saved)
+        self._saved = None
 
     def name(self):
-        return f"{type(self).__name__}Backward"
+        return type(self).__name__
 
-    @property
-    def next_functions(self):
-        """As PyTorch: one ``(node, output_index)`` per input; a leaf's node is an
-        :class:`AccumulateGrad` holding it, an input that needs no gradient is ``(None, 0)``."""
-        return tuple((None, 0) if edge is None else (AccumulateGrad(edge[1]), 0) if edge[0] is None else edge
-                     for edge in getattr(self, "next", ()))
+    def backward(self, *grads):
+        if self.materialize_grads:
+            grads = tuple(g if g is not None or meta is None else _zeros(meta)
+                          for g, meta in zip(grads, self.output_meta))
+        result = self._forward_cls.backward(self, *grads)
+        result = result if isinstance(result, tuple) else (result,)
+        n_inputs = len(self.next)
+        if len(result) != n_inputs:
+            # PyTorch accepts extra trailing Nones
+            if len(result) < n_inputs or any(g is not None for g in result[n_inputs:]):
+                raise RuntimeError(f"function {self.name()} returned an incorrect number of gradients "
+                                   f"(expected {n_inputs}, got {len(result)})")
+            result = result[:n_inputs]
+        for position, (g, meta) in enumerate(zip(result, self.input_meta), start=1):
+            if g is not None and meta is None:
+                raise RuntimeError(f"function {self.name()} returned a gradient different than None at "
+                                   f"position {position}, but the corresponding forward input was not a "
+                                   f"Tensor")
+        return result
+
+
+def _zeros(meta):
+    shape, dtype, dev, backend = meta
+    return (_Tensor or _tensor_class())._wrap(backend.zeros(shape, dtype), dev, backend=backend)
+
+
+def _apply_with_ctx(cls, *args, **kwargs):
+    """``Function.apply`` for PyTorch-style Functions: forward under no_grad, then the outputs join the
+    graph with ``ctx`` as their grad_fn."""
+    Tensor = _Tensor or _tensor_class()
+    ctx = cls._backward_cls()
+    with_setup = getattr(cls, "setup_context", None) is not None
+    if with_setup:
+        # as PyTorch, setup_context sees every argument positionally, defaults filled in
+        if cls._forward_signature is None:
+            cls._forward_signature = inspect.signature(cls.forward)
+        bound = cls._forward_signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        args, kwargs = bound.args, bound.kwargs
+    needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+    ctx.needs_input_grad = needs
+    with no_grad():
+        if with_setup:
+            result = cls.forward(*args, **kwargs)
+            cls.setup_context(ctx, args, result)
+        else:
+            result = cls.forward(ctx, *args, **kwargs)
+    if not (True in needs and is_grad_enabled()):
+        return result
+
+    single = not isinstance(result, tuple)
+    outputs = [result] if single else list(result)
+    dirty = {id(t) for t in ctx._dirty}
+    returned = {id(o) for o in outputs}
+    if not dirty <= returned:
+        raise RuntimeError(f"{ctx.name()}: some tensors marked dirty in forward were not returned as outputs; "
+                           f"the inputs that forward modifies in place must all be outputs of the Function")
+    edges, meta, generation = [], [], 0
+    for a in args:
+        if not isinstance(a, Tensor):
+            edges.append(None)
+            meta.append(None)
+            continue
+        fn = a.grad_fn
+        if fn is not None and fn.generation > generation:
+            generation = fn.generation
+        edges.append(None if not a._requires_grad else (fn, a._output_index) if fn is not None else (None, a))
+        meta.append((a._data.shape, a._data.dtype))
+    ctx.next, ctx.input_meta = tuple(edges), tuple(meta)
+    ctx.generation, ctx.sequence, ctx.n_outputs = generation + 1, next(_sequence), len(outputs)
+    if _anomaly.enabled:
+        ctx._record_forward_stack()
+
+    inputs = {id(a) for a in args if isinstance(a, Tensor)}
+    non_differentiable = {id(t) for t in ctx._non_differentiable}
+    output_meta = []
+    for i, o in enumerate(outputs):
+        if not isinstance(o, Tensor):
+            output_meta.append(None)
+            continue
+        output_meta.append((o._data.shape, o._data.dtype, o._device, o._backend))
+        if id(o) in dirty:
+            if o.grad_fn is None and o._requires_grad:
+                raise RuntimeError(f"{ctx.name()}: a leaf tensor of shape {tuple(o.shape)} that requires grad "
+                                   f"has been used in an in-place operation (mark_dirty)")
+        elif id(o) in inputs or o._requires_grad:
+            # an input returned as it is becomes a new tensor sharing its memory (PyTorch's view)
+            o = outputs[i] = Tensor._wrap(o._data, o._device, version_counter=o._version_counter,
+                                          backend=o._backend)
+        if id(o) in non_differentiable or not o.dtype.is_floating_point:
+            continue
+        o.grad_fn, o._output_index, o._requires_grad = ctx, i, True
+    ctx.output_meta = tuple(output_meta)
+
+    # saved tensors are kept with their version counter value once forward (and mark_dirty) is done
+    saved, position = [], {id(o): i for i, o in enumerate(outputs)}
+    for t in ctx._to_save:
+        if t is None:
+            saved.append(None)
+        elif id(t) in position and t.grad_fn is ctx:
+            saved.append(("output", t._data, t._version_counter, t._version_counter.value, position[id(t)],
+                          t._device, t._backend))
+        else:
+            saved.append(("tensor", t, t._version_counter, t._version_counter.value))
+    ctx._saved, ctx._to_save = tuple(saved), ()
+    return outputs[0] if single else tuple(outputs)
+
+
+class _DelayedError(Function):
+    """Passes its inputs through; its backward raises (the mark a once_differentiable backward leaves)."""
+
+    def forward(self, *arrays):
+        return arrays[0] if len(arrays) == 1 else arrays
+
+    def backward(self, *grads):
+        raise RuntimeError("trying to differentiate twice a function that was marked with @once_differentiable")
+
+
+def once_differentiable(backward):
+    """Decorates a PyTorch-style ``backward`` written with non-differentiable code: it runs under no_grad,
+    and differentiating its result (double backward) raises instead of returning a wrong gradient."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        with no_grad():
+            result = backward(ctx, *grads)
+        Tensor = _Tensor or _tensor_class()
+        if not is_grad_enabled() or not any(isinstance(g, Tensor) and g._requires_grad for g in grads):
+            return result
+        single = not isinstance(result, tuple)
+        results = (result,) if single else result
+        present = [r for r in results if r is not None]
+        if not present:
+            return result
+        marked = _DelayedError.apply(*[r.detach().requires_grad_() for r in present])
+        marked = iter((marked,) if len(present) == 1 else marked)
+        results = tuple(None if r is None else next(marked) for r in results)
+        return results[0] if single else results
+
+    return wrapper
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` detaches the hook (also on leaving a ``with`` block)."""
+
+    _next_id = itertools.count()
+
+    def __init__(self, hooks_dict):
+        self._hooks_dict = hooks_dict
+        self.id = next(RemovableHandle._next_id)
+
+    def remove(self):
+        self._hooks_dict.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def register_hook(tensor, hook):
+    """``Tensor.register_hook``: on a leaf the hook sees its summed gradient before it lands in ``.grad``;
+    on a non-leaf, the gradient of that output before its grad_fn's backward runs."""
+    if not tensor._requires_grad:
+        raise RuntimeError(f"register_hook: cannot register a hook on a tensor of shape {tuple(tensor.shape)} "
+                           f"that doesn't require gradient")
+    if tensor.grad_fn is None:
+        if tensor._grad_hooks is None:
+            tensor._grad_hooks = {}
+        hooks = tensor._grad_hooks
+    else:
+        node = tensor.grad_fn
+        if node._tensor_hooks is None:
+            node._tensor_hooks = {}
+        hooks = node._tensor_hooks.setdefault(tensor._output_index, {})
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def retain_grad(tensor):
+    """``Tensor.retain_grad``: a non-leaf keeps its gradient in ``.grad`` (a leaf always does)."""
+    if not tensor._requires_grad:
+        raise RuntimeError(f"retain_grad: can't retain_grad on a tensor of shape {tuple(tensor.shape)} that has "
+                           f"requires_grad=False")
+    if tensor.grad_fn is None or tensor._retains_grad:
+        return
+    node = tensor.grad_fn
+    if node._retained is None:
+        node._retained = {}
+    node._retained[tensor._output_index] = weakref.ref(tensor)
+    tensor._retains_grad = True
 
 
 class AccumulateGrad:
@@ -245,34 +575,30 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
     Without ``inputs`` gradients accumulate into the leaves' ``.grad``; with ``inputs``
     (a sequence of tensors) they are returned instead, in that order.
     """
-    capture = None
+    node_targets = None
     if inputs is not None:
         capture = {}
-        targets = {id(t): t for t in inputs}
-        # a non-leaf input is captured at its producing node's output slot
+        leaf_targets = {id(t) for t in inputs if t.grad_fn is None}
+        # a non-leaf input is captured at its producing node's output slot, after that tensor's hooks
         node_targets = {(id(t.grad_fn), t._output_index): id(t) for t in inputs if t.grad_fn is not None}
+    check_nan = _anomaly.enabled and _anomaly.check_nan
 
     pending: dict[int, list] = {}
-    nodes: dict[int, Function] = {}
+    nodes: dict[int, Node] = {}
     heap: list = []
-    leaf_grads: dict[int, list] = {}  # id -> [leaf, summed gradient], stored into .grad at the end
+    leaf_grads: dict[int, list] = {}  # id -> [leaf, summed gradient], handed over at the end
 
     def deliver(edge, g):
         node, index = edge
         if node is None:  # a leaf tensor
             leaf = index
-            if capture is not None:
-                if id(leaf) in targets:
-                    capture[id(leaf)] = _accumulate(capture.get(id(leaf)), g)
+            if inputs is not None and id(leaf) not in leaf_targets:
                 return
             # Summed out of place while the pass runs: an array handed to a leaf may still be
             # waiting in another node's slot, so nothing may write into it before the end.
             entry = leaf_grads.setdefault(id(leaf), [leaf, None])
             entry[1] = _accumulate(entry[1], g)
             return
-        if capture is not None and (id(node), index) in node_targets:
-            key = node_targets[(id(node), index)]
-            capture[key] = _accumulate(capture.get(key), g)
         slots = pending.get(id(node))
         if slots is None:
             slots = pending[id(node)] = [None] * node.n_outputs
@@ -281,10 +607,11 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
         slots[index] = _accumulate(slots[index], g)
 
     with set_grad_enabled(create_graph):
-        for root, g in zip(roots, grad_roots):
+        for i, (root, g) in enumerate(zip(roots, grad_roots)):
             if root.grad_fn is None:
                 if not root.requires_grad:
-                    raise RuntimeError("element of the outputs does not require grad and has no grad_fn")
+                    raise RuntimeError(f"element {i} of tensors does not require grad and does not have a "
+                                       f"grad_fn")
                 deliver((None, root), g)
             else:
                 deliver((root.grad_fn, root._output_index), g)
@@ -293,13 +620,27 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             _, _, key = heapq.heappop(heap)
             node, grads = nodes.pop(key), pending.pop(key)
             if node._freed:
-                raise RuntimeError(_FREED.format(type(node).__name__))
-            gxs = node.backward(*grads)
+                raise RuntimeError(_FREED.format(node.name()))
+            if node._tensor_hooks is not None or node._retained is not None:
+                grads = node._run_tensor_hooks(grads, create_graph)
+            if node_targets:
+                for index, g in enumerate(grads):
+                    target = node_targets.get((key, index))
+                    if target is not None and g is not None:
+                        capture[target] = g
+            try:
+                gxs = node.backward(*grads)
+            except Exception as error:
+                if node._forward_stack is not None:
+                    error.add_note(_forward_traceback(node))
+                raise
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             if len(gxs) != len(node.next):
                 raise RuntimeError(f"{type(node).__name__}.backward returned {len(gxs)} gradients for "
                                    f"{len(node.next)} inputs")
+            if check_nan:
+                _check_nan(node, gxs)
             if not retain_graph:
                 node._release()
             for edge, gx, meta in zip(node.next, gxs, node.input_meta):
@@ -312,10 +653,35 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                     gx = gx.to(from_numpy_dtype(meta[1]))
                 deliver(edge, gx)
 
-    if capture is not None:
+        for entry in leaf_grads.values():
+            for hook in list((entry[0]._grad_hooks or {}).values()):
+                new = hook(entry[1])
+                entry[1] = entry[1] if new is None else new
+
+    if inputs is not None:
+        capture.update((key, g) for key, (_, g) in leaf_grads.items())
         return [capture.get(id(t)) for t in inputs]
     _store_leaf_grads(leaf_grads.values(), [g._data for g in grad_roots], create_graph)
     return None
+
+
+def _check_nan(node, grads):
+    for i, g in enumerate(grads):
+        if g is not None and g.dtype.is_floating_point and g.isnan().any().item():
+            forward = (getattr(node, "_forward_cls", None) or type(node)).__name__
+            origin = f"; it is the backward of {forward}"
+            if node._forward_stack:
+                last = node._forward_stack[-1]
+                origin += f", whose forward ran at {last.filename}:{last.lineno} (in {last.name})"
+            error = RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th output{origin}.")
+            if node._forward_stack is not None:
+                error.add_note(_forward_traceback(node))
+            raise error
+
+
+def _forward_traceback(node):
+    return (f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n"
+            + "".join(traceback.format_list(node._forward_stack)))
 
 
 def _store_leaf_grads(entries, root_arrays, create_graph):
@@ -326,9 +692,6 @@ def _store_leaf_grads(entries, root_arrays, create_graph):
 
     stored = list(root_arrays)
     for leaf, g in entries:
-        for hook in leaf._grad_hooks or ():
-            new = hook(g)
-            g = g if new is None else new
         if create_graph:
             leaf.grad = g if leaf.grad is None else leaf.grad + g
             continue

@@ -1,0 +1,340 @@
+"""PyTorch's ``autograd.Function`` contract (static forward/backward with ``ctx``), compared with torch,
+beside Lumen's own instance-method Functions (which every op uses)."""
+import numpy as np
+import pytest
+
+import lumen
+from lumen.autograd import Function, gradcheck, gradgradcheck
+from lumen.autograd.function import once_differentiable
+
+torch = pytest.importorskip("torch")
+
+VALUES = [[0.3, -1.2, 2.0], [1.5, 0.7, -0.4]]
+
+
+def pair(values=VALUES):
+    """The same float64 leaf in lumen and in torch."""
+    return (lumen.tensor(values, dtype=lumen.float64, requires_grad=True),
+            torch.tensor(values, dtype=torch.float64, requires_grad=True))
+
+
+def close(a, b):
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+def define(lib):
+    """The custom Functions of the tests, written once against either library's API."""
+    F = lib.autograd.Function
+
+    class Exp(F):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)  # an output, saved
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return g * y
+
+    class ScaledCube(F):
+        """x ** 3 * scale, with a non-tensor argument and an attribute on ctx."""
+
+        @staticmethod
+        def forward(ctx, x, scale):
+            ctx.save_for_backward(x)
+            ctx.scale = scale
+            return x ** 3 * scale
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x ** 2 * ctx.scale, None
+
+    class MulAdd(F):
+        """(x * y, x + y): two tensor inputs, two outputs, needs_input_grad respected."""
+
+        @staticmethod
+        def forward(ctx, x, y):
+            ctx.save_for_backward(x, y)
+            return x * y, x + y
+
+        @staticmethod
+        def backward(ctx, g_prod, g_sum):
+            x, y = ctx.saved_tensors
+            gx = g_prod * y + g_sum if ctx.needs_input_grad[0] else None
+            gy = g_prod * x + g_sum if ctx.needs_input_grad[1] else None
+            return gx, gy
+
+    class Cube(F):
+        """setup_context style: forward without ctx."""
+
+        @staticmethod
+        def forward(x, power=3):
+            return x ** power
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            x, power = inputs
+            ctx.save_for_backward(x)
+            ctx.power = power
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * ctx.power * x ** (ctx.power - 1), None
+
+    return Exp, ScaledCube, MulAdd, Cube
+
+
+LUMEN, TORCH = define(lumen), define(torch)
+
+
+@pytest.mark.parametrize("which", range(4))
+def test_values_and_gradients_match_torch(which):
+    (x, tx), (y, ty) = pair(), pair([[1.0, 2.0, -0.5], [0.25, -3.0, 1.0]])
+    L, T = LUMEN[which], TORCH[which]
+    args = {0: ((x,), (tx,)), 1: ((x, 0.5), (tx, 0.5)), 2: ((x, y), (tx, ty)), 3: ((x,), (tx,))}[which]
+    out, tout = L.apply(*args[0]), T.apply(*args[1])
+    outs, touts = (out, tout) if isinstance(out, tuple) else ((out,), (tout,))
+    for o, to in zip(outs, touts):
+        close(o, to)
+        assert o.grad_fn.name() == type(to.grad_fn).__name__ == f"{L.__name__}Backward"
+    sum(((o * (k + 1)).sum() for k, o in enumerate(outs)), start=0).backward()
+    sum(((o * (k + 1)).sum() for k, o in enumerate(touts)), start=0).backward()
+    close(x.grad, tx.grad)
+    if which == 2:
+        close(y.grad, ty.grad)
+
+
+def test_gradcheck_and_double_backward_of_ctx_functions():
+    Exp, ScaledCube, MulAdd, Cube = LUMEN
+    x = lumen.tensor(VALUES, dtype=lumen.float64, requires_grad=True)
+    y = lumen.tensor([[1.0, 2.0, -0.5], [0.25, -3.0, 1.0]], dtype=lumen.float64, requires_grad=True)
+    assert gradcheck(Exp.apply, (x,))
+    assert gradcheck(lambda t: ScaledCube.apply(t, 0.5), (x,))
+    assert gradcheck(MulAdd.apply, (x, y))
+    assert gradcheck(Cube.apply, (x,))
+    # backward is written with differentiable ops: double backward works, saved outputs included
+    assert gradgradcheck(Exp.apply, (x,))
+    assert gradgradcheck(lambda t: ScaledCube.apply(t, 0.5), (x,))
+    assert gradgradcheck(MulAdd.apply, (x, y))
+    tx = torch.tensor(VALUES, dtype=torch.float64, requires_grad=True)
+    (g,) = lumen.autograd.grad(Exp.apply(x).sum(), x, create_graph=True)
+    (tg,) = torch.autograd.grad(TORCH[0].apply(tx).sum(), tx, create_graph=True)
+    close(lumen.autograd.grad(g.sum(), x)[0], torch.autograd.grad(tg.sum(), tx)[0])
+
+
+def test_needs_input_grad_and_non_tensor_arguments():
+    seen = {}
+
+    class Probe(Function):
+        @staticmethod
+        def forward(ctx, x, k, y, *, offset=0.0):
+            seen["needs"] = ctx.needs_input_grad
+            seen["recording"] = lumen.is_grad_enabled()
+            return x * k + y + offset
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2, None, None
+
+    x = lumen.ones(2, requires_grad=True)
+    out = Probe.apply(x, 2, lumen.ones(2), offset=1.0)
+    assert seen == {"needs": (True, False, False), "recording": False}  # forward runs under no_grad
+    assert out.tolist() == [4.0, 4.0] and out.requires_grad
+    out.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+    with lumen.no_grad():
+        assert not Probe.apply(x, 2, lumen.ones(2)).requires_grad
+    assert not Probe.apply(lumen.ones(2), 2, lumen.ones(2)).requires_grad
+
+
+def test_wrong_gradient_count_and_non_none_for_a_non_tensor_are_torch_errors():
+    for lib in (lumen, torch):
+        class TooFew(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, k):
+                return x * k
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        class TrailingNones(TooFew):
+            @staticmethod
+            def backward(ctx, g):
+                return g, None, None
+
+        class GradForInt(TooFew):
+            @staticmethod
+            def backward(ctx, g):
+                return g, g
+
+        x = lib.ones(2, requires_grad=True)
+        with pytest.raises(RuntimeError, match=r"function TooFewBackward returned an incorrect number of "
+                                               r"gradients \(expected 2, got 1\)"):
+            TooFew.apply(x, 2.0).sum().backward()
+        TrailingNones.apply(x, 2.0).sum().backward()  # extra Nones are accepted, as in torch
+        assert x.grad.tolist() == [1.0, 1.0]
+        with pytest.raises(RuntimeError, match="GradForIntBackward returned a gradient different than None at "
+                                               "position 2, but the corresponding forward input was not a"):
+            GradForInt.apply(x, 2.0).sum().backward()
+
+
+def test_saved_tensor_modified_in_place_raises_at_backward():
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    x = lumen.ones(3, requires_grad=True)
+    h = x * 1
+    out = Square.apply(h)
+    h.add_(1.0)
+    with pytest.raises(RuntimeError, match=r"SquareBackward.backward: one of the tensors saved for backward.*"
+                                           r"modified by an in-place operation"):
+        out.sum().backward()
+    out = Square.apply(x * 1)
+    out.sum().backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        out.sum().backward()
+
+
+def test_mark_dirty_rebases_the_modified_input_as_torch():
+    results = []
+    for lib in (lumen, torch):
+        class DoubleInPlace(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                x.mul_(2)
+                ctx.mark_dirty(x)
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        class Forgot(DoubleInPlace):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.mark_dirty(x)
+                return x * 2
+
+        x = lib.tensor([1.0, 3.0], requires_grad=True)
+        h = x * 1
+        out = DoubleInPlace.apply(h)
+        assert out is h and type(h.grad_fn).__name__ == "DoubleInPlaceBackward"
+        (out * out).sum().backward()
+        results.append((h.tolist(), x.grad.tolist()))
+        with pytest.raises(RuntimeError, match="leaf.*in-place operation"):
+            DoubleInPlace.apply(lib.ones(2, requires_grad=True))
+        with pytest.raises(RuntimeError, match="dirty.*not returned"):
+            Forgot.apply(x * 1)
+    assert results[0] == results[1] == ([2.0, 6.0], [8.0, 24.0])
+
+
+def test_mark_non_differentiable_materialized_and_unmaterialized_grads():
+    for lib in (lumen, torch):
+        got = {}
+
+        class Sort(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                idx = x.argmax()
+                ctx.mark_non_differentiable(idx)
+                return x * 2, x * 3, idx
+
+            @staticmethod
+            def backward(ctx, g2, g3, g_idx):
+                got["materialized"] = (g3.tolist(), g_idx.tolist())
+                return g2 * 2 + g3 * 3
+
+        class Lazy(Sort):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.set_materialize_grads(False)
+                return x * 2, x * 3, 7
+
+            @staticmethod
+            def backward(ctx, g2, g3, g_int):
+                got["lazy"] = (g3, g_int)
+                return g2 * 2
+
+        x = lib.tensor([1.0, 5.0], requires_grad=True)
+        a, b, idx = Sort.apply(x)
+        assert not idx.requires_grad and a.requires_grad
+        a.sum().backward()
+        assert got["materialized"] == ([0.0, 0.0], 0)  # zeros for unused outputs, even the index one
+        a, b, seven = Lazy.apply(x)
+        assert seven == 7
+        a.sum().backward()
+        assert got["lazy"] == (None, None)
+
+
+def test_an_input_returned_unchanged_becomes_a_new_tensor_with_the_custom_grad_fn():
+    class Identity(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 10
+
+    x = lumen.ones(2, requires_grad=True)
+    out = Identity.apply(x)
+    assert out is not x and out.grad_fn.name() == "IdentityBackward" and x.is_leaf
+    out.sum().backward()
+    assert x.grad.tolist() == [10.0, 10.0]
+
+
+def test_once_differentiable_backward_refuses_double_backward():
+    for lib, module in ((lumen, lumen.autograd.function), (torch, torch.autograd.function)):
+        class Exp(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x.exp()
+
+            @staticmethod
+            @module.once_differentiable
+            def backward(ctx, g):
+                assert not lib.is_grad_enabled()
+                (x,) = ctx.saved_tensors
+                return g * x.exp()
+
+        x = lib.tensor([0.5, 1.0], dtype=lib.float64, requires_grad=True)
+        out = Exp.apply(x)
+        (g,) = lib.autograd.grad(out, x, grad_outputs=lib.ones(2, dtype=lib.float64, requires_grad=True),
+                                 create_graph=True)
+        assert g.requires_grad
+        with pytest.raises(RuntimeError, match="differentiate twice a function that was marked with "
+                                               "@once_differentiable"):
+            g.sum().backward()
+    assert once_differentiable is lumen.autograd.function.once_differentiable
+
+
+def test_lumens_own_instance_method_functions_keep_their_contract():
+    class Softplus(Function):
+        def forward(self, x):
+            self.save_inputs(0)
+            b = self.backend
+            return b.maximum(x, 0) + b.log(1 + b.exp(-b.abs(x)))
+
+        def backward(self, g):
+            (x,) = self.saved_inputs
+            return g * x.sigmoid()
+
+    x = lumen.tensor(VALUES, dtype=lumen.float64, requires_grad=True)
+    assert gradcheck(Softplus.apply, (x,))
+    assert Softplus.apply(x).grad_fn.name() == "SoftplusBackward"
+    with pytest.raises(TypeError, match="inputs must be Tensors"):
+        Softplus.apply(1.0)

@@ -1,5 +1,6 @@
-"""Resampling: ``interpolate`` (nearest / bilinear) and Caffe's ``crop``, over banded linear maps along one
-axis, the building block of interpolation, adaptive pooling and the index modes of padding.
+"""Resampling: ``interpolate`` (nearest, (bi/tri)linear, bicubic, area), ``pixel_shuffle``/``pixel_unshuffle``,
+``fold``/``unfold`` and Caffe's ``crop``, over banded linear maps along one axis, the building block of
+interpolation, adaptive pooling, im2col and the index modes of padding.
 
 ``AxisGather`` computes ``y[.., i, ..] = sum_k w_k[i] * x[.., idx_k[i], ..]``. Its adjoint (a scatter-add)
 is again such a gather, with the tables transposed: every input position lists the outputs that read
@@ -10,13 +11,17 @@ primitives on the input's device.
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import dtypes
 from ..autograd.function import Function
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
-from ._check import check_4d, check_float, pair
+from ._check import check_4d, check_float, check_tensor, pair
+from .conv import ntuple
+from .shape import pad
 
-__all__ = ["crop", "interpolate"]
+__all__ = ["crop", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "pixel_shuffle",
+           "pixel_unshuffle", "fold", "unfold"]
 
 
 def transpose_terms(backend, terms, n_in: int) -> tuple:
@@ -84,15 +89,17 @@ def adaptive_avg_terms(backend, n_in: int, n_out: int, dtype) -> tuple:
     return tuple(terms)
 
 
-def nearest_terms(backend, n_in: int, n_out: int, scale, exact: bool) -> tuple:
+def nearest_terms(backend, n_in: int, n_out: int, scale, exact: bool, shortcuts: bool = True) -> tuple:
     """PyTorch's nearest (``floor(i*s)``) / nearest-exact (``floor((i+.5)*s)``) source indices.
 
-    Computed in float32 as PyTorch does; ``scale`` is the user's scale factor or None.
+    Computed in float32 as PyTorch does; ``scale`` is the user's scale factor or None. PyTorch's 2-d
+    nearest kernel copies (equal sizes) or halves indices (twice the size) whatever the scale; its 1-d
+    and 3-d ones apply the scale (1.05 on 10 rows repeats row 0): ``shortcuts`` False for those.
     """
     i = backend.arange(n_out)
-    if n_out == n_in and not exact:
+    if n_out == n_in and not exact and (shortcuts or scale is None):
         idx = i
-    elif n_out == 2 * n_in and not exact:
+    elif n_out == 2 * n_in and not exact and (shortcuts or scale is None):
         idx = i >> 1
     else:
         f32 = dtypes.float32.np
@@ -126,6 +133,32 @@ def linear_terms(backend, n_in: int, n_out: int, scale, align_corners: bool, dty
     return ((idx0, (t(1) - lam1).astype(dtype)), (idx1, lam1))
 
 
+def cubic_terms(backend, n_in: int, n_out: int, scale, align_corners: bool, dtype) -> tuple:
+    """PyTorch's bicubic taps along one axis: Keys' cubic convolution (A = -0.75) over the four inputs
+    around the source position, indices clamped to the edge, computed in ``dtype``."""
+    i = backend.arange(n_out)  # no copy for equal sizes: PyTorch applies a user's scale (1.1 on 4 rows)
+
+    def t(v):
+        return backend.asarray(v, dtype=dtype)
+    if align_corners:
+        src = (t(n_in - 1) / t(n_out - 1) if n_out > 1 else t(0)) * i.astype(dtype)
+    else:
+        ratio = t(1.0 / scale) if scale else t(n_in) / t(n_out)
+        src = ratio * (i.astype(dtype) + t(0.5)) - t(0.5)  # no clamp at 0, unlike linear
+    floor = backend.floor(src)
+    frac = src - floor
+    a = t(-0.75)
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    weights = (far(frac + 1), near(frac), near(1 - frac), far(2 - frac))
+    first = floor.astype(dtypes.int64.np) - 1
+    return tuple((backend.clip(first + k, 0, n_in - 1), w.astype(dtype)) for k, w in enumerate(weights))
+
+
 def crop(input, reference_or_size, offset=0):
     """Caffe's Crop layer on the spatial dims: ``input[:, :, o_h:o_h+H, o_w:o_w+W]``.
 
@@ -150,47 +183,213 @@ def crop(input, reference_or_size, offset=0):
 
 
 def _output_size(op, input, size, scale_factor, recompute_scale_factor):
-    """(out_h, out_w) and the scale factors the kernels see (None: derive them from the sizes)."""
+    """The output's spatial size and the scale factors the kernels see (None: derive them from the sizes),
+    PyTorch's rule: ``floor(size * scale)``, the scale kept unless ``recompute_scale_factor``."""
+    n = input.ndim - 2
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: exactly one of size or scale_factor must be given "
                          f"(got size={size!r}, scale_factor={scale_factor!r})")
     if size is not None:
         if recompute_scale_factor:
             raise ValueError(f"{op}: recompute_scale_factor is not meaningful with an explicit size")
-        return pair(size, "size", op, 1), (None, None)
-    sf = tuple(scale_factor) if isinstance(scale_factor, (list, tuple)) else (scale_factor,) * 2
-    if len(sf) != 2 or not all(isinstance(s, (int, float)) and s > 0 for s in sf):
-        raise ValueError(f"{op}: scale_factor must be a positive number or a pair of them, got {scale_factor!r}")
-    out = tuple(math.floor(float(n) * float(s)) for n, s in zip(input.shape[2:], sf))
+        if isinstance(size, (list, tuple)) and len(size) != n:
+            raise ValueError(f"{op}: input of shape {tuple(input.shape)} has {n} spatial dims but size {size!r} "
+                             f"gives {len(size)}")
+        return ntuple(size, n, "size", op, 1), (None,) * n
+    sf = tuple(scale_factor) if isinstance(scale_factor, (list, tuple)) else (scale_factor,) * n
+    if len(sf) != n or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in sf):
+        raise ValueError(f"{op}: scale_factor must be a positive number or {n} of them for input of shape "
+                         f"{tuple(input.shape)}, got {scale_factor!r}")
+    out = tuple(math.floor(float(size) * float(s)) for size, s in zip(input.shape[2:], sf))
     if min(out) < 1:
         raise ValueError(f"{op}: scale_factor {scale_factor} gives empty output {out} for input "
                          f"{tuple(input.shape)}")
-    return out, ((None, None) if recompute_scale_factor else tuple(float(s) for s in sf))
+    return out, ((None,) * n if recompute_scale_factor else tuple(float(s) for s in sf))
+
+
+# each mode and the spatial dims it needs (None: any of 1, 2, 3)
+_MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 1, "bilinear": 2, "bicubic": 2,
+          "trilinear": 3}
+_INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None):
-    """Resize (N, C, H, W) -> (N, C, H_out, W_out) as ``torch.nn.functional.interpolate``.
+                recompute_scale_factor=None, antialias=False):
+    """Resize (N, C, *spatial) with 1 to 3 spatial dims, as ``torch.nn.functional.interpolate``.
 
-    ``mode``: "nearest" (PyTorch's ``floor(i * in/out)`` rule; any dtype), "nearest-exact"
-    or "bilinear" (float; ``align_corners`` False by default, True maps corner pixel centres).
-    Give ``size`` (int or pair) or ``scale_factor`` (number or pair), not both.
+    ``mode``: "nearest" (PyTorch's ``floor(i * in/out)`` rule; any dtype), "nearest-exact", "linear"
+    (3-d input), "bilinear" or "bicubic" (4-d), "trilinear" (5-d) (float; ``align_corners`` False by
+    default, True maps corner pixel centres), "area" (adaptive average pooling). Give ``size`` (an int or
+    one per spatial dim) or ``scale_factor`` (a number or one per dim), not both; the scale factor is
+    what the kernels use unless ``recompute_scale_factor``. ``antialias=True`` is not implemented.
     """
     op = "interpolate"
-    check_4d(input, op)
-    if mode not in ("nearest", "nearest-exact", "bilinear"):
-        raise ValueError(f"{op}: mode must be 'nearest', 'nearest-exact' or 'bilinear' for a 4-d input, "
-                         f"got {mode!r}")
-    if align_corners is not None and mode != "bilinear":
-        raise ValueError(f"{op}: align_corners can only be set with mode 'bilinear', got mode {mode!r}")
+    check_tensor(input, "input", op)
+    n = input.ndim - 2
+    if mode not in _MODES or not 1 <= n <= 3:
+        raise NotImplementedError(f"{op}: only 3-d, 4-d and 5-d inputs are supported, for the modes "
+                                  f"{', '.join(_MODES)}; got a {input.ndim}-d input of shape "
+                                  f"{tuple(input.shape)} and mode {mode!r}")
+    if _MODES[mode] not in (None, n):
+        raise NotImplementedError(f"{op}: got a {input.ndim}-d input of shape {tuple(input.shape)}, but {mode} "
+                                  f"mode needs a {_MODES[mode] + 2}-d input")
+    if align_corners is not None and mode not in _INTERPOLATING:
+        raise ValueError(f"{op}: align_corners can only be set with the interpolating modes "
+                         f"{' | '.join(_INTERPOLATING)}, got mode {mode!r}")
+    if antialias:
+        if mode in ("bilinear", "bicubic"):
+            raise NotImplementedError(f"{op}: antialias=True (mode {mode!r}) is not implemented")
+        raise ValueError(f"{op}: antialias is restricted to the bilinear and bicubic modes on a 4-d input, got "
+                         f"mode {mode!r}")
     out, scales = _output_size(op, input, size, scale_factor, recompute_scale_factor)
-    if mode == "bilinear":
+    if mode == "area":
+        from . import pooling  # pooling builds on this module's gathers
+
+        return getattr(pooling, f"adaptive_avg_pool{n}d")(input, out)
+    if mode in _INTERPOLATING:
         check_float(input, op)
     y = input
-    for axis, n_in, n_out, s in zip((2, 3), input.shape[2:], out, scales):
-        if mode == "bilinear":
+    for axis, n_in, n_out, s in zip(range(2, 2 + n), input.shape[2:], out, scales):
+        if mode == "bicubic":
+            terms = cubic_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np)
+        elif mode in _INTERPOLATING:
             terms = linear_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np)
         else:
-            terms = nearest_terms(input.backend, n_in, n_out, s, exact=mode == "nearest-exact")
+            terms = nearest_terms(input.backend, n_in, n_out, s, exact=mode == "nearest-exact", shortcuts=n == 2)
         y = AxisGather.apply(y, axis=axis, terms=terms)
     return y
+
+
+def _deprecated(name):
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=3)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated alias of :func:`interpolate` (PyTorch still has it, with a warning)."""
+    _deprecated("upsample")
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated: ``interpolate(input, size, scale_factor, mode="nearest")``, with a warning."""
+    _deprecated("upsample_nearest")
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated: ``interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)``,
+    with a warning."""
+    _deprecated("upsample_bilinear")
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def _shuffle_factor(op, input, factor, name):
+    check_tensor(input, "input", op)
+    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
+        raise ValueError(f"{op}: {name} must be a positive int, got {factor!r}")
+    if input.ndim < 3:
+        raise RuntimeError(f"{op}: expected an input of at least 3 dims (*, C, H, W), got shape "
+                           f"{tuple(input.shape)}")
+    return tuple(input.shape[:-3]), tuple(input.shape[-3:])
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(*, C*r*r, H, W) -> (*, C, H*r, W*r), as ``torch.nn.functional.pixel_shuffle`` (sub-pixel
+    convolution's rearrangement): channel c*r*r + i*r + j becomes pixel (h*r + i, w*r + j) of channel c."""
+    op = "pixel_shuffle"
+    lead, (c, h, w) = _shuffle_factor(op, input, upscale_factor, "upscale_factor")
+    r = upscale_factor
+    if c % (r * r):
+        raise RuntimeError(f"{op}: the channel dim of input {tuple(input.shape)} ({c}) is not divisible by "
+                           f"upscale_factor**2 = {r * r}")
+    k = len(lead)
+    y = input.reshape(lead + (c // (r * r), r, r, h, w))
+    y = y.permute(tuple(range(k)) + tuple(k + d for d in (0, 3, 1, 4, 2)))
+    return y.reshape(lead + (c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """(*, C, H*r, W*r) -> (*, C*r*r, H, W): the inverse of :func:`pixel_shuffle`, as
+    ``torch.nn.functional.pixel_unshuffle``."""
+    op = "pixel_unshuffle"
+    lead, (c, h, w) = _shuffle_factor(op, input, downscale_factor, "downscale_factor")
+    r = downscale_factor
+    if h % r or w % r:
+        raise RuntimeError(f"{op}: the height and width of input {tuple(input.shape)} ({h}, {w}) must be "
+                           f"divisible by downscale_factor = {r}")
+    k = len(lead)
+    y = input.reshape(lead + (c, h // r, r, w // r, r))
+    y = y.permute(tuple(range(k)) + tuple(k + d for d in (0, 2, 4, 1, 3)))
+    return y.reshape(lead + (c * r * r, h // r, w // r))
+
+
+def _patches(op, kernel_size, dilation, padding, stride, image):
+    """im2col's geometry for a (H, W) ``image``: ``(kernel, dilation, padding, blocks (Ho, Wo))``."""
+    kernel = pair(kernel_size, "kernel_size", op, 1)
+    dilation = pair(dilation, "dilation", op, 1)
+    padding = pair(padding, "padding", op, 0)
+    stride = pair(stride, "stride", op, 1)
+    blocks = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, d, p, s in
+                   zip(image, kernel, dilation, padding, stride))
+    if min(blocks) < 1:
+        raise RuntimeError(f"{op}: an image of size {tuple(image)} padded by {padding} is smaller than the "
+                           f"kernel {kernel} with dilation {dilation}: no sliding block fits")
+    return kernel, dilation, padding, stride, blocks
+
+
+def _patch_terms(backend, kernel, dilation, stride, blocks, width):
+    """One gather term: for kernel tap t and block l, the flat position in a padded plane ``width``
+    wide that column t*L + l reads."""
+    (kh, kw), (dh, dw), (sh, sw), (ho, wo) = kernel, dilation, stride, blocks
+    rows = (backend.arange(kh) * dh).reshape(kh, 1, 1, 1) + (backend.arange(ho) * sh).reshape(1, 1, ho, 1)
+    cols = (backend.arange(kw) * dw).reshape(1, kw, 1, 1) + (backend.arange(wo) * sw).reshape(1, 1, 1, wo)
+    return (((rows * width + cols).reshape(-1).astype(dtypes.int64.np), None),)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col, as ``torch.nn.functional.unfold``: (N, C, H, W) or (C, H, W) -> (N, C*kH*kW, L), the L
+    sliding blocks' values, column index c*kH*kW + i*kW + j for channel c and kernel tap (i, j)."""
+    op = "unfold"
+    check_tensor(input, "input", op)
+    if input.ndim not in (3, 4):
+        raise NotImplementedError(f"{op}: only 3-d or 4-d (batched) inputs are supported, got shape "
+                                  f"{tuple(input.shape)}")
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    kernel, dilation, padding, stride, blocks = _patches(op, kernel_size, dilation, padding, stride, x.shape[2:])
+    (ph, pw), (n, c, h, w) = padding, x.shape
+    if ph or pw:
+        x = pad(x, (pw, pw, ph, ph))
+    terms = _patch_terms(x.backend, kernel, dilation, stride, blocks, w + 2 * pw)
+    y = AxisGather.apply(x.reshape(n, c, -1), axis=2, terms=terms)
+    y = y.reshape(n, c * kernel[0] * kernel[1], blocks[0] * blocks[1])
+    return y.squeeze(0) if unbatched else y
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im, as ``torch.nn.functional.fold``: (N, C*kH*kW, L) or (C*kH*kW, L) -> (N, C, H, W) of
+    ``output_size``, summing each column into its block's positions (the adjoint of :func:`unfold`)."""
+    op = "fold"
+    check_tensor(input, "input", op)
+    if input.ndim not in (2, 3):
+        raise NotImplementedError(f"{op}: only 2-d or 3-d (batched) inputs are supported, got shape "
+                                  f"{tuple(input.shape)}")
+    unbatched = input.ndim == 2
+    x = input.unsqueeze(0) if unbatched else input
+    image = pair(output_size, "output_size", op, 1)
+    kernel, dilation, padding, stride, blocks = _patches(op, kernel_size, dilation, padding, stride, image)
+    n, ckk, length = x.shape
+    taps = kernel[0] * kernel[1]
+    if ckk % taps or length != blocks[0] * blocks[1]:
+        raise RuntimeError(f"{op}: input of shape {tuple(input.shape)} does not match kernel_size {kernel} and "
+                           f"output_size {image}: expected dim -2 divisible by {taps} and dim -1 equal to the "
+                           f"{blocks[0]} x {blocks[1]} = {blocks[0] * blocks[1]} sliding blocks")
+    (ph, pw), (h, w) = padding, image
+    plane = (h + 2 * ph) * (w + 2 * pw)
+    terms = _patch_terms(x.backend, kernel, dilation, stride, blocks, w + 2 * pw)
+    y = AxisGather.apply(x.reshape(n, ckk // taps, taps * length), axis=2,
+                         terms=transpose_terms(x.backend, terms, plane), adjoint=terms)
+    y = y.reshape(n, ckk // taps, h + 2 * ph, w + 2 * pw)
+    if ph or pw:
+        y = pad(y, (-pw, -pw, -ph, -ph))
+    return y.squeeze(0) if unbatched else y

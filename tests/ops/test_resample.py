@@ -1,7 +1,7 @@
 """crop, interpolate and pad (whose index modes are gathers of lumen.ops.resample): gradchecks, double backward, PyTorch parity, errors."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 import lumen
 import lumen.nn.functional as F
@@ -126,16 +126,165 @@ def test_interpolate_errors():
         F.interpolate(x)
     with pytest.raises(ValueError, match=r"interpolate: exactly one of size or scale_factor must be given"):
         F.interpolate(x, size=2, scale_factor=2)
-    with pytest.raises(ValueError, match=r"interpolate: align_corners can only be set with mode 'bilinear'"):
+    with pytest.raises(ValueError, match=r"interpolate: align_corners can only be set with the interpolating "
+                                         r"modes linear \| bilinear \| bicubic \| trilinear, got mode 'nearest'"):
         F.interpolate(x, size=2, align_corners=True)
-    with pytest.raises(ValueError, match=r"interpolate: mode must be 'nearest', 'nearest-exact' or 'bilinear'"):
-        F.interpolate(x, size=2, mode="bicubic")
-    with pytest.raises(ValueError, match=r"interpolate: expected a 4-d \(N, C, H, W\) input, got shape \(2, 4\)"):
+    with pytest.raises(NotImplementedError, match=r"interpolate: only 3-d, 4-d and 5-d inputs.*mode 'cubic'"):
+        F.interpolate(x, size=2, mode="cubic")
+    with pytest.raises(NotImplementedError, match=r"interpolate: got a 4-d input of shape \(1, 2, 4, 4\), but "
+                                                  r"trilinear mode needs a 5-d input"):
+        F.interpolate(x, size=2, mode="trilinear")
+    with pytest.raises(NotImplementedError, match=r"interpolate: only 3-d, 4-d and 5-d inputs.*got a 2-d input"):
         F.interpolate(lumen.zeros((2, 4)), size=2)
+    with pytest.raises(ValueError, match=r"interpolate: input of shape \(1, 2, 4, 4\) has 2 spatial dims but "
+                                         r"size \(3, 3, 3\) gives 3"):
+        F.interpolate(x, size=(3, 3, 3))
+    with pytest.raises(ValueError, match=r"interpolate: recompute_scale_factor is not meaningful"):
+        F.interpolate(x, size=3, recompute_scale_factor=True)
+    with pytest.raises(NotImplementedError, match=r"interpolate: antialias=True \(mode 'bilinear'\)"):
+        F.interpolate(x, size=3, mode="bilinear", antialias=True)
+    with pytest.raises(ValueError, match=r"interpolate: antialias is restricted"):
+        F.interpolate(x, size=3, antialias=True)
     with pytest.raises(TypeError, match=r"interpolate: expected a floating-point input, got lumen.int64"):
         F.interpolate(lumen.zeros((1, 1, 2, 2), dtype=lumen.int64), size=3, mode="bilinear")
     with pytest.raises(ValueError, match=r"interpolate: scale_factor 0.1 gives empty output"):
         F.interpolate(x, scale_factor=0.1)
+
+
+# ---- interpolate in 1-d and 3-d, bicubic, area; the deprecated upsample aliases -------------------
+
+ND_MODES = {1: [("nearest", None), ("nearest-exact", None), ("linear", False), ("linear", True), ("area", None)],
+            2: [("bicubic", False), ("bicubic", True), ("area", None)],
+            3: [("nearest", None), ("nearest-exact", None), ("trilinear", False), ("trilinear", True),
+                ("area", None)]}
+
+
+@st.composite
+def nd_resize_cases(draw):
+    n = draw(st.sampled_from([1, 2, 3]))
+    mode, align = draw(st.sampled_from(ND_MODES[n]))
+    spatial = tuple(draw(st.integers(1, 6 if n < 3 else 4)) for _ in range(n))
+    if draw(st.booleans()):
+        kw = dict(size=tuple(draw(st.integers(1, 9 if n < 3 else 5)) for _ in range(n)))
+    else:
+        # scales whose output is not the input size or twice it: PyTorch's 1-d and 3-d nearest kernels
+        # apply the scale there while their backward takes the copy shortcut (see the test below)
+        sf = tuple(draw(st.sampled_from([0.5, 0.75, 1.5, 1.7, 2.3, 3.0])) for _ in range(n))
+        if any(size * s < 1 for size, s in zip(spatial, sf)):
+            sf = (3.0,) * n
+        kw = dict(scale_factor=sf, recompute_scale_factor=draw(st.sampled_from([None, True])))
+    return (draw(st.integers(1, 2)), 2) + spatial, dict(mode=mode, align_corners=align, **kw)
+
+
+@SETTINGS
+@given(case=nd_resize_cases(), seed=st.integers(0, 999))
+def test_interpolate_nd_gradcheck_and_matches_torch(case, seed):
+    torch = pytest.importorskip("torch")
+    shape, kw = case
+    assert gradcheck(lambda x: F.interpolate(x, **kw), (_t(seed, *shape),))
+    _parity(lambda x: F.interpolate(x, **kw), lambda t: torch.nn.functional.interpolate(t, **kw),
+            _t(seed, *shape), rtol=1e-11, atol=1e-12)
+
+
+def test_interpolate_scale_rules_match_torch():
+    """The scale reaches the kernels (recompute_scale_factor None): bicubic at 1.1 on 4 rows is no copy,
+    nearest in 1-d at 1.05 repeats row 0, in 2-d it is a copy, as PyTorch's kernels."""
+    torch = pytest.importorskip("torch")
+    for shape, kw in (((1, 1, 4, 5), dict(scale_factor=1.1, mode="bicubic")),
+                      ((1, 1, 10), dict(scale_factor=1.05)), ((1, 1, 10, 10), dict(scale_factor=1.05)),
+                      ((1, 1, 5, 5), dict(scale_factor=2.05)), ((1, 1, 5, 4, 4), dict(scale_factor=2.05))):
+        x = np.random.default_rng(0).standard_normal(shape)
+        y = F.interpolate(lumen.tensor(x), **kw).numpy()
+        np.testing.assert_allclose(y, torch.nn.functional.interpolate(torch.tensor(x), **kw).numpy(),
+                                   rtol=1e-12, atol=1e-13)
+    # PyTorch's 1-d nearest backward takes a copy shortcut its forward does not (every input gets grad 1,
+    # though row 9 is never read): Lumen's gradient is its forward's adjoint
+    x = lumen.tensor(np.arange(10.0).reshape(1, 1, 10), requires_grad=True)
+    F.interpolate(x, scale_factor=1.05).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], [2, 1, 1, 1, 1, 1, 1, 1, 1, 0])
+
+
+def test_interpolate_bicubic_float32_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal((1, 2, 11, 7)).astype(np.float32)
+    for kw in (dict(size=(30, 5)), dict(scale_factor=(1 / 3, 3.3)), dict(size=(11, 3), align_corners=True)):
+        y = F.interpolate(lumen.tensor(x), mode="bicubic", **kw)
+        ty = torch.nn.functional.interpolate(torch.tensor(x), mode="bicubic", **kw)
+        np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,kw", [("upsample", dict(scale_factor=2, mode="bilinear")),
+                                     ("upsample_nearest", dict(size=(5, 7))),
+                                     ("upsample_bilinear", dict(scale_factor=(2, 1.5)))])
+def test_deprecated_upsample_aliases_warn_and_match_torch(name, kw):
+    torch = pytest.importorskip("torch")
+    x = _t(4, 1, 2, 3, 4)
+    with pytest.warns(UserWarning, match=rf"`nn.functional.{name}` is deprecated"):
+        y = getattr(F, name)(x, **kw)
+    with pytest.warns(UserWarning, match=rf"`nn.functional.{name}` is deprecated"):
+        ty = getattr(torch.nn.functional, name)(torch.tensor(x.detach().numpy()), **kw)
+    np.testing.assert_allclose(y.detach().numpy(), ty.numpy(), rtol=1e-12, atol=1e-13)
+
+
+# ---- pixel_shuffle / pixel_unshuffle, fold / unfold ------------------------------------------------
+
+@SETTINGS
+@given(lead=st.sampled_from([(), (2,), (1, 2)]), c=st.integers(1, 2), r=st.integers(1, 3), h=st.integers(1, 3),
+       w=st.integers(1, 3), seed=st.integers(0, 999))
+def test_pixel_shuffle_unshuffle_match_torch_and_invert(lead, c, r, h, w, seed):
+    torch = pytest.importorskip("torch")
+    x = _t(seed, *lead, c * r * r, h, w)
+    _parity(lambda a: F.pixel_shuffle(a, r), lambda t: torch.nn.functional.pixel_shuffle(t, r), x)
+    _parity(lambda a: F.pixel_unshuffle(a, r), lambda t: torch.nn.functional.pixel_unshuffle(t, r),
+            _t(seed, *lead, c, h * r, w * r))
+    np.testing.assert_array_equal(F.pixel_unshuffle(F.pixel_shuffle(x, r), r).detach().numpy(),
+                                  x.detach().numpy())
+
+
+@st.composite
+def patch_cases(draw):
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    image = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    for n, kk, dd, pp in zip(image, k, d, p):
+        assume(n + 2 * pp >= dd * (kk - 1) + 1)
+    return image, dict(kernel_size=k, dilation=d, padding=p, stride=s)
+
+
+@SETTINGS
+@given(case=patch_cases(), batch=st.sampled_from([None, 1, 2]), seed=st.integers(0, 999))
+def test_unfold_fold_gradcheck_and_match_torch(case, batch, seed):
+    torch = pytest.importorskip("torch")
+    image, kw = case
+    lead = () if batch is None else (batch,)
+    x = _t(seed, *lead, 2, *image)
+    assert gradcheck(lambda a: F.unfold(a, **kw), (x,))
+    _parity(lambda a: F.unfold(a, **kw), lambda t: torch.nn.functional.unfold(t, **kw), x)
+    cols = F.unfold(x, **kw)
+    c = _t(seed + 1, *cols.shape)
+    assert gradcheck(lambda a: F.fold(a, image, **kw), (c,))
+    _parity(lambda a: F.fold(a, image, **kw), lambda t: torch.nn.functional.fold(t, image, **kw), c)
+
+
+def test_fold_unfold_double_backward_and_errors():
+    x = _t(0, 1, 2, 5, 4)
+    assert _backward_gradcheck(lambda a: F.unfold(a, 2, padding=1, stride=2), x)
+    assert _backward_gradcheck(lambda a: F.fold(a, (3, 4), 2), _t(1, 1, 8, 6))
+    with pytest.raises(RuntimeError, match=r"fold: input of shape \(1, 8, 5\) does not match kernel_size "
+                                           r"\(2, 2\) and output_size \(3, 4\).*2 x 3 = 6 sliding blocks"):
+        F.fold(lumen.zeros((1, 8, 5)), (3, 4), 2)
+    with pytest.raises(RuntimeError, match=r"unfold: an image of size \(5, 4\) padded by \(0, 0\) is smaller "
+                                           r"than the kernel \(6, 1\)"):
+        F.unfold(lumen.zeros((1, 1, 5, 4)), (6, 1))
+    with pytest.raises(NotImplementedError, match=r"unfold: only 3-d or 4-d"):
+        F.unfold(lumen.zeros((1, 1, 1, 5, 4)), 2)
+    with pytest.raises(RuntimeError, match=r"pixel_shuffle: the channel dim of input \(1, 5, 2, 2\) \(5\) is not "
+                                           r"divisible by upscale_factor\*\*2 = 4"):
+        F.pixel_shuffle(lumen.zeros((1, 5, 2, 2)), 2)
+    with pytest.raises(RuntimeError, match=r"pixel_unshuffle: the height and width of input \(1, 1, 3, 4\)"):
+        F.pixel_unshuffle(lumen.zeros((1, 1, 3, 4)), 2)
 
 
 # ---- pad ------------------------------------------------------------------------------------

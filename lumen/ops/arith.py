@@ -153,6 +153,80 @@ class Clamp(Function):
         return g * inside.to(g.dtype)
 
 
+class ClampTensor(Function):
+    """clamp with tensor bounds (either may be None). As PyTorch, the input's gradient flows where
+    ``min <= input <= max``, ``min``'s where the input is below it and ``min < max``, ``max``'s where the
+    input is above it or ``max < min`` (the result is ``max`` there)."""
+
+    def forward(self, a, low, high):
+        self.save_inputs(0, 1, 2)
+        b = self.backend
+        out = a if low is None else b.maximum(a, low)
+        return out if high is None else b.minimum(out, high)
+
+    def backward(self, g):
+        a, low, high = self.saved_inputs
+        zero = g.new_zeros(())
+        if low is not None and high is not None:
+            masks = ((a >= low) & (a <= high), (a < low) & (low < high), (a > high) | (high < low))
+        elif low is not None:
+            masks = (a >= low, a < low, None)
+        else:
+            masks = (a <= high, None, a > high)
+        return tuple(None if t is None or not need else sum_to(where(m, g, zero), t.shape)
+                     for t, m, need in zip((a, low, high), masks, self.needs_input_grad))
+
+
+class Atan2(Function):
+    def forward(self, a, b):
+        self.save_inputs(0, 1)
+        return self.backend.arctan2(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_inputs
+        scale = g / (a * a + b * b)
+        return (sum_to(scale * b, a.shape) if self.needs_input_grad[0] else None,
+                sum_to(-scale * a, b.shape) if self.needs_input_grad[1] else None)
+
+
+class Remainder(Function):
+    """``a - floor(a / b) * b`` (the sign of ``b``, as Python's ``%``): gradient 1 for ``a`` and
+    ``-floor(a / b)`` for ``b``."""
+
+    ufunc, rounding = "remainder", "floor"
+
+    def forward(self, a, b):
+        self.save_inputs(0, 1)
+        return getattr(self.backend, self.ufunc)(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_inputs
+        gb = None
+        if self.needs_input_grad[1]:
+            gb = sum_to(-g * getattr(a / b, self.rounding)(), b.shape)
+        return sum_to(g, a.shape) if self.needs_input_grad[0] else None, gb
+
+
+class Fmod(Remainder):
+    """``a - trunc(a / b) * b`` (the sign of ``a``, as C's ``fmod``)."""
+
+    ufunc, rounding = "fmod", "trunc"
+
+
+class Hypot(Function):
+    def forward(self, a, b):
+        self.save_inputs(0, 1)
+        self.save_outputs(0)
+        return self.backend.hypot(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_inputs
+        (y,) = self.saved_outputs
+        scale = g / y
+        return (sum_to(scale * a, a.shape) if self.needs_input_grad[0] else None,
+                sum_to(scale * b, b.shape) if self.needs_input_grad[1] else None)
+
+
 class Cast(Function):
     def __init__(self, dtype):
         self.dtype = dtype
@@ -303,13 +377,58 @@ def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input
-        if min is not None:
-            out = out.maximum(scalar_tensor(input, min))
-        if max is not None:
-            out = out.minimum(scalar_tensor(input, max))
-        return out
+        bounds = [None if v is None else scalar_tensor(input, v) for v in (min, max)]
+        present = [input] + [t for t in bounds if t is not None]
+        d = dtypes.promote([t.dtype for t in present if t.ndim], [t.dtype for t in present if not t.ndim])
+        for t in present[1:]:
+            if t._device != input._device:
+                raise RuntimeError(f"clamp: expected all tensors on one device, got input on {input.device} "
+                                   f"and a bound of shape {tuple(t.shape)} on {t.device}")
+        try:
+            broadcast_shapes(*(t.shape for t in present))
+        except ValueError:
+            raise RuntimeError(f"clamp: input {tuple(input.shape)} and bounds "
+                               f"{[None if t is None else tuple(t.shape) for t in bounds]} cannot be broadcast "
+                               f"together") from None
+        return ClampTensor.apply(input.to(d), *(None if t is None else t.to(d) for t in bounds))
     return Clamp.apply(input, min=min, max=max)
+
+
+def atan2(input, other):
+    """The angle of the point ``(other, input)``; integers promote to the default float dtype."""
+    return binary(Atan2, input, other, true_div=True)
+
+
+def remainder(input, other):
+    """Python's modulus (the result has ``other``'s sign); ``input`` may be a number."""
+    if not isinstance(input, Tensor):
+        return binary(Remainder, other, input, reverse=True)
+    return binary(Remainder, input, other)
+
+
+def fmod(input, other):
+    """C's ``fmod`` (the result has ``input``'s sign)."""
+    return binary(Fmod, input, other)
+
+
+def hypot(input, other):
+    """``sqrt(input**2 + other**2)`` without overflow; floating tensors only, as PyTorch."""
+    for t in (input, other):
+        if isinstance(t, Tensor) and not t.dtype.is_floating_point:
+            raise NotImplementedError(f"hypot: not implemented for {t.dtype} (shape {tuple(t.shape)}); "
+                                      f"expected floating-point tensors")
+    return binary(Hypot, input, other)
+
+
+def lerp(input, end, weight):
+    """``input + weight * (end - input)``; ``weight`` a number or a tensor, all of one floating dtype."""
+    for name, t in (("end", end), ("weight", weight)):
+        if isinstance(t, Tensor) and t.dtype is not input.dtype:
+            raise RuntimeError(f"lerp: expected dtype {input.dtype} for `{name}` but got dtype {t.dtype}")
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f"lerp: not implemented for {input.dtype} (shape {tuple(input.shape)}); "
+                                  f"expected floating-point tensors")
+    return input + weight * (end - input)
 
 
 def compare(input, other, ufunc):
@@ -336,14 +455,43 @@ def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False):
     return bool(input._backend.allclose(input._data, other._data, rtol, atol, equal_nan))
 
 
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise ``|input - other| <= atol + rtol * |other|`` (a bool tensor, broadcast)."""
+    if not isinstance(other, Tensor):
+        raise TypeError(f"isclose: argument 'other' must be a Tensor, got {type(other).__name__}")
+    if input.dtype is not other.dtype:
+        raise RuntimeError(f"isclose: {input.dtype} did not match {other.dtype} (shapes {tuple(input.shape)} "
+                           f"and {tuple(other.shape)}); convert one of them")
+    if input._device != other._device:
+        raise RuntimeError(f"isclose: expected both tensors on one device, got {input.device} and "
+                           f"{other.device}")
+    try:
+        broadcast_shapes(input.shape, other.shape)
+    except ValueError:
+        raise RuntimeError(f"isclose: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot be "
+                           f"broadcast together") from None
+    return input._like(input._backend.isclose(input._data, other._data, rtol, atol, equal_nan))
+
+
 def equal(input, other):
-    """True when both have one shape and equal elements, as ``torch.equal``."""
+    """True when both have one shape and equal elements (values compared across dtypes), as
+    ``torch.equal``."""
+    if input._device != other._device:
+        raise RuntimeError(f"equal: expected both tensors on one device, got {input.device} and "
+                           f"{other.device}")
     return tuple(input.shape) == tuple(other.shape) and bool(input._backend.array_equal(input._data,
                                                                                          other._data))
 
 
-def where(condition, input, other):
-    """Elements of ``input`` where ``condition`` holds, else of ``other`` (either may be a number)."""
+def where(condition, input=None, other=None):
+    """Elements of ``input`` where ``condition`` holds, else of ``other`` (either may be a number).
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``, as PyTorch."""
+    if input is None and other is None:
+        from .index import nonzero  # index builds on this module
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where(): give both input and other, or neither (where(condition) is "
+                        "nonzero(condition, as_tuple=True))")
     ref = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
     ta = [t.dtype for t in (input, other) if isinstance(t, Tensor) and t.ndim]
     tz = [t.dtype for t in (input, other) if isinstance(t, Tensor) and not t.ndim]

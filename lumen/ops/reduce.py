@@ -4,7 +4,9 @@ from __future__ import annotations
 from collections import namedtuple
 
 from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from .. import dtypes
+from .arith import where
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
@@ -44,9 +46,7 @@ class Sum(Function):
 
 def sum(x, dim=None, keepdim=False, dtype=None):
     axes = normalize_dims(dim, x.ndim, "sum")
-    if dtype is None:
-        dtype = dtypes.int64 if x.dtype.category < 2 else x.dtype
-    return Sum.apply(x, axes=axes, keepdim=keepdim, dtype=dtypes.as_dtype(dtype))
+    return Sum.apply(x, axes=axes, keepdim=keepdim, dtype=_accumulation_dtype(x, dtype))
 
 
 def mean(x, dim=None, keepdim=False):
@@ -225,3 +225,136 @@ def logsumexp(x, dim, keepdim=False):
     m = m.masked_fill(~m.isfinite(), 0)  # rows of -inf stay -inf instead of nan
     out = (x - m).exp().sum(axes, keepdim=True).log() + m
     return out if keepdim else out.squeeze(axes)
+
+
+# ---- cumulative sums and products --------------------------------------------------------------
+def _accumulation_dtype(x, dtype):
+    """PyTorch's result dtype of sum-like ops: ``dtype`` if given, int64 for bool and integers."""
+    if dtype is not None:
+        return dtypes.as_dtype(dtype)
+    return dtypes.int64 if x.dtype.category < 2 else x.dtype
+
+
+def _flip(t, dim):
+    return t[(slice(None),) * dim + (slice(None, None, -1),)]
+
+
+def _reverse_cumsum(t, dim):
+    """``out[i] = sum of t[j] for j >= i`` along ``dim`` (summed from the end: no cancellation)."""
+    return _flip(cumsum(_flip(t, dim), dim), dim)
+
+
+class Cumsum(Function):
+    def __init__(self, dim, dtype):
+        self.dim, self.dtype = dim, dtype
+
+    def forward(self, a):
+        return self.backend.cumsum(a, axis=self.dim, dtype=self.dtype.np)
+
+    def backward(self, g):
+        return _reverse_cumsum(g, self.dim)
+
+
+class Cumprod(Function):
+    def __init__(self, dim, dtype):
+        self.dim, self.dtype = dim, dtype
+
+    def forward(self, a):
+        self.save_inputs(0)
+        self.save_outputs(0)
+        return self.backend.cumprod(a, axis=self.dim, dtype=self.dtype.np)
+
+    def backward(self, g):
+        (x,), (y,) = self.saved_inputs, self.saved_outputs
+        d = self.dim
+        is_zero = x == 0
+        if not is_zero.any():
+            return _reverse_cumsum(g * y, d) / x
+        if is_grad_enabled():
+            return self._differentiable_backward(g, x, d)
+        # PyTorch's rule with zeros: before a slice's first zero, dy_j/dx_i = y_j / x_i; at the first
+        # zero k it is the product of the other factors of y_j (y with x_k taken out); after it, 0.
+        zeros_so_far = cumsum(is_zero, d)
+        before, first = zeros_so_far == 0, is_zero & (zeros_so_far == 1)
+        one, zero = x.new_ones(()), g.new_zeros(())
+        g_before = where(before, _reverse_cumsum(g * y, d) / where(before, x, one), zero)
+        without_first = cumprod(where(first, one, x), d)
+        return g_before + where(first, _reverse_cumsum(g * without_first, d), zero)
+
+    @staticmethod
+    def _differentiable_backward(g, x, d):
+        """The gradient as a polynomial in ``x`` (what double backward differentiates; the rule with
+        masks above is not differentiable at the zeros): for each k, the sum over j >= k of g_j times
+        the product of x_i for i <= j, i != k. O(n^2) along ``d``, as PyTorch does it."""
+        from .shape import cat, stack
+        n = x.shape[d]
+        ones = x.new_ones(x.shape[:d] + (1,) + x.shape[d + 1:])
+        slices = []
+        for k in range(n):
+            until_k = prod(x.narrow(d, 0, k), d, keepdim=True)
+            omitted = until_k * cat([ones, cumprod(x.narrow(d, k + 1, n - k - 1), d)], d)
+            slices.append((g.narrow(d, k, n - k) * omitted).sum(d))
+        return stack(slices, d)
+
+
+def _along(x, dim, op):
+    """``dim`` as one non-negative axis of ``x`` (a 0-d tensor is treated as one element long)."""
+    (d,) = normalize_dims(dim, x.ndim, op) or (0,)
+    return d
+
+
+def _cumulative(fn, x, dim, dtype, op):
+    d = _along(x, dim, op)
+    if x.ndim == 0:
+        return _cumulative(fn, x.reshape(1), 0, dtype, op).reshape(())
+    return fn.apply(x, dim=d, dtype=_accumulation_dtype(x, dtype))
+
+
+def cumsum(input, dim, *, dtype=None):
+    """Running sums along ``dim``; bool and integer inputs sum in int64 unless ``dtype`` says otherwise."""
+    return _cumulative(Cumsum, input, dim, dtype, "cumsum")
+
+
+def cumprod(input, dim, *, dtype=None):
+    """Running products along ``dim``; the gradient is right where the input has zeros."""
+    return _cumulative(Cumprod, input, dim, dtype, "cumprod")
+
+
+def _exclusive_cumprod(t, dim):
+    """``out[i] = prod of t[j] for j < i`` along ``dim``."""
+    from .shape import cat
+    head = t.new_ones(t.shape[:dim] + (1,) + t.shape[dim + 1:])
+    return cumprod(cat([head, t.narrow(dim, 0, t.shape[dim] - 1)], dim), dim)
+
+
+class Prod(Function):
+    def __init__(self, axes, keepdim, dtype):
+        self.axes, self.keepdim, self.dtype = axes, keepdim, dtype
+
+    def forward(self, a):
+        self.save_inputs(0)
+        self.save_outputs(0)
+        return self.backend.asarray(a.prod(axis=self.axes, keepdims=self.keepdim, dtype=self.dtype.np))
+
+    def backward(self, g):
+        (x,), (y,) = self.saved_inputs, self.saved_outputs
+        if not self.axes:
+            return g
+        if not self.keepdim:
+            kept = tuple(1 if i in self.axes else n for i, n in enumerate(x.shape))
+            g, y = g.reshape(kept), y.reshape(kept)
+        if not (x == 0).any():
+            return g * y / x
+        # With zeros, the product of the other factors of each element, without division: the
+        # products of the elements before it times those after it.
+        flat, d = (x.reshape(-1), 0) if len(self.axes) > 1 else (x, self.axes[0])
+        others = _exclusive_cumprod(flat, d) * _flip(_exclusive_cumprod(_flip(flat, d), d), d)
+        return g * others.reshape(x.shape)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """The product of all elements, or along the one ``dim``; bool and integers multiply in int64."""
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"prod: dim must be an int or None, got {dim!r} (reduce one dim at a time)")
+    axes = normalize_dims(dim, input.ndim, "prod")
+    return Prod.apply(input, axes=axes, keepdim=keepdim, dtype=_accumulation_dtype(input, dtype))

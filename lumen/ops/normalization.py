@@ -1,11 +1,17 @@
-"""Normalisation: ``batch_norm`` and ``local_response_norm`` (AlexNet / GoogLeNet's LRN)."""
+"""Normalisation: ``batch_norm``, ``instance_norm``, ``group_norm``, ``layer_norm``, ``normalize`` and
+``local_response_norm`` (AlexNet / GoogLeNet's LRN).
+
+Batch, instance, group and layer norm are one Function (``BatchNormTrain``): each normalises rows of a
+reshaped view with the rows' own statistics, and only the view and the affine parameters' shape differ.
+"""
 from __future__ import annotations
 
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ._check import check_float, check_same, check_tensor
+from .reduce import amax
 
-__all__ = ["batch_norm", "local_response_norm"]
+__all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "normalize", "local_response_norm"]
 
 
 class ChannelWindowSum(Function):
@@ -152,3 +158,121 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             running_mean.mul_(1 - momentum).add_(mean * momentum)
             running_var.mul_(1 - momentum).add_(var * (momentum * count / (count - 1)))
     return y
+
+
+def _check_input(op, input, min_ndim, **params):
+    check_tensor(input, "input", op)
+    check_float(input, op)
+    if input.ndim < min_ndim:
+        raise ValueError(f"{op}: expected input (N, C, *) with at least {min_ndim} dims, got {tuple(input.shape)}")
+    check_same(op, input, **params)
+
+
+def _check_channels(op, input, **params):
+    c = input.shape[1]
+    for name, t in params.items():
+        if t is not None and tuple(t.shape) != (c,):
+            raise ValueError(f"{op}: {name} of shape {tuple(t.shape)} does not match the {c} channels of "
+                             f"input {tuple(input.shape)}")
+
+
+def _normalize_rows(x, rows, eps):
+    """x seen as ``rows`` rows, each normalised with its own mean and biased variance:
+    (y of x's shape, mean (rows,), var (rows,))."""
+    flat = x.reshape((1, rows, -1))
+    y, mean, var = BatchNormTrain.apply(flat, None, None, axes=(0, 2), cshape=(1, rows, 1), eps=float(eps))
+    return y.reshape(x.shape), mean, var
+
+
+def _affine(y, weight, bias, shape):
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    return y if bias is None else y + bias.reshape(shape)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalise each (sample, channel) plane of an (N, C, *) input over its own elements, as
+    ``torch.nn.functional.instance_norm``.
+
+    ``use_input_stats``: the planes' statistics, and running_mean / running_var (C,), if given, move
+    towards their mean over the batch (unbiased variance). Otherwise normalise with the running statistics.
+    weight / bias (C,) or None.
+    """
+    op = "instance_norm"
+    _check_input(op, input, 2, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    _check_channels(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var or neither")
+    n, c = input.shape[:2]
+    cshape = (1, c) + (1,) * (input.ndim - 2)
+    if not use_input_stats:
+        if running_mean is None:
+            raise ValueError(f"{op}: running_mean and running_var are needed when use_input_stats=False")
+        y = (input - running_mean.detach().reshape(cshape)) * (running_var.detach() + eps).rsqrt().reshape(cshape)
+        return _affine(y, weight, bias, cshape)
+    count = input.numel() // max(n * c, 1)
+    if count <= 1:
+        raise ValueError(f"{op}: expected more than 1 spatial element when training, got input of shape "
+                         f"{tuple(input.shape)}")
+    y, mean, var = _normalize_rows(input, n * c, eps)
+    if running_mean is not None:
+        with no_grad():
+            running_mean.mul_(1 - momentum).add_(mean.reshape((n, c)).mean(0) * momentum)
+            running_var.mul_(1 - momentum).add_(var.reshape((n, c)).mean(0) * (momentum * count / (count - 1)))
+    return _affine(y, weight, bias, cshape)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise each sample of an (N, C, *) input over each of ``num_groups`` groups of C/num_groups
+    channels, then scale and shift per channel by weight / bias (C,), as ``torch.nn.functional.group_norm``."""
+    op = "group_norm"
+    _check_input(op, input, 2, weight=weight, bias=bias)
+    _check_channels(op, input, weight=weight, bias=bias)
+    if not isinstance(num_groups, int) or num_groups < 1 or input.shape[1] % num_groups:
+        raise RuntimeError(f"{op}: expected number of channels in input to be divisible by num_groups, but got "
+                           f"input of shape {tuple(input.shape)} and num_groups={num_groups!r}")
+    y, _, _ = _normalize_rows(input, input.shape[0] * num_groups, eps)
+    return _affine(y, weight, bias, (1, input.shape[1]) + (1,) * (input.ndim - 2))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the last ``len(normalized_shape)`` dims (which must equal ``normalized_shape``), then
+    scale and shift elementwise by weight / bias of ``normalized_shape``, as
+    ``torch.nn.functional.layer_norm``."""
+    op = "layer_norm"
+    check_tensor(input, "input", op)
+    check_float(input, op)
+    check_same(op, input, weight=weight, bias=bias)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise RuntimeError(f"{op}: given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size {tuple(input.shape)}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != shape:
+            raise RuntimeError(f"{op}: expected {name} to be of same shape as normalized_shape, but got {name} "
+                               f"of shape {tuple(t.shape)} and normalized_shape={list(shape)}")
+    size = 1
+    for s in shape:
+        size *= s
+    y, _, _ = _normalize_rows(input, input.numel() // size if size else 0, eps)
+    return _affine(y, weight, bias, shape)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """``input / max(||input||_p, eps)`` along ``dim``, as ``torch.nn.functional.normalize``;
+    ``out``, if given, receives the result (and is returned)."""
+    op = "normalize"
+    check_tensor(input, "input", op)
+    check_float(input, op)
+    if not p > 0:
+        raise ValueError(f"{op}: p must be positive (or inf), got {p!r}")
+    a = input.abs()
+    if p == float("inf"):
+        denom = amax(a, dim, keepdim=True).clamp(min=eps)
+    else:
+        # clamped before the root: a zero vector's gradient stays finite (g / eps, as PyTorch's)
+        denom = (a ** p).sum(dim, keepdim=True).clamp(min=eps ** p) ** (1.0 / p)
+    y = input / denom
+    return y if out is None else out.copy_(y)

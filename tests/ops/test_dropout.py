@@ -51,5 +51,5 @@ def test_dropout_inplace_and_float32():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"dropout: probability p must be between 0 and 1, got 1.5"):
+    with pytest.raises(ValueError, match=r"dropout: dropout probability has to be between 0 and 1, but got 1.5"):
         F.dropout(lumen.ones(3), 1.5)

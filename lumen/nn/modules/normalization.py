@@ -1,5 +1,9 @@
-"""``BatchNorm2d`` and ``LocalResponseNorm``."""
+"""Normalisation layers: ``BatchNorm1d/2d/3d``, ``InstanceNorm1d/2d/3d``, ``GroupNorm``, ``LayerNorm`` and
+``LocalResponseNorm``, with PyTorch's parameters, buffers, input checks and reprs."""
 from __future__ import annotations
+
+import numbers
+import warnings
 
 import lumen
 from lumen.nn import functional as F
@@ -7,7 +11,8 @@ from lumen.nn import init
 from lumen.nn.module import Module
 from lumen.nn.parameter import Parameter
 
-__all__ = ["BatchNorm2d", "LocalResponseNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+           "GroupNorm", "LayerNorm", "LocalResponseNorm"]
 
 
 class LocalResponseNorm(Module):
@@ -31,17 +36,13 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
-class BatchNorm2d(Module):
-    """Batch normalisation over (N, H, W) for each channel of a (N, C, H, W) input.
+class _NormBase(Module):
+    """Per-channel normalisation state: ``weight`` (C,) when ``affine`` and ``bias`` (C,) unless
+    ``bias=False``; buffers ``running_mean``, ``running_var`` (C,) and ``num_batches_tracked`` (int64
+    scalar) when ``track_running_stats``. ``momentum=None`` uses a cumulative moving average."""
 
-    Parameters ``weight`` (C,) when ``affine``, and ``bias`` (C,) unless ``bias=False``; buffers ``running_mean``,
-    ``running_var`` (C,) and ``num_batches_tracked`` (int64 scalar) when
-    ``track_running_stats``. ``momentum=None`` uses a cumulative moving average.
-    """
-
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None,
-                 *, bias: bool = True):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -81,11 +82,28 @@ class BatchNorm2d(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
+    def _check_input_dim(self, input):
+        raise NotImplementedError
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """Batch normalisation over the batch and spatial dims, per channel (dim 1)."""
+
+    dims = ()  # the input ranks the layer takes
+
+    def _check_input_dim(self, input):
+        if isinstance(input, lumen.Tensor) and input.ndim not in self.dims:
+            got = " or ".join(f"{d}D" for d in self.dims)
+            raise ValueError(f"{type(self).__name__}: expected {got} input (got {input.ndim}D input of shape "
+                             f"{tuple(input.shape)})")
+
     def forward(self, input):
-        # The 4-d rule is the layer's own (F.batch_norm takes any (N, C, *)); channels, dtypes and devices
-        # are checked by F.batch_norm against the parameters and buffers.
-        if isinstance(input, lumen.Tensor) and input.ndim != 4:
-            raise ValueError(f"BatchNorm2d expects a 4-d (N, C, H, W) input, got shape {tuple(input.shape)}")
+        # Channels, dtypes and devices are checked by F.batch_norm against the parameters and buffers.
+        self._check_input_dim(input)
         track = self.training and self.track_running_stats
         factor = 0.0 if self.momentum is None else self.momentum
         if track and self.momentum is None:
@@ -103,6 +121,137 @@ class BatchNorm2d(Module):
                 self.num_batches_tracked.add_(1)
         return y
 
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) inputs, per channel."""
+
+    dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) inputs over (N, H, W), per channel."""
+
+    dims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) inputs over (N, D, H, W), per channel."""
+
+    dims = (5,)
+
+
+class _InstanceNorm(_NormBase):
+    """Each (sample, channel) plane normalised over its own elements. PyTorch's defaults: no affine
+    parameters and no running statistics; with ``track_running_stats`` eval mode uses them."""
+
+    spatial = 0  # spatial dims of an input: batched inputs have spatial + 2 dims, unbatched spatial + 1
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+
+    def _check_input_dim(self, input):
+        if input.ndim not in (self.spatial + 1, self.spatial + 2):
+            raise ValueError(f"{type(self).__name__}: expected {self.spatial + 1}D or {self.spatial + 2}D input "
+                             f"(got {input.ndim}D input of shape {tuple(input.shape)})")
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        feature_dim = input.ndim - (self.spatial + 1)
+        if input.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"{type(self).__name__}: expected input's size at dim={feature_dim} to match "
+                                 f"num_features ({self.num_features}), but got: {input.shape[feature_dim]}.")
+            warnings.warn(f"input's size at dim={feature_dim} does not match num_features. You can silence this "
+                          f"warning by not passing in num_features, which is not used because affine=False",
+                          UserWarning, stacklevel=3)
+        unbatched = input.ndim == self.spatial + 1
+        x = input.unsqueeze(0) if unbatched else input
+        y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training or not self.track_running_stats,
+                            self.momentum if self.momentum is not None else 0.0, self.eps)
+        return y.squeeze(0) if unbatched else y
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L) inputs."""
+
+    spatial = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W) inputs."""
+
+    spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) inputs."""
+
+    spatial = 3
+
+
+class GroupNorm(Module):
+    """Each sample normalised over each of ``num_groups`` groups of channels, then scaled and shifted
+    per channel by ``weight`` / ``bias`` (C,) when ``affine``."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device=None,
+                 dtype=None):
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        if affine:
+            self.weight = Parameter(lumen.ones((num_channels,), dtype=dtype, device=device))
+            self.bias = Parameter(lumen.zeros((num_channels,), dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+
+class LayerNorm(Module):
+    """Normalisation over the last dims (``normalized_shape``), then an elementwise ``weight`` and ``bias``
+    of that shape when ``elementwise_affine`` (``bias=False``: weight only)."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(lumen.ones(self.normalized_shape, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(lumen.zeros(self.normalized_shape, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input):
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import lumen
+import lumen.nn as nn
 import lumen.nn.functional as F
 from lumen.autograd import gradcheck, gradgradcheck
 
@@ -97,11 +98,15 @@ def test_errors():
     t[1, 2, 3] = -1
     with pytest.raises(ValueError, match=r"nll_loss: target value -1 is out of range"):
         F.nll_loss(x, t)
-    with pytest.raises(TypeError, match=r"cross_entropy: target must hold integer class indices, got lumen.float32"):
+    with pytest.raises(RuntimeError, match=r"cross_entropy: a floating-point target holds class probabilities and "
+                                           r"needs input's shape \(2, 3, 4, 4\), got \(2, 4, 4\)"):
         F.cross_entropy(x, lumen.zeros((2, 4, 4)))
+    with pytest.raises(TypeError, match=r"nll_loss: target must hold integer class indices, got lumen.float32"):
+        F.nll_loss(x, lumen.zeros((2, 4, 4)))
     with pytest.raises(ValueError, match=r"nll_loss: weight of shape \(4,\) does not match the 3 classes"):
         F.nll_loss(x, lumen.zeros((2, 4, 4), dtype=lumen.int64), lumen.ones(4))
-    with pytest.raises(ValueError, match=r"cross_entropy: reduction must be 'mean', 'sum' or 'none', got 'avg'"):
+    with pytest.raises(ValueError, match=r"avg is not a valid value for reduction \(cross_entropy expects one of "
+                                         r"'none', 'mean', 'sum'\)"):
         F.cross_entropy(x, lumen.zeros((2, 4, 4), dtype=lumen.int64), reduction="avg")
 
 
@@ -130,7 +135,10 @@ def test_label_smoothing_gradcheck_and_legacy_arguments():
     x = lumen.randn(3, 4, dtype=lumen.float64, requires_grad=True)
     t = lumen.tensor([0, 3, 1])
     assert gradcheck(lambda x: F.cross_entropy(x, t, label_smoothing=0.3), (x,))
-    with pytest.raises(ValueError, match="size_average and reduce are deprecated"):
-        F.cross_entropy(x, t, None, True)
+    with pytest.warns(UserWarning, match="please use reduction='sum' instead"):
+        legacy = F.cross_entropy(x, t, None, False)
+    np.testing.assert_allclose(legacy.item(), F.cross_entropy(x, t, reduction="sum").item())
+    with pytest.warns(UserWarning, match="please use reduction='none' instead"):
+        assert nn.NLLLoss(reduce=False).reduction == "none"
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\]"):
         F.cross_entropy(x, t, label_smoothing=1.5)

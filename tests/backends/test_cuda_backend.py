@@ -1,38 +1,21 @@
-"""The CuPy backend against the NumPy backend, primitive by primitive (needs a GPU).
+"""The CuPy backend against the NumPy backend, primitive by primitive.
 
-Every test here is marked ``cuda`` and skipped, with the reason, when CuPy or
-a CUDA device is missing.
+Every test here is marked ``cuda``: it runs on a CUDA GPU when CuPy sees one, on the CPU emulator with
+``pytest --cuda-emulator`` (tests/cuda_emu: kernels compiled as host C++, a strict CuPy double), and is skipped
+with the reason otherwise (tests/conftest.py decides).
 """
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.cuda
+cupy = pytest.importorskip("cupy", reason="needs CuPy and a CUDA GPU, or --cuda-emulator")
 
-def _cuda_skip_reason():
-    try:
-        import cupy
-    except Exception as exc:  # noqa: BLE001 - a broken CuPy install raises anything
-        return f"CuPy is not importable ({exc!r})"
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return "CuPy sees no CUDA device"
-    except Exception as exc:  # noqa: BLE001
-        return f"no usable CUDA device ({exc!r})"
-    return None
-
-
-SKIP_REASON = _cuda_skip_reason()
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(SKIP_REASON is not None, reason=str(SKIP_REASON))]
-
-if SKIP_REASON is None:
-    import cupy
-
-    from lumen.backends.cpu import conv as cpu_conv
-    from lumen.backends.cpu import loss as cpu_loss
-    from lumen.backends.cpu import lrn as cpu_lrn
-    from lumen.backends.cpu import pool as cpu_pool
-    from lumen.backends.cuda import CupyBackend, available
-    from lumen.backends.cuda import conv as gconv
+from lumen.backends.cpu import conv as cpu_conv  # noqa: E402 (after the CuPy check)
+from lumen.backends.cpu import loss as cpu_loss  # noqa: E402
+from lumen.backends.cpu import lrn as cpu_lrn  # noqa: E402
+from lumen.backends.cpu import pool as cpu_pool  # noqa: E402
+from lumen.backends.cuda import CupyBackend, available  # noqa: E402
+from lumen.backends.cuda import conv as gconv  # noqa: E402
 
 TOL = {np.float64: dict(rtol=1e-9, atol=1e-10), np.float32: dict(rtol=2e-4, atol=2e-4),
        np.float16: dict(rtol=2e-2, atol=2e-2)}

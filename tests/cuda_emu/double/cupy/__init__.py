@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy
 
 from cuda_emu import runtime
+from lumen.backends.base import ARRAY_PRIMITIVES
 
 from . import _core, cuda, random  # noqa: F401 (submodules the host code reaches as cupy.cuda, ...)
 
@@ -92,23 +93,19 @@ def _device_function(numpy_function, name):
     return function
 
 
-# The array-level primitives the backend binds by name (lumen.backends.base.ARRAY_PRIMITIVES, which lists what
-# numpy and CuPy share) and the other numpy-named functions the host code calls, on device arrays only.
-_NUMPY_NAMES = (
-    "add", "subtract", "multiply", "true_divide", "floor_divide", "power", "negative", "maximum", "minimum",
-    "exp", "log", "sqrt", "abs", "tanh", "sin", "cos", "sign", "floor", "ceil", "round", "equal", "not_equal",
-    "less", "less_equal", "greater", "greater_equal", "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
-    "logical_not", "isfinite", "isnan", "where", "clip", "copyto", "zeros", "ones", "full", "arange",
-    "broadcast_to", "ascontiguousarray", "concatenate", "take_along_axis", "argmax", "argmin", "pad",
-    "may_share_memory", "argsort", "bincount", "cumsum", "linspace", "eye", "matmul",
-)
-for _name in _NUMPY_NAMES:
+# Every array-level primitive the backend binds by name (lumen.backends.base.ARRAY_PRIMITIVES: by definition
+# the functions numpy and CuPy share under one name and meaning), and the other numpy-named functions the host
+# code calls, as numpy's on device arrays only. allclose, array_equal, empty and from_dlpack are defined below.
+_HOST_CODE_NAMES = ("matmul", "broadcast_arrays", "ravel_multi_index", "ones", "unique", "searchsorted")
+_OWN = {"allclose", "array_equal", "empty", "empty_like", "from_dlpack", "asarray"}
+for _name in sorted((set(ARRAY_PRIMITIVES) | set(_HOST_CODE_NAMES)) - _OWN):
     globals()[_name] = _device_function(getattr(numpy, _name), _name)
 del _name
 
 float16, float32, float64 = numpy.float16, numpy.float32, numpy.float64
 int8, int16, int32, int64, uint8, bool_ = numpy.int8, numpy.int16, numpy.int32, numpy.int64, numpy.uint8, numpy.bool_
 dtype = numpy.dtype
+inf, nan = numpy.inf, numpy.nan
 
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):

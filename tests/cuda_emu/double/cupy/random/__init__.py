@@ -39,5 +39,11 @@ class Generator:
     def standard_normal(self, size=None, dtype=numpy.float64, out=None):
         return self._draw("standard_normal", out, size if out is None else out.shape, dtype=dtype)
 
+    def standard_exponential(self, size=None, dtype=numpy.float64, method="zig", out=None):
+        return self._draw("standard_exponential", out, size if out is None else out.shape, dtype=dtype)
+
+    def poisson(self, lam=1.0, size=None):
+        return self._draw("poisson", None, cupy.asnumpy(lam), size)
+
     def integers(self, low, high=None, size=None, dtype=numpy.int64, endpoint=False):
         return self._draw("integers", None, low, high, size, dtype=dtype, endpoint=endpoint)

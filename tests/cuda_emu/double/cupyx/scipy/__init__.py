@@ -1,0 +1,2 @@
+"""``cupyx.scipy`` of the double."""
+from . import special  # noqa: F401

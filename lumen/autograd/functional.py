@@ -175,8 +175,8 @@ def _check_strategy(strategy, vectorize, strict, create_graph, fn_name):
                          f"{strategy!r}.")
     if strategy == "forward-mode":
         if not vectorize:
-            raise NotImplementedError(f"{fn_name}: `strategy=\"forward-mode\"` is only implemented with "
-                                      f"`vectorize=True`.")
+            raise NotImplementedError(f"{fn_name}: computing Jacobian using forward-AD or forward-over-reverse "
+                                      f"Hessian is only implemented for `vectorize=True`.")
         if create_graph:
             raise NotImplementedError(f"{fn_name}: `create_graph=True` and `strategy=\"forward-mode\"` are not "
                                       f"supported together (yet). Please either set `create_graph=False` or "
@@ -189,7 +189,7 @@ def _check_strategy(strategy, vectorize, strict, create_graph, fn_name):
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, strategy="reverse-mode"):
     """The Jacobian of ``func`` at ``inputs``: for output i and input j a Tensor of shape
     ``outputs[i].shape + inputs[j].shape``, nested as the outputs and inputs are."""
-    _check_strategy(strategy, vectorize, strict, create_graph, "torch.autograd.functional.jacobian")
+    _check_strategy(strategy, vectorize, strict, create_graph, "jacobian")
     with enable_grad():
         inputs_were_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
         inputs = _prepare(inputs, create_graph, need_graph=True)

@@ -1,10 +1,14 @@
 """Optimisers (``torch.optim``'s names and update rules) and learning-rate schedules."""
 from lumen.optim import lr_scheduler
-from lumen.optim.adam import Adam, AdamW
+from lumen.optim.adam import Adam, Adamax, AdamW, NAdam, RAdam
+from lumen.optim.adaptive import Adadelta, Adagrad, RMSprop
+from lumen.optim.asgd import ASGD
+from lumen.optim.lbfgs import LBFGS
 from lumen.optim.optimizer import Optimizer
 from lumen.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "caffe_param_groups"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
+           "ASGD", "LBFGS", "lr_scheduler", "caffe_param_groups"]
 
 
 def caffe_param_groups(model, lr: float, weight_decay: float, bias_lr_mult: float = 2.0,

@@ -7,7 +7,24 @@ from collections import defaultdict
 import lumen
 from lumen.autograd import reset_grads
 
-__all__ = ["Optimizer", "required"]
+__all__ = ["Optimizer", "required", "implementation_options", "check_hyper"]
+
+def implementation_options(name, **switches) -> dict:
+    """Group entries for torch's switches that choose an implementation, not an update: ``foreach``
+    (multi-tensor kernels), ``fused``, ``capturable`` (CUDA-graph capture). Any value gives the
+    same numbers here, so they are stored, as torch stores them, and otherwise have no effect.
+    ``differentiable=True`` (autograd through the step itself) is refused: steps run under no_grad."""
+    if switches.get("differentiable"):
+        raise NotImplementedError(f"{name}: differentiable=True (backpropagating through the optimizer "
+                                  f"step) is not supported; the step runs under no_grad")
+    return switches
+
+
+def check_hyper(name, label, value, low=0.0, high=None):
+    """torch's argument checks: ``low <= value`` (and ``value < high``), else ValueError."""
+    if not low <= value or (high is not None and not value < high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high})"
+        raise ValueError(f"{name}: invalid {label} {value} (must be {bound})")
 
 
 class _Required:
@@ -65,6 +82,10 @@ class Optimizer:
                             "the ordering of tensors in sets will change between runs. Please use a list instead.")
         else:
             params = list(params)
+        names = None
+        if params and isinstance(params[0], tuple):  # model.named_parameters(), as torch accepts
+            names = [name for name, _ in params]
+            params = [p for _, p in params]
         for p in params:
             if not isinstance(p, lumen.Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is "
@@ -76,6 +97,8 @@ class Optimizer:
             raise ValueError("optimizer parameter group contains the same parameter more than once")
         group = dict(param_group)
         group["params"] = params
+        if names is not None:
+            group["param_names"] = names
         for name, default in self.defaults.items():
             if default is required and name not in group:
                 raise ValueError(f"parameter group didn't specify a value of required "
@@ -126,6 +149,23 @@ class Optimizer:
         flat = [t.view(-1) for t in tensors]
         for i in range(0, n, size):
             yield tuple(f[i:i + size] for f in flat)
+
+    @classmethod
+    def _grad_blocks(cls, p, *state, maximize=False, weight_decay=0.0):
+        """``_blocks`` of ``(p, g, *state)`` where ``g`` is the gradient an update rule sees: negated
+        with ``maximize``, plus ``weight_decay * p`` (L2), computed from ``p`` before the block is
+        updated. ``g`` is a view of ``p.grad`` (never to be written) when neither applies, else a
+        block-sized temporary, so no step allocates a parameter-sized gradient."""
+        for p_part, grad_part, *state_parts in cls._blocks(p, p.grad, *state):
+            if maximize:
+                g = grad_part.neg()
+                if weight_decay != 0:
+                    g.add_(p_part, alpha=weight_decay)
+            elif weight_decay != 0:
+                g = grad_part.add(p_part, alpha=weight_decay)
+            else:
+                g = grad_part
+            yield (p_part, g, *state_parts)
 
     # ---- state dicts ----------------------------------------------------------
     def state_dict(self) -> dict:

@@ -350,11 +350,15 @@ def index_copy(input, dim, index, source):
 
 def index_fill(input, dim, index, value):
     """``input`` with ``value`` (a number or a 0-d tensor, differentiable) at ``index`` along ``dim``."""
+    from .arith import where
     _, idx = _along_dim("index_fill", input, dim, index, int32=False)
     value = scalar_tensor(input, value)
     if value.ndim:
         raise RuntimeError(f"index_fill(): value must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
-    return IndexPut.apply(input, value.to(input.dtype), index=idx)
+    # a mask, not IndexPut: a repeated index fills its position once, so value's gradient counts it once
+    filled = input._backend.zeros(input.shape, dtype=bool)
+    filled[idx] = True
+    return where(input._like(filled), value.to(input.dtype), input)
 
 
 def _mask_positions(op, mask, shape):

@@ -46,13 +46,16 @@ class VectorNorm(Function):
             return x.sign() * g
         # d||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1), with 0 where ||x|| = 0 (and, for p < 1,
         # where x = 0, whose |x|^(p-1) is infinite)
-        scale = where(y == 0, zero, g / (y if p == 2 else y ** (p - 1)))
+        # (the inner wheres keep 0 out of the divisions and negative powers, so no inf is made at all)
+        zero_norm = y == 0
+        safe_y = where(zero_norm, 1, y)
+        scale = where(zero_norm, zero, g / (safe_y if p == 2 else safe_y ** (p - 1)))
         if p == 2:
             return x * scale
-        scaled = x.sign() * x.abs() ** (p - 1)
         if p < 1:
-            scaled = where(x == 0, zero, scaled)
-        return scaled * scale
+            at_zero = x == 0
+            return where(at_zero, zero, x.sign() * where(at_zero, 1, x.abs()) ** (p - 1)) * scale
+        return x.sign() * x.abs() ** (p - 1) * scale
 
 
 def _norm_dtype(x, dtype, op):
@@ -80,8 +83,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
                                f"{tuple(x.shape)}")
         a = x.abs()
         return amax(a, axes, keepdim) if ord == INF else -amax(-a, axes, keepdim)
-    if ord == 0:  # the count of nonzeros: piecewise constant, no gradient (as PyTorch)
-        return (x != 0).to(x.dtype).detach().sum(axes, keepdim)
+    if ord == 0:  # the count of nonzeros: piecewise constant, so a zero gradient (as PyTorch)
+        return x.sign().abs().sum(axes, keepdim)
     if ord < 0 and any(x.shape[a] == 0 for a in axes):
         raise RuntimeError(f"{op}: cannot compute the {ord} norm over an empty dimension of shape "
                            f"{tuple(x.shape)}")
@@ -385,7 +388,7 @@ def einsum(equation, *operands):
     size = {}
     for i, ((ls, _), t) in enumerate(zip(parsed, operands)):
         for n, l in zip(t.shape, ls):
-            if n != 1 and size.get(l, n) != n:
+            if n != 1 and size.get(l, 1) not in (1, n):
                 raise RuntimeError(f"{op}: subscript {l!r} has size {n} for operand {i} which does not "
                                    f"broadcast with previously seen size {size[l]}")
             if n != 1 or l not in size:

@@ -1,7 +1,7 @@
 """Lumen: eager, tape-based autograd on NumPy and CuPy backends, with reference convnets and FCNs."""
 from __future__ import annotations
 
-from .tensor import Tensor  # first: the ops it loads (and lumen.random, which they use) build on it
+from .tensor import Size, Tensor  # first: the ops it loads (and lumen.random, which they use) build on it
 from . import autograd, backends, cuda
 from .autograd import (enable_grad, inference_mode, is_anomaly_check_nan_enabled, is_anomaly_enabled,
                        is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled)
@@ -13,7 +13,9 @@ from .random import (Generator, bernoulli, default_generator, get_rng_state, ini
 from .device import device, get_default_device, set_default_device
 from .dtypes import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16, int32,
                      int64, set_default_dtype, uint8)
-from .ops.activation import log_softmax, relu, softmax
+from .ops.activation import (celu, celu_, hardshrink, log_softmax, prelu, relu, relu_, rrelu, rrelu_, selu, selu_,
+                              softmax, threshold, threshold_)
+from .ops.bilinear import bilinear
 from .ops.arith import (add, allclose, clamp, div, equal, masked_fill, matmul, maximum, minimum, mul, pow,
                         rsub, sub, where)
 from .ops.reduce import amax, argmax, argmin, logsumexp, max, mean, min, std, sum, var

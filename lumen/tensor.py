@@ -13,6 +13,29 @@ _new = object.__new__
 _FROM_NP = dtypes._FROM_NP
 
 
+class Size(tuple):
+    """A shape, as ``torch.Size``: a tuple of ints (equal to the plain tuple) that prints as
+    ``lumen.Size([2, 3])``. ``Tensor.size()`` returns one; ``Tensor.shape`` stays the backend's plain
+    tuple, because the ops read it on every call and a Size costs a construction each time."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"lumen.Size({list(self)})"
+
+    def __getitem__(self, index):
+        item = tuple.__getitem__(self, index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
 class _VersionCounter:
     """Shared by a tensor and its views; bumped by every in-place write."""
     __slots__ = ("value",)
@@ -84,7 +107,7 @@ class Tensor:
 
     def size(self, dim=None):
         if dim is None:
-            return self._data.shape
+            return Size(self._data.shape)
         if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
             raise IndexError(f"size(): dimension out of range (expected to be in range of "
                              f"[{-max(self.ndim, 1)}, {max(self.ndim, 1) - 1}], but got {dim})")
@@ -504,6 +527,12 @@ class Tensor:
 
     def relu(self):
         return activation.relu(self)
+
+    def prelu(self, weight):
+        return activation.prelu(self, weight)
+
+    def hardshrink(self, lambd=0.5):
+        return activation.hardshrink(self, lambd)
 
     def clamp(self, min=None, max=None):
         return arith.clamp(self, min, max)

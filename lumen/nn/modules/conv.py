@@ -1,5 +1,7 @@
-"""Convolution layers: ``Conv2d`` and ``ConvTranspose2d`` (Caffe's Deconvolution)."""
+"""Convolution layers: ``Conv1d``/``2d``/``3d`` and ``ConvTranspose1d``/``2d``/``3d`` (Caffe's Deconvolution)."""
 from __future__ import annotations
+
+import operator
 
 import lumen
 from lumen.nn import functional as F
@@ -9,16 +11,33 @@ from lumen.nn import init
 from lumen.nn.modules.utils import _pair, default_reset
 from lumen.ops.conv import bilinear_upsample2d
 
-__all__ = ["Conv2d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
+def _ntuple(x, n, name="argument"):
+    """``k`` -> ``(k,) * n``; an n-sequence of ints -> a tuple; anything else is an error naming ``name``."""
+    if n == 2:
+        return _pair(x, name)
+    if isinstance(x, (tuple, list)):
+        if len(x) != n:
+            raise ValueError(f"{name} must be an int or {n} ints, got {x!r}")
+        return tuple(operator.index(v) for v in x)
+    try:
+        return (operator.index(x),) * n
+    except TypeError:
+        raise TypeError(f"{name} must be an int or {n} ints, got {x!r}") from None
+
+
 class _ConvNd(Module):
+    _dims = 2  # spatial dims, set by each layer
+
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
                  transposed, output_padding, groups, bias, padding_mode, device, dtype):
         super().__init__()
         name = type(self).__name__
+        n = self._dims
         if groups <= 0:
             raise ValueError(f"{name}: groups must be a positive integer, got {groups}")
         if in_channels % groups != 0:
@@ -30,21 +49,27 @@ class _ConvNd(Module):
                              f"got {padding_mode!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
+        self.kernel_size = _ntuple(kernel_size, n, "kernel_size")
+        self.stride = _ntuple(stride, n, "stride")
+        self.dilation = _ntuple(dilation, n, "dilation")
         if isinstance(padding, str):
             if transposed or padding not in ("same", "valid"):
-                allowed = "an int or a pair of ints" + ("" if transposed else ", 'same' or 'valid'")
+                allowed = ("an int or a pair of ints" if n == 2 else f"an int or {n} ints") + (
+                    "" if transposed else ", 'same' or 'valid'")
                 raise ValueError(f"{name}: padding must be {allowed}, got {padding!r}")
-            if padding == "same" and padding_mode != "zeros":
-                raise ValueError(f"{name}: padding='same' works with padding_mode='zeros' only, "
-                                 f"got {padding_mode!r}")
-            self.padding = padding  # F.conv2d resolves it, PyTorch's way
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{name}: padding='same' is not supported for strided convolutions "
+                                 f"(stride={self.stride})")
+            self.padding = padding  # F.conv*d resolves it, PyTorch's way
+            # what F.pad adds for a padding_mode other than zeros: 'same' puts an odd extra at the end
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)] if padding == "same" else [0] * n
+            self._reversed_padding_repeated_twice = tuple(
+                p for t in reversed(totals) for p in (t // 2, t - t // 2))
         else:
-            self.padding = _pair(padding, "padding")
-        self.dilation = _pair(dilation, "dilation")
+            self.padding = _ntuple(padding, n, "padding")
+            self._reversed_padding_repeated_twice = tuple(p for q in reversed(self.padding) for p in (q, q))
         self.transposed = transposed
-        self.output_padding = _pair(output_padding, "output_padding")
+        self.output_padding = _ntuple(output_padding, n, "output_padding")
         self.groups = groups
         self.padding_mode = padding_mode
         if transposed:
@@ -63,12 +88,13 @@ class _ConvNd(Module):
         default_reset(self.weight, self.bias)
 
     def extra_repr(self):
+        n = self._dims
         s = "{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}"
-        if self.padding != (0, 0):
+        if self.padding != (0,) * n:
             s += ", padding={padding}"
-        if self.dilation != (1, 1):
+        if self.dilation != (1,) * n:
             s += ", dilation={dilation}"
-        if self.output_padding != (0, 0):
+        if self.output_padding != (0,) * n:
             s += ", output_padding={output_padding}"
         if self.groups != 1:
             s += ", groups={groups}"
@@ -77,6 +103,32 @@ class _ConvNd(Module):
         if self.padding_mode != "zeros":
             s += ", padding_mode={padding_mode}"
         return s.format(**self.__dict__)
+
+    def _conv_forward(self, conv, input, weight, bias):
+        """``conv`` (F.conv1d/2d/3d) of input; a padding_mode other than zeros pads explicitly first
+        ("reflect", "replicate", "circular"), as PyTorch does."""
+        if self.padding_mode != "zeros":
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            return conv(input, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Conv1d(_ConvNd):
+    """1-d convolution. input (N, C_in, L) or (C_in, L) -> (N, C_out, L_out).
+
+    weight (C_out, C_in/groups, k), bias (C_out,); ``padding`` an int, ``'same'`` or ``'valid'``.
+    """
+
+    _dims = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, device, dtype)
+
+    def forward(self, input):
+        return self._conv_forward(F.conv1d, input, self.weight, self.bias)
+
 
 class Conv2d(_ConvNd):
     """2-d convolution. input (N, C_in, H, W) -> (N, C_out, H_out, W_out).
@@ -92,16 +144,98 @@ class Conv2d(_ConvNd):
                          False, 0, groups, bias, padding_mode, device, dtype)
 
     def forward(self, input):
-        if self.padding_mode != "zeros" and self.padding != "valid":
-            ph, pw = self.padding
-            padded = F.pad(input, (pw, pw, ph, ph), mode=self.padding_mode)
-            return F.conv2d(padded, self.weight, self.bias, stride=self.stride,
-                            padding=0, dilation=self.dilation, groups=self.groups)
-        return F.conv2d(input, self.weight, self.bias, stride=self.stride, padding=self.padding,
-                        dilation=self.dilation, groups=self.groups)
+        return self._conv_forward(F.conv2d, input, self.weight, self.bias)
 
 
-class ConvTranspose2d(_ConvNd):
+class Conv3d(_ConvNd):
+    """3-d convolution. input (N, C_in, D, H, W) or unbatched -> (N, C_out, D_out, H_out, W_out).
+
+    weight (C_out, C_in/groups, kD, kH, kW), bias (C_out,).
+    """
+
+    _dims = 3
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, device, dtype)
+
+    def forward(self, input):
+        return self._conv_forward(F.conv3d, input, self.weight, self.bias)
+
+
+class _ConvTransposeNd(_ConvNd):
+    """A transposed convolution: ``forward(input, output_size)`` picks ``output_padding`` to reach
+    ``output_size`` (its last n entries) as PyTorch does."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, output_padding, groups,
+                 bias, dilation, padding_mode, device, dtype):
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise ValueError(f'{name} only supports padding_mode="zeros", got {padding_mode!r}')
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         True, output_padding, groups, bias, padding_mode, device, dtype)
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if op >= s and op >= d:
+                raise ValueError(f"{name}: output_padding {self.output_padding} must be "
+                                 f"smaller than either stride {self.stride} or dilation {self.dilation}")
+
+    def _output_padding(self, input, output_size):
+        if output_size is None:
+            return self.output_padding
+        name, n = type(self).__name__, self._dims
+        output_size = tuple(output_size)
+        if len(output_size) not in (n, n + 1, n + 2):
+            raise ValueError(f"{name}: output_size must have {n} or {n + 2} elements (got {len(output_size)})")
+        output_size = output_size[-n:]
+        pads = []
+        for d in range(n):
+            size = input.shape[input.ndim - n + d]
+            min_size = ((size - 1) * self.stride[d] - 2 * self.padding[d]
+                        + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            max_size = min_size + self.stride[d] - 1
+            if not min_size <= output_size[d] <= max_size:
+                raise ValueError(
+                    f"{name}: requested output size {output_size} is not reachable from "
+                    f"input shape {tuple(input.shape)}: each dim must lie in [{min_size}, {max_size}] "
+                    f"(dim {d})")
+            pads.append(output_size[d] - min_size)
+        return tuple(pads)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-d transposed convolution. (N, C_in, L) or (C_in, L) -> (N, C_out, L_out),
+    ``L_out = (L-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1``; weight (C_in, C_out/groups, k)."""
+
+    _dims = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups,
+                         bias, dilation, padding_mode, device, dtype)
+
+    def forward(self, input, output_size=None):
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-d transposed convolution. (N, C_in, D, H, W) or unbatched -> (N, C_out, D_out, H_out, W_out);
+    weight (C_in, C_out/groups, kD, kH, kW)."""
+
+    _dims = 3
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups,
+                         bias, dilation, padding_mode, device, dtype)
+
+    def forward(self, input, output_size=None):
+        return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
     """2-d transposed convolution (Caffe's Deconvolution). (N, C_in, H, W) -> (N, C_out, H_out, W_out).
 
     ``H_out = (H-1)*stride - 2*padding + dilation*(kH-1) + output_padding + 1``.
@@ -112,34 +246,9 @@ class ConvTranspose2d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype=None):
-        if padding_mode != "zeros":
-            raise ValueError(f'ConvTranspose2d only supports padding_mode="zeros", got {padding_mode!r}')
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         True, output_padding, groups, bias, padding_mode, device, dtype)
-        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
-            if op >= s and op >= d:
-                raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be "
-                                 f"smaller than either stride {self.stride} or dilation {self.dilation}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups,
+                         bias, dilation, padding_mode, device, dtype)
         self._bilinear_version = None  # the weight's version when fix_bilinear_ set it
-
-    def _output_padding(self, input, output_size):
-        if output_size is None:
-            return self.output_padding
-        output_size = tuple(output_size)[-2:]
-        if len(output_size) != 2:
-            raise ValueError(f"ConvTranspose2d: output_size must have 2 or more elements, got {output_size}")
-        pads = []
-        for d in range(2):
-            min_size = ((input.shape[d + 2] - 1) * self.stride[d] - 2 * self.padding[d]
-                        + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
-            max_size = min_size + self.stride[d] - 1
-            if not min_size <= output_size[d] <= max_size:
-                raise ValueError(
-                    f"ConvTranspose2d: requested output size {output_size} is not reachable from "
-                    f"input shape {tuple(input.shape)}: each dim must lie in [{min_size}, {max_size}] "
-                    f"(dim {d})")
-            pads.append(output_size[d] - min_size)
-        return tuple(pads)
 
     def fix_bilinear_(self) -> "ConvTranspose2d":
         """Make this a fixed bilinear upsampling (FCN's frozen ``interp`` deconvolution): fill the weight

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-DOUBLE = Path(__file__).resolve().parent / "cuda_emu" / "double"
 
 
 def pytest_addoption(parser):
@@ -46,9 +45,10 @@ def pytest_configure(config):
         return
     if "cupy" in sys.modules:
         raise pytest.UsageError("--cuda-emulator: cupy was imported before the test double could replace it")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/, for cuda_emu (also the double's import)
+    from cuda_emu import DOUBLE, runtime
+
     sys.path.insert(0, str(DOUBLE))
-    sys.path.insert(0, str(DOUBLE.parent.parent))  # tests/, where the double imports cuda_emu from
-    from cuda_emu import runtime
 
     order = config.getoption("--cuda-emulator-order")
     if order is not None:

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cuda_emu import emulated
+
 pytestmark = pytest.mark.cuda
 cupy = pytest.importorskip("cupy", reason="needs CuPy and a CUDA GPU, or --cuda-emulator")
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST_CODE = sorted((ROOT / "lumen" / "backends" / "cuda").glob("*.py"))
-EMULATED = Path(cupy.__file__).resolve().is_relative_to(Path(__file__).resolve().parent)
-emulated_only = pytest.mark.skipif(not EMULATED, reason="checks the CuPy double (--cuda-emulator)")
+emulated_only = pytest.mark.skipif(not emulated(cupy), reason="checks the CuPy double (--cuda-emulator)")
 
 # What the CUDA host code may take from numpy: scalar types and dtypes for kernel arguments, frombuffer for
 # state bytes. Anything else (numpy.asarray, numpy math) on a device array is an implicit device-to-host

@@ -285,7 +285,7 @@ def addmv(input, mat, vec, *, beta=1, alpha=1):
 
 
 # ---- einsum --------------------------------------------------------------------------------------
-def _parse_operand(term, t, i, op):
+def _parse_operand(term, ndim, i, op):
     """One operand's subscripts as a list of labels: letters as themselves, the dims an ellipsis covers
     as integers counted from the right (-1 the last), so that they line up across operands."""
     if term.count("...") > 1 or "." in term.replace("...", ""):
@@ -295,10 +295,10 @@ def _parse_operand(term, t, i, op):
         if not c.isalpha() or not c.isascii():
             raise RuntimeError(f"{op}: invalid subscript {c!r} in {term!r}; subscripts must be letters in "
                                f"[a-zA-Z]")
-    n_ell = t.ndim - len(head) - len(tail)
+    n_ell = ndim - len(head) - len(tail)
     if "..." not in term and n_ell != 0 or n_ell < 0:
         raise RuntimeError(f"{op}: the number of subscripts in {term!r} does not match the number of "
-                           f"dimensions ({t.ndim}) of operand {i}")
+                           f"dimensions ({ndim}) of operand {i}")
     return list(head) + list(range(-n_ell, 0)) + list(tail), n_ell
 
 
@@ -369,12 +369,12 @@ def einsum(equation, *operands):
     if len(terms) != len(operands):
         raise RuntimeError(f"{op}: {len(terms)} operand subscripts in {equation!r} for {len(operands)} "
                            f"operands")
-    parsed = [_parse_operand(term, t, i, op) for i, (term, t) in enumerate(zip(terms, operands))]
+    parsed = [_parse_operand(term, t.ndim, i, op) for i, (term, t) in enumerate(zip(terms, operands))]
     n_ell = max(n for _, n in parsed)
     if arrow:
         # broadcast dims the output leaves out ('...ij->ij') are summed, as PyTorch does
         out_ndim = len(rhs.replace("...", "")) + (n_ell if "..." in rhs else 0)
-        out_labels, _ = _parse_operand(rhs, _Dims(out_ndim), "output", op)
+        out_labels, _ = _parse_operand(rhs, out_ndim, "output", op)
         for l in out_labels:
             if out_labels.count(l) > 1:
                 raise RuntimeError(f"{op}: output subscript {l!r} appears more than once in {equation!r}")
@@ -404,9 +404,3 @@ def einsum(equation, *operands):
     shape = tuple(size[l] for l in out_labels)
     return out if tuple(out.shape) == shape else out.expand(shape)
 
-
-class _Dims:
-    """Stands in for a tensor of ``ndim`` dims when parsing the output subscripts."""
-
-    def __init__(self, ndim):
-        self.ndim = ndim

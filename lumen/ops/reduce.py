@@ -7,6 +7,7 @@ from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
 from .. import dtypes
 from .arith import where
+from .shape import cat, stack
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
@@ -286,7 +287,6 @@ class Cumprod(Function):
         """The gradient as a polynomial in ``x`` (what double backward differentiates; the rule with
         masks above is not differentiable at the zeros): for each k, the sum over j >= k of g_j times
         the product of x_i for i <= j, i != k. O(n^2) along ``d``, as PyTorch does it."""
-        from .shape import cat, stack
         n = x.shape[d]
         ones = x.new_ones(x.shape[:d] + (1,) + x.shape[d + 1:])
         slices = []
@@ -322,7 +322,6 @@ def cumprod(input, dim, *, dtype=None):
 
 def _exclusive_cumprod(t, dim):
     """``out[i] = prod of t[j] for j < i`` along ``dim``."""
-    from .shape import cat
     head = t.new_ones(t.shape[:dim] + (1,) + t.shape[dim + 1:])
     return cumprod(cat([head, t.narrow(dim, 0, t.shape[dim] - 1)], dim), dim)
 

@@ -11,33 +11,162 @@ assignment (or the ``register_*`` methods):
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
-
+import warnings
+from collections import OrderedDict, namedtuple
 
 import lumen
 from lumen.autograd import reset_grads
+from lumen.autograd.function import Function
 from lumen.nn.parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
 
 
 class RemovableHandle:
-    """Returned by ``register_forward_hook``/``register_forward_pre_hook``; ``remove()`` detaches the hook."""
+    """Returned by the ``register_*_hook`` methods; ``remove()`` detaches the hook (also on leaving a
+    ``with`` block). ``extra_dict``: further dicts or sets keyed by the hook's id (its flags) to clean."""
 
     _next_id = itertools.count()
 
-    def __init__(self, hooks_dict):
+    def __init__(self, hooks_dict, *, extra_dict=None):
         self._hooks_dict = hooks_dict
         self.id = next(RemovableHandle._next_id)
+        self._extra = () if extra_dict is None else tuple(extra_dict) if isinstance(extra_dict, list) \
+            else (extra_dict,)
 
     def remove(self):
         self._hooks_dict.pop(self.id, None)
+        for extra in self._extra:
+            if isinstance(extra, dict):
+                extra.pop(self.id, None)
+            else:
+                extra.discard(self.id)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.remove()
+
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns, as PyTorch's namedtuple."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+class _GradientTap(Function):
+    """Identity on a module's input (or output) tensors whose backward hands the gradients of those
+    tensors to ``on_grads`` and passes on what it returns: how full backward hooks see them."""
+
+    def __init__(self, on_grads):
+        self.on_grads = on_grads
+
+    def forward(self, *arrays):
+        self.mark_non_differentiable(*(i for i, need in enumerate(self.needs_input_grad) if not need))
+        return arrays
+
+    def backward(self, *grads):
+        return tuple(self.on_grads(grads))
+
+
+class _BackwardHookCall:
+    """One call of a module with full backward (pre-)hooks: taps its tensor arguments and outputs, and
+    runs ``pre_hooks(module, grad_output)`` when the outputs' gradients arrive and
+    ``hooks(module, grad_input, grad_output)`` when the inputs' do (at once when no input needs them).
+
+    Both gradient tuples have one entry per positional argument / output, None for non-tensors (and
+    for outputs that got no gradient)."""
+
+    def __init__(self, module, hooks, pre_hooks):
+        self.module, self.hooks, self.pre_hooks = module, hooks, pre_hooks
+        self.grad_output = None
+        self.n_inputs, self.input_index, self.input_meta = 0, None, []
+
+    @staticmethod
+    def _tap(values, on_grads):
+        """(values with their tensors tapped, the tapped positions), or (values, None) when no tensor
+        needs a gradient."""
+        index = [i for i, v in enumerate(values) if isinstance(v, lumen.Tensor)]
+        if not (lumen.is_grad_enabled() and any(values[i].requires_grad for i in index)):
+            return values, None
+        tapped = _GradientTap.apply(*(values[i] for i in index), on_grads=on_grads)
+        out = list(values)
+        for i, t in zip(index, tapped):
+            out[i] = t
+        return tuple(out), index
+
+    def tap_inputs(self, args):
+        self.n_inputs = len(args)
+        self.input_meta = [(a.shape, a.dtype) for a in args if isinstance(a, lumen.Tensor)]
+        args, self.input_index = self._tap(args, self._on_input_grads)
+        return args
+
+    def tap_outputs(self, result):
+        single = isinstance(result, lumen.Tensor)
+        if not single and not isinstance(result, tuple):
+            warnings.warn(f"For backward hooks to be called, module output should be a Tensor or a tuple of "
+                          f"Tensors but received {type(result)}", stacklevel=3)
+            return result
+        outputs = (result,) if single else result
+        n_outputs = len(outputs)
+        outputs, index = self._tap(outputs, lambda grads: self._on_output_grads(grads, index, n_outputs))
+        return outputs[0] if single else outputs
+
+    @staticmethod
+    def _pack(index, values, size):
+        out = [None] * size
+        for i, v in zip(index, values):
+            out[i] = v
+        return tuple(out)
+
+    def _chain(self, hooks, kind, name, grads, *more):
+        """Run ``hook(module, grads, *more)`` in turn, each result (if not None) replacing ``grads``."""
+        for hook in hooks:
+            new = hook(self.module, grads, *more)
+            if new is None:
+                continue
+            if len(new) != len(grads):
+                raise RuntimeError(f"{kind} returned an invalid number of {name}, got {len(new)}, but expected "
+                                   f"{len(grads)}")
+            grads = tuple(new)
+        return grads
+
+    def _on_output_grads(self, grads, index, n_outputs):
+        grad_output = self._chain(self.pre_hooks, "Backward pre hook", "grad_output",
+                                  self._pack(index, grads, n_outputs))
+        if self.input_index is None:
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module "
+                          "outputs since no inputs require gradients.", UserWarning, stacklevel=2)
+            grad_input = (None,) * self.n_inputs
+            for hook in self.hooks:
+                new = hook(self.module, grad_input, grad_output)
+                if new is not None and not all(g is None for g in new):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should "
+                                       "always return None or None for all gradients.")
+        else:
+            self.grad_output = grad_output
+        return [grad_output[i] for i in index]
+
+    def _on_input_grads(self, grads):
+        if self.grad_output is None:
+            # the gradient reached the inputs without passing through the outputs (double backward)
+            return grads
+        # as PyTorch, a tensor argument that got no gradient (it needs none) shows zeros
+        ref = next(g for g in grads if g is not None)
+        grads = [ref.new_zeros(shape, dtype=dtype) if g is None else g
+                 for g, (shape, dtype) in zip(grads, self.input_meta)]
+        grad_input = self._chain(self.hooks, "Backward hook", "grad_input",
+                                 self._pack(self.input_index, grads, self.n_inputs), self.grad_output)
+        self.grad_output = None
+        return [grad_input[i] for i in self.input_index]
 
 
 class Module:
@@ -57,7 +186,12 @@ class Module:
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks_with_kwargs", set())
+        object.__setattr__(self, "_forward_hooks_always_called", set())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(
@@ -65,28 +199,87 @@ class Module:
 
     # ---- calling ------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        for hook in tuple(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
-        output = self.forward(*args, **kwargs)
-        for hook in tuple(self._forward_hooks.values()):
-            result = hook(self, args, output)
-            if result is not None:
-                output = result
-        return output
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks):
+            return self.forward(*args, **kwargs)
+        output, ran = None, set()
+        try:
+            for key, hook in tuple(self._forward_pre_hooks.items()):
+                if key in self._forward_pre_hooks_with_kwargs:
+                    result = hook(self, args, kwargs)
+                    if result is not None:
+                        if not (isinstance(result, tuple) and len(result) == 2):
+                            raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, "
+                                               f"new_kwargs), but got {result}.")
+                        args, kwargs = result
+                else:
+                    result = hook(self, args)
+                    if result is not None:
+                        args = result if isinstance(result, tuple) else (result,)
+            backward_call = None
+            if self._backward_hooks or self._backward_pre_hooks:
+                backward_call = _BackwardHookCall(self, tuple(self._backward_hooks.values()),
+                                                  tuple(self._backward_pre_hooks.values()))
+                args = backward_call.tap_inputs(args)
+            output = self.forward(*args, **kwargs)
+            for key, hook in tuple(self._forward_hooks.items()):
+                ran.add(key)
+                result = (hook(self, args, kwargs, output) if key in self._forward_hooks_with_kwargs
+                          else hook(self, args, output))
+                if result is not None:
+                    output = result
+            if backward_call is not None:
+                output = backward_call.tap_outputs(output)
+            return output
+        except Exception:
+            for key, hook in tuple(self._forward_hooks.items()):
+                if key not in self._forward_hooks_always_called or key in ran:
+                    continue
+                try:
+                    result = (hook(self, args, kwargs, output) if key in self._forward_hooks_with_kwargs
+                              else hook(self, args, output))
+                    output = output if result is None else result
+                except Exception as error:
+                    warnings.warn(f"module forward hook with ``always_call=True`` raised an exception that was "
+                                  f"silenced as another error was raised in forward: {error}", stacklevel=2)
+            raise
 
-    def register_forward_pre_hook(self, hook) -> RemovableHandle:
-        """``hook(module, args) -> None or new args``, run before ``forward``."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
+    @staticmethod
+    def _add_hook(hooks, hook, prepend, flags=()):
+        """Register ``hook`` in ``hooks``, first if ``prepend``; ``flags``: (set, on) pairs to mark it in."""
+        handle = RemovableHandle(hooks, extra_dict=[flag_set for flag_set, _ in flags])
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        for flag_set, on in flags:
+            if on:
+                flag_set.add(handle.id)
         return handle
 
-    def register_forward_hook(self, hook) -> RemovableHandle:
-        """``hook(module, args, output) -> None or new output``, run after ``forward``."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args) -> None or new args`` run before ``forward`` (a non-tuple result is the one
+        argument); with ``with_kwargs``, ``hook(module, args, kwargs) -> None or (new args, new kwargs)``."""
+        return self._add_hook(self._forward_pre_hooks, hook, prepend,
+                              [(self._forward_pre_hooks_with_kwargs, with_kwargs)])
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """``hook(module, args, output) -> None or new output`` run after ``forward`` (with ``with_kwargs``,
+        ``hook(module, args, kwargs, output)``); ``always_call`` runs it even when forward raised."""
+        return self._add_hook(self._forward_hooks, hook, prepend,
+                              [(self._forward_hooks_with_kwargs, with_kwargs),
+                               (self._forward_hooks_always_called, always_call)])
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output) -> None or new grad_input``, run once the gradients of
+        the module's positional tensor arguments are computed; both are tuples, None where an argument
+        is not a tensor or needs no gradient. The module's forward must take and return tensors."""
+        return self._add_hook(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output) -> None or new grad_output``, run when the gradients of the module's
+        outputs arrive, before they flow into it."""
+        return self._add_hook(self._backward_pre_hooks, hook, prepend)
 
     # ---- registration -------------------------------------------------------
     def _check_new_name(self, name, kind):
@@ -144,10 +337,35 @@ class Module:
         if target == "":
             return mod
         for item in target.split("."):
-            if item not in mod._modules or mod._modules[item] is None:
-                raise AttributeError(f"{type(mod).__name__} has no submodule `{item}` (path '{target}')")
-            mod = mod._modules[item]
+            if not hasattr(mod, item):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}` (looking up '{target}')")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module (looking up '{target}')")
         return mod
+
+    def _attribute_at(self, target: str):
+        """(the module owning dotted path ``target``, the attribute's name), checking it exists."""
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}` (looking up '{target}')")
+        return mod, name
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path ``target``, e.g. ``"features.0.weight"``."""
+        mod, name = self._attribute_at(target)
+        param = getattr(mod, name)
+        if not isinstance(param, Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter (looking up '{target}')")
+        return param
+
+    def get_buffer(self, target: str):
+        """The buffer at dotted path ``target``, e.g. ``"bn.running_mean"``."""
+        mod, name = self._attribute_at(target)
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer (looking up '{target}')")
+        return mod._buffers[name]
 
     def __getattr__(self, name):
         # Only reached when normal lookup fails: look in the registries.
@@ -334,10 +552,14 @@ class Module:
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``, in place.
 
         A dtype change applies to floating-point parameters and buffers only
-        (integer buffers such as ``num_batches_tracked`` keep their dtype).
+        (integer buffers such as ``num_batches_tracked`` keep their dtype). ``non_blocking`` and
+        ``memory_format`` are accepted for PyTorch's signature: copies here are synchronous and every
+        tensor is contiguous row-major.
         """
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
         if kwargs:
             raise TypeError(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
@@ -347,6 +569,8 @@ class Module:
                 dtype = a
             elif isinstance(a, (str, lumen.device)):
                 device = lumen.device(a) if isinstance(a, str) else a
+            elif isinstance(a, bool):
+                continue  # non_blocking, positionally
             else:
                 raise TypeError(
                     f"Module.to() expects a device, a lumen dtype or a Tensor, got {a!r}")
@@ -378,6 +602,10 @@ class Module:
     def half(self) -> "Module":
         return self.to(lumen.float16)
 
+    def type(self, dst_type) -> "Module":
+        """Cast every parameter and buffer to ``dst_type`` (integer buffers too, unlike ``to(dtype)``)."""
+        return self._apply(lambda t: t.type(dst_type))
+
     # ---- state --------------------------------------------------------------
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         for name, param in self._parameters.items():
@@ -401,8 +629,10 @@ class Module:
                                   keep_vars=keep_vars)
         return destination
 
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs, assign=False):
+        """Load this module's own parameters and persistent buffers from ``state_dict[prefix + name]``
+        (PyTorch's signature; ``local_metadata`` is unused here: Lumen's state dicts carry no versions)."""
         persistent_buffers = {k: v for k, v in self._buffers.items()
                               if k not in self._non_persistent_buffers}
         local_state = {k: v for k, v in itertools.chain(self._parameters.items(),
@@ -426,30 +656,41 @@ class Module:
                     f"size mismatch for {key}: copying a param with shape {tuple(value.shape)} "
                     f"from checkpoint, the shape in current model is {tuple(param.shape)}.")
                 continue
+            if assign:
+                # the state dict's tensor itself (its dtype and device) becomes the module's
+                if name in self._parameters:
+                    value = value if isinstance(value, Parameter) else \
+                        Parameter(value.detach(), requires_grad=param.requires_grad)
+                    self._parameters[name] = value
+                else:
+                    self._buffers[name] = value
+                continue
             with lumen.no_grad():
                 param.copy_(value.detach().to(device=param.device, dtype=param.dtype))
         if strict:
             for key in state_dict:
-                if key.startswith(prefix):
-                    input_name = key[len(prefix):].split(".", 1)[0]
-                    if input_name not in self._modules and input_name not in local_state:
-                        unexpected_keys.append(key)
+                if not key.startswith(prefix):
+                    continue
+                first, dot, _ = key[len(prefix):].partition(".")
+                if (first not in self._modules) if dot else (first not in local_state):
+                    unexpected_keys.append(key)
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy ``state_dict``'s values into this module's parameters and buffers, in place.
 
-        Values are cast to each parameter's dtype and moved to its device.
-        Returns ``(missing_keys, unexpected_keys)``. With ``strict=True``, missing
-        keys, unexpected keys and shape mismatches raise one ``RuntimeError``
-        listing them all; with ``strict=False`` only shape mismatches raise.
+        Values are cast to each parameter's dtype and moved to its device; with ``assign=True`` the
+        state dict's tensors replace them instead (a parameter keeps its ``requires_grad``).
+        Returns ``_IncompatibleKeys(missing_keys, unexpected_keys)``. With ``strict=True``, missing
+        keys, unexpected keys and shape mismatches raise one ``RuntimeError`` listing them all; with
+        ``strict=False`` only shape mismatches raise.
         """
         if not isinstance(state_dict, dict):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing_keys, unexpected_keys, error_msgs = [], [], []
 
         def load(module, prefix=""):
-            module._load_from_state_dict(state_dict, prefix, True, missing_keys, unexpected_keys,
-                                         error_msgs)
+            module._load_from_state_dict(state_dict, prefix, {}, True, missing_keys, unexpected_keys,
+                                         error_msgs, assign)
             for name, child in module._modules.items():
                 if child is not None:
                     load(child, prefix + name + ".")
@@ -464,8 +705,8 @@ class Module:
                     ", ".join(f'"{k}"' for k in missing_keys)))
         if error_msgs:
             raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
-                type(self).__name__, "\n\t".join(error_msgs)))
-        return missing_keys, unexpected_keys
+                self._get_name(), "\n\t".join(error_msgs)))
+        return _IncompatibleKeys(missing_keys, unexpected_keys)
 
     # ---- repr ---------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -183,8 +183,8 @@ def resolve_reduction(op, size_average, reduce, reduction, allowed=("none", "mea
         warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
                       f"instead.", UserWarning, stacklevel=3)
     if reduction not in allowed:
-        raise ValueError(f"{reduction} is not a valid value for reduction ({op} expects one of "
-                         f"{', '.join(map(repr, allowed))})")
+        raise ValueError(f"{reduction} is not a valid value for reduction: {op}'s reduction must be one of "
+                         f"{', '.join(map(repr, allowed))}")
     return reduction
 
 

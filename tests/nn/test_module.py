@@ -298,3 +298,254 @@ def test_module_list_and_dict():
     assert list(holder.heads.keys()) == ["a", "b"] and "a" in holder.heads
     with pytest.raises(TypeError, match="container"):
         layers(lumen.ones(1))
+
+
+# ---- PyTorch's Module API, compared with torch where torch defines the answer ---------------------------
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def test_forward_hooks_kwargs_prepend_always_call_and_remove():
+    class Scale(nn.Module):
+        def forward(self, x, *, factor=1.0):
+            if factor == 0:
+                raise ValueError("factor 0")
+            return x * factor
+
+    m, order = Scale(), []
+    h1 = m.register_forward_hook(lambda mod, args, out: order.append("a"))
+    h2 = m.register_forward_hook(lambda mod, args, kwargs, out: order.append(("b", kwargs)) or out + 10,
+                                 with_kwargs=True, prepend=True)
+    pre = m.register_forward_pre_hook(lambda mod, args, kwargs: (args, {"factor": kwargs["factor"] * 2}),
+                                      with_kwargs=True)
+    y = m(lumen.ones(2), factor=3.0)
+    np.testing.assert_array_equal(y.numpy(), [16, 16])
+    assert order == [("b", {"factor": 6.0}), "a"]
+    pre.remove()
+    h2.remove()
+    assert not m._forward_hooks_with_kwargs and not m._forward_pre_hooks_with_kwargs
+    seen = []
+    m.register_forward_hook(lambda mod, args, out: seen.append(out), always_call=True)
+    with pytest.raises(ValueError, match="factor 0"):
+        m(lumen.ones(2), factor=0)
+    assert seen == [None]
+    h1.remove()
+    bad = m.register_forward_pre_hook(lambda mod, args, kwargs: args, with_kwargs=True)
+    with pytest.raises(RuntimeError, match=r"must return None or a tuple of \(new_args, new_kwargs\)"):
+        m(lumen.ones(2))
+    bad.remove()
+    m.register_forward_pre_hook(lambda mod, args: args[0] + 1)  # a non-tuple result is the one argument
+    np.testing.assert_array_equal(m(lumen.ones(2), factor=2.0).numpy(), [4, 4])
+
+
+class _Pair(nn.Module):
+    """Two tensors in (and a non-tensor), two out: the shape of grad_input/grad_output torch documents."""
+
+    def forward(self, x, y, scale):
+        return x * y * scale, x + y
+
+
+def _torch_pair(torch):
+    class Pair(torch.nn.Module):
+        def forward(self, x, y, scale):
+            return x * y * scale, x + y
+
+    return Pair()
+
+
+def _run_backward_hooks(lib, module, x, y, replace):
+    records = []
+
+    def hook(mod, grad_input, grad_output):
+        records.append(("hook", [None if g is None else g.detach().numpy().copy() for g in grad_input],
+                        [None if g is None else g.detach().numpy().copy() for g in grad_output]))
+        if replace:
+            return tuple(None if g is None else g * 3 for g in grad_input)
+
+    def pre_hook(mod, grad_output):
+        records.append(("pre", len(grad_output)))
+        if replace:
+            return (grad_output[0] * 2, grad_output[1])
+
+    module.register_full_backward_hook(hook)
+    module.register_full_backward_pre_hook(pre_hook)
+    a, b = module(x, y, 2.0)
+    (a.sum() + (b * b).sum()).backward()
+    return records
+
+
+@pytest.mark.parametrize("replace", [False, True])
+@pytest.mark.parametrize("y_requires_grad", [True, False])
+def test_full_backward_hooks_match_torch(replace, y_requires_grad):
+    torch = _torch()
+    rng = np.random.default_rng(0)
+    xv, yv = rng.standard_normal(3), rng.standard_normal(3)
+    x, y = lumen.tensor(xv, requires_grad=True), lumen.tensor(yv, requires_grad=y_requires_grad)
+    tx, ty = torch.tensor(xv, requires_grad=True), torch.tensor(yv, requires_grad=y_requires_grad)
+    ours = _run_backward_hooks(lumen, _Pair(), x, y, replace)
+    theirs = _run_backward_hooks(torch, _torch_pair(torch), tx, ty, replace)
+    assert [r[0] for r in ours] == [r[0] for r in theirs] == ["pre", "hook"]
+    assert ours[0] == theirs[0]
+    for mine, ref in zip(ours[1][1:], theirs[1][1:]):
+        assert [m is None for m in mine] == [r is None for r in ref]
+        for m, r in zip(mine, ref):
+            if r is not None:
+                np.testing.assert_allclose(m, r, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    if y_requires_grad:
+        np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy(), rtol=1e-12)
+
+
+def test_full_backward_hook_without_input_grads_and_removal():
+    m = nn.Linear(2, 2)
+    calls = []
+    handle = m.register_full_backward_hook(lambda mod, gi, go: calls.append((gi, go[0].shape)))
+    with pytest.warns(UserWarning, match="no inputs require gradients"):
+        m(lumen.ones((1, 2))).sum().backward()
+    assert calls == [((None,), (1, 2))]
+    handle.remove()
+    m(lumen.ones((1, 2))).sum().backward()
+    assert len(calls) == 1
+    bad = m.register_full_backward_hook(lambda mod, gi, go: (go[0], go[0]))
+    with pytest.raises(RuntimeError, match="invalid number of grad_input, got 2, but expected 1"):
+        m(lumen.ones((1, 2), requires_grad=True)).sum().backward()
+    bad.remove()
+    with lumen.no_grad():  # no tape, no hook
+        m.register_full_backward_hook(lambda mod, gi, go: calls.append("never"))
+        assert m(lumen.ones((1, 2), requires_grad=True)).grad_fn is None
+
+
+def _block(lib):
+    """The same small block as a Lumen and as a torch module (lib is lumen.nn or torch.nn)."""
+
+    class Block(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = lib.Conv2d(1, 2, 3, padding=1)
+            self.act = lib.ReLU()
+
+        def forward(self, x):
+            return self.act(self.conv(x))
+
+    return Block()
+
+
+def _models(torch):
+    def build(lib):
+        return lib.Sequential(_block(lib), lib.MaxPool2d(2), lib.Flatten(), lib.Linear(8, 3), lib.Dropout(0.25),
+                              lib.ModuleDict({"out": lib.Linear(3, 1, bias=False)}))
+
+    return build(nn), build(torch.nn)
+
+
+def test_repr_of_a_nested_model_is_torch_s():
+    torch = _torch()
+    mine, theirs = _models(torch)
+    assert repr(mine) == repr(theirs)
+    assert "(0): Block(\n    (conv): Conv2d(1, 2, kernel_size=(3, 3)" in repr(mine)
+    assert repr(nn.Linear(2, 3)) == repr(torch.nn.Linear(2, 3))
+
+
+def test_load_state_dict_keys_and_errors_as_torch():
+    torch = _torch()
+    mine, theirs = _models(torch)
+    assert list(mine.state_dict()) == list(theirs.state_dict())
+    full = mine.state_dict()
+    result = mine.load_state_dict(full)
+    assert result == ([], []) and repr(result) == "<All keys matched successfully>"
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    broken = {k: v for k, v in full.items() if k != "3.bias"}
+    broken["3.extra"] = lumen.zeros(1)
+    broken["5"] = lumen.zeros(1)
+    t_broken = {k: torch.tensor(v.numpy()) for k, v in broken.items()}
+    keys = mine.load_state_dict(broken, strict=False)
+    t_keys = theirs.load_state_dict(t_broken, strict=False)
+    assert keys == tuple(t_keys) and repr(keys) == repr(t_keys)
+    with pytest.raises(RuntimeError) as ours:
+        mine.load_state_dict(broken)
+    with pytest.raises(RuntimeError) as ref:
+        theirs.load_state_dict(t_broken)
+    assert str(ours.value) == str(ref.value)
+    with pytest.raises(RuntimeError, match=r"size mismatch for 3.weight: copying a param with shape \(2, 8\)"):
+        mine.load_state_dict({**full, "3.weight": lumen.zeros((2, 8))}, strict=False)
+
+
+def test_load_state_dict_assign_and_state_dict_options():
+    m = Affine(2)
+    new_weight = lumen.tensor([5.0, 6.0], dtype=lumen.float64)
+    old = m.weight
+    m.load_state_dict({"weight": new_weight, "bias": lumen.zeros(2), "count": lumen.tensor(3)}, assign=True)
+    assert m.weight is not old and isinstance(m.weight, nn.Parameter) and m.weight.requires_grad
+    assert m.weight.dtype is lumen.float64 and m.count.item() == 3
+    np.testing.assert_array_equal(m.weight.detach().numpy(), [5, 6])
+    kept = m.state_dict(prefix="net.", keep_vars=True)
+    assert list(kept) == ["net.weight", "net.bias", "net.count"]
+    assert kept["net.weight"] is m.weight
+    assert not m.state_dict()["weight"].requires_grad
+
+
+def test_get_parameter_buffer_submodule():
+    net = Net()
+    assert net.get_parameter("features.0.weight") is net.features[0].weight
+    assert net.get_buffer("head.count") is net.head.count
+    assert net.get_submodule("features.2") is net.features[2]
+    with pytest.raises(AttributeError, match="`count` is not an nn.Parameter"):
+        net.get_parameter("head.count")
+    with pytest.raises(AttributeError, match="`weight` is not a buffer"):
+        net.get_buffer("head.weight")
+    with pytest.raises(AttributeError, match="Sequential has no attribute `7`"):
+        net.get_submodule("features.7")
+    with pytest.raises(AttributeError, match="`weight` is not an nn.Module"):
+        net.get_submodule("head.weight")
+
+
+def test_non_persistent_buffers_traversal_and_named_modules_options():
+    net = Net()
+    assert "head.scratch" not in net.state_dict()
+    assert "head.scratch" in dict(net.named_buffers())
+    shared = Affine(1)
+    outer = nn.Sequential(shared, shared)
+    assert [n for n, _ in outer.named_modules()] == ["", "0"]
+    assert [n for n, _ in outer.named_modules(remove_duplicate=False)] == ["", "0", "1"]
+    assert [n for n, _ in outer.named_modules(prefix="model")] == ["model", "model.0"]
+    assert [n for n, _ in net.named_parameters(recurse=False)] == []
+    assert len(list(net.head.parameters(recurse=False))) == 2
+    assert [n for n, _ in net.named_children()] == ["features", "head"]
+    assert net.train() is net and net.eval() is net and not net.features[0].training
+
+
+def test_conversions_and_type():
+    m = Affine(2)
+    assert m.double() is m and m.weight.dtype is lumen.float64 and m.count.dtype is lumen.int64
+    m.half()
+    assert m.weight.dtype is lumen.float16
+    m.to("cpu", lumen.float32, non_blocking=True)
+    assert m.weight.dtype is lumen.float32
+    m.type(lumen.float64)
+    assert m.weight.dtype is lumen.float64 and m.count.dtype is lumen.float64  # type() casts every buffer
+    with pytest.raises(TypeError, match="only accepts floating point"):
+        m.to(lumen.int32)
+
+
+def test_setattr_delattr_dir_and_register_module():
+    m = Affine(2)
+    with pytest.raises(TypeError, match="cannot assign 'Tensor' as parameter 'weight'"):
+        m.weight = lumen.ones(2)
+    m.register_module("child", nn.ReLU())
+    m.add_module("other", None)
+    assert list(m._modules) == ["child", "other"] and m.other is None
+    m.count = lumen.tensor(5)
+    assert m._buffers["count"].item() == 5
+    assert {"weight", "bias", "count", "child", "forward"} <= set(dir(m))
+    del m.child, m.weight, m.count
+    assert "child" not in m._modules and "weight" not in m._parameters and "count" not in m._buffers
+    with pytest.raises(AttributeError):
+        m.weight
+    m.register_parameter("weight", None)
+    assert list(m.named_parameters()) == [("bias", m.bias)]
+    with pytest.raises(KeyError, match="attribute 'bias' already exists"):
+        m.register_buffer("bias", lumen.ones(1))
+    assert m.requires_grad_(False) is m and not m.bias.requires_grad
+    m.bias.grad = lumen.ones(2)
+    m.zero_grad()
+    assert m.bias.grad is None

@@ -105,8 +105,8 @@ def test_errors():
         F.nll_loss(x, lumen.zeros((2, 4, 4)))
     with pytest.raises(ValueError, match=r"nll_loss: weight of shape \(4,\) does not match the 3 classes"):
         F.nll_loss(x, lumen.zeros((2, 4, 4), dtype=lumen.int64), lumen.ones(4))
-    with pytest.raises(ValueError, match=r"avg is not a valid value for reduction \(cross_entropy expects one of "
-                                         r"'none', 'mean', 'sum'\)"):
+    with pytest.raises(ValueError, match=r"avg is not a valid value for reduction: cross_entropy's reduction must be "
+                                         r"one of 'none', 'mean', 'sum'"):
         F.cross_entropy(x, lumen.zeros((2, 4, 4), dtype=lumen.int64), reduction="avg")
 
 

@@ -308,9 +308,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     input, unbatched = batched(op, input, 1)
     _check_common(op, input, weight, bias, groups)
     _check_channels(op, input, weight, bias, groups, weight.shape[1] * groups, weight.shape[0])
-    (s,), (d,) = ntuple(stride, 1, "stride", op, 1), ntuple(dilation, 1, "dilation", op, 1)
-    padding = padding if isinstance(padding, str) else (0,) + ntuple(padding, 1, "padding", op, 0)
-    y = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, s), padding, (1, d), groups).squeeze(2)
+    (s,), (p,), (d,), input = _conv_geometry(op, input, weight, stride, padding, dilation)
+    y = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, s), (0, p), (1, d), groups).squeeze(2)
     return y.squeeze(0) if unbatched else y
 
 

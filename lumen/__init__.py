@@ -25,7 +25,7 @@ from .ops.unary import abs, ceil, cos, exp, floor, log, neg, round, rsqrt, sigmo
 from .ops.unary import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctanh, asin, asinh, atan, atanh,
                         cosh, erf, erfc, erfinv, exp2, expm1, fix, frac, log1p, log2, log10, reciprocal, sgn, sinh,
                         tan, trunc)
-from .ops.arith import atan2, atan2 as arctan2, fmod, hypot, isclose, lerp, remainder
+from .ops.arith import atan2, atan2 as arctan2, clamp_max, clamp_min, fmod, hypot, isclose, lerp, remainder
 from .ops.reduce import cumprod, cumsum, prod
 from .ops.linalg import (addmm, addmv, baddbmm, bmm, cdist, dist, dot, einsum, mv, outer, outer as ger,
                          tensor_norm as norm)

@@ -108,10 +108,12 @@ class Tensor:
     def size(self, dim=None):
         if dim is None:
             return Size(self._data.shape)
-        if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
+        if not self.ndim:
+            raise IndexError(f"size(): dimension specified as {dim} but tensor has no dimensions")
+        if not -self.ndim <= dim < self.ndim:
             raise IndexError(f"size(): dimension out of range (expected to be in range of "
-                             f"[{-max(self.ndim, 1)}, {max(self.ndim, 1) - 1}], but got {dim})")
-        return self._data.shape[dim] if self.ndim else 1
+                             f"[{-self.ndim}, {self.ndim - 1}], but got {dim})")
+        return self._data.shape[dim]
 
     def stride(self, dim=None):
         """Element strides of the backend array (as PyTorch's, in elements, not bytes)."""
@@ -805,10 +807,16 @@ class Tensor:
         return arith.isclose(self, other, rtol, atol, equal_nan)
 
     def clamp_min(self, min):
-        return arith.clamp(self, min=min)
+        return arith.clamp_min(self, min)
 
     def clamp_max(self, max):
-        return arith.clamp(self, max=max)
+        return arith.clamp_max(self, max)
+
+    def clamp_min_(self, min):
+        return inplace.clamp_(self, min=min)
+
+    def clamp_max_(self, max):
+        return inplace.clamp_(self, max=max)
 
     def atan2_(self, other):
         return inplace._binary_("atan2", "arctan2", self, other)
@@ -857,6 +865,18 @@ class Tensor:
 
     def addmv(self, mat, vec, *, beta=1, alpha=1):
         return linalg_ops.addmv(self, mat, vec, beta=beta, alpha=alpha)
+
+    def addmm_(self, mat1, mat2, *, beta=1, alpha=1):
+        return inplace.out_of_place_then_write(self, lambda s: linalg_ops.addmm(s, mat1, mat2, beta=beta,
+                                                                                 alpha=alpha), mat1, mat2)
+
+    def baddbmm_(self, batch1, batch2, *, beta=1, alpha=1):
+        return inplace.out_of_place_then_write(self, lambda s: linalg_ops.baddbmm(s, batch1, batch2, beta=beta,
+                                                                                   alpha=alpha), batch1, batch2)
+
+    def addmv_(self, mat, vec, *, beta=1, alpha=1):
+        return inplace.out_of_place_then_write(self, lambda s: linalg_ops.addmv(s, mat, vec, beta=beta,
+                                                                                 alpha=alpha), mat, vec)
 
     def outer(self, vec2):
         return linalg_ops.outer(self, vec2)

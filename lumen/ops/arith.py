@@ -394,6 +394,14 @@ def clamp(input, min=None, max=None):
     return Clamp.apply(input, min=min, max=max)
 
 
+def clamp_min(input, min):
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    return clamp(input, max=max)
+
+
 def atan2(input, other):
     """The angle of the point ``(other, input)``; integers promote to the default float dtype."""
     return binary(Atan2, input, other, true_div=True)

@@ -255,3 +255,22 @@ def test_einsum_dtype_mismatch_raises_as_torch():
         torch.einsum("ij,jk", torch.ones(2, 2), torch.ones(2, 2, dtype=torch.float64))
     with pytest.raises(RuntimeError, match="dtype"):
         lumen.einsum("ij,jk", lumen.ones(2, 2), lumen.ones(2, 2, dtype=lumen.float64))
+
+
+@pytest.mark.parametrize("name", sorted(ADDS))
+def test_scaled_products_inplace_match_torch(name):
+    a, b, c = arrays(*ADDS[name], seed=15)
+    a = np.broadcast_to(a, getattr(torch, name)(*(torch.tensor(v) for v in (a, b, c))).shape).copy()
+    x = lumen.tensor(a)
+    assert getattr(x, name + "_")(lumen.tensor(b), lumen.tensor(c), beta=0.5, alpha=2) is x
+    expected = getattr(torch.tensor(a), name + "_")(torch.tensor(b), torch.tensor(c), beta=0.5, alpha=2)
+    np.testing.assert_allclose(x.numpy(), expected.numpy(), rtol=1e-12)
+    # under autograd, as the out-of-place op on the old values
+    ls = [lumen.tensor(v, requires_grad=True) for v in (a, b, c)]
+    ts = [torch.tensor(v, requires_grad=True) for v in (a, b, c)]
+    for s, u, v in (ls, ts):
+        y = s * 1.0
+        getattr(y, name + "_")(u, v, beta=0.5, alpha=2)
+        (y * y).sum().backward()
+    for li, ti in zip(ls, ts):
+        np.testing.assert_allclose(li.grad.numpy(), ti.grad.numpy(), rtol=1e-10)

@@ -349,3 +349,12 @@ def test_cumsum_inplace():
     x = lumen.tensor([1.0, 2.0, 3.0])
     assert x.cumsum_(0) is x and x.tolist() == [1.0, 3.0, 6.0]
     assert x.cumprod_(0).tolist() == [1.0, 3.0, 18.0]
+
+
+def test_clamp_min_max_functions_and_inplace_match_torch():
+    a = [-1.0, 0.5, 2.0]
+    assert lumen.clamp_min(lumen.tensor(a), 0.0).tolist() == torch.clamp_min(torch.tensor(a), 0.0).tolist()
+    assert lumen.clamp_max(lumen.tensor(a), 1.0).tolist() == torch.clamp_max(torch.tensor(a), 1.0).tolist()
+    x, t = lumen.tensor(a), torch.tensor(a)
+    assert x.clamp_min_(0.0) is x and x.tolist() == t.clamp_min_(0.0).tolist()
+    assert x.clamp_max_(lumen.tensor(1.0)).tolist() == t.clamp_max_(torch.tensor(1.0)).tolist()

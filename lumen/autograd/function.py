@@ -575,12 +575,15 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
     Without ``inputs`` gradients accumulate into the leaves' ``.grad``; with ``inputs``
     (a sequence of tensors) they are returned instead, in that order.
     """
-    node_targets = None
+    node_targets = runs = None
     if inputs is not None:
         capture = {}
         leaf_targets = {id(t) for t in inputs if t.grad_fn is None}
         # a non-leaf input is captured at its producing node's output slot, after that tensor's hooks
         node_targets = {(id(t.grad_fn), t._output_index): id(t) for t in inputs if t.grad_fn is not None}
+        # as PyTorch, only the nodes on a path to an input run (the rest keep their saved tensors)
+        runs = _nodes_leading_to(roots, leaf_targets, node_targets)
+        visits = runs | {node for node, _ in node_targets}
     check_nan = _anomaly.enabled and _anomaly.check_nan
 
     pending: dict[int, list] = {}
@@ -601,6 +604,8 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             return
         slots = pending.get(id(node))
         if slots is None:
+            if runs is not None and id(node) not in visits:
+                return
             slots = pending[id(node)] = [None] * node.n_outputs
             nodes[id(node)] = node
             heapq.heappush(heap, (-node.generation, -node.sequence, id(node)))
@@ -619,8 +624,6 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
         while heap:
             _, _, key = heapq.heappop(heap)
             node, grads = nodes.pop(key), pending.pop(key)
-            if node._freed:
-                raise RuntimeError(_FREED.format(node.name()))
             if node._tensor_hooks is not None or node._retained is not None:
                 grads = node._run_tensor_hooks(grads, create_graph)
             if node_targets:
@@ -628,6 +631,10 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                     target = node_targets.get((key, index))
                     if target is not None and g is not None:
                         capture[target] = g
+                if key not in runs:
+                    continue
+            if node._freed:
+                raise RuntimeError(_FREED.format(node.name()))
             try:
                 gxs = node.backward(*grads)
             except Exception as error:
@@ -663,6 +670,27 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
         return [capture.get(id(t)) for t in inputs]
     _store_leaf_grads(leaf_grads.values(), [g._data for g in grad_roots], create_graph)
     return None
+
+
+def _nodes_leading_to(roots, leaf_targets, node_targets):
+    """The ids of the nodes from which some target (a leaf, or a node's output slot) is reachable."""
+    leads = {}  # id -> bool once decided; None while its inputs are being explored
+    stack = [(root.grad_fn, False) for root in roots if root.grad_fn is not None]
+    while stack:
+        node, explored = stack.pop()
+        key = id(node)
+        if not explored:
+            if key in leads:
+                continue
+            leads[key] = None
+            stack.append((node, True))
+            stack.extend((edge[0], False) for edge in node.next
+                         if edge is not None and edge[0] is not None and id(edge[0]) not in leads)
+            continue
+        leads[key] = any(edge is not None and (id(edge[1]) in leaf_targets if edge[0] is None else
+                                               leads.get(id(edge[0])) or (id(edge[0]), edge[1]) in node_targets)
+                         for edge in node.next)
+    return {key for key, hit in leads.items() if hit}
 
 
 def _check_nan(node, grads):

@@ -92,6 +92,16 @@ def test_grad_allow_unused_and_materialize_grads_as_torch():
             lib.autograd.grad(a * 2, [a])
 
 
+def test_grad_runs_only_the_nodes_leading_to_its_inputs():
+    for lib in (lumen, torch):
+        x = lib.ones(2, requires_grad=True)
+        h = (x * 2).exp()
+        (gh,) = lib.autograd.grad((h * h).sum(), h)  # h's own grad_fn (Exp) neither runs nor is freed
+        h.sum().backward()
+        np.testing.assert_allclose(gh.numpy(), 2 * np.exp(2.0) * np.ones(2), rtol=1e-6)
+        np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(2.0) * np.ones(2), rtol=1e-6)
+
+
 def test_grad_is_grads_batched_and_multiple_outputs():
     (x, tx) = both([[0.5, -1.0], [2.0, 0.25]])
     eye = np.eye(4).reshape(4, 2, 2)
@@ -315,3 +325,36 @@ def test_functional_strict_zeros_and_errors_as_torch():
     tx = torch.tensor([0.5, 1.0], dtype=torch.float64)
     close(F.jacobian(lambda a: a.exp(), x, vectorize=True, strategy="forward-mode"),
           TF.jacobian(lambda a: a.exp(), tx, vectorize=True, strategy="forward-mode"))
+
+
+# ---- gradcheck's PyTorch keywords ----------------------------------------------------------------------
+def test_gradcheck_accepts_torchs_keywords_and_checks_reentrancy():
+    x = lumen.tensor([[0.5, -1.0], [2.0, 0.3]], dtype=lumen.float64, requires_grad=True)
+    assert lumen.autograd.gradcheck(lambda t: t.tanh(), (x,), eps=1e-6, atol=1e-5, rtol=1e-3, nondet_tol=0.0,
+                                    check_undefined_grad=True, check_grad_dtypes=True, fast_mode=True)
+    noise = iter(np.random.default_rng(0).standard_normal(100))
+
+    class Noisy(lumen.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2 + 1e-9 * next(noise)
+
+    with pytest.raises(lumen.autograd.GradcheckError, match="not reentrant"):
+        lumen.autograd.gradcheck(Noisy.apply, (x,))
+    assert lumen.autograd.gradcheck(Noisy.apply, (x,), nondet_tol=1e-6)
+    with pytest.raises(NotImplementedError, match="check_batched_grad=True needs forward-mode AD or vmap"):
+        lumen.autograd.gradcheck(lambda t: t * 2, (x,), check_batched_grad=True)
+
+
+def test_gradgradcheck_with_given_and_non_contiguous_grad_outputs():
+    x = lumen.tensor([[0.5, -1.0, 0.2], [2.0, 0.3, -0.4]], dtype=lumen.float64, requires_grad=True)
+    go = lumen.tensor([[1.0, 0.5, -2.0], [0.1, 0.2, 0.3]], dtype=lumen.float64, requires_grad=True)
+    assert lumen.autograd.gradgradcheck(lambda t: t.tanh() * t, (x,), (go,))
+    assert lumen.autograd.gradgradcheck(lambda t: t.tanh() * t, (x,), gen_non_contig_grad_outputs=True)
+    tx = torch.tensor(x.tolist(), dtype=torch.float64, requires_grad=True)
+    tgo = torch.tensor(go.tolist(), dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: t.tanh() * t, (tx,), (tgo,))

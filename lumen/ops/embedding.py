@@ -189,12 +189,12 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     padding_idx = _padding_idx(op, padding_idx, weight.shape[0])
     if padding_idx is not None:
         member = member & (flat != padding_idx).reshape((1, -1))
-    if mode == "max":
+    if mode == "max" and flat.shape[0]:
         picked = where(member.unsqueeze(2), rows.unsqueeze(0), float("-inf"))
         return where(member.any(1, keepdim=True), amax(picked, 1), 0.0)
     total = member.to(weight.dtype) @ rows
-    if mode == "sum":
-        return total
+    if mode != "mean":
+        return total  # 'sum', or 'max' of no indices at all: every bag is empty, zeros
     return total / member.sum(1, keepdim=True).clamp(min=1).to(weight.dtype)
 
 

@@ -114,3 +114,115 @@ def test_errors():
         F.batch_norm(x, None, None)
     with pytest.raises(TypeError, match=r"batch_norm: input is lumen.float32 but weight is lumen.float64"):
         F.batch_norm(x, None, None, lumen.ones(3, dtype=lumen.float64), training=True)
+
+
+# ---- instance, group and layer norm, normalize -------------------------------------------------------------
+def _torch_pair(torch, *arrays):
+    return [lumen.tensor(a, requires_grad=True) for a in arrays], \
+        [torch.tensor(a, requires_grad=True) for a in arrays]
+
+
+def _compare_grads(torch, y, ty, pairs, rtol=1e-9):
+    g = np.random.default_rng(0).standard_normal(tuple(y.shape))
+    (y * lumen.tensor(g)).sum().backward()
+    (ty * torch.tensor(g)).sum().backward()
+    for a, ta in pairs:
+        np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=rtol, atol=1e-11)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (3, 2, 4, 3), (2, 2, 2, 3, 2)])
+@pytest.mark.parametrize("use_input_stats", [True, False])
+def test_instance_norm_matches_torch_and_updates_running_stats(shape, use_input_stats):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    c = shape[1]
+    (x, w, b), (tx, tw, tb) = _torch_pair(torch, rng.standard_normal(shape) * 2 + 1, rng.standard_normal(c),
+                                          rng.standard_normal(c))
+    rm, rv = lumen.tensor(rng.standard_normal(c)), lumen.tensor(rng.uniform(1, 2, c))
+    trm, trv = torch.tensor(rm.numpy()), torch.tensor(rv.numpy())
+    y = F.instance_norm(x, rm, rv, w, b, use_input_stats, 0.3, 1e-4)
+    ty = torch.nn.functional.instance_norm(tx, trm, trv, tw, tb, use_input_stats, 0.3, 1e-4)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(rm.numpy(), trm.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(rv.numpy(), trv.numpy(), rtol=1e-12)
+    _compare_grads(torch, y, ty, [(x, tx), (w, tw), (b, tb)])
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_instance_group_layer_norm_gradcheck(affine):
+    x = _t(20, 2, 4, 3)
+    w, b = (_t(21, 4), _t(22, 4)) if affine else (None, None)
+    extra = (w, b) if affine else ()
+    assert gradcheck(lambda x, *wb: F.instance_norm(x, None, None, *wb), (x, *extra))
+    assert gradgradcheck(lambda x, *wb: F.instance_norm(x, None, None, *wb), (x, *extra))
+    assert gradcheck(lambda x, *wb: F.group_norm(x, 2, *wb), (x, *extra))
+    assert gradgradcheck(lambda x, *wb: F.group_norm(x, 2, *wb), (x, *extra))
+    lw, lb = (_t(23, 4, 3), _t(24, 4, 3)) if affine else (None, None)
+    lextra = (lw, lb) if affine else ()
+    assert gradcheck(lambda x, *wb: F.layer_norm(x, (4, 3), *wb), (x, *lextra))
+    assert gradgradcheck(lambda x, *wb: F.layer_norm(x, (4, 3), *wb), (x, *lextra))
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(1, 3), groups=st.sampled_from([1, 2, 3]), per_group=st.integers(1, 3),
+       spatial=st.sampled_from([(), (3,), (2, 3)]), seed=st.integers(0, 99))
+def test_group_norm_matches_torch(n, groups, per_group, spatial, seed):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    c = groups * per_group
+    if per_group * int(np.prod(spatial)) == 1:
+        return  # one element per group: PyTorch's zero-variance normalisation, nothing to compare
+    (x, w, b), (tx, tw, tb) = _torch_pair(torch, rng.standard_normal((n, c) + spatial), rng.standard_normal(c),
+                                          rng.standard_normal(c))
+    y = F.group_norm(x, groups, w, b, eps=1e-3)
+    ty = torch.nn.functional.group_norm(tx, groups, tw, tb, eps=1e-3)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    _compare_grads(torch, y, ty, [(x, tx), (w, tw), (b, tb)])
+
+
+@settings(max_examples=12, deadline=None)
+@given(lead=st.lists(st.integers(1, 3), max_size=2), norm=st.lists(st.integers(1, 4), min_size=1, max_size=2),
+       affine=st.booleans(), seed=st.integers(0, 99))
+def test_layer_norm_matches_torch(lead, norm, affine, seed):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(tuple(lead) + tuple(norm))]
+    if affine:
+        arrays += [rng.standard_normal(norm), rng.standard_normal(norm)]
+    ls, ts = _torch_pair(torch, *arrays)
+    y = F.layer_norm(ls[0], norm, *ls[1:])
+    ty = torch.nn.functional.layer_norm(ts[0], norm, *ts[1:])
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    _compare_grads(torch, y, ty, list(zip(ls, ts)))
+
+
+@pytest.mark.parametrize("p,dim", [(2.0, 1), (1.0, 0), (3.0, -1), (float("inf"), 1)])
+def test_normalize_matches_torch_including_zero_vectors(p, dim):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(2).standard_normal((3, 4, 2))
+    a[0, :, 0] = 0  # a zero vector along dim 1: the eps floor, and a finite gradient
+    (x,), (tx,) = _torch_pair(torch, a)
+    y = F.normalize(x, p, dim)
+    ty = torch.nn.functional.normalize(tx, p, dim)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-15)
+    _compare_grads(torch, y, ty, [(x, tx)])
+    assert gradcheck(lambda t: F.normalize(t, p, dim), (_t(3, 3, 4),))
+    out = lumen.empty((3, 4, 2), dtype=lumen.float64)
+    assert F.normalize(x.detach(), p, dim, out=out) is out
+
+
+def test_normalization_errors():
+    x = lumen.zeros((2, 4, 3))
+    with pytest.raises(RuntimeError, match=r"group_norm: expected number of channels in input to be divisible by "
+                                           r"num_groups, but got input of shape \(2, 4, 3\) and num_groups=3"):
+        F.group_norm(x, 3)
+    with pytest.raises(RuntimeError, match=r"layer_norm: given normalized_shape=\[4\], expected input with shape "
+                                           r"\[\*, 4\], but got input of size \(2, 4, 3\)"):
+        F.layer_norm(x, [4])
+    with pytest.raises(RuntimeError, match=r"layer_norm: expected weight to be of same shape as normalized_shape"):
+        F.layer_norm(x, 3, lumen.ones(4))
+    with pytest.raises(ValueError, match=r"instance_norm: expected more than 1 spatial element when training, got "
+                                         r"input of shape \(2, 4, 1\)"):
+        F.instance_norm(lumen.zeros((2, 4, 1)))
+    with pytest.raises(ValueError, match="normalize: p must be positive"):
+        F.normalize(x, 0)

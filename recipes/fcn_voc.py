@@ -31,7 +31,7 @@ from lumen.serialization import CheckpointError, atomic_write
 from lumen.vision import metrics, plot
 from lumen.vision.datasets import VOC_CLASSES, SBDSegmentation, VOCSegmentation, synthetic_voc
 from lumen.vision.models import fcn, read_npz
-from lumen.vision.transforms import ToCaffeInput, from_caffe_input
+from lumen.vision.transforms import VOC_BGR_MEAN, ToCaffeInput, from_caffe_input
 
 MODELS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "staged")
 BACKBONES = ("vgg16", "alexnet", "googlenet")
@@ -147,7 +147,7 @@ def build_model(name, args, previous=None, transplant=True):
             pretrained = read_npz(args.init)
         except (OSError, CheckpointError, ValueError, TypeError, zipfile.BadZipFile) as e:
             raise UserError(f"--init {args.init}: {e}") from None
-    ctor = {"fcn32s": fcn.fcn32s, "fcn16s": fcn.fcn16s, "fcn8s": fcn.fcn8s, "fcn8s-atonce": fcn.fcn8s_atonce}[name]
+    ctor = fcn.CONSTRUCTORS[name]
     kwargs = dict(num_classes=N_CLASSES, width=args.width, pretrained_backbone=pretrained)
     if name == "fcn32s":
         kwargs["backbone"] = args.backbone
@@ -306,7 +306,8 @@ def run(args, on_iteration=None):
         def save(iteration):
             state = {"meta": {"format": "fcn_voc", "model": args.model, "backbone": args.backbone,
                               "width": args.width, "optimizer": args.optimizer, "batch_size": args.batch_size,
-                              "stage": k, "stage_name": name, "iteration": iteration},
+                              "stage": k, "stage_name": name, "iteration": iteration,
+                              "classes": list(VOC_CLASSES), "mean": list(VOC_BGR_MEAN), "channel_order": "BGR"},
                      "model_state": model.state_dict(), "optimizer": opt.state_dict(),
                      "loader": loader.state_dict(), "rng": rng_state(), "history": history,
                      "results": results}

@@ -67,3 +67,23 @@ def to_pil(label, palette: np.ndarray = VOC_PALETTE):
     img = Image.fromarray(label.astype(np.uint8))
     img.putpalette(np.asarray(palette, dtype=np.uint8).reshape(-1).tolist())  # 'L' becomes 'P'
     return img
+
+
+def with_legend(image, label, class_names, palette: np.ndarray = VOC_PALETTE) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 with a legend in its top-left corner: a colour swatch and the name of each
+    class present in ``label`` (void left out), in class order. Returns a new (H, W, 3) uint8 array."""
+    from PIL import Image, ImageDraw
+
+    label = _label_array(label, "with_legend")
+    present = [int(k) for k in np.unique(label) if k != 255]
+    canvas = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    row = 12
+    for i, k in enumerate(present):
+        name = class_names[k] if k < len(class_names) else f"class {k}"
+        top = 2 + i * row
+        width = 14 + 6 * len(name)
+        draw.rectangle([2, top, 2 + width, top + row - 1], fill=(0, 0, 0))
+        draw.rectangle([4, top + 2, 11, top + row - 3], fill=tuple(int(c) for c in palette[k]))
+        draw.text((14, top), name, fill=(255, 255, 255))
+    return np.asarray(canvas, dtype=np.uint8).copy()

@@ -24,12 +24,19 @@ BUNDLED_SEG11VALID = Path(__file__).with_name("seg11valid.txt")
 
 
 def read_image(path) -> np.ndarray:
-    """Decode an image file -> (H, W, 3) uint8 RGB; DataError naming the file if it is corrupt."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode an image file -> (H, W, 3) uint8 RGB, as it is meant to be seen: EXIF orientation applied,
+    greyscale and palette images expanded, alpha dropped, 16-bit greyscale scaled to 8 bits. DataError
+    naming the file if it is corrupt."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             img.load()
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale (PNG, TIFF)
+                grey = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
+                grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+                return np.repeat(grey[:, :, None], 3, axis=2)
             rgb = img.convert("RGB") if img.mode != "RGB" else img
             return np.asarray(rgb, dtype=np.uint8).copy()
     except FileNotFoundError:

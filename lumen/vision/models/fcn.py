@@ -260,3 +260,6 @@ def fcn8s_atonce(num_classes: int = 21, backbone: str | Backbone = "vgg16", widt
 
 fcn16s.from_fcn32s = FCN16s.from_fcn32s
 fcn8s.from_fcn16s = FCN8s.from_fcn16s
+
+#: The nets by the names the recipes and their checkpoints use.
+CONSTRUCTORS = {"fcn32s": fcn32s, "fcn16s": fcn16s, "fcn8s": fcn8s, "fcn8s-atonce": fcn8s_atonce}

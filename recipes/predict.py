@@ -1,0 +1,129 @@
+"""Segment your own images with a trained FCN.
+
+    python -m recipes.predict runs/fcn_voc/checkpoint.npz photo.jpg holidays/ list.txt --out masks --overlay
+
+For each image (a file, every image under a folder, or each path listed in a .txt file) it writes
+``OUT/<relative path>.png``: a palette PNG of the image's exact size whose pixel values are class ids,
+coloured with the data set's palette; ``--overlay`` adds ``<name>_overlay.jpg`` (the image blended with
+the colours and a legend of the classes found), ``--scores`` adds ``<name>.npy`` (class probabilities,
+(C, H, W) float32). The net, its class names and its preprocessing come from the checkpoint, so images
+are prepared as in training. A file that cannot be read is named and skipped; the exit status is then 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import lumen
+from lumen.serialization import CheckpointError, atomic_write
+from lumen.vision import palette as palettes
+from lumen.vision.datasets import VOC_CLASSES
+from lumen.vision.inference import Predictor, find_images
+from lumen.vision.models import fcn
+from lumen.vision.transforms import VOC_BGR_MEAN
+
+
+class UserError(Exception):
+    """A problem with the command line or the checkpoint: one line, exit status 2."""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m recipes.predict", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint", type=Path, help="a checkpoint of recipes.fcn_voc (any stage)")
+    p.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) or .txt lists of paths")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--overlay", action="store_true", help="also write <name>_overlay.jpg with a legend")
+    p.add_argument("--scores", action="store_true", help="also write <name>.npy: class probabilities (C, H, W)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--batch-size", type=int, default=1, help="images of one size segmented together")
+    args = p.parse_args(argv)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.device != "cpu" and not lumen.cuda.is_available():
+        raise UserError(f"--device {args.device}: no usable GPU (CuPy with a CUDA device is needed)")
+    return args
+
+
+def load_model(path):
+    """(model, class names, BGR mean, palette) from a recipes.fcn_voc checkpoint."""
+    try:
+        ckpt = lumen.load(path, map_location="cpu")
+    except FileNotFoundError:
+        raise UserError(f"checkpoint {path} does not exist") from None
+    except (OSError, CheckpointError, ValueError) as e:
+        raise UserError(f"cannot read checkpoint {path}: {e}") from None
+    meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
+    if meta.get("format") != "fcn_voc" or meta.get("stage_name") not in fcn.CONSTRUCTORS:
+        raise UserError(f"{path} is not a checkpoint of recipes.fcn_voc")
+    classes = list(meta.get("classes", VOC_CLASSES))  # checkpoints before class names were stored are VOC's
+    if meta.get("channel_order", "BGR") != "BGR":
+        raise UserError(f"{path}: channel order {meta['channel_order']!r} is not one this recipe prepares")
+    kwargs = dict(num_classes=len(classes), width=meta["width"])
+    if meta["stage_name"] == "fcn32s":
+        kwargs["backbone"] = meta["backbone"]
+    model = fcn.CONSTRUCTORS[meta["stage_name"]](**kwargs)
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise UserError(f"{path}: the weights do not fit a {meta['stage_name']} of {len(classes)} classes: {e}") from None
+    colors = np.asarray(meta["palette"], dtype=np.uint8) if "palette" in meta else palettes.VOC_PALETTE
+    return model, classes, meta.get("mean", list(VOC_BGR_MEAN)), colors
+
+
+def write_result(result, stem, args, classes, colors):
+    base = args.out / stem
+    base.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(base.with_suffix(".png")) as f:
+        palettes.to_pil(result.labels.astype(np.uint8), colors).save(f, format="PNG")
+    if args.overlay:
+        from PIL import Image
+        blended = palettes.with_legend(palettes.overlay(result.image, result.labels, palette=colors),
+                                       result.labels, classes, colors)
+        with atomic_write(base.with_name(base.name + "_overlay.jpg")) as f:
+            Image.fromarray(blended).save(f, format="JPEG", quality=90)
+    if args.scores:
+        with atomic_write(base.with_suffix(".npy")) as f:
+            np.save(f, result.scores.astype(np.float32))
+
+
+def main(argv=None):
+    try:
+        args = parse_args(argv)
+        model, classes, mean, colors = load_model(args.checkpoint)
+        if len(classes) > 256:
+            raise UserError(f"{len(classes)} classes do not fit the 256 values of a palette PNG")
+        try:
+            found = find_images(args.inputs)
+        except FileNotFoundError as e:
+            raise UserError(str(e)) from None
+        if not found:
+            raise UserError(f"no images found in {' '.join(args.inputs)}")
+    except UserError as e:
+        print(f"predict: error: {e}", file=sys.stderr)
+        return 2
+    stems = dict(found)
+    predictor = Predictor(model, mean, args.device, args.batch_size)
+    failed = 0
+    start = time.perf_counter()
+    with tqdm(total=len(found), unit="img", desc="predict", dynamic_ncols=True, disable=None) as bar:
+        for result in predictor.predict([path for path, _ in found], scores=args.scores):
+            if isinstance(result, tuple):
+                path, error = result
+                tqdm.write(f"predict: skipped {path}: {error}", file=sys.stderr)
+                failed += 1
+            else:
+                write_result(result, stems[result.source], args, classes, colors)
+            bar.update(1)
+    done = len(found) - failed
+    print(f"predict: wrote {done} label map(s) to {args.out} in {time.perf_counter() - start:.1f} s"
+          + (f"; {failed} image(s) could not be read" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -304,3 +304,35 @@ def test_meshgrid_matches_torch_and_warns_without_indexing():
 
 def test_expand_as_matches_torch():
     parity(lambda lib, t, o: t.expand_as(o), x64(3, 1), x64(2, 3, 4))
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu():
+    """The same ops on the CUDA backend (a GPU, or --cuda-emulator) give the CPU's values and gradients."""
+    pytest.importorskip("cupy", reason="needs CuPy and a CUDA GPU, or --cuda-emulator")
+    x, src = x64(4, 3), x64(6, 3, seed=1)
+    index = np.random.default_rng(2).integers(0, 4, (6, 3))
+    cases = [lambda x, s, i, r=r, inc=inc: x.scatter_reduce(0, i, s, r, include_self=inc)
+             for r in ("sum", "prod", "mean", "amax", "amin") for inc in (True, False)]
+    cases += [lambda x, s, i: x.gather(0, i[:4]), lambda x, s, i: x.scatter_add(0, i, s),
+              lambda x, s, i: s.sort(0, descending=True).values, lambda x, s, i: s.topk(2, 0).values,
+              lambda x, s, i: s.median(0).values, lambda x, s, i: x.roll(1, 0).flip(1).triu(),
+              lambda x, s, i: x.index_add(0, i[:, 0], s), lambda x, s, i: x.masked_select(x > 0),
+              lambda x, s, i: x.unfold(0, 2, 1).repeat_interleave(2, 1)]
+    for case in cases:
+        results = []
+        for device in ("cpu", "cuda"):
+            xs, ss = (lumen.tensor(a, device=device, requires_grad=True) for a in (x, src))
+            out = case(xs, ss, lumen.tensor(index, device=device))
+            out.sum().backward()
+            results.append([t.detach().cpu().numpy() for t in (out, xs.grad, ss.grad) if t is not None])
+        for a, b in zip(*results):
+            np.testing.assert_allclose(b, a, rtol=1e-12)
+    on_gpu = lumen.tensor(index, device="cuda")
+    np.testing.assert_array_equal(on_gpu.nonzero().cpu().numpy(), np.argwhere(index))
+    np.testing.assert_array_equal(on_gpu.flatten().bincount().cpu().numpy(), np.bincount(index.reshape(-1)))
+    for t, ref in zip(on_gpu.unique(return_inverse=True, return_counts=True),
+                      np.unique(index, return_inverse=True, return_counts=True)):
+        np.testing.assert_array_equal(t.cpu().numpy().reshape(-1), ref.reshape(-1))
+    for t, ref in zip(on_gpu.mode(0), lumen.tensor(index).mode(0)):
+        np.testing.assert_array_equal(t.cpu().numpy(), ref.numpy())

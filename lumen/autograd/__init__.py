@@ -6,7 +6,7 @@ import warnings
 
 from . import function
 from .anomaly_mode import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
-from .function import Function, run_backward
+from .function import Function, _store_leaf_grads, run_backward
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
                         set_grad_enabled)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
@@ -37,9 +37,10 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     inputs = _as_list(inputs)
     if not inputs:
         raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
-    for t, g in zip(inputs, run_backward(tensors, grads, retain_graph, create_graph, inputs)):
-        if g is not None:
-            t.grad = g if t.grad is None else t.grad + g
+    found = run_backward(tensors, grads, retain_graph, create_graph, inputs)
+    # a non-leaf that retains its gradient has had it stored by its retain_grad hook already
+    _store_leaf_grads([(t, g) for t, g in zip(inputs, found) if g is not None and not t._retains_grad],
+                      [g._data for g in grads], create_graph)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,

@@ -372,6 +372,9 @@ class BackwardCFunction(Node):
         return result
 
 
+FunctionCtx = BackwardCFunction  # the name PyTorch code annotates ctx with
+
+
 def _zeros(meta):
     shape, dtype, dev, backend = meta
     return (_Tensor or _tensor_class())._wrap(backend.zeros(shape, dtype), dev, backend=backend)

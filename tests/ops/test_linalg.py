@@ -274,3 +274,35 @@ def test_scaled_products_inplace_match_torch(name):
         (y * y).sum().backward()
     for li, ti in zip(ls, ts):
         np.testing.assert_allclose(li.grad.numpy(), ti.grad.numpy(), rtol=1e-10)
+
+
+@st.composite
+def einsum_cases(draw):
+    """A random equation (repeated labels, '...' with size-1 broadcasting, implicit or explicit output)
+    and operand shapes that torch accepts."""
+    size = {l: draw(st.integers(1, 3)) for l in "abcd"}
+    ell = draw(st.lists(st.integers(1, 2), max_size=2)) if draw(st.booleans()) else None
+    terms, shapes = [], []
+    for _ in range(draw(st.integers(1, 3))):
+        labels = draw(st.lists(st.sampled_from("abcd"), max_size=3))
+        shape = [size[l] for l in labels]
+        term = "".join(labels)
+        if ell is not None:
+            cut = draw(st.integers(0, len(labels)))
+            dims = [n if draw(st.booleans()) else 1 for n in ell[draw(st.integers(0, len(ell))):]]
+            term, shape = term[:cut] + "..." + term[cut:], shape[:cut] + dims + shape[cut:]
+        terms.append(term)
+        shapes.append(tuple(shape))
+    equation = ",".join(terms)
+    if draw(st.booleans()):
+        seen = sorted(set("".join(terms).replace(".", "")))
+        out = "".join(draw(st.permutations(seen))[:draw(st.integers(0, len(seen)))])
+        equation += "->" + ("..." if ell is not None and draw(st.booleans()) else "") + out
+    return equation, shapes
+
+
+@settings(max_examples=25, deadline=None)
+@given(einsum_cases(), st.integers(0, 20))
+def test_einsum_random_equations_match_torch(case, seed):
+    equation, shapes = case
+    compare(lambda *t: lumen.einsum(equation, *t), lambda *t: torch.einsum(equation, *t), *arrays(*shapes, seed=seed))

@@ -186,12 +186,20 @@ class Module:
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
-        object.__setattr__(self, "_forward_hooks_with_kwargs", set())
-        object.__setattr__(self, "_forward_hooks_always_called", set())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
-        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
-        object.__setattr__(self, "_backward_hooks", OrderedDict())
-        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
+        for name, default in self._HOOK_STATE:
+            object.__setattr__(self, name, default())
+
+    # hook registries newer than some pickled modules: filled in when such a module is loaded
+    _HOOK_STATE = (("_forward_hooks_with_kwargs", set), ("_forward_hooks_always_called", set),
+                   ("_forward_pre_hooks_with_kwargs", set), ("_backward_hooks", OrderedDict),
+                   ("_backward_pre_hooks", OrderedDict))
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for name, default in self._HOOK_STATE:
+            if name not in self.__dict__:
+                object.__setattr__(self, name, default())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(

@@ -23,8 +23,8 @@ from .linalg import vector_norm
 __all__ = ["cross_entropy", "nll_loss", "l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss",
            "gaussian_nll_loss", "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
-           "multilabel_soft_margin_loss", "cosine_embedding_loss", "multi_margin_loss", "triplet_margin_loss",
-           "cosine_similarity", "pairwise_distance"]
+           "multilabel_soft_margin_loss", "cosine_embedding_loss", "multi_margin_loss", "multilabel_margin_loss",
+           "triplet_margin_loss", "cosine_similarity", "pairwise_distance"]
 
 
 def _labels(backend, target, ignore_index, dtype):
@@ -199,8 +199,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """Softmax cross-entropy with integer targets, as ``torch.nn.functional.cross_entropy``.
 
     input (N, C, *) float logits, target (N, *) integer in [0, C) or ``ignore_index``, or target
-    (N, C, *) class probabilities of input's dtype, weight (C,) optional class weights. reduction "mean" (weighted mean over non-ignored
-    targets), "sum" or "none" (returns (N, *)). ``label_smoothing`` in [0, 1] mixes in the
+    (N, C, *) class probabilities of input's dtype, weight (C,) optional class weights. reduction
+    "mean" (weighted mean over non-ignored targets; over samples for probabilities), "sum" or "none"
+    (returns (N, *)). ``label_smoothing`` in [0, 1] mixes in the
     uniform distribution over classes, with PyTorch's formula and normalisation.
     """
     op = "cross_entropy"
@@ -608,4 +609,32 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     if weight is not None:
         hinge = hinge * weight[target].unsqueeze(1)
     loss = (hinge * (1 - at_target)).sum(1) / n_classes
+    return _apply_reduction(loss.squeeze(0) if unbatched else loss, reduction)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Multi-label hinge: target (N, C) lists each sample's classes, ended by the first -1; the loss sums
+    max(0, 1 - (x_j - x_i)) over listed j (repeats count again) and unlisted i, divided by C."""
+    op = "multilabel_margin_loss"
+    reduction = resolve_reduction(op, size_average, reduce, reduction)
+    check_tensor(input, "input", op)
+    check_tensor(target, "target", op)
+    unbatched = input.ndim == 1
+    if unbatched:
+        input, target = input.unsqueeze(0), target.unsqueeze(0)
+    if input.ndim != 2 or tuple(target.shape) != tuple(input.shape) or target.dtype.category != 1:
+        raise RuntimeError(f"{op}: expected input (N, C) or (C,) and an integer target of its shape, got input "
+                           f"{tuple(input.shape)} and target {tuple(target.shape)} {target.dtype}")
+    n_classes = input.shape[1]
+    target = target.to(dtypes.int64)
+    listed = (target != -1).to(dtypes.int64).cumprod(1) > 0
+    if (listed & ((target < 0) | (target >= n_classes))).any().item():
+        raise RuntimeError(f"{op}: target values must be in [0, {n_classes}) or -1 for input {tuple(input.shape)}")
+    target = target.masked_fill(~listed, -1)
+    classes = target.new_tensor(list(range(n_classes))).reshape(1, 1, n_classes)
+    is_target = (target.unsqueeze(2) == classes).any(1)
+    x_listed = PickTarget.apply(input.unsqueeze(2).expand(input.shape + (n_classes,)), target, ignore_index=-1)
+    hinge = (1 - x_listed.unsqueeze(2) + input.unsqueeze(1)).clamp(min=0)
+    mask = listed.unsqueeze(2) & ~is_target.unsqueeze(1)
+    loss = hinge.masked_fill(~mask, 0.0).sum((1, 2)) / n_classes
     return _apply_reduction(loss.squeeze(0) if unbatched else loss, reduction)

@@ -549,3 +549,20 @@ def test_setattr_delattr_dir_and_register_module():
     m.bias.grad = lumen.ones(2)
     m.zero_grad()
     assert m.bias.grad is None
+
+
+def test_a_module_pickled_before_the_backward_hook_registries_loads_and_runs():
+    import pickle
+
+    m = Affine(2)
+    state = m.__dict__.copy()
+    for name, _ in nn.Module._HOOK_STATE:
+        del state[name]
+    old = Affine.__new__(Affine)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old(lumen.ones(2)).detach().numpy(), [1, 1])
+    handle = old.register_full_backward_hook(lambda mod, gi, go: None)
+    handle.remove()
+    again = pickle.loads(pickle.dumps(old))
+    assert isinstance(again._backward_hooks, OrderedDict)
+    np.testing.assert_array_equal(again(lumen.ones(2)).detach().numpy(), [1, 1])

@@ -394,3 +394,18 @@ def test_modules_with_more_arguments_match_torch():
         assert repr(mine) == repr(theirs)
     assert "weight" in dict(nn.BCELoss(weight=lumen.tensor(w)).state_dict())
     assert "pos_weight" in dict(nn.BCEWithLogitsLoss(pos_weight=lumen.tensor(w)).state_dict())
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_multilabel_margin_loss(reduction):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((3, 5))
+    y = np.array([[3, 0, -1, 1, 2], [4, 4, 1, -1, -1], [0, 1, 2, 3, 4]])  # a repeat, classes after -1, all
+    _compare("multilabel_margin_loss", [x, y], (0,), {"reduction": reduction})
+    _gradcheck("multilabel_margin_loss", [x, y], (0,), {"reduction": reduction})
+    _compare("multilabel_margin_loss", [x[0], y[0]], (0,), {"reduction": reduction})
+    a = nn.MultiLabelMarginLoss(reduction=reduction)(lumen.tensor(x), lumen.tensor(y))
+    b = torch.nn.MultiLabelMarginLoss(reduction=reduction)(torch.tensor(x), torch.tensor(y))
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="target values must be in"):
+        F.multilabel_margin_loss(lumen.tensor(x), lumen.tensor(np.full((3, 5), 5)))

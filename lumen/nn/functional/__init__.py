@@ -15,6 +15,7 @@ from lumen.ops.linear import linear
 from lumen.ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss,
                              cosine_similarity, cross_entropy, gaussian_nll_loss, hinge_embedding_loss, huber_loss,
                              kl_div, l1_loss, margin_ranking_loss, mse_loss, multi_margin_loss,
+                             multilabel_margin_loss,
                              multilabel_soft_margin_loss, nll_loss, pairwise_distance, poisson_nll_loss,
                              smooth_l1_loss, soft_margin_loss, triplet_margin_loss)
 from lumen.ops.normalization import (batch_norm, group_norm, instance_norm, layer_norm, local_response_norm,
@@ -31,7 +32,8 @@ __all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_a
            "cross_entropy", "nll_loss", "l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss",
            "gaussian_nll_loss", "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
-           "multilabel_soft_margin_loss", "cosine_embedding_loss", "multi_margin_loss", "triplet_margin_loss",
+           "multilabel_soft_margin_loss", "cosine_embedding_loss", "multi_margin_loss", "multilabel_margin_loss",
+           "triplet_margin_loss",
            "cosine_similarity", "pairwise_distance", "crop", "interpolate", "pad"]
 __all__ += ["celu", "celu_", "elu", "elu_", "gelu", "glu", "hardshrink", "hardsigmoid", "hardswish", "hardtanh",
             "hardtanh_", "leaky_relu_", "logsigmoid", "mish", "prelu", "relu6", "relu_", "rrelu", "rrelu_", "selu",

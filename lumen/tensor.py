@@ -306,7 +306,8 @@ class Tensor:
             raise TypeError(f"can't convert {self._device} device type tensor to numpy. Use Tensor.cpu() to copy "
                             f"the tensor to host memory first.")
         a = self.numpy()
-        return a if dtype is None else a.astype(dtype, copy=False)
+        a = a if dtype is None else a.astype(dtype, copy=False)
+        return a.copy() if copy and a is self._data else a
 
     def __format__(self, format_spec):
         # as PyTorch: a 0-d tensor formats as its Python number (f"{loss:.3f}"), anything else as an object

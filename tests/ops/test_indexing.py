@@ -215,6 +215,30 @@ def test_take_and_take_along_dim_match_torch():
 
 # ---- layout ---------------------------------------------------------------------------------
 
+@SETTINGS
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=3), st.data())
+def test_layout_ops_match_torch_over_shapes(shape, data):
+    x = x64(*shape, seed=len(shape))
+    nd = len(shape)
+    dim = data.draw(st.integers(-nd, nd - 1))
+    shift = data.draw(st.integers(-5, 5))
+    size = data.draw(st.integers(0, shape[dim]))
+    step = data.draw(st.integers(1, 3))
+    reps = tuple(data.draw(st.lists(st.integers(0, 3), min_size=nd, max_size=nd + 1)))
+    index = np.random.default_rng(nd).integers(0, shape[dim], data.draw(st.integers(0, 5)))
+    parity(lambda lib, t: t.roll(shift, dim), x)
+    parity(lambda lib, t: t.flip(dim), x)
+    parity(lambda lib, t: t.repeat(*reps), x)
+    parity(lambda lib, t: t.repeat_interleave(step, dim), x)
+    parity(lambda lib, t: t.unfold(dim, size, step), x)
+    parity(lambda lib, t, i: t.index_select(dim, i), x, index)
+    if nd >= 2:
+        k = data.draw(st.integers(-4, 4))
+        parity(lambda lib, t: t.diagonal(k, dim, (dim + 1) % nd), x)
+        parity(lambda lib, t: t.tril(k), x)
+        parity(lambda lib, t: t.triu(k), x)
+
+
 @pytest.mark.parametrize("k", [0, 1, -2, 3])
 def test_diag_tril_triu_match_torch(k):
     parity(lambda lib, v: lib.diag(v, k), x64(4))

@@ -100,6 +100,9 @@ class _BackwardHookCall:
         tapped = _GradientTap.apply(*(values[i] for i in index), on_grads=on_grads)
         out = list(values)
         for i, t in zip(index, tapped):
+            # the tapped tensor is its source's memory: an in-place write to it must invalidate what
+            # backward saved of the source, as a write to the source would
+            t._version_counter = values[i]._version_counter
             out[i] = t
         return tuple(out), index
 

@@ -566,3 +566,17 @@ def test_a_module_pickled_before_the_backward_hook_registries_loads_and_runs():
     again = pickle.loads(pickle.dumps(old))
     assert isinstance(again._backward_hooks, OrderedDict)
     np.testing.assert_array_equal(again(lumen.ones(2)).detach().numpy(), [1, 1])
+
+
+def test_in_place_write_to_a_backward_hooked_output_is_caught():
+    class Squash(nn.Module):
+        def forward(self, x):
+            return x.sigmoid()  # saves its output for backward
+
+    m = Squash()
+    m.register_full_backward_hook(lambda mod, gi, go: None)
+    x = lumen.randn(3, requires_grad=True)
+    y = m(x)
+    y.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.sum().backward()

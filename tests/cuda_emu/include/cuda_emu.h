@@ -2,7 +2,7 @@
 // (-include) before every kernel source. Test support only; never shipped.
 //
 // A launch runs the blocks of the grid one after another on the calling OS thread. The threads of a block
-// are fibers (ucontext, each on its own stack with a guard page below it): every thread runs until it
+// are fibers (each on its own stack with a guard page below it): every thread runs until it
 // reaches __syncthreads() or returns, then the next thread runs; when all have stopped, the phase is over and
 // the next one starts. So shared memory is one static array per declaration (build.py rewrites `__shared__`
 // declarations into statics registered with shared()), and an atomic is a plain read-modify-write.
@@ -97,8 +97,17 @@ enum State { RUNNABLE, WAITING, DONE };
 
 constexpr size_t STACK_BYTES = 256 * 1024;
 
+// A thread switch is a few register moves (no signal-mask system calls, unlike swapcontext), except under a
+// sanitizer, whose runtime knows about swapcontext but not about hand-made stack switches.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define EMU_UCONTEXT 1
+struct Context { ucontext_t uc; };
+#else
+struct Context { void* sp; };
+#endif
+
 struct Fiber {
-    ucontext_t ctx;
+    Context ctx;
     char* stack = nullptr;  // STACK_BYTES usable, a PROT_NONE guard page below
     State state = RUNNABLE;
     int line = 0;  // the __syncthreads() it waits at
@@ -111,7 +120,7 @@ struct Shared {
 };
 
 // The running launch (one at a time per library: the Python side holds the GIL around a launch).
-ucontext_t scheduler_ctx;
+Context scheduler_ctx;
 Fiber* current = nullptr;
 void (*body)(void*) = nullptr;
 void* body_args = nullptr;
@@ -119,11 +128,75 @@ std::vector<Fiber> fibers;
 std::vector<Shared> shared_arrays;
 size_t page_bytes = 0;
 
+#ifdef EMU_UCONTEXT
 void fiber_main() {
     body(body_args);
-    current->state = DONE;
-    // returning resumes uc_link, the scheduler
+    current->state = DONE;  // returning resumes uc_link, the scheduler
 }
+
+void context_start(Fiber& f) {
+    getcontext(&f.ctx.uc);
+    f.ctx.uc.uc_stack.ss_sp = f.stack;
+    f.ctx.uc.uc_stack.ss_size = STACK_BYTES;
+    f.ctx.uc.uc_link = &scheduler_ctx.uc;
+    makecontext(&f.ctx.uc, fiber_main, 0);
+}
+
+inline void context_switch(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
+#else
+// emu_switch(&from_sp, to_sp): push the callee-saved registers and the SSE/x87 control words, store the stack
+// pointer, load the other one, pop its registers, return into it (x86-64 System V).
+extern "C" void emu_switch(void** from_sp, void* to_sp);
+asm(R"(
+    .text
+    .p2align 4
+    .type emu_switch, @function
+emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_switch, .-emu_switch
+)");
+
+inline void context_switch(Context& from, Context& to) { emu_switch(&from.sp, to.sp); }
+
+[[noreturn]] void fiber_main() {
+    body(body_args);
+    current->state = DONE;
+    context_switch(current->ctx, scheduler_ctx);  // never resumed
+    __builtin_unreachable();
+}
+
+void context_start(Fiber& f) {
+    // A frame as emu_switch leaves it: control words, six registers, then fiber_main as the return address,
+    // placed so that fiber_main starts with the stack aligned as after a call.
+    uint64_t* sp = (uint64_t*)(f.stack + STACK_BYTES) - 1;
+    *--sp = (uint64_t)(void*)&fiber_main;
+    for (int r = 0; r < 6; ++r) *--sp = 0;
+    uint32_t control[2];
+    asm volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(control[0]), "=m"(control[1]));
+    *--sp = (uint64_t)control[0] | ((uint64_t)(control[1] & 0xFFFF) << 32);
+    f.ctx.sp = sp;
+}
+#endif
 
 bool ensure_fibers(size_t n, std::string& err) {
     if (!page_bytes) page_bytes = (size_t)sysconf(_SC_PAGESIZE);
@@ -159,11 +232,7 @@ bool run_block(unsigned nthreads, Order mode, std::mt19937_64& rng, std::string&
         Fiber& f = fibers[i];
         f.state = RUNNABLE;
         f.tid = uint3(i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y));
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = f.stack;
-        f.ctx.uc_stack.ss_size = STACK_BYTES;
-        f.ctx.uc_link = &scheduler_ctx;
-        makecontext(&f.ctx, fiber_main, 0);
+        context_start(f);
     }
     std::vector<unsigned> order(nthreads);
     for (;;) {
@@ -174,7 +243,7 @@ bool run_block(unsigned nthreads, Order mode, std::mt19937_64& rng, std::string&
             f.state = RUNNABLE;
             current = &f;
             threadIdx = f.tid;
-            swapcontext(&scheduler_ctx, &f.ctx);
+            context_switch(scheduler_ctx, f.ctx);
         }
         const Fiber* done = nullptr;
         const Fiber* waiting = nullptr;
@@ -286,7 +355,7 @@ inline void barrier(int line) {
     Fiber* f = current;
     f->state = WAITING;
     f->line = line;
-    swapcontext(&f->ctx, &scheduler_ctx);
+    context_switch(f->ctx, scheduler_ctx);
 }
 
 }  // namespace

@@ -67,8 +67,6 @@ class Node:
 
     # class-level defaults, so apply (the hot path) neither sets nor getattr-probes them per node
     needs_input_grad = ()
-    _save_in = ()
-    _save_out = ()
     _tensor_hooks = None  # output index -> {handle id: hook}, from Tensor.register_hook on non-leaves
     _retained = None  # output index -> weakref to the tensor whose retain_grad() keeps its gradient
     _forward_stack = None  # where the forward ran, recorded while anomaly detection is on
@@ -80,15 +78,9 @@ class Node:
                 f"modified by an in-place operation after it was saved (version {version} -> "
                 f"{counter.value}); use an out-of-place op or clone() it first")
 
-    def _release(self):
-        # Like PyTorch, only a node that saved tensors refuses a second backward.
-        self._freed = bool(self._saved_in or self._saved_out)
-        self._saved_in = None
-        self._saved_out = None
-
     def _record_forward_stack(self):
-        self._forward_stack = [frame for frame in traceback.extract_stack()[:-2]
-                               if not frame.filename.startswith(_PACKAGE_DIR)]
+        self._forward_stack = [frame for frame in traceback.extract_stack()
+                               if not frame.filename.startswith(_CORE_PATHS)]
 
     def _run_tensor_hooks(self, grads, create_graph):
         """Each output's hooks may replace its gradient; retained gradients see the result (PyTorch
@@ -119,7 +111,9 @@ class Node:
                      for edge in getattr(self, "next", ()))
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# frames of the tape and the ops say nothing about where the user's forward ran; nn's modules do
+_CORE_PATHS = tuple(os.path.join(_PACKAGE_DIR, part) for part in ("autograd" + os.sep, "ops" + os.sep, "tensor.py"))
 
 
 def _retained_sum(grad, g, create_graph):
@@ -137,12 +131,14 @@ class Function(Node):
 
     view = False  # True for ops whose output may alias input 0
     inplace = False  # True for ops whose forward writes output 0 into input 0's buffer
+    _save_in = ()
+    _save_out = ()
     _non_differentiable = ()
     out_device = None  # a node that moves data to another device sets this in forward
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if isinstance(inspect.getattr_static(cls, "forward", None), staticmethod):
+        if _pytorch_style(inspect.getattr_static(cls, "forward", None)):
             cls._backward_cls = type(f"{cls.__name__}Backward", (BackwardCFunction,), {"_forward_cls": cls})
             cls._forward_signature = None
             cls.apply = classmethod(_apply_with_ctx)
@@ -283,6 +279,22 @@ class Function(Node):
             out.append(Tensor._wrap(array, None, grad_fn=self, output_index=i,
                                     version_counter=counter, backend=self.backend))
         return tuple(out)
+
+    def _release(self):
+        # Like PyTorch, only a node that saved tensors refuses a second backward.
+        self._freed = bool(self._saved_in or self._saved_out)
+        self._saved_in = None
+        self._saved_out = None
+
+
+def _pytorch_style(forward):
+    """A static forward, or (as PyTorch also runs it) a plain one whose first parameter is ``ctx``."""
+    if isinstance(forward, staticmethod):
+        return True
+    if not inspect.isfunction(forward):
+        return False
+    params = list(inspect.signature(forward).parameters)
+    return bool(params) and params[0] == "ctx"
 
 
 class BackwardCFunction(Node):

@@ -338,3 +338,19 @@ def test_lumens_own_instance_method_functions_keep_their_contract():
     assert Softplus.apply(x).grad_fn.name() == "SoftplusBackward"
     with pytest.raises(TypeError, match="inputs must be Tensors"):
         Softplus.apply(1.0)
+
+
+def test_forward_without_staticmethod_but_with_ctx_runs_as_in_torch():
+    results = []
+    for lib in (lumen, torch):
+        class Twice(lib.autograd.Function):
+            def forward(ctx, x):  # noqa: N805 (the decorator forgotten, as torch still accepts)
+                return x * 2
+
+            def backward(ctx, g):  # noqa: N805
+                return g * 2
+
+        x = lib.tensor([1.0, -1.0], requires_grad=True)
+        Twice.apply(x).sum().backward()
+        results.append(x.grad.tolist())
+    assert results[0] == results[1] == [2.0, 2.0]

@@ -780,6 +780,42 @@ class Tensor:
     def sgn_(self):
         return inplace.out_of_place_then_write(self, unary.sgn)
 
+    def sin_(self):
+        return inplace._unary_("sin", "sin", self)
+
+    def cos_(self):
+        return inplace._unary_("cos", "cos", self)
+
+    def tanh_(self):
+        return inplace._unary_("tanh", "tanh", self)
+
+    def log_(self):
+        return inplace._unary_("log", "log", self)
+
+    def sigmoid_(self):
+        return inplace.out_of_place_then_write(self, unary.sigmoid)
+
+    def rsqrt_(self):
+        return inplace.out_of_place_then_write(self, unary.rsqrt)
+
+    def square_(self):
+        return inplace.out_of_place_then_write(self, unary.square)
+
+    def abs_(self):
+        return inplace.out_of_place_then_write(self, unary.abs)
+
+    def sign_(self):
+        return inplace.out_of_place_then_write(self, unary.sign)
+
+    def floor_(self):
+        return inplace.out_of_place_then_write(self, unary.floor)
+
+    def ceil_(self):
+        return inplace.out_of_place_then_write(self, unary.ceil)
+
+    def round_(self):
+        return inplace.out_of_place_then_write(self, unary.round)
+
     # ---- more math: two operands (lumen.ops.arith) ---------------------------------------------------
     def atan2(self, other):
         return arith.atan2(self, other)

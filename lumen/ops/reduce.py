@@ -346,6 +346,7 @@ class Prod(Function):
             return g * y / x
         # With zeros, the product of the other factors of each element, without division: the
         # products of the elements before it times those after it.
+        # (several axes are all of them: dim=None)
         flat, d = (x.reshape(-1), 0) if len(self.axes) > 1 else (x, self.axes[0])
         others = _exclusive_cumprod(flat, d) * _flip(_exclusive_cumprod(_flip(flat, d), d), d)
         return g * others.reshape(x.shape)

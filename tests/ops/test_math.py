@@ -123,6 +123,19 @@ def test_inplace_unary(name):
     np.testing.assert_allclose(xl.grad.numpy(), xt.grad.numpy(force=True), rtol=1e-10)
 
 
+@pytest.mark.parametrize("name", ["sin", "cos", "tanh", "log", "sigmoid", "rsqrt", "square", "abs", "sign", "floor",
+                                  "ceil", "round"])
+def test_inplace_existing_unary_ops(name):
+    a = np.array([[0.3, 1.7], [2.2, 0.6]]) * (1 if name in ("log", "rsqrt") else np.array([1, -1]))
+    x = lumen.tensor(a)
+    assert getattr(x, name + "_")() is x
+    np.testing.assert_allclose(x.numpy(), getattr(torch.tensor(a), name + "_")().numpy(), rtol=1e-12)
+    xl, xt = lumen.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    getattr(xl * 0.5, name + "_")().sum().backward()
+    getattr(xt * 0.5, name + "_")().sum().backward()
+    np.testing.assert_allclose(xl.grad.numpy(), xt.grad.numpy(force=True), rtol=1e-10)
+
+
 def test_inplace_float_op_on_integer_tensor_raises_as_torch():
     with pytest.raises(RuntimeError):
         torch.tensor([1, 2]).tan_()

@@ -192,7 +192,9 @@ def take(input, index):
     n = input.numel()
     if index.dtype is not dtypes.int64:
         raise RuntimeError(f"take(): expected dtype int64 for index, got {index.dtype}")
-    _check_bounds("take", index, n, 0, low=-n)
+    if index.numel() and not -n <= int(index._data.min()) <= int(index._data.max()) < n:
+        bad = int(index._data.min()) if int(index._data.min()) < -n else int(index._data.max())
+        raise IndexError(f"take(): out of range: tried to access index {bad} on a tensor of {n} elements")
     return GetItem.apply(input.reshape(-1), index=index._data % n if n else index._data)
 
 

@@ -126,7 +126,9 @@ def median(input, dim=None, keepdim=False):
     check_tensor(input, "input", "median")
     if dim is None:
         if input.numel() == 0:
-            raise RuntimeError("median(): cannot compute the median of an empty tensor")
+            if not input.dtype.is_floating_point:
+                raise RuntimeError(f"median(): cannot compute the median of an empty {input.dtype} tensor")
+            return input.new_full((), float("nan"))  # as PyTorch: the median of nothing is NaN
         flat = input.reshape(-1)
         return gather_at(flat, _median_pick(flat, 0), 0).reshape(())
     d = _dim(input, dim, "median")
@@ -194,9 +196,11 @@ def bincount(input, weights=None, minlength=0):
     """Counts of each value of a 1-d tensor of non-negative integers (or the sums of ``weights`` there):
     int64 counts; float32 weights give float32 sums, other weights float64, as PyTorch."""
     check_tensor(input, "input", "bincount")
-    if input.ndim != 1 or input.dtype.category != 1:
-        raise RuntimeError(f"bincount(): expected a 1-d tensor of integers, got {input.dtype} of shape "
-                           f"{tuple(input.shape)}")
+    if input.dtype.category != 1:
+        raise NotImplementedError(f"bincount(): not implemented for {input.dtype}; expected a 1-d tensor of "
+                                  f"integers, got shape {tuple(input.shape)}")
+    if input.ndim != 1:
+        raise RuntimeError(f"bincount(): expected a 1-d tensor of integers, got shape {tuple(input.shape)}")
     if minlength < 0:
         raise RuntimeError(f"bincount(): minlength must be non-negative, got {minlength}")
     if input.numel() and int(input._data.min()) < 0:

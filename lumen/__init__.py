@@ -26,7 +26,7 @@ from .ops.unary import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, a
                         cosh, erf, erfc, erfinv, exp2, expm1, fix, frac, log1p, log2, log10, reciprocal, sgn, sinh,
                         tan, trunc)
 from .ops.arith import atan2, atan2 as arctan2, clamp_max, clamp_min, fmod, hypot, isclose, lerp, remainder
-from .ops.reduce import cumprod, cumsum, prod
+from .ops.reduce import amin, cumprod, cumsum, prod
 from .ops.linalg import (addmm, addmv, baddbmm, bmm, cdist, dist, dot, einsum, mv, outer, outer as ger,
                          tensor_norm as norm)
 from . import linalg
@@ -65,3 +65,4 @@ def is_tensor(obj):
 # After `import torch`, torch.nn, torch.optim and torch.utils.data are attributes; so are these. They load
 # last because they build on the names above.
 from . import data, nn, optim, vision  # noqa: E402
+from . import utils  # noqa: E402  (lumen.utils.data is lumen.data, as torch.utils.data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numbers
 
 from . import backends, dtypes
-from .autograd import function as autograd_function
+from .autograd import backward as autograd_backward, function as autograd_function
 from .autograd.function import run_backward
 from .device import as_device
 
@@ -235,6 +235,9 @@ class Tensor:
     def retains_grad(self):
         return self._retains_grad
 
+    def register_post_accumulate_grad_hook(self, hook):
+        return autograd_function.register_post_accumulate_grad_hook(self, hook)
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
         if not self._requires_grad:
@@ -254,11 +257,7 @@ class Tensor:
         if retain_graph is None:
             retain_graph = create_graph
         if inputs is not None:
-            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-            grads = run_backward([self], [gradient], retain_graph, create_graph, inputs)
-            for t, g in zip(inputs, grads):
-                if g is not None:
-                    t.grad = g if t.grad is None else t.grad + g
+            autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
             return
         run_backward([self], [gradient], retain_graph, create_graph)
 
@@ -617,6 +616,9 @@ class Tensor:
 
     def amax(self, dim=None, keepdim=False):
         return red.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return red.amin(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim=False):
         return red.argmax(self, dim, keepdim)

@@ -10,7 +10,7 @@ import math
 from .. import dtypes
 from ..autograd.function import Function
 from .arith import broadcast_shapes, matmul, where
-from .reduce import amax, normalize_dims
+from .reduce import amax, amin, normalize_dims
 from .shape import permute, reshape
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
@@ -81,8 +81,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
         if x.numel() == 0:
             raise RuntimeError(f"{op}: cannot compute the {ord} norm of an empty tensor of shape "
                                f"{tuple(x.shape)}")
-        a = x.abs()
-        return amax(a, axes, keepdim) if ord == INF else -amax(-a, axes, keepdim)
+        return (amax if ord == INF else amin)(x.abs(), axes, keepdim)
     if ord == 0:  # the count of nonzeros: piecewise constant, so a zero gradient (as PyTorch)
         return x.sign().abs().sum(axes, keepdim)
     if ord < 0 and any(x.shape[a] == 0 for a in axes):
@@ -123,7 +122,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     # ord 1: the largest column sum (summed over rows, d0); inf: the largest row sum (over d1)
     summed, kept = (d0, d1) if ord in (1, -1) else (d1, d0)
     sums = A.abs().sum(summed, keepdim=True)
-    out = amax(sums, kept, keepdim=True) if ord > 0 else -amax(-sums, kept, keepdim=True)
+    out = (amax if ord > 0 else amin)(sums, kept, keepdim=True)
     return out if keepdim else out.squeeze((d0, d1))
 
 

@@ -110,6 +110,11 @@ def amax(x, dim=None, keepdim=False):
     return Amax.apply(x, axes=axes, keepdim=keepdim)
 
 
+def amin(x, dim=None, keepdim=False):
+    """min over several dims at once; ties share the gradient evenly, as PyTorch's amin."""
+    return -amax(-x, dim, keepdim)
+
+
 class ExtremeDim(Function):
     def __init__(self, op, dim, keepdim):
         self.op, self.dim, self.keepdim = op, dim, keepdim

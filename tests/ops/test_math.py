@@ -371,3 +371,10 @@ def test_clamp_min_max_functions_and_inplace_match_torch():
     x, t = lumen.tensor(a), torch.tensor(a)
     assert x.clamp_min_(0.0) is x and x.tolist() == t.clamp_min_(0.0).tolist()
     assert x.clamp_max_(lumen.tensor(1.0)).tolist() == t.clamp_max_(torch.tensor(1.0)).tolist()
+
+
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (1, True), ((0, 2), False)])
+def test_amin_matches_torch_with_ties(dim, keepdim):
+    a = np.round(arrays((2, 3, 4), seed=8)[0] * 2) / 2  # halves: ties share the gradient
+    compare(lambda x: lumen.amin(x, dim, keepdim), lambda x: torch.amin(x, () if dim is None else dim, keepdim), a)
+    compare(lambda x: x.amin(dim, keepdim), lambda x: x.amin(() if dim is None else dim, keepdim), a)

@@ -79,6 +79,29 @@ class MaxPoolGather(Function):
         return MaxPool2dBackward.apply(gy, idx, x_shape=self.x_shape), None
 
 
+class MaxUnpool(Function):
+    """Put x (N,C,rows,W) at its flat ``indices`` (x's shape) in zero planes of ``y_shape`` (N,C,H',W').
+
+    Max-pool indices that repeat (overlapping windows) point at one input value, which is written once, as
+    PyTorch does; the gradient reads gy back at every index (PyTorch's too: a gather, whose adjoint scatter
+    is its backward in turn)."""
+
+    def __init__(self, y_shape):
+        self.y_shape = y_shape
+
+    def forward(self, x, indices):
+        self.save_inputs(1)
+        n, c, h, w = self.y_shape
+        y = self.backend.zeros((n * c, h * w), dtype=x.dtype)
+        rows = self.backend.arange(n * c).reshape(-1, 1)
+        y[rows, indices.reshape(n * c, -1)] = x.reshape(n * c, -1)
+        return y.reshape(self.y_shape)
+
+    def backward(self, gy):
+        (idx,) = self.saved_inputs
+        return MaxPoolGather.apply(gy, idx), None
+
+
 class _AvgPoolFunction(Function):
     def __init__(self, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
         self.kernel, self.stride, self.padding, self.ceil_mode = kernel, stride, padding, ceil_mode
@@ -311,8 +334,11 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     2-d average of every depth slice, then one along depth; with ``divisor_override`` both stages sum
     and the second divides by it.
     """
-    input, unbatched, kernel, stride, padding = _avg_window("avg_pool3d", input, 3, kernel_size, stride,
-                                                            padding, ceil_mode, divisor_override)
+    op = "avg_pool3d"
+    input, unbatched, kernel, stride, padding = _avg_window(op, input, 3, kernel_size, stride, padding, ceil_mode,
+                                                            divisor_override)
+    if any(size < k for size, k in zip(input.shape[2:], kernel)):  # PyTorch's 3-d check ignores the padding
+        raise RuntimeError(f"{op}: input of shape {tuple(input.shape)} is smaller than kernel_size {kernel}")
     n, c, d, h, w = input.shape
     rules = dict(ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad))
     y = AvgPool2d.apply(input.reshape(n, c * d, h, w), kernel=kernel[1:], stride=stride[1:], padding=padding[1:],
@@ -326,6 +352,8 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def _adaptive_size(op, input, output_size, n):
     """``output_size`` (an int, or n entries of which None keeps that input size) as an n-tuple."""
     sizes = tuple(output_size) if isinstance(output_size, (list, tuple)) else (output_size,) * n
+    if n == 1 and None in sizes:  # PyTorch's 1-d adaptive pools take ints only
+        raise TypeError(f"{op}: output_size must be an int, got {output_size!r}")
     if len(sizes) != n:
         raise ValueError(f"{op}: output_size must be an int or {n} ints (or None), got {output_size!r}")
     sizes = tuple(size if s is None else s for s, size in zip(sizes, input.shape[2:]))
@@ -449,7 +477,7 @@ def _max_unpool(op, n, input, indices, kernel_size, stride, padding, output_size
                            f"[{int(indices.min())}, {int(indices.max())}]")
     shape = tuple(input.shape[:2]) + out
     planes = _planes(input.shape)
-    y = MaxPool2dBackward.apply(input.reshape(planes), indices.long().reshape(planes), x_shape=_planes(shape))
+    y = MaxUnpool.apply(input.reshape(planes), indices.long().reshape(planes), y_shape=_planes(shape))
     return _unbatch(unbatched, y.reshape(shape))
 
 
@@ -460,8 +488,7 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
 
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """The partial inverse of max_pool2d, as ``torch.nn.functional.max_unpool2d``: every value goes to its
-    index in a zero (N, C, H_out, W_out). Indices that repeat (overlapping windows) are summed here,
-    where PyTorch keeps one of the values; a max pool with stride >= kernel never repeats one."""
+    index in a zero (N, C, H_out, W_out); an index that repeats (overlapping windows) is written once."""
     return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding, output_size)
 
 

@@ -109,8 +109,9 @@ def gather_at(x, index, dim):
     return GetItem.apply(x, index=along(x._backend, index, dim))
 
 
-def _dim(x, dim, op):
-    from .reduce import normalize_dims
+def one_dim(x, dim, op):
+    """``dim`` of ``x`` as a non-negative int (0 for a 0-d tensor); IndexError when out of range."""
+    from .reduce import normalize_dims  # reduce builds on shape, which builds on this module
     (d,) = normalize_dims(dim, x.ndim, op) or (0,)
     return d
 
@@ -132,7 +133,7 @@ def _check_index(op, input, dim, index, src=None):
         raise RuntimeError(f"{op}(): expected dtype int64 for index, got {index.dtype}")
     if index.device != input.device:
         raise RuntimeError(f"{op}(): index is on {index.device} but input is on {input.device}")
-    d = _dim(input, dim, op)
+    d = one_dim(input, dim, op)
     if index.ndim != input.ndim and not (index.ndim <= 1 and input.ndim <= 1):
         raise RuntimeError(f"{op}(): index {tuple(index.shape)} must have the same number of dimensions as "
                            f"input {tuple(input.shape)}")
@@ -168,7 +169,7 @@ def take_along_dim(input, indices, dim=None):
     indices counted from the end; without ``dim``, over the flattened input."""
     if dim is None:
         return take_along_dim(input.reshape(-1), indices.reshape(-1), 0)
-    d = _dim(input, dim, "take_along_dim")
+    d = one_dim(input, dim, "take_along_dim")
     if indices.ndim != input.ndim:
         raise RuntimeError(f"take_along_dim(): input {tuple(input.shape)} and indices {tuple(indices.shape)} "
                            f"must have the same number of dimensions")
@@ -315,7 +316,7 @@ def _along_dim(op, input, dim, index, int32=True):
     """The index expression selecting ``index`` (1-d or 0-d, int64 or int32) along ``dim``."""
     if index.ndim > 1 or index.dtype not in ((dtypes.int64, dtypes.int32) if int32 else (dtypes.int64,)):
         raise RuntimeError(f"{op}(): expected a 1-d int64 index, got {index.dtype} of shape {tuple(index.shape)}")
-    d = _dim(input, dim, op)
+    d = one_dim(input, dim, op)
     n = input.shape[d] if input.ndim else 1
     if index.numel() and (int(index._data.min()) < 0 or int(index._data.max()) >= n):
         raise IndexError(f"{op}(): index out of range: values in [{int(index._data.min())}, "

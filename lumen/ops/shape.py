@@ -5,6 +5,7 @@ import math
 
 from ..autograd.function import Function
 from .arith import sum_to
+from .index import GetItem, IndexAdd, one_dim
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
@@ -332,12 +333,6 @@ def pad(input, pad, mode="constant", value=None):
 # Selections are advanced indices through GetItem/IndexAdd (lumen.ops.index), whose gradients are
 # each other's; they return copies where PyTorch's diagonal/unfold return views.
 
-def _dim(x, dim, op):
-    from .reduce import normalize_dims
-    (d,) = normalize_dims(dim, x.ndim, op) or (0,)
-    return d
-
-
 def _diagonal_positions(backend, rows, cols, offset):
     """(row, col) index arrays of the ``offset`` diagonal of a rows x cols matrix."""
     n = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
@@ -347,7 +342,7 @@ def _diagonal_positions(backend, rows, cols, offset):
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
     """The ``offset`` diagonal of the (dim1, dim2) planes, as a last dim (a copy; PyTorch's is a view)."""
-    d1, d2 = _dim(input, dim1, "diagonal"), _dim(input, dim2, "diagonal")
+    d1, d2 = one_dim(input, dim1, "diagonal"), one_dim(input, dim2, "diagonal")
     if d1 == d2:
         raise RuntimeError(f"diagonal(): dim1 and dim2 must differ, got {dim1} and {dim2} for shape "
                            f"{tuple(input.shape)}")
@@ -355,7 +350,6 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
 
 
 def _plane_diagonal(input, offset, d1, d2):
-    from .index import GetItem
     rest = [k for k in range(input.ndim) if k not in (d1, d2)]
     planes = permute(input, rest + [d1, d2])
     rows, cols = _diagonal_positions(input._backend, input.shape[d1], input.shape[d2], offset)
@@ -364,7 +358,6 @@ def _plane_diagonal(input, offset, d1, d2):
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     """Matrices in (dim1, dim2) of the output whose ``offset`` diagonal is ``input``'s last dim."""
-    from .index import IndexAdd
     nd = input.ndim + 1
     d1, d2 = dim1 % nd, dim2 % nd
     if d1 == d2:
@@ -380,7 +373,6 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
 
 def diag(input, diagonal=0):
     """1-d -> the square matrix with ``input`` on its ``diagonal``; 2-d -> that diagonal, 1-d."""
-    from .index import IndexAdd
     if input.ndim == 1:
         m = input.shape[0] + abs(diagonal)
         rows, cols = _diagonal_positions(input._backend, m, m, diagonal)
@@ -437,7 +429,7 @@ def roll(input, shifts, dims=None):
     if len(shifts) != len(dims):
         raise RuntimeError(f"roll(): shifts {shifts} and dims {dims} must have the same length")
     return Roll.apply(input, shifts=tuple(int(s) for s in shifts),
-                      dims=tuple(_dim(input, d, "roll") for d in dims))
+                      dims=tuple(one_dim(input, d, "roll") for d in dims))
 
 
 class Flip(Function):
@@ -476,7 +468,6 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     """Each element (each slice along ``dim``) repeated ``repeats`` times (an int, or a tensor of one
     count per element); without ``dim`` over the flattened input. ``repeat_interleave(counts)`` alone
     repeats ``arange(len(counts))``. ``output_size`` is accepted as a hint and checked."""
-    from .index import GetItem
     from .. import dtypes
     if repeats is None:
         counts = input
@@ -486,7 +477,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         input, repeats, dim = counts._like(counts._backend.arange(counts.shape[0], dtype=counts._data.dtype)), \
             counts, 0
     x = input.reshape(-1) if dim is None else input
-    d = 0 if dim is None else _dim(x, dim, "repeat_interleave")
+    d = 0 if dim is None else one_dim(x, dim, "repeat_interleave")
     n = x.shape[d] if x.ndim else 1
     b = x._backend
     if isinstance(repeats, Tensor):
@@ -509,10 +500,9 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
 def unfold(input, dimension, size, step):
     """Windows of ``size`` every ``step`` along ``dimension``: that dim becomes the window count and a
     last dim of ``size`` is added (a copy; PyTorch's is a view)."""
-    from .index import GetItem
     if input.ndim == 0:
         return unfold(input.reshape(1), 0, size, step)
-    d = _dim(input, dimension, "unfold")
+    d = one_dim(input, dimension, "unfold")
     n = input.shape[d]
     if size > n or size < 0:
         raise RuntimeError(f"unfold(): size {size} exceeds the size {n} of dimension {d} (shape "

@@ -12,8 +12,7 @@ from collections import namedtuple
 
 from .. import dtypes
 from ._check import check_tensor
-from .index import gather_at
-from .reduce import normalize_dims
+from .index import gather_at, one_dim
 
 
 class return_types:
@@ -23,11 +22,6 @@ class return_types:
     kthvalue = namedtuple("kthvalue", ["values", "indices"])
     median = namedtuple("median", ["values", "indices"])
     mode = namedtuple("mode", ["values", "indices"])
-
-
-def _dim(x, dim, op):
-    (d,) = normalize_dims(dim, x.ndim, op) or (0,)
-    return d
 
 
 def _at(d, start, stop):
@@ -64,7 +58,7 @@ def sort(input, dim=-1, descending=False, *, stable=False):
     PyTorch pick any order for ties, and input order is one of them."""
     check_tensor(input, "input", "sort")
     x = input.reshape(1) if input.ndim == 0 else input
-    d = _dim(x, dim, "sort")
+    d = one_dim(x, dim, "sort")
     order = _order(x, d, descending)
     values, indices = gather_at(x, order, d), x._like(order)
     if input.ndim == 0:
@@ -81,7 +75,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     first). The result is sorted whatever ``sorted`` says: PyTorch leaves the order unspecified then."""
     check_tensor(input, "input", "topk")
     x = input.reshape(1) if input.ndim == 0 else input
-    d = _dim(x, dim, "topk")
+    d = one_dim(x, dim, "topk")
     if not 0 <= k <= x.shape[d]:
         raise RuntimeError(f"topk(): selected index k={k} out of range for dimension {d} of size "
                            f"{x.shape[d]} (shape {tuple(input.shape)})")
@@ -98,7 +92,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 def kthvalue(input, k, dim=-1, keepdim=False):
     """The ``k``-th smallest element along ``dim`` (k counts from 1) and its index."""
     check_tensor(input, "input", "kthvalue")
-    d = _dim(input, dim, "kthvalue")
+    d = one_dim(input, dim, "kthvalue")
     n = input.shape[d] if input.ndim else 1
     if not 1 <= k <= n:
         raise RuntimeError(f"kthvalue(): selected number k={k} out of range for dimension {d} of size {n} "
@@ -131,7 +125,7 @@ def median(input, dim=None, keepdim=False):
             return input.new_full((), float("nan"))  # as PyTorch: the median of nothing is NaN
         flat = input.reshape(-1)
         return gather_at(flat, _median_pick(flat, 0), 0).reshape(())
-    d = _dim(input, dim, "median")
+    d = one_dim(input, dim, "median")
     if input.ndim == 0:
         return return_types.median(input.clone(), input.new_zeros((), dtype=dtypes.int64))
     _check_nonempty(input, d, "median")
@@ -164,7 +158,7 @@ def _mode_pick(x, d):
 def mode(input, dim=-1, keepdim=False):
     """``(values, indices)``: the most frequent value along ``dim`` and the index of its last occurrence."""
     check_tensor(input, "input", "mode")
-    d = _dim(input, dim, "mode")
+    d = one_dim(input, dim, "mode")
     if input.ndim == 0:
         return return_types.mode(input.clone(), input.new_zeros((), dtype=dtypes.int64))
     _check_nonempty(input, d, "mode")
@@ -181,7 +175,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
         values, inverse, counts = b.unique(a.reshape(-1), return_inverse=True, return_counts=True)
         inverse = inverse.reshape(a.shape)
     else:
-        d = _dim(input, dim, "unique")
+        d = one_dim(input, dim, "unique")
         values, inverse, counts = b.unique(a, return_inverse=True, return_counts=True, axis=d)
         inverse = inverse.reshape(-1)
     out = [input._like(values)]

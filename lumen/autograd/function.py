@@ -547,6 +547,20 @@ def register_hook(tensor, hook):
     return handle
 
 
+def register_post_accumulate_grad_hook(tensor, hook):
+    """``Tensor.register_post_accumulate_grad_hook``: ``hook(tensor)`` runs after a backward has added
+    into this leaf's ``.grad`` (an optimizer step fused into backward, say)."""
+    if not tensor._requires_grad:
+        raise RuntimeError(f"register_post_accumulate_grad_hook: cannot register a hook on a tensor of shape "
+                           f"{tuple(tensor.shape)} that doesn't require gradient")
+    if tensor.grad_fn is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    hooks = tensor.__dict__.setdefault("_post_accumulate_grad_hooks", {})
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
 def retain_grad(tensor):
     """``Tensor.retain_grad``: a non-leaf keeps its gradient in ``.grad`` (a leaf always does)."""
     if not tensor._requires_grad:
@@ -737,12 +751,13 @@ def _store_leaf_grads(entries, root_arrays, create_graph):
     for leaf, g in entries:
         if create_graph:
             leaf.grad = g if leaf.grad is None else leaf.grad + g
-            continue
-        g = g.detach()
-        if leaf.grad is not None:
-            leaf.grad = accumulate_grad(leaf.grad, g)
-            continue
-        if any(g._backend.may_share_memory(g._data, other) for other in stored):
-            g = g.clone()
-        stored.append(g._data)
-        leaf.grad = g
+        elif leaf.grad is not None:
+            leaf.grad = accumulate_grad(leaf.grad, g.detach())
+        else:
+            g = g.detach()
+            if any(g._backend.may_share_memory(g._data, other) for other in stored):
+                g = g.clone()
+            stored.append(g._data)
+            leaf.grad = g
+        for hook in list(leaf.__dict__.get("_post_accumulate_grad_hooks", {}).values()):
+            hook(leaf)

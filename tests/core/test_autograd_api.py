@@ -358,3 +358,19 @@ def test_gradgradcheck_with_given_and_non_contiguous_grad_outputs():
     tx = torch.tensor(x.tolist(), dtype=torch.float64, requires_grad=True)
     tgo = torch.tensor(go.tolist(), dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda t: t.tanh() * t, (tx,), (tgo,))
+
+
+def test_post_accumulate_grad_hooks_as_torch():
+    for lib in (lumen, torch):
+        x = lib.ones(2, requires_grad=True)
+        seen = []
+        handle = x.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+        (x * 2).sum().backward()
+        (x * 3).sum().backward()
+        lib.autograd.grad((x * 2).sum(), x)  # no accumulation, no call
+        (x * 2).sum().backward(inputs=[x])
+        handle.remove()
+        (x * 2).sum().backward()
+        assert seen == [[2.0, 2.0], [5.0, 5.0], [7.0, 7.0]]
+        with pytest.raises(RuntimeError, match="post accumulate grad hooks cannot be registered on non-leaf"):
+            (x * 2).register_post_accumulate_grad_hook(lambda t: None)

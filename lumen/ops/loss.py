@@ -473,9 +473,15 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     return _apply_reduction(loss, reduction)
 
 
+def _floor_passing_gradient(t, floor):
+    """max(t, floor) whose gradient is t's (PyTorch's clamp under no_grad, as gaussian_nll_loss's variance
+    and cosine_similarity's norms have)."""
+    return t + (t.clamp(min=floor) - t).detach()
+
+
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
     """Gaussian negative log-likelihood (log var + (input - target)^2 / var) / 2, with var floored at
-    ``eps`` (the floor passes gradients through unchanged, as PyTorch's no-grad clamp does)."""
+    ``eps`` by :func:`_floor_passing_gradient`."""
     op = "gaussian_nll_loss"
     check_tensor(input, "input", op)
     if isinstance(var, (int, float)):
@@ -495,7 +501,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
                              f"{tuple(input.shape)} (expected input's shape, its shape without the last "
                              f"dim, or one dim of size 1)")
     reduction = resolve_reduction(op, None, None, reduction)
-    var = var + (var.clamp(min=eps) - var).detach()
+    var = _floor_passing_gradient(var, eps)
     loss = 0.5 * (var.log() + (input - target).square() / var)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
@@ -551,14 +557,15 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) over ``dim``, x1 and x2 broadcast."""
+    """sum((x1 / max(||x1||, eps)) (x2 / max(||x2||, eps))) over ``dim``, x1 and x2 broadcast; the floors
+    pass the norms' gradients through, as PyTorch's."""
     op = "cosine_similarity"
     check_tensor(x1, "x1", op)
     check_tensor(x2, "x2", op)
     shape = broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
     x1, x2 = x1.expand(shape), x2.expand(shape)
-    norm1 = vector_norm(x1, 2, dim, keepdim=True).clamp(min=eps)
-    norm2 = vector_norm(x2, 2, dim, keepdim=True).clamp(min=eps)
+    norm1 = _floor_passing_gradient(vector_norm(x1, 2, dim, keepdim=True), eps)
+    norm2 = _floor_passing_gradient(vector_norm(x2, 2, dim, keepdim=True), eps)
     return ((x1 / norm1) * (x2 / norm2)).sum(dim)
 
 

@@ -285,6 +285,20 @@ def test_distances_match_torch(shape, norm, seed):
         _gradcheck("pairwise_distance", [x1, x2], (0, 1), {"p": norm})
 
 
+def test_cosine_similarity_near_zero_norms_as_torch():
+    x1 = np.array([[0.0, 0.0, 0.0], [1e-9, 0, 0], [1.0, 2, 3]])
+    x2 = np.array([[1.0, 2, 3], [1.0, 0, 0], [0, 0, 1e-10]])
+    _compare("cosine_similarity", [x1, x2], (0, 1), {})
+    _compare("pairwise_distance", [x1, x1], (0, 1), {})
+
+
+def test_multilabel_soft_margin_gradcheck():
+    rng = np.random.default_rng(14)
+    x, y, w = rng.standard_normal((3, 4)), (rng.random((3, 4)) > 0.5).astype(float), rng.random(4)
+    assert gradcheck(lambda t: F.multilabel_soft_margin_loss(t, lumen.tensor(y), lumen.tensor(w), reduction="none"),
+                     (lumen.tensor(x, requires_grad=True),))
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("shape", [(4, 5), (2, 3, 2, 2), (5,)])
 def test_cross_entropy_probability_targets(reduction, shape):

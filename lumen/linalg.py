@@ -1,9 +1,9 @@
-"""``lumen.linalg``: PyTorch's ``torch.linalg`` names that Lumen implements (norms and matmul).
+"""``lumen.linalg``: the ``torch.linalg`` names Lumen implements (norms, singular values, matmul).
 
-Decompositions, solves and the SVD-based norms ('nuc', 2, -2) are not implemented."""
+Decompositions other than the singular values, inverses and solves are not implemented."""
 from __future__ import annotations
 
 from .ops.arith import matmul
-from .ops.linalg import matrix_norm, norm, vector_norm
+from .ops.linalg import matrix_norm, norm, svdvals, vector_norm
 
-__all__ = ["matmul", "matrix_norm", "norm", "vector_norm"]
+__all__ = ["matmul", "matrix_norm", "norm", "svdvals", "vector_norm"]

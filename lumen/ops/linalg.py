@@ -1,14 +1,16 @@
 """Linear algebra: norms and distances, matrix and vector products, einsum.
 
 The products are compositions of ``matmul`` and the shape ops (so their gradients, double backward
-included, come from those); the norms are one Function whose backward is PyTorch's, zero vectors
-included (the gradient of ``||x||`` at ``x = 0`` is taken as 0)."""
+included, come from those); the vector norms are one Function whose backward is PyTorch's, zero vectors
+included (the gradient of ``||x||`` at ``x = 0`` is taken as 0); the spectral and nuclear norms build on
+the singular values (the backend's SVD)."""
 from __future__ import annotations
 
 import math
 
 from .. import dtypes
 from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from .arith import broadcast_shapes, matmul, where
 from .reduce import amax, amin, normalize_dims
 from .shape import permute, reshape
@@ -58,6 +60,34 @@ class VectorNorm(Function):
         return x.sign() * x.abs() ** (p - 1) * scale
 
 
+class Svdvals(Function):
+    """The SVD of the matrices in the last two dims: outputs U, S (descending) and Vh, only S
+    differentiable, with PyTorch's gradient ``U diag(gS) Vh``. That gradient treats U and V as
+    constants, so it is not itself differentiable: double backward raises."""
+
+    def forward(self, a):
+        u, s, vh = self.backend.svd(a)
+        self.mark_non_differentiable(0, 2)
+        self.save_outputs(0, 2)
+        return u, s.astype(a.dtype, copy=False), vh
+
+    def backward(self, _, gs, __):
+        if is_grad_enabled():
+            raise RuntimeError("linalg.svdvals: double backward (create_graph=True) through singular values is "
+                               "not supported")
+        u, vh = self.saved_outputs
+        return (u * gs.unsqueeze(-2)) @ vh
+
+
+def svdvals(A):
+    """``torch.linalg.svdvals``: the singular values of the matrices in the last two dims, descending."""
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.svdvals: the input tensor A must have at least 2 dimensions, got shape "
+                           f"{tuple(A.shape)}")
+    _norm_dtype(A, None, "linalg.svdvals")
+    return Svdvals.apply(A)[1]
+
+
 def _norm_dtype(x, dtype, op):
     if dtype is not None:
         dtype = dtypes.as_dtype(dtype)
@@ -103,8 +133,8 @@ def _two_dims(dim, ndim, op):
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
-    """``torch.linalg.matrix_norm`` for ``ord`` 'fro', 1, -1, inf and -inf (max/min absolute column or
-    row sum). 'nuc', 2 and -2 need singular values, which Lumen does not compute (NotImplementedError)."""
+    """``torch.linalg.matrix_norm``: 'fro', 'nuc' (the sum of the singular values), 2 and -2 (the largest and
+    smallest), 1, -1, inf and -inf (the largest and smallest absolute column or row sum)."""
     op = "linalg.matrix_norm"
     A = _norm_dtype(A, dtype, op)
     if A.ndim < 2:
@@ -114,8 +144,10 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord in ("nuc", 2, -2):
-        raise NotImplementedError(f"{op}: ord={ord!r} needs singular values (an SVD), which Lumen does not "
-                                  f"compute; 'fro', 1, -1, inf and -inf are supported")
+        rest = [i for i in range(A.ndim) if i not in (d0, d1)]
+        s = svdvals(permute(A, tuple(rest + [d0, d1])))
+        out = s.sum(-1) if ord == "nuc" else (amax if ord == 2 else amin)(s, -1)
+        return out.reshape(tuple(1 if i in (d0, d1) else n for i, n in enumerate(A.shape))) if keepdim else out
     if ord not in (1, -1, INF, -INF):
         raise RuntimeError(f"{op}: order {ord!r} not supported; expected 'fro', 'nuc', 1, -1, 2, -2, inf "
                            f"or -inf")

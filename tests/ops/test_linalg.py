@@ -72,7 +72,7 @@ def test_tensor_norm_matches_torch(args):
     compare(lambda x: lumen.norm(x, **args), lambda x: torch.norm(x, **args), a)
 
 
-@pytest.mark.parametrize("ord", ["fro", 1, -1, INF, -INF])
+@pytest.mark.parametrize("ord", ["fro", "nuc", 2, -2, 1, -1, INF, -INF])
 @pytest.mark.parametrize("dim", [(-2, -1), (0, 2), (2, 0)])
 def test_matrix_norm_matches_torch(ord, dim):
     (a,) = arrays((3, 2, 4), seed=4)
@@ -81,11 +81,25 @@ def test_matrix_norm_matches_torch(ord, dim):
             lambda x: torch.linalg.matrix_norm(x, ord, dim, keepdim=True), a)
 
 
-@pytest.mark.parametrize("args", [{}, {"ord": 1}, {"ord": "fro"}, {"ord": INF}, {"dim": 0}, {"ord": 3, "dim": 1},
+@pytest.mark.parametrize("args", [{}, {"ord": 1}, {"ord": "fro"}, {"ord": "nuc"}, {"ord": 2}, {"ord": INF}, {"dim": 0},
+                                  {"ord": 3, "dim": 1},
                                   {"ord": -INF, "dim": (0, 1)}, {"dim": (1, 0), "keepdim": True}])
 def test_linalg_norm_matches_torch(args):
     (a,) = arrays((3, 4), seed=5)
     compare(lambda x: lumen.linalg.norm(x, **args), lambda x: torch.linalg.norm(x, **args), a)
+
+
+def test_svdvals_matches_torch():
+    (a,) = arrays((2, 4, 3), seed=16)
+    compare(lumen.linalg.svdvals, torch.linalg.svdvals, a)
+    compare(lambda x: x.norm("nuc", dim=(0, 2)), lambda x: x.norm("nuc", dim=(0, 2)), a)
+    x = lumen.tensor(a, requires_grad=True)
+    assert gradcheck(lumen.linalg.svdvals, (x,))
+    assert gradcheck(lambda t: lumen.linalg.matrix_norm(t, 2), (x,))
+    with pytest.raises(RuntimeError, match="double backward"):
+        gradgradcheck(lumen.linalg.svdvals, (x,))
+    with pytest.raises(RuntimeError, match="at least 2"):
+        lumen.linalg.svdvals(lumen.ones(3))
 
 
 def test_norm_errors():
@@ -93,8 +107,6 @@ def test_norm_errors():
         lumen.linalg.vector_norm(lumen.tensor([1, 2]))
     with pytest.raises(RuntimeError, match="floating point"):
         lumen.tensor([1, 2]).norm()
-    with pytest.raises(NotImplementedError, match="nuc"):
-        lumen.linalg.matrix_norm(lumen.ones(2, 2), "nuc")
     with pytest.raises(RuntimeError, match="order"):
         lumen.linalg.matrix_norm(lumen.ones(2, 2), 3)
     with pytest.raises(RuntimeError, match="at least 2"):

@@ -43,6 +43,11 @@ class NumpyBackend(Backend):
 
     erf, erfc, erfinv = _special("erf"), _special("erfc"), _special("erfinv")
 
+    @staticmethod
+    def svd(a):
+        """The reduced SVD ``(U, S, Vh)`` of the matrices in the last two dims, S descending."""
+        return np.linalg.svd(a, full_matrices=False)
+
     conv2d_forward = staticmethod(conv.conv2d_forward)
     conv2d_backward_data = staticmethod(conv.conv2d_backward_data)
     conv2d_backward_filter = staticmethod(conv.conv2d_backward_filter)

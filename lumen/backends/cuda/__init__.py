@@ -97,6 +97,11 @@ class CupyBackend(base.Backend):
 
     erf, erfc, erfinv = _special("erf"), _special("erfc"), _special("erfinv")
 
+    @staticmethod
+    def svd(a):
+        """The reduced SVD ``(U, S, Vh)`` of the matrices in the last two dims, S descending."""
+        return cupy.linalg.svd(a, full_matrices=False)
+
     # ---- convolution ----------------------------------------------------------
     def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
         return conv.conv2d_forward(x, w, b, stride, padding, dilation, groups)

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import lumen
 from lumen.autograd import functional as F
@@ -289,6 +290,18 @@ def test_jacobian_hessian_vjp_jvp_hvp_vhp_match_torch(create_graph):
             close(a, b)
     for got, want in cases:
         compare(got, want)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.integers(1, 3), min_size=0, max_size=2), st.integers(0, 2**31 - 1))
+def test_jacobian_and_hessian_match_torch_over_shapes(shape, seed):
+    values = np.random.default_rng(seed).uniform(-1, 1, shape)
+    x, tx = lumen.tensor(values, dtype=lumen.float64), torch.tensor(values, dtype=torch.float64)
+    close(F.jacobian(lambda a: (a.tanh() * a).exp(), x), TF.jacobian(lambda a: (a.tanh() * a).exp(), tx))
+    close(F.hessian(lambda a: (a.sin() * a * a).sum(), x), TF.hessian(lambda a: (a.sin() * a * a).sum(), tx))
+    v = np.random.default_rng(seed + 1).uniform(-1, 1, shape)
+    lv, tv = lumen.tensor(v, dtype=lumen.float64), torch.tensor(v, dtype=torch.float64)
+    close(F.jvp(lambda a: a.tanh() * a, x, lv)[1], TF.jvp(lambda a: a.tanh() * a, tx, tv)[1])
 
 
 def test_functional_create_graph_results_are_differentiable():

@@ -447,6 +447,7 @@ def _apply_with_ctx(cls, *args, **kwargs):
             output_meta.append(None)
             continue
         output_meta.append((o._data.shape, o._data.dtype, o._device, o._backend))
+        differentiable = id(o) not in non_differentiable and o.dtype.is_floating_point
         if id(o) in dirty:
             if o.grad_fn is None and o._requires_grad:
                 raise RuntimeError(f"{ctx.name()}: a leaf tensor of shape {tuple(o.shape)} that requires grad "
@@ -455,9 +456,8 @@ def _apply_with_ctx(cls, *args, **kwargs):
             # an input returned as it is becomes a new tensor sharing its memory (PyTorch's view)
             o = outputs[i] = Tensor._wrap(o._data, o._device, version_counter=o._version_counter,
                                           backend=o._backend)
-        if id(o) in non_differentiable or not o.dtype.is_floating_point:
-            continue
-        o.grad_fn, o._output_index, o._requires_grad = ctx, i, True
+        if differentiable:
+            o.grad_fn, o._output_index, o._requires_grad = ctx, i, True
     ctx.output_meta = tuple(output_meta)
 
     # saved tensors are kept with their version counter value once forward (and mark_dirty) is done

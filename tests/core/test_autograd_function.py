@@ -268,9 +268,22 @@ def test_mark_non_differentiable_materialized_and_unmaterialized_grads():
                 got["lazy"] = (g3, g_int)
                 return g2 * 2
 
+        class PassMask(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, mask):
+                ctx.mark_non_differentiable(mask)
+                return x * 2, mask  # an input returned as it is, and marked
+
+            @staticmethod
+            def backward(ctx, g, g_mask):
+                return g * 2, None
+
         x = lib.tensor([1.0, 5.0], requires_grad=True)
         a, b, idx = Sort.apply(x)
         assert not idx.requires_grad and a.requires_grad
+        mask = lib.ones(2, requires_grad=True)
+        _, passed = PassMask.apply(x, mask)
+        assert passed is not mask and not passed.requires_grad and passed.grad_fn is None
         a.sum().backward()
         assert got["materialized"] == ([0.0, 0.0], 0)  # zeros for unused outputs, even the index one
         a, b, seven = Lazy.apply(x)

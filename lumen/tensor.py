@@ -888,7 +888,7 @@ class Tensor:
         return red.prod(self, dim, keepdim, dtype=dtype)
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
-        return linalg_ops.tensor_norm(self, p, dim, keepdim, dtype)
+        return linalg_ops.tensor_norm(self, p, dim, keepdim, dtype=dtype)
 
     def dist(self, other, p=2):
         return linalg_ops.dist(self, other, p)

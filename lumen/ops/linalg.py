@@ -180,7 +180,7 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     raise RuntimeError(f"{op}: dim must be one or two dims, got {dim}")
 
 
-def tensor_norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+def tensor_norm(input, p="fro", dim=None, keepdim=False, *, dtype=None):
     """``torch.norm`` / ``Tensor.norm``: the 2-norm for 'fro' over up to two dims (everything when
     ``dim`` is None), 'nuc' as a matrix norm, a number as a vector norm over ``dim``."""
     if isinstance(p, str):

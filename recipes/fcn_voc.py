@@ -12,6 +12,7 @@ model, optimizer, data-loader position and random state).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -28,6 +29,7 @@ from lumen import optim
 from lumen.data import DataError, DataLoader
 from lumen.nn import functional as F
 from lumen.serialization import CheckpointError, atomic_write
+from lumen.utils.csv_log import CSVLog
 from lumen.vision import metrics, plot
 from lumen.vision.datasets import VOC_CLASSES, SBDSegmentation, VOCSegmentation, synthetic_voc
 from lumen.vision.models import fcn, read_npz
@@ -254,6 +256,33 @@ def table2(results):
     return "\n".join(lines)
 
 
+LOG_FIELDS = ("stage", "iteration", "loss", "lr", "images_per_s", "pixel_accuracy", "mean_accuracy", "mean_iu",
+              "frequency_weighted_iu")
+
+
+def open_log(args, stages, ckpt):
+    """``OUT/log.csv``: a training row per iteration, a validation row per evaluation. A resumed run keeps
+    the rows up to its checkpoint and writes the rest again, so its log equals the uninterrupted run's."""
+    if ckpt is None:
+        return CSVLog(args.out / "log.csv", LOG_FIELDS)
+    position = (ckpt["meta"]["stage"], ckpt["meta"]["iteration"])
+
+    def before_checkpoint(row):
+        here = (stages.index(row["stage"]), int(row["iteration"]))
+        # the end-of-stage validation follows the stage's last checkpoint, so a resume repeats it
+        final_validation = row["loss"] == "" and here[1] == args.iters
+        return here < position or (here == position and not final_validation)
+
+    try:
+        return CSVLog(args.out / "log.csv", LOG_FIELDS, keep=before_checkpoint)
+    except (ValueError, KeyError, csv.Error) as e:
+        raise UserError(f"cannot continue {args.out / 'log.csv'}: {e}") from None
+
+
+def log_validation(log, name, iteration, scores):
+    log.write(stage=name, iteration=iteration, **{key: scores[key] for key in LOG_FIELDS[5:]})
+
+
 def run(args, on_iteration=None):
     """Train (all stages) and evaluate; returns the per-stage metrics. ``on_iteration(it)`` may return
     "stop" to request the same clean stop as Ctrl-C (used by the tests)."""
@@ -273,6 +302,7 @@ def run(args, on_iteration=None):
 
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
                         seed=args.seed, drop_last=args.batch_size > 1)
+    log_csv = open_log(args, stages, ckpt)
     history = ckpt["history"] if ckpt else []
     results = dict(ckpt["results"]) if ckpt else {}
     first_stage = ckpt["meta"]["stage"] if ckpt else 0
@@ -334,12 +364,17 @@ def run(args, on_iteration=None):
                     it += 1
                     seen += images.shape[0]
                     log["loss"].append([it, value])
-                    bar.set_postfix(loss=f"{value:.4g}", img_s=f"{seen / (time.perf_counter() - t0):.1f}")
+                    speed = seen / (time.perf_counter() - t0)
+                    log_csv.write(stage=name, iteration=it, loss=value, lr=opt.param_groups[0]["lr"],
+                                  images_per_s=speed)
+                    bar.set_postfix(loss=f"{value:.4g}", img_s=f"{speed:.1f}")
                     bar.update(1)
                     stop = on_iteration(it) == "stop" if on_iteration else False
                     if it % args.eval_every == 0 and it < args.iters:
                         confusion, _ = evaluate(model, val_set, device)
-                        miu = confusion.compute()["mean_iu"]
+                        scores = scores_of(confusion)
+                        miu = scores["mean_iu"]
+                        log_validation(log_csv, name, it, scores)
                         log["mean_iu"].append([it, miu])
                         tqdm.write(f"{name} iteration {it}: loss {value:.4g}, validation mean IU {100 * miu:.1f}")
                     if it % args.checkpoint_every == 0 or it == args.iters:
@@ -357,6 +392,7 @@ def run(args, on_iteration=None):
         loader.set_epoch(loader.epoch + 1)
         confusion, shown = evaluate(model, val_set, device)
         results[name] = scores_of(confusion)
+        log_validation(log_csv, name, args.iters, results[name])
         if not (log["mean_iu"] and log["mean_iu"][-1][0] == args.iters):
             log["mean_iu"].append([args.iters, results[name]["mean_iu"]])
         tqdm.write(f"{name}: validation mean IU {100 * results[name]['mean_iu']:.1f}")

@@ -57,6 +57,29 @@ def test_resume_after_interrupt_gives_the_uninterrupted_weights(tmp_path):
         json.loads((tmp_path / "split" / "metrics.json").read_text())
 
 
+def _log_without_speed(path):
+    import csv
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if k != "images_per_s"} for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("stop_at", [2, 3, 4])  # mid-stage, at a stage's end (before its validation), next stage
+def test_log_csv_of_a_resumed_run_equals_the_uninterrupted_one(tmp_path, stop_at):
+    args = ["--iters", "3", "--model", "staged", "--eval-every", "2"]
+    assert fcn_voc.main(tiny(tmp_path, *args, out="whole")) == 0
+    whole = _log_without_speed(tmp_path / "whole" / "log.csv")
+    assert [(r["stage"], r["iteration"], r["loss"] != "") for r in whole[:5]] == [
+        ("fcn32s", "1", True), ("fcn32s", "2", True), ("fcn32s", "2", False), ("fcn32s", "3", True),
+        ("fcn32s", "3", False)]
+    assert len(whole) == 15 and all(0 <= float(r["mean_iu"]) <= 1 for r in whole if not r["loss"])
+
+    calls = []
+    assert fcn_voc.run(fcn_voc.parse_args(tiny(tmp_path, *args, out="split")),
+                       on_iteration=lambda it: calls.append(it) or ("stop" if len(calls) == stop_at else None)) is None
+    assert fcn_voc.main(tiny(tmp_path, *args, "--resume", out="split")) == 0
+    assert _log_without_speed(tmp_path / "split" / "log.csv") == whole
+
+
 def test_eval_only_scores_a_checkpoint(tmp_path):
     assert fcn_voc.main(tiny(tmp_path, "--iters", "1", "--model", "fcn32s")) == 0
     ckpt = tmp_path / "out" / "checkpoint.npz"

@@ -11,6 +11,7 @@ import warnings
 
 from .. import dtypes
 from ..autograd.function import Function
+from ..creation import arange
 from ..random import uniform_array
 from . import inplace as inplace_ops
 from ._check import check_float, check_tensor
@@ -21,7 +22,7 @@ from .unary import sigmoid, tanh
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "softmax", "log_softmax", "softmin", "elu", "elu_",
            "selu", "selu_", "celu", "celu_", "gelu", "silu", "mish", "hardswish", "hardsigmoid", "hardtanh",
            "hardtanh_", "relu6", "softplus", "softsign", "tanhshrink", "threshold", "threshold_", "glu",
-           "logsigmoid", "hardshrink", "softshrink", "prelu", "rrelu", "rrelu_"]
+           "logsigmoid", "hardshrink", "softshrink", "prelu", "rrelu", "rrelu_", "gumbel_softmax"]
 
 # SELU's constants (Klambauer et al. 2017), as PyTorch's kernel spells them
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -539,3 +540,24 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
     """softmax(-x) along ``dim``."""
     input, dim = _dim_and_cast("softmin", input, dim, dtype, _stacklevel)
     return Softmax.apply(-input, dim=dim)
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
+    """softmax((logits + g) / tau) along ``dim``, g ~ Gumbel(0, 1) drawn from the default generator of the
+    logits' device. ``hard``: the one-hot of its argmax in the forward, the soft sample's gradient in the
+    backward (straight through). ``eps`` is PyTorch's deprecated no-op (a warning when given)."""
+    op = "gumbel_softmax"
+    _float_input(logits, op)
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", UserWarning, stacklevel=2)
+    u = logits._like(uniform_array(logits.shape, logits.dtype, logits.device))
+    # Exp(1) = -log(1 - U), and -log of it is Gumbel(0, 1)
+    gumbels = -(-(1 - u).log()).log()
+    y_soft = softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    positions = arange(logits.shape[dim], device=logits.device).reshape(
+        (-1,) + (1,) * (logits.ndim - 1 - dim % max(logits.ndim, 1)))
+    y_hard = (positions == index).to(logits.dtype)
+    return y_hard - y_soft.detach() + y_soft

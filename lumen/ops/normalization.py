@@ -1,4 +1,4 @@
-"""Normalisation: ``batch_norm``, ``instance_norm``, ``group_norm``, ``layer_norm``, ``normalize`` and
+"""Normalisation: ``batch_norm``, ``instance_norm``, ``group_norm``, ``layer_norm``, ``rms_norm``, ``normalize`` and
 ``local_response_norm`` (AlexNet / GoogLeNet's LRN).
 
 Batch, instance, group and layer norm are one Function (``BatchNormTrain``): each normalises rows of a
@@ -11,7 +11,8 @@ from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ._check import check_float, check_same, check_tensor
 from .reduce import amax
 
-__all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "normalize", "local_response_norm"]
+__all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm", "normalize",
+           "local_response_norm"]
 
 
 class ChannelWindowSum(Function):
@@ -240,24 +241,44 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the last ``len(normalized_shape)`` dims (which must equal ``normalized_shape``), then
     scale and shift elementwise by weight / bias of ``normalized_shape``, as
     ``torch.nn.functional.layer_norm``."""
-    op = "layer_norm"
-    check_tensor(input, "input", op)
-    check_float(input, op)
-    check_same(op, input, weight=weight, bias=bias)
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    k = len(shape)
-    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
-        raise RuntimeError(f"{op}: given normalized_shape={list(shape)}, expected input with shape "
-                           f"[*, {', '.join(map(str, shape))}], but got input of size {tuple(input.shape)}")
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and tuple(t.shape) != shape:
-            raise RuntimeError(f"{op}: expected {name} to be of same shape as normalized_shape, but got {name} "
-                               f"of shape {tuple(t.shape)} and normalized_shape={list(shape)}")
+    shape = _normalized_shape("layer_norm", input, normalized_shape, weight=weight, bias=bias)
     size = 1
     for s in shape:
         size *= s
     y, _, _ = _normalize_rows(input, input.numel() // size if size else 0, eps)
     return _affine(y, weight, bias, shape)
+
+
+# machine epsilon of each float dtype: rms_norm's default eps, as torch.finfo(dtype).eps
+_MACHINE_EPS = {"float16": 2.0 ** -10, "float32": 2.0 ** -23, "float64": 2.0 ** -52}
+
+
+def _normalized_shape(op, input, normalized_shape, **params):
+    """``normalized_shape`` as a tuple, checked to end input's shape and to be the shape of ``params``."""
+    check_tensor(input, "input", op)
+    check_float(input, op)
+    check_same(op, input, **params)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise RuntimeError(f"{op}: given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size {tuple(input.shape)}")
+    for name, t in params.items():
+        if t is not None and tuple(t.shape) != shape:
+            raise RuntimeError(f"{op}: expected {name} to be of same shape as normalized_shape, but got {name} "
+                               f"of shape {tuple(t.shape)} and normalized_shape={list(shape)}")
+    return shape
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the last ``len(normalized_shape)`` dims, as
+    ``torch.nn.functional.rms_norm``; ``eps=None`` is the machine epsilon of input's dtype."""
+    shape = _normalized_shape("rms_norm", input, normalized_shape, weight=weight)
+    if eps is None:
+        eps = _MACHINE_EPS[str(input.dtype).rsplit(".", 1)[-1]]
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return y if weight is None else y * weight
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):

@@ -331,3 +331,25 @@ def test_activation_modules_repr_and_forward_match_torch():
             continue  # PReLU: see test_prelu_matches_torch_and_gradchecks; dim=None: the softmax test
         np.testing.assert_allclose(m(lumen.tensor(a)).numpy(), tm(torch.tensor(a)).numpy(), rtol=1e-12,
                                    atol=1e-15, err_msg=repr(m))
+
+
+def test_gumbel_softmax_samples_the_softmax_and_passes_its_gradient_straight_through():
+    logits = lumen.tensor(np.log([[0.1, 0.2, 0.7]]).repeat(20000, 0), requires_grad=True)
+    lumen.manual_seed(0)
+    hard = F.gumbel_softmax(logits, tau=0.5, hard=True)
+    h = hard.detach().numpy()
+    assert set(np.unique(h)) == {0.0, 1.0} and np.all(h.sum(1) == 1)
+    np.testing.assert_allclose(h.mean(0), [0.1, 0.2, 0.7], atol=0.01)  # argmax of logits + Gumbel noise
+    lumen.manual_seed(0)
+    soft = F.gumbel_softmax(logits, tau=0.5)
+    np.testing.assert_allclose(soft.detach().numpy().sum(1), 1, rtol=1e-12)
+    assert np.all(h.argmax(1) == soft.detach().numpy().argmax(1))  # the same draw
+    g = lumen.tensor(np.random.default_rng(0).standard_normal(h.shape))
+    ga = lumen.autograd.grad((hard * g).sum(), logits)[0]
+    gb = lumen.autograd.grad((soft * g).sum(), logits)[0]
+    np.testing.assert_allclose(ga.numpy(), gb.numpy(), rtol=1e-12)
+    with pytest.warns(UserWarning, match="`eps` parameter is deprecated and has no effect"):
+        F.gumbel_softmax(logits, eps=1e-5)
+    lumen.manual_seed(1)
+    y = F.gumbel_softmax(lumen.zeros((2, 5, 3)), hard=True, dim=1).numpy()
+    assert np.all(y.sum(1) == 1)

@@ -226,3 +226,23 @@ def test_normalization_errors():
         F.instance_norm(lumen.zeros((2, 4, 1)))
     with pytest.raises(ValueError, match="normalize: p must be positive"):
         F.normalize(x, 0)
+
+
+@pytest.mark.parametrize("norm,weighted,eps", [((4,), True, None), ((3, 4), False, 1e-3), ((4,), False, None)])
+def test_rms_norm_matches_torch_and_gradchecks(norm, weighted, eps):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    arrays = [rng.standard_normal((2, 3, 4))] + ([rng.standard_normal(norm)] if weighted else [])
+    ls, ts = _torch_pair(torch, *arrays)
+    y = F.rms_norm(ls[0], norm, *ls[1:], eps=eps)
+    ty = torch.nn.functional.rms_norm(ts[0], norm, *ts[1:], eps=eps)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-12)
+    _compare_grads(torch, y, ty, list(zip(ls, ts)))
+    assert gradcheck(lambda *a: F.rms_norm(a[0], norm, *a[1:], eps=eps), tuple(ls))
+    assert gradgradcheck(lambda *a: F.rms_norm(a[0], norm, *a[1:], eps=eps), tuple(ls))
+    x32 = lumen.tensor(arrays[0], dtype=lumen.float32)
+    np.testing.assert_allclose(F.rms_norm(x32, norm).numpy(),
+                               torch.nn.functional.rms_norm(torch.tensor(arrays[0], dtype=torch.float32), norm).numpy(),
+                               rtol=1e-6)
+    m, tm = lumen.nn.RMSNorm(norm, eps=eps), torch.nn.RMSNorm(norm, eps=eps)
+    assert repr(m) == repr(tm) and m.weight.tolist() == tm.weight.tolist()

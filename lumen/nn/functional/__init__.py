@@ -11,6 +11,9 @@ from lumen.ops.conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transp
 from lumen.ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from lumen.ops.embedding import embedding, embedding_bag, one_hot
 from lumen.ops.bilinear import bilinear
+from lumen.ops.activation import gumbel_softmax
+from lumen.ops.normalization import rms_norm
+from lumen.ops.unary import sigmoid, tanh
 from lumen.ops.linear import linear
 from lumen.ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss,
                              cosine_similarity, cross_entropy, gaussian_nll_loss, hinge_embedding_loss, huber_loss,
@@ -45,3 +48,4 @@ __all__ += ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose3d", "max_poo
             "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
             "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d", "fold", "unfold",
             "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear", "upsample_nearest"]
+__all__ += ["gumbel_softmax", "rms_norm", "sigmoid", "tanh"]

@@ -16,6 +16,7 @@ from lumen.nn.modules.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLo
 from lumen.nn.modules.normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d,
                                             InstanceNorm2d, InstanceNorm3d, LayerNorm, LocalResponseNorm)
 from lumen.nn.modules.sparse import Embedding, EmbeddingBag
+from lumen.nn.modules.normalization import RMSNorm
 from lumen.nn.modules.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
                                       AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, AvgPool3d, LPPool1d, LPPool2d,
                                       LPPool3d, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d, MaxUnpool2d,
@@ -49,3 +50,4 @@ __all__ += ["Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose3d", "MaxPool1d
             "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
             "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
             "PixelShuffle", "PixelUnshuffle", "Fold", "Unfold"]
+__all__ += ["RMSNorm"]

@@ -21,6 +21,8 @@ from lumen.nn.parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
 
+_EXTRA_STATE_KEY = "_extra_state"  # PyTorch's key for get_extra_state()'s value in a state dict
+
 
 class RemovableHandle:
     """Returned by the ``register_*_hook`` methods; ``remove()`` detaches the hook (also on leaving a
@@ -355,6 +357,21 @@ class Module:
                 raise AttributeError(f"`{item}` is not an nn.Module (looking up '{target}')")
         return mod
 
+    def set_submodule(self, target: str, module: "Module", strict: bool = False) -> None:
+        """Put ``module`` at dotted path ``target`` (its parent must exist); with ``strict`` the attribute
+        must exist already."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}` (looking up '{target}')")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"`{name}` is not an nn.Module (looking up '{target}')")
+        setattr(parent, name, module)
+
     def _attribute_at(self, target: str):
         """(the module owning dotted path ``target``, the attribute's name), checking it exists."""
         module_path, _, name = target.rpartition(".")
@@ -625,6 +642,19 @@ class Module:
         for name, buf in self._buffers.items():
             if buf is not None and name not in self._non_persistent_buffers:
                 destination[prefix + name] = buf if keep_vars else buf.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE_KEY] = self.get_extra_state()
+
+    def get_extra_state(self):
+        """Override (with :meth:`set_extra_state`) to save non-tensor state in ``state_dict``, under
+        ``"<prefix>_extra_state"``; anything picklable."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called. "
+                           "Please override get_extra_state() in the module and set_extra_state() with it.")
+
+    def set_extra_state(self, state) -> None:
+        """Restore what :meth:`get_extra_state` returned; called by ``load_state_dict``."""
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called. "
+                           "Please override set_extra_state() in the module and get_extra_state() with it.")
 
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
         """An ``OrderedDict`` from dotted names to detached tensors sharing storage with the module.
@@ -678,9 +708,16 @@ class Module:
                 continue
             with lumen.no_grad():
                 param.copy_(value.detach().to(device=param.device, dtype=param.dtype))
+        extra_key = prefix + _EXTRA_STATE_KEY
+        has_extra_state = type(self).set_extra_state is not Module.set_extra_state
+        if has_extra_state:
+            if extra_key in state_dict:
+                self.set_extra_state(state_dict[extra_key])
+            elif strict:
+                missing_keys.append(extra_key)
         if strict:
             for key in state_dict:
-                if not key.startswith(prefix):
+                if not key.startswith(prefix) or (has_extra_state and key == extra_key):
                     continue
                 first, dot, _ = key[len(prefix):].partition(".")
                 if (first not in self._modules) if dot else (first not in local_state):

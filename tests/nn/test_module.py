@@ -580,3 +580,58 @@ def test_in_place_write_to_a_backward_hooked_output_is_caught():
     y.mul_(2)
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         y.sum().backward()
+
+
+def _with_extra_state(lib):
+    class Configured(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = lib.Linear(2, 2)
+            self.config = {"classes": 21}
+
+        def get_extra_state(self):
+            return self.config
+
+        def set_extra_state(self, state):
+            self.config = state
+
+    return Configured()
+
+
+def test_extra_state_round_trip_and_missing_key_as_torch():
+    torch = _torch()
+    mine, theirs = _with_extra_state(nn), _with_extra_state(torch.nn)
+    state = mine.state_dict()
+    assert list(state) == list(theirs.state_dict()) == ["_extra_state", "fc.weight", "fc.bias"]
+    other = _with_extra_state(nn)
+    other.config = {}
+    assert other.load_state_dict(state) == ([], [])
+    assert other.config == {"classes": 21}
+    del state["_extra_state"]
+    t_state = theirs.state_dict()
+    del t_state["_extra_state"]
+    assert tuple(mine.load_state_dict(state, strict=False)) == tuple(theirs.load_state_dict(t_state, strict=False))
+    with pytest.raises(RuntimeError) as ours:
+        mine.load_state_dict(state)
+    with pytest.raises(RuntimeError) as ref:
+        theirs.load_state_dict(t_state)
+    assert str(ours.value) == str(ref.value)
+    with pytest.raises(RuntimeError, match="should never be called"):
+        nn.Linear(1, 1).get_extra_state()
+
+
+def test_set_submodule():
+    net = Net()
+    new = Affine(3)
+    net.set_submodule("features.1", new)
+    assert net.features[1] is new
+    net.set_submodule("extra", nn.ReLU())
+    assert isinstance(net.extra, nn.ReLU)
+    with pytest.raises(AttributeError, match="has no attribute `missing`"):
+        net.set_submodule("missing", nn.ReLU(), strict=True)
+    with pytest.raises(AttributeError, match="`weight` is not an nn.Module"):
+        net.set_submodule("head.weight", nn.ReLU())
+    with pytest.raises(ValueError, match="is not an nn.Module"):
+        net.set_submodule("head", lumen.ones(1))
+    with pytest.raises(ValueError, match="without a target name"):
+        net.set_submodule("", nn.ReLU())

@@ -18,7 +18,6 @@ import numpy
 from cuda_emu import runtime
 from lumen.backends.base import ARRAY_PRIMITIVES
 
-from . import _core, cuda, random  # noqa: F401 (submodules the host code reaches as cupy.cuda, ...)
 
 
 class ndarray(numpy.ndarray):
@@ -101,6 +100,8 @@ _OWN = {"allclose", "array_equal", "empty", "empty_like", "from_dlpack", "asarra
 for _name in sorted((set(ARRAY_PRIMITIVES) | set(_HOST_CODE_NAMES)) - _OWN):
     globals()[_name] = _device_function(getattr(numpy, _name), _name)
 del _name
+
+from . import _core, cuda, linalg, random  # noqa: E402,F401 (submodules: cupy.cuda, ...; they use the above)
 
 float16, float32, float64 = numpy.float16, numpy.float32, numpy.float64
 int8, int16, int32, int64, uint8, bool_ = numpy.int8, numpy.int16, numpy.int32, numpy.int64, numpy.uint8, numpy.bool_

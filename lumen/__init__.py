@@ -34,7 +34,11 @@ from .ops.index import (argwhere, gather, index_add, index_copy, index_fill, ind
                         masked_select, nonzero, scatter, scatter_add, scatter_reduce, take, take_along_dim)
 from .ops.shape import (diag, diag_embed, diagonal, flip, fliplr, flipud, meshgrid, repeat_interleave, roll, tril,
                         triu)
-from .ops.sort import argsort, bincount, histc, kthvalue, median, mode, sort, topk, unique
+from .ops.sort import argsort, bincount, bucketize, histc, kthvalue, median, mode, searchsorted, sort, topk, unique
+from .ops.shape import (atleast_1d, atleast_2d, atleast_3d, column_stack, concat, concatenate, dsplit, dstack, hsplit,
+                        hstack, movedim, moveaxis, ravel, rot90, select, swapaxes, swapdims, tensor_split, tile,
+                        tril_indices, triu_indices, unbind, unflatten, vsplit, vstack)
+from .ops.index import count_nonzero, index_put
 from .serialization import load, save
 
 half, float, double, long, int = float16, float32, float64, int64, int32

@@ -1134,6 +1134,53 @@ class Tensor:
     def argwhere(self):
         return index_ops.argwhere(self)
 
+    def index_put(self, indices, values, accumulate=False):
+        return index_ops.index_put(self, indices, values, accumulate)
+
+    def index_put_(self, indices, values, accumulate=False):
+        return inplace.out_of_place_then_write(
+            self, lambda s: index_ops.index_put(s, indices, values, accumulate), values)
+
+    def count_nonzero(self, dim=None):
+        return index_ops.count_nonzero(self, dim)
+
+    def select(self, dim, index):
+        return shape_ops.select(self, dim, index)
+
+    def unbind(self, dim=0):
+        return shape_ops.unbind(self, dim)
+
+    def movedim(self, source, destination):
+        return shape_ops.movedim(self, source, destination)
+
+    moveaxis = movedim
+
+    def swapaxes(self, axis0, axis1):
+        return shape_ops.swapaxes(self, axis0, axis1)
+
+    swapdims = swapaxes
+
+    def tile(self, *dims):
+        return shape_ops.tile(self, _size(dims))
+
+    def tensor_split(self, indices_or_sections, dim=0):
+        return shape_ops.tensor_split(self, indices_or_sections, dim)
+
+    def hsplit(self, sections):
+        return shape_ops.hsplit(self, sections)
+
+    def vsplit(self, sections):
+        return shape_ops.vsplit(self, sections)
+
+    def dsplit(self, sections):
+        return shape_ops.dsplit(self, sections)
+
+    def ravel(self):
+        return shape_ops.ravel(self)
+
+    def rot90(self, k=1, dims=(0, 1)):
+        return shape_ops.rot90(self, k, dims)
+
     # ---- in-place ------------------------------------------------------------------
     def add_(self, other, *, alpha=1):
         return inplace.add_(self, other, alpha)

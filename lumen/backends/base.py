@@ -34,7 +34,7 @@ ARRAY_PRIMITIVES = (
     "where", "clip", "copyto", "zeros", "ones", "full", "empty", "arange", "broadcast_to",
     "ascontiguousarray", "concatenate", "take_along_axis", "argmax", "argmin", "pad", "may_share_memory",
     "allclose", "array_equal", "argsort", "bincount", "cumsum", "linspace", "eye", "from_dlpack",
-    "flip", "roll", "unique", "nonzero", "argwhere", "repeat",  # sorting, selection and indexing
+    "flip", "roll", "unique", "nonzero", "argwhere", "repeat", "searchsorted",  # sorting, selection and indexing
     # more math (ufuncs and products)
     "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "log2", "log10", "log1p",
     "expm1", "exp2", "reciprocal", "trunc", "fmod", "remainder", "hypot", "arctan2", "cumprod", "isclose",

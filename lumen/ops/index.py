@@ -412,3 +412,18 @@ def nonzero(input, *, as_tuple=False):
 
 def argwhere(input):
     return nonzero(input)
+
+
+def index_put(input, indices, values, accumulate=False):
+    """``input`` with ``values`` (broadcast) written at ``input[indices]``, or added there (repeated
+    positions summed) with ``accumulate=True``."""
+    index = to_index(input, tuple(indices))
+    values = scalar_tensor(input, values).to(input.dtype)
+    if not accumulate:
+        return IndexPut.apply(input, values, index=index)
+    selected = input._data[index].shape
+    return input + IndexAdd.apply(values.expand(selected), shape=input.shape, index=index)
+
+
+def count_nonzero(input, dim=None):
+    return (input != 0).sum(dim)

@@ -539,3 +539,194 @@ def meshgrid(*tensors, indexing=None):
     shape = tuple(t.numel() for t in order)
     grids = [expand(reshape(t, (1,) * k + (-1,) + (1,) * (len(order) - k - 1)), shape) for k, t in enumerate(order)]
     return tuple([grids[1], grids[0], *grids[2:]] if swap else grids)
+
+
+# ---- select/unbind, moving and swapping dims, stacking and splitting helpers, rot90 -------------
+
+def select(input, dim, index):
+    """The slice at ``index`` of ``dim`` (that dim removed), a view."""
+    d = one_dim(input, dim, "select")
+    n = input.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at "
+                         f"dimension {d}")
+    return input[(slice(None),) * d + (index,)]
+
+
+def unbind(input, dim=0):
+    d = one_dim(input, dim, "unbind")
+    return tuple(select(input, d, i) for i in range(input.shape[d]))
+
+
+def movedim(input, source, destination):
+    """``input`` with the dims ``source`` moved to positions ``destination``, the others kept in order."""
+    source = (source,) if isinstance(source, int) else tuple(source)
+    destination = (destination,) if isinstance(destination, int) else tuple(destination)
+    if len(source) != len(destination):
+        raise RuntimeError(f"movedim(): source {source} and destination {destination} must have the same "
+                           f"number of dims")
+    src = [one_dim(input, d, "movedim") for d in source]
+    dst = [one_dim(input, d, "movedim") for d in destination]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError(f"movedim(): repeated dim in source {source} or destination {destination}")
+    rest = iter(d for d in range(input.ndim) if d not in src)
+    moved = dict(zip(dst, src))
+    return permute(input, [moved[k] if k in moved else next(rest) for k in range(input.ndim)])
+
+
+moveaxis = movedim
+
+
+def swapaxes(input, axis0, axis1):
+    return transpose(input, axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def tile(input, dims):
+    """``repeat`` with leading 1s added when ``dims`` is shorter than ``input``'s dims."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
+
+
+def _at_least(ndim, tensors, shape_of):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    out = tuple(t if t.ndim >= ndim else reshape(t, shape_of(t)) for t in tensors)
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_1d(*tensors):
+    return _at_least(1, tensors, lambda t: (1,))
+
+
+def atleast_2d(*tensors):
+    return _at_least(2, tensors, lambda t: (1, t.numel()))
+
+
+def atleast_3d(*tensors):
+    """0-d -> (1, 1, 1), (n,) -> (1, n, 1), (m, n) -> (m, n, 1), as PyTorch (and NumPy)."""
+    return _at_least(3, tensors, lambda t: (1, 1, 1) if t.ndim == 0 else (1, t.numel(), 1) if t.ndim == 1
+                     else t.shape + (1,))
+
+
+def _as_tuple(tensors):
+    return tuple(atleast_1d(t) for t in tensors)
+
+
+def hstack(tensors):
+    tensors = _as_tuple(tensors)
+    return cat(tensors, 0 if all(t.ndim == 1 for t in tensors) else 1)
+
+
+def vstack(tensors):
+    return cat([atleast_2d(t) for t in tensors], 0)
+
+
+def dstack(tensors):
+    return cat([atleast_3d(t) for t in tensors], 2)
+
+
+def column_stack(tensors):
+    return cat([reshape(t, (t.numel(), 1)) if t.ndim <= 1 else t for t in tensors], 1)
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    """Split into ``n`` nearly equal parts (the first ``size % n`` one longer), or at the given indices
+    (a list or a 1-d tensor) along ``dim``; always returns views."""
+    d = one_dim(input, dim, "tensor_split")
+    size = input.shape[d]
+    if isinstance(indices_or_sections, Tensor):
+        if indices_or_sections.ndim > 1 or indices_or_sections.dtype.category != 1:
+            raise RuntimeError(f"tensor_split(): expected a 0-d or 1-d integer tensor, got "
+                               f"{indices_or_sections.dtype} of shape {tuple(indices_or_sections.shape)}")
+        indices_or_sections = (indices_or_sections.tolist() if indices_or_sections.ndim
+                               else int(indices_or_sections.item()))
+    if isinstance(indices_or_sections, int):
+        n = indices_or_sections
+        if n <= 0:
+            raise RuntimeError(f"tensor_split(): number of sections must be larger than 0, got {n}")
+        cuts = [k * (size // n) + min(k, size % n) for k in range(1, n)]
+    else:
+        cuts = [int(c) for c in indices_or_sections]
+    bounds = [0] + [min(max(c if c >= 0 else c + size, 0), size) for c in cuts] + [size]
+    return tuple(narrow(input, d, start, max(stop - start, 0)) for start, stop in zip(bounds, bounds[1:]))
+
+
+def _split_along(op, input, sections, dim):
+    if isinstance(sections, int) and input.shape[dim] % sections:
+        raise RuntimeError(f"{op} attempted to split along dimension {dim}, but the size of the dimension "
+                           f"{input.shape[dim]} is not divisible by the split_size {sections}!")
+    return tensor_split(input, sections, dim)
+
+
+def hsplit(input, sections):
+    if input.ndim < 1:
+        raise RuntimeError("hsplit(): requires a tensor with at least 1 dimension, but got a 0-d tensor")
+    return _split_along("hsplit", input, sections, 1 if input.ndim > 1 else 0)
+
+
+def vsplit(input, sections):
+    if input.ndim < 2:
+        raise RuntimeError(f"vsplit(): requires a tensor with at least 2 dimensions, got shape {tuple(input.shape)}")
+    return _split_along("vsplit", input, sections, 0)
+
+
+def dsplit(input, sections):
+    if input.ndim < 3:
+        raise RuntimeError(f"dsplit(): requires a tensor with at least 3 dimensions, got shape {tuple(input.shape)}")
+    return _split_along("dsplit", input, sections, 2)
+
+
+def ravel(input):
+    return reshape(input, (-1,))
+
+
+concat = concatenate = cat
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    """Rotated by 90 degrees ``k`` times in the plane of ``dims``, from the first towards the second."""
+    dims = tuple(dims)
+    if len(dims) != 2 or input.ndim < 2:
+        raise RuntimeError(f"rot90(): expected two dims of a tensor of at least 2 dims, got dims {dims} of "
+                           f"shape {tuple(input.shape)}")
+    d0, d1 = (one_dim(input, d, "rot90") for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"rot90(): dims must differ, got {dims}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, (d1,)), d0, d1)
+    if k == 2:
+        return flip(input, (d0, d1))
+    if k == 3:
+        return transpose(flip(input, (d0,)), d0, d1)
+    return input.clone()
+
+
+def _triangle_indices(row, col, offset, dtype, device, lower, op):
+    """The (2, n) row-major coordinates of the lower (upper) triangle of a row x col matrix."""
+    from .. import backends, dtypes
+    from ..device import target_device
+    if row < 0 or col < 0:
+        raise RuntimeError(f"{op}(): row and col must be non-negative, got {row} and {col}")
+    dev = target_device(device)
+    b = backends.get(dev.type)
+    diff = b.arange(col).reshape(1, col) - b.arange(row).reshape(row, 1)
+    rows, cols = b.nonzero(diff <= offset if lower else diff >= offset)
+    out = b.concatenate((rows.reshape(1, -1), cols.reshape(1, -1))).astype(dtypes.as_dtype(dtype).np)
+    return Tensor._wrap(out, dev, backend=b)
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """Coordinates of the lower triangle (``j <= i + offset``), int64 unless ``dtype``; ``layout`` is
+    accepted for PyTorch's signature (strided is the only layout)."""
+    from .. import dtypes
+    return _triangle_indices(row, col, offset, dtype or dtypes.int64, device, True, "tril_indices")
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """Coordinates of the upper triangle (``j >= i + offset``), as :func:`tril_indices`."""
+    from .. import dtypes
+    return _triangle_indices(row, col, offset, dtype or dtypes.int64, device, False, "triu_indices")

@@ -233,3 +233,38 @@ def histc(input, bins=100, min=0, max=0):
     position = ((inside - lo) * bins / (hi - lo)).astype(dtypes.int64.np)
     out = b.bincount(b.minimum(position, bins - 1), minlength=bins)
     return input._like(out.astype(a.dtype, copy=False))
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
+    """For each value of ``input`` (a tensor or a number), the index in ``sorted_sequence``'s last dim
+    where inserting it keeps the order: before equal elements, or after them with ``right=True``
+    (``side="right"``). An N-d sequence is searched row by row, with ``input``'s matching rows."""
+    check_tensor(sorted_sequence, "sorted_sequence", "searchsorted")
+    if side is not None:
+        if side not in ("left", "right") or (right and side == "left"):
+            raise RuntimeError(f"searchsorted(): side must be 'left' or 'right' and agree with right={right}, "
+                               f"got {side!r}")
+        right = side == "right"
+    seq = sorted_sequence
+    if sorter is not None:
+        seq = gather_at(seq.detach(), sorter._data, seq.ndim - 1)
+    values = input if hasattr(input, "_data") else seq.new_tensor(input)
+    b, side = seq._backend, "right" if right else "left"
+    if seq.ndim <= 1:
+        out = b.searchsorted(seq._data.reshape(-1), values._data, side=side)
+    else:
+        if values.shape[:-1] != seq.shape[:-1]:
+            raise RuntimeError(f"searchsorted(): the leading dims of input {tuple(values.shape)} must be those of "
+                               f"sorted_sequence {tuple(seq.shape)}")
+        rows = seq._data.reshape(-1, seq.shape[-1])
+        wanted = values._data.reshape(rows.shape[0], -1)
+        found = [b.searchsorted(rows[i], wanted[i], side=side).reshape(1, -1) for i in range(rows.shape[0])]
+        out = (b.concatenate(found) if found else b.zeros(wanted.shape, dtype=dtypes.int64.np)).reshape(values.shape)
+    return values._like(b.asarray(out).astype((dtypes.int32 if out_int32 else dtypes.int64).np, copy=False))
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """The bucket of each value of ``input`` among the 1-d sorted ``boundaries`` (``searchsorted``)."""
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"bucketize(): boundaries must be 1-d, got shape {tuple(boundaries.shape)}")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)

@@ -360,3 +360,66 @@ def test_cuda_matches_cpu():
         np.testing.assert_array_equal(t.cpu().numpy().reshape(-1), ref.reshape(-1))
     for t, ref in zip(on_gpu.mode(0), lumen.tensor(index).mode(0)):
         np.testing.assert_array_equal(t.cpu().numpy(), ref.numpy())
+
+
+def test_select_unbind_movedim_swap_tile_match_torch():
+    x = x64(2, 3, 4)
+    parity(lambda lib, t: lib.select(t, 1, -1), x)
+    parity(lambda lib, t: t.select(2, 0), x)
+    parity(lambda lib, t: lib.unbind(t, 1), x)
+    parity(lambda lib, t: t.unbind(), x)
+    parity(lambda lib, t: lib.movedim(t, (0, 1), (2, 0)), x)
+    parity(lambda lib, t: t.moveaxis(-1, 0), x)
+    parity(lambda lib, t: lib.swapaxes(t, 0, 2), x)
+    parity(lambda lib, t: t.swapdims(1, -1), x)
+    parity(lambda lib, t: lib.tile(t, (2,)), x)
+    parity(lambda lib, t: t.tile(2, 1, 1, 2), x)
+    parity(lambda lib, t: lib.ravel(t.transpose(0, 2)), x)
+    for k in (-1, 0, 1, 2, 3, 5):
+        parity(lambda lib, t: lib.rot90(t, k, (2, 0)), x)
+    parity(lambda lib, t: t.rot90(), x)
+    with pytest.raises(IndexError, match="select"):
+        lumen.ones(2, 3).select(1, 3)
+    with pytest.raises(RuntimeError, match="movedim"):
+        lumen.ones(2, 3).movedim((0, 0), (1, 0))
+
+
+def test_stacking_and_splitting_helpers_match_torch():
+    a, b, c = x64(3), x64(3, seed=1), x64(2, 3, seed=2)
+    parity(lambda lib, a, b: lib.hstack([a, b]), a, b)
+    parity(lambda lib, c: lib.hstack([c, c]), c)
+    parity(lambda lib, a, c: lib.vstack([a, c]), a, c)
+    parity(lambda lib, a, c: lib.dstack([a.reshape(1, 3), c[:1]]), a, c)
+    parity(lambda lib, a, c: lib.column_stack([a[:2], c]), a, c)
+    parity(lambda lib, a, c: lib.concat([a, c[0]]), a, c)
+    parity(lambda lib, a: lib.concatenate((a, a), dim=0), a)
+    for fn in ("atleast_1d", "atleast_2d", "atleast_3d"):
+        parity(lambda lib, s, a, c: getattr(lib, fn)(s, a, c), np.array(1.5), a, c)
+        parity(lambda lib, s: getattr(lib, fn)(s), np.array(1.5))
+    x = x64(7, 4)
+    for sections in (3, 7, 9, [1, 5], [2, 2, 6], [-2], (0, 10)):
+        parity(lambda lib, t: lib.tensor_split(t, sections), x)
+    parity(lambda lib, t, i: t.tensor_split(i, dim=1), x, np.array([1, 3]))
+    parity(lambda lib, t: lib.hsplit(t, 2), x)
+    parity(lambda lib, t: t.vsplit([3]), x)
+    parity(lambda lib, t: lib.dsplit(t.reshape(7, 2, 2), 2), x)
+    parity(lambda lib, t: lib.hsplit(t[0], [1]), x)
+    with pytest.raises(RuntimeError, match="divisible"):
+        lumen.hsplit(lumen.ones(2, 3), 2)
+
+
+def test_index_put_count_nonzero_tril_indices_match_torch():
+    x = x64(4, 3)
+    rows, cols = np.array([0, 2, 0]), np.array([1, 1, 1])
+    parity(lambda lib, t, r, c, v: t.index_put((r, c), v), x, rows, cols, x64(3, seed=1))
+    parity(lambda lib, t, r, c, v: t.index_put((r, c), v, accumulate=True), x, rows, cols, x64(3, seed=1))
+    parity(lambda lib, t, r, v: t.index_put((r,), v, True), x, rows, x64(3, seed=1))
+    parity(lambda lib, t, m, v: t.clone().index_put_((m,), v), x, x64(4, 3, seed=3) > 0, np.array(2.0))
+    ints = np.array([[0, 1, 0], [2, 0, 3]])
+    for dim in (None, 0, 1, (0, 1)):
+        parity(lambda lib, t: lib.count_nonzero(t, dim), ints)
+    parity(lambda lib, t: t.count_nonzero(), x)
+    for args in ((3, 4), (3, 4, 1), (4, 3, -1), (0, 3), (3, 3, 5), (2, 5, -4)):
+        parity(lambda lib: lib.tril_indices(*args), )
+        parity(lambda lib: lib.triu_indices(*args), )
+    parity(lambda lib: lib.tril_indices(3, 3, dtype=lib.int32), )

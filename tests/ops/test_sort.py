@@ -199,3 +199,26 @@ def test_sort_family_errors_name_the_op():
         lumen.ones(2, 0).mode(1)
     same(lumen.ones(2, 0).sort(1), torch.ones(2, 0).sort(1))
     same(lumen.ones(2, 0).topk(0, 1), torch.ones(2, 0).topk(0, 1))
+
+
+def test_searchsorted_and_bucketize_match_torch():
+    seq = np.array([1.0, 3.0, 3.0, 5.0, 7.0])
+    values = np.array([[0.0, 3.0, 5.5], [7.0, 9.0, 3.0]])
+    for right in (False, True):
+        same(lumen.searchsorted(lumen.tensor(seq), lumen.tensor(values), right=right),
+             torch.searchsorted(torch.tensor(seq), torch.tensor(values), right=right))
+        same(lumen.bucketize(lumen.tensor(values), lumen.tensor(seq), right=right, out_int32=True),
+             torch.bucketize(torch.tensor(values), torch.tensor(seq), right=right, out_int32=True))
+    same(lumen.searchsorted(lumen.tensor(seq), 4.0), torch.searchsorted(torch.tensor(seq), 4.0))
+    same(lumen.searchsorted(lumen.tensor(seq), lumen.tensor(values), side="right"),
+         torch.searchsorted(torch.tensor(seq), torch.tensor(values), side="right"))
+    rows = np.array([[1, 3, 5], [2, 4, 6]])
+    wanted = np.array([[3, 6], [1, 7]])
+    same(lumen.searchsorted(lumen.tensor(rows), lumen.tensor(wanted), right=True),
+         torch.searchsorted(torch.tensor(rows), torch.tensor(wanted), right=True))
+    shuffled = np.array([5.0, 1.0, 7.0, 3.0])
+    sorter = np.argsort(shuffled)
+    same(lumen.searchsorted(lumen.tensor(shuffled), lumen.tensor(values), sorter=lumen.tensor(sorter)),
+         torch.searchsorted(torch.tensor(shuffled), torch.tensor(values), sorter=torch.tensor(sorter)))
+    with pytest.raises(RuntimeError, match="searchsorted"):
+        lumen.searchsorted(lumen.tensor(seq), lumen.tensor(values), right=True, side="left")

@@ -8,6 +8,7 @@ from .. import dtypes
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
 from ..creation import arange
+from .index import IndexAdd
 from ._check import check_float, check_same, check_tensor
 from .arith import where
 from .reduce import amax
@@ -129,15 +130,45 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
                            scale_grad_by_freq=bool(scale_grad_by_freq))
 
 
+class BagMax(Function):
+    """Per-bag, per-feature maximum of rows (M, D) -> (n_bags, D), an empty bag giving 0; ``bag`` (M,) is
+    each row's bag, -1 for rows in none. The gradient of each maximum goes to the first row holding it."""
+
+    def __init__(self, bag, n_bags):
+        self.bag, self.n_bags = bag, n_bags
+
+    def forward(self, rows):
+        b = self.backend
+        m, d = rows.shape
+        inside = (self.bag >= 0).reshape(m, 1)
+        bag = b.where(self.bag >= 0, self.bag, 0)
+        values = b.where(inside, rows, rows.dtype.type(float("-inf")))
+        out = b.full((self.n_bags, d), float("-inf"), dtype=rows.dtype)
+        b.scatter_reduce(out, bag, values, "amax")
+        positions = b.broadcast_to(b.arange(m).reshape(m, 1), (m, d))
+        first = b.full((self.n_bags, d), m, dtype=positions.dtype)
+        b.scatter_reduce(first, bag, b.where(inside & (values == out[bag]), positions, m), "amin")
+        self.filled = first < m
+        self.winners = (first * d + b.arange(d))[self.filled]  # flat positions in rows
+        self.rows_shape = rows.shape
+        return b.where(self.filled, out, rows.dtype.type(0))
+
+    def backward(self, g):
+        m, d = self.rows_shape
+        picked = g[g._like(self.filled)]
+        return IndexAdd.apply(picked, shape=(m * d,), index=self.winners).reshape((m, d))
+
+
 def _bags(op, input, offsets, include_last_offset):
-    """(flat indices (M,), bag of each index (M,), number of bags) from a 2-d input or 1-d input + offsets."""
+    """(flat indices (M,), bag of each index as a backend int64 array (M,), -1 where in none; number of
+    bags) from a 2-d input (one bag per row) or a 1-d input and its bags' ``offsets``."""
+    b = input._backend
     if input.ndim == 2:
         if offsets is not None:
             raise ValueError(f"{op}: if input is 2D, then offsets has to be None, as input is treated as a "
                              f"mini-batch of fixed length sequences; got offsets of shape {tuple(offsets.shape)}")
         n, length = input.shape
-        bag = arange(n, device=input.device).reshape((n, 1)).expand((n, length)).reshape(-1)
-        return input.reshape(-1), bag, n
+        return input.reshape(-1), b.arange(n * length) // max(length, 1), n
     if input.ndim != 1:
         raise ValueError(f"{op}: input has to be 1D or 2D, got shape {tuple(input.shape)}")
     if offsets is None or offsets.ndim != 1:
@@ -145,16 +176,20 @@ def _bags(op, input, offsets, include_last_offset):
         raise ValueError(f"{op}: offsets has to be a 1D Tensor when input is 1D, got {got}")
     if offsets.dtype not in (dtypes.int64, dtypes.int32):
         raise RuntimeError(f"{op}: offsets must be int64 or int32, got {offsets.dtype}")
-    if offsets.numel() and int(offsets[0].item()) != 0:
-        raise RuntimeError(f"{op}: offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to "
-                           f"start from position 0. However, got {int(offsets[0].item())}")
-    starts = offsets[:-1] if include_last_offset else offsets
     m = input.shape[0]
-    positions = arange(m, device=input.device)
-    # bag of position i: the number of bag starts at or before i, minus one
-    bag = (positions.reshape((m, 1)) >= starts.reshape((1, -1)).to(dtypes.int64)).to(dtypes.int64).sum(1) - 1
-    if include_last_offset and offsets.numel():
-        bag = where(positions < offsets[-1].to(dtypes.int64), bag, -1)  # past the last offset: in no bag
+    if offsets.numel():
+        first, last = int(offsets[0].item()), int(offsets.max().item())
+        if first != 0:
+            raise RuntimeError(f"{op}: offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to "
+                               f"start from position 0. However, got {first}")
+        if last > m:
+            raise RuntimeError(f"{op}: offsets go up to {last}, past the end of the input of {m} indices")
+    bounds = offsets._data.astype("int64")
+    starts = bounds[:-1] if include_last_offset else bounds
+    # bag of position i: how many bags start at or before i, minus one
+    bag = b.cumsum(b.bincount(starts, minlength=m + 1)[:m]) - 1
+    if include_last_offset and bounds.shape[0]:
+        bag = b.where(b.arange(m) < bounds[-1], bag, -1)  # past the last offset: in no bag
     return input, bag, starts.shape[0]
 
 
@@ -167,6 +202,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     (``include_last_offset``: offsets (B+1,), the last being the end). -> (B, embedding_dim); an
     empty bag gives zeros. ``per_sample_weights`` (input's shape) scales each embedding (mode 'sum'
     only). Indices equal to ``padding_idx`` are left out of their bag (and of its count for 'mean').
+    The (M, embedding_dim) lookups are reduced into their bags by scatter, never densely.
     """
     op = "embedding_bag"
     check_tensor(weight, "weight", op)
@@ -183,19 +219,23 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     check_tensor(input, "input", op)
     flat, bag, n_bags = _bags(op, input, offsets, include_last_offset)
     rows = embedding(flat, weight, None, max_norm, norm_type, scale_grad_by_freq, sparse)
-    if per_sample_weights is not None:
-        rows = rows * per_sample_weights.reshape((-1, 1))
-    member = bag.reshape((1, -1)) == arange(n_bags, device=weight.device).reshape((-1, 1))  # (B, M)
+    b = weight._backend
     padding_idx = _padding_idx(op, padding_idx, weight.shape[0])
     if padding_idx is not None:
-        member = member & (flat != padding_idx).reshape((1, -1))
-    if mode == "max" and flat.shape[0]:
-        picked = where(member.unsqueeze(2), rows.unsqueeze(0), float("-inf"))
-        return where(member.any(1, keepdim=True), amax(picked, 1), 0.0)
-    total = member.to(weight.dtype) @ rows
-    if mode != "mean":
-        return total  # 'sum', or 'max' of no indices at all: every bag is empty, zeros
-    return total / member.sum(1, keepdim=True).clamp(min=1).to(weight.dtype)
+        bag = b.where(flat._data != padding_idx, bag, -1)
+    if mode == "max":
+        return BagMax.apply(rows, bag=bag, n_bags=n_bags)
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.reshape((-1, 1))
+    inside = bag >= 0
+    # the weight-gradient kernel is a scatter-sum of rows into slots: here the slots are the bags
+    total = EmbeddingBackward.apply(rows * rows._like(inside.astype(rows._data.dtype).reshape(-1, 1)),
+                                    indices=b.where(inside, bag, 0), num=n_bags, padding_idx=None,
+                                    scale_grad_by_freq=False)
+    if mode == "sum":
+        return total
+    counts = b.bincount(bag[inside], minlength=n_bags).astype(total._data.dtype)
+    return total / total._like(b.maximum(counts, 1).reshape(n_bags, 1))
 
 
 def one_hot(tensor, num_classes=-1):

@@ -119,9 +119,22 @@ def test_embedding_bag_2d_input_and_gradcheck(mode):
     lw = lumen.tensor(w, requires_grad=True)
     psw = lumen.tensor(_w(6, 2, 3), requires_grad=True)
     assert gradcheck(lambda w: F.embedding_bag(lumen.tensor(idx), w, mode=mode), (lw,))
+    assert gradgradcheck(lambda w: F.embedding_bag(lumen.tensor(idx), w * w, mode=mode), (lw,))
     if mode == "sum":
         assert gradcheck(lambda w, p: F.embedding_bag(lumen.tensor(idx), w, mode="sum", per_sample_weights=p),
                          (lw, psw))
+
+
+def test_embedding_bag_max_ties_send_the_gradient_once_as_torch():
+    torch = pytest.importorskip("torch")
+    idx, offsets = np.array([1, 1, 2, 0, 0]), np.array([0, 3])
+    w = np.array([[1.0, 5.0], [2.0, 2.0], [2.0, 1.0]])
+    lw, tw = lumen.tensor(w, requires_grad=True), torch.tensor(w, requires_grad=True)
+    y = F.embedding_bag(lumen.tensor(idx), lw, lumen.tensor(offsets), mode="max")
+    ty = torch.nn.functional.embedding_bag(torch.tensor(idx), tw, torch.tensor(offsets), mode="max")
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    y.sum().backward(), ty.sum().backward()
+    np.testing.assert_array_equal(lw.grad.numpy(), tw.grad.numpy())
 
 
 def test_embedding_bag_errors():

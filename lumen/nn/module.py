@@ -546,13 +546,15 @@ class Module:
         reset_grads(self.parameters(), set_to_none)
 
     # ---- conversion ---------------------------------------------------------
-    def _apply(self, fn) -> "Module":
-        """Replace every parameter's, gradient's and buffer's storage by ``fn(tensor)``.
+    def _apply(self, fn, recurse: bool = True) -> "Module":
+        """Replace every parameter's, gradient's and buffer's storage by ``fn(tensor)`` (descendants' too
+        if ``recurse``).
 
         Parameters keep their identity (optimisers holding them stay valid).
         """
-        for module in self.children():
-            module._apply(fn)
+        if recurse:
+            for module in self.children():
+                module._apply(fn)
         with lumen.no_grad():
             for key, param in self._parameters.items():
                 if param is None:
@@ -629,6 +631,11 @@ class Module:
 
     def half(self) -> "Module":
         return self.to(lumen.float16)
+
+    def to_empty(self, *, device, recurse: bool = True) -> "Module":
+        """Give every parameter and buffer new, uninitialised storage of its shape and dtype on ``device``
+        (then initialise them, e.g. with ``reset_parameters`` or ``load_state_dict``)."""
+        return self._apply(lambda t: lumen.empty_like(t, device=device), recurse)
 
     def type(self, dst_type) -> "Module":
         """Cast every parameter and buffer to ``dst_type`` (integer buffers too, unlike ``to(dtype)``)."""

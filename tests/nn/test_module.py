@@ -635,3 +635,17 @@ def test_set_submodule():
         net.set_submodule("head", lumen.ones(1))
     with pytest.raises(ValueError, match="without a target name"):
         net.set_submodule("", nn.ReLU())
+
+
+def test_to_empty_keeps_shapes_dtypes_and_identity():
+    net = Net()
+    weight = net.head.weight
+    assert net.to_empty(device="cpu") is net
+    assert net.head.weight is weight and weight.shape == (3,) and weight.dtype is lumen.float32
+    assert net.head.count.dtype is lumen.int64
+    own = Affine(2)
+    own.inner = Affine(2)
+    with lumen.no_grad():
+        own.inner.weight.fill_(7.0)
+    own.to_empty(device="cpu", recurse=False)
+    np.testing.assert_array_equal(own.inner.weight.detach().numpy(), [7, 7])  # not this module's own

@@ -143,6 +143,13 @@ class Smooth(Function):
             self.save_outputs(0)
         return getattr(self.backend, self.fn)(a)
 
+    def name(self):
+        # PyTorch's node names: TanBackward, AsinBackward (numpy's arcsin), ...
+        return ("a" + self.fn[3:] if self.fn.startswith("arc") else self.fn).capitalize() + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
     def backward(self, g):
         needs, derivative = _DERIVATIVES[self.fn]
         (z,) = self.saved_inputs if needs == "x" else self.saved_outputs

@@ -72,6 +72,12 @@ def test_unary_gradcheck(name):
     assert gradgradcheck(fn, (x,))
 
 
+def test_node_names_follow_torch():
+    x = lumen.ones(2, requires_grad=True)
+    assert x.tan().grad_fn.name() == "TanBackward" and repr(x.arccosh().grad_fn) == "<AcoshBackward>"
+    assert "grad_fn=<Log1pBackward>" in repr(x.log1p())
+
+
 def test_torch_aliases():
     for alias, name in [("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"), ("arcsinh", "asinh"),
                         ("arccosh", "acosh"), ("arctanh", "atanh"), ("fix", "trunc"), ("arctan2", "atan2"),

@@ -196,13 +196,14 @@ def _apply_reduction(loss, reduction):
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
-    """Softmax cross-entropy with integer targets, as ``torch.nn.functional.cross_entropy``.
+    """Softmax cross-entropy with class-index or class-probability targets, as
+    ``torch.nn.functional.cross_entropy``.
 
     input (N, C, *) float logits, target (N, *) integer in [0, C) or ``ignore_index``, or target
     (N, C, *) class probabilities of input's dtype, weight (C,) optional class weights. reduction
     "mean" (weighted mean over non-ignored targets; over samples for probabilities), "sum" or "none"
-    (returns (N, *)). ``label_smoothing`` in [0, 1] mixes in the
-    uniform distribution over classes, with PyTorch's formula and normalisation.
+    (returns (N, *)). ``label_smoothing`` in [0, 1] mixes in the uniform distribution over classes,
+    with PyTorch's formula and normalisation.
     """
     op = "cross_entropy"
     reduction = resolve_reduction(op, size_average, reduce, reduction)

@@ -276,3 +276,53 @@ def test_parameter_dict_methods_and_repr():
     assert len(pd) == 0 and list(pd.parameters()) == []
     with pytest.raises(TypeError, match="ParameterDict: keys must be strings"):
         pd[1] = lumen.ones(1)
+
+
+# ---- the same layers on the CUDA backend --------------------------------------------------------------------
+@pytest.mark.cuda
+def test_layers_on_cuda_match_cpu():
+    pytest.importorskip("cupy", reason="needs CuPy and a CUDA GPU, or --cuda-emulator")
+    F = lumen.nn.functional
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 4, 5)) * 3
+    w4, idx, offsets = rng.standard_normal(4), np.array([1, 2, 2, 0, 5, 3]), np.array([0, 2, 2])
+    table = rng.standard_normal((6, 5))
+    cases = {
+        **{name: (lambda x, _w, _t, n=name: getattr(F, n)(x)) for name in
+           ("elu", "selu", "gelu", "silu", "mish", "hardswish", "hardsigmoid", "relu6", "softplus", "logsigmoid",
+            "softsign", "tanhshrink", "hardshrink", "softshrink")},
+        "gelu_tanh": lambda x, _w, _t: F.gelu(x, approximate="tanh"),
+        "celu": lambda x, _w, _t: F.celu(x, 0.5),
+        "glu": lambda x, _w, _t: F.glu(x, 1),
+        "prelu": lambda x, w, _t: F.prelu(x, w),
+        "group_norm": lambda x, w, _t: F.group_norm(x, 2, w, w),
+        "layer_norm": lambda x, _w, _t: F.layer_norm(x, (4, 5)),
+        "instance_norm": lambda x, w, _t: F.instance_norm(x, weight=w),
+        "rms_norm": lambda x, _w, _t: F.rms_norm(x, 5),
+        "normalize": lambda x, _w, _t: F.normalize(x),
+        "embedding": lambda x, _w, t: F.embedding(lumen.tensor(idx, device=t.device), t, padding_idx=2,
+                                                   scale_grad_by_freq=True) * x.sum(),
+        "embedding_bag_max": lambda x, _w, t: F.embedding_bag(lumen.tensor(idx, device=t.device), t,
+                                                              lumen.tensor(offsets, device=t.device), mode="max"),
+        "embedding_bag_mean": lambda x, _w, t: F.embedding_bag(lumen.tensor(idx, device=t.device), t,
+                                                               lumen.tensor(offsets, device=t.device), padding_idx=0),
+    }
+    for name, fn in cases.items():
+        results = []
+        for device in ("cpu", "cuda"):
+            x = lumen.tensor(a, device=device, requires_grad=True)
+            w = lumen.tensor(w4, device=device, requires_grad=True)
+            t = lumen.tensor(table, device=device, requires_grad=True)
+            y = fn(x, w, t)
+            (y * y).sum().backward()
+            results.append([y.detach().cpu().numpy()] + [v.grad.cpu().numpy() for v in (x, w, t)
+                                                         if v.grad is not None])
+        for ours, ref in zip(results[1], results[0]):
+            np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-11, err_msg=name)
+    lumen.manual_seed(0)
+    x = lumen.ones((4, 6, 3, 3), device="cuda")
+    y = lumen.nn.Dropout2d(0.5)(x).cpu().numpy()
+    assert np.all((y == 0) | (y == 2)) and np.all(y == y[..., :1, :1])
+    bn = lumen.nn.BatchNorm1d(4).to("cuda")
+    bn(lumen.randn(8, 4, device="cuda") * 3 + 1)
+    assert bn.running_mean.device.type == "cuda" and int(bn.num_batches_tracked.item()) == 1

@@ -170,3 +170,25 @@ def test_conv_nd_errors():
         F.conv1d(x1, lumen.zeros((1, 2, 3), dtype=lumen.float64))
     with pytest.raises(TypeError, match=r"conv3d: expected a floating-point input, got lumen.int64"):
         F.conv3d(lumen.zeros((1, 2, 3, 4, 5), dtype=lumen.int64), lumen.zeros((1, 2, 1, 1, 1), dtype=lumen.int64))
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu():
+    """conv1d/3d and their transposes on the CUDA backend (a GPU, or --cuda-emulator) give the CPU's values and
+    gradients."""
+    pytest.importorskip("cupy", reason="needs CuPy and a CUDA GPU, or --cuda-emulator")
+    rng = np.random.default_rng(0)
+    cases = [((1, 2, 7), (4, 1, 3), lambda x, w: F.conv1d(x, w, stride=2, padding="valid", groups=2)),
+             ((1, 2, 3, 4, 5), (2, 2, 2, 3, 2), lambda x, w: F.conv3d(x, w, padding="same")),
+             ((1, 2, 5), (2, 3, 3), lambda x, w: F.conv_transpose1d(x, w, stride=2, output_padding=1)),
+             ((1, 2, 2, 3, 2), (2, 1, 2, 2, 3), lambda x, w: F.conv_transpose3d(x, w, stride=(2, 1, 2), groups=2))]
+    for xs, ws, fn in cases:
+        x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+        results = []
+        for device in ("cpu", "cuda"):
+            lx, lw = (lumen.tensor(a, device=device, requires_grad=True) for a in (x, w))
+            out = fn(lx, lw)
+            (out * out).sum().backward()
+            results.append([t.detach().cpu().numpy() for t in (out, lx.grad, lw.grad)])
+        for a, b in zip(*results):
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-11)

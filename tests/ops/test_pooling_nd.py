@@ -205,3 +205,33 @@ def test_pooling_nd_errors():
                                          r"within one stride of the default \(4, 4\)"):
         F.max_unpool2d(lumen.zeros((1, 1, 2, 2)), lumen.zeros((1, 1, 2, 2), dtype=lumen.int64), 2,
                        output_size=(9, 9))
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu():
+    """The N-d pools, unpooling and the new resampling ops on the CUDA backend (a GPU, or --cuda-emulator)
+    give the CPU's values, indices and gradients."""
+    pytest.importorskip("cupy", reason="needs CuPy and a CUDA GPU, or --cuda-emulator")
+    x3 = np.random.default_rng(0).permutation(2 * 2 * 3 * 4 * 5).reshape(2, 2, 3, 4, 5) / 7.0
+    x2 = x3[:, :, 0]
+    cases = [(x3, lambda a: F.max_pool3d(a, 2, stride=(1, 2, 2), padding=1, return_indices=True)),
+             (x3, lambda a: F.avg_pool3d(a, (2, 1, 3), padding=(1, 0, 1), ceil_mode=True, count_include_pad=False)),
+             (x3, lambda a: F.adaptive_avg_pool3d(a, (2, 3, 3))),
+             (x2, lambda a: F.adaptive_max_pool2d(a, (3, 2), return_indices=True)),
+             (x2[:, :, 0], lambda a: F.max_pool1d(a, 3, 2, 1, return_indices=True)),
+             (x2, lambda a: F.lp_pool2d(a + 1, 2, 2)),
+             (x2, lambda a: F.max_unpool2d(*F.max_pool2d(a, 2, return_indices=True), 2, output_size=(4, 5))),
+             (x3, lambda a: F.interpolate(a, scale_factor=(1.5, 2, 0.5), mode="trilinear")),
+             (x2, lambda a: F.interpolate(a, size=(5, 7), mode="bicubic", align_corners=True)),
+             (x2, lambda a: F.fold(F.unfold(a, 2, padding=1), (4, 5), 2, padding=1)),
+             (x2, lambda a: F.pixel_unshuffle(F.pixel_shuffle(a.reshape(2, 8, 1, 5), 2), 2))]
+    for x, case in cases:
+        results = []
+        for device in ("cpu", "cuda"):
+            xs = lumen.tensor(x, device=device, requires_grad=True)
+            out = case(xs)
+            out, extra = (out[0], [out[1]]) if isinstance(out, tuple) else (out, [])
+            (out * out).sum().backward()
+            results.append([t.detach().cpu().numpy() for t in [out, xs.grad] + extra])
+        for a, b in zip(*results):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)

@@ -38,7 +38,8 @@ from .ops.sort import argsort, bincount, bucketize, histc, kthvalue, median, mod
 from .ops.shape import (atleast_1d, atleast_2d, atleast_3d, column_stack, concat, concatenate, dsplit, dstack, hsplit,
                         hstack, movedim, moveaxis, ravel, rot90, select, swapaxes, swapdims, tensor_split, tile,
                         tril_indices, triu_indices, unbind, unflatten, vsplit, vstack)
-from .ops.index import count_nonzero, index_put
+from .ops.index import count_nonzero, index_put, put
+from .ops.sort import msort, nanmedian, nanquantile, quantile, unique_consecutive
 from .serialization import load, save
 
 half, float, double, long, int = float16, float32, float64, int64, int32

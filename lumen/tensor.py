@@ -1144,6 +1144,30 @@ class Tensor:
     def count_nonzero(self, dim=None):
         return index_ops.count_nonzero(self, dim)
 
+    def put(self, index, source, accumulate=False):
+        return index_ops.put(self, index, source, accumulate)
+
+    def put_(self, index, source, accumulate=False):
+        return inplace.out_of_place_then_write(self, lambda s: index_ops.put(s, index, source, accumulate), source)
+
+    def masked_fill_(self, mask, value):
+        return inplace.out_of_place_then_write(self, lambda s: arith.masked_fill(s, mask, value), value)
+
+    def nanmedian(self, dim=None, keepdim=False):
+        return sort_ops.nanmedian(self, dim, keepdim)
+
+    def msort(self):
+        return sort_ops.msort(self)
+
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return sort_ops.quantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return sort_ops.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None):
+        return sort_ops.unique_consecutive(self, return_inverse, return_counts, dim)
+
     def select(self, dim, index):
         return shape_ops.select(self, dim, index)
 

@@ -427,3 +427,16 @@ def index_put(input, indices, values, accumulate=False):
 
 def count_nonzero(input, dim=None):
     return (input != 0).sum(dim)
+
+
+def put(input, index, source, accumulate=False):
+    """``input`` read as 1-d with ``source``'s elements written (or added, ``accumulate=True``) at
+    ``index`` (negative counts from the end); shape kept."""
+    n = input.numel()
+    if index.numel() != source.numel():
+        raise RuntimeError(f"put(): index has {index.numel()} elements but source of shape "
+                           f"{tuple(source.shape)} has {source.numel()}")
+    if index.numel() and not -n <= int(index._data.min()) <= int(index._data.max()) < n:
+        raise IndexError(f"put(): index out of range for a tensor of {n} elements (shape {tuple(input.shape)})")
+    flat = index_put(input.reshape(-1), (index.reshape(-1) % n,), source.reshape(-1), accumulate)
+    return flat.reshape(input.shape)

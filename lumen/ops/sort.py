@@ -22,6 +22,7 @@ class return_types:
     kthvalue = namedtuple("kthvalue", ["values", "indices"])
     median = namedtuple("median", ["values", "indices"])
     mode = namedtuple("mode", ["values", "indices"])
+    nanmedian = namedtuple("nanmedian", ["values", "indices"])
 
 
 def _at(d, start, stop):
@@ -114,22 +115,32 @@ def _median_pick(x, d):
     return pick
 
 
+def _of_all(op, input, pick):
+    """The element ``pick`` chooses among all of ``input``'s, as a 0-d tensor (NaN for none, as PyTorch)."""
+    if input.numel() == 0:
+        if not input.dtype.is_floating_point:
+            raise RuntimeError(f"{op}(): cannot compute the median of an empty {input.dtype} tensor")
+        return input.new_full((), float("nan"))
+    flat = input.reshape(-1)
+    return gather_at(flat, pick(flat, 0), 0).reshape(())
+
+
+def _along(op, input, dim, keepdim, pick, result):
+    """``result(values, indices)`` of the element ``pick(x, d)`` chooses along ``dim`` (a 0-d input: itself)."""
+    d = one_dim(input, dim, op)
+    if input.ndim == 0:
+        return result(input.clone(), input.new_zeros((), dtype=dtypes.int64))
+    _check_nonempty(input, d, op)
+    return _selected(input, pick(input, d), d, keepdim, result)
+
+
 def median(input, dim=None, keepdim=False):
     """Without ``dim``: the lower median of all elements (a 0-d tensor), NaN if there is a NaN. With
     ``dim``: ``(values, indices)`` of the lower median along it."""
     check_tensor(input, "input", "median")
     if dim is None:
-        if input.numel() == 0:
-            if not input.dtype.is_floating_point:
-                raise RuntimeError(f"median(): cannot compute the median of an empty {input.dtype} tensor")
-            return input.new_full((), float("nan"))  # as PyTorch: the median of nothing is NaN
-        flat = input.reshape(-1)
-        return gather_at(flat, _median_pick(flat, 0), 0).reshape(())
-    d = one_dim(input, dim, "median")
-    if input.ndim == 0:
-        return return_types.median(input.clone(), input.new_zeros((), dtype=dtypes.int64))
-    _check_nonempty(input, d, "median")
-    return _selected(input, _median_pick(input, d), d, keepdim, return_types.median)
+        return _of_all("median", input, _median_pick)
+    return _along("median", input, dim, keepdim, _median_pick, return_types.median)
 
 
 def _mode_pick(x, d):
@@ -158,11 +169,7 @@ def _mode_pick(x, d):
 def mode(input, dim=-1, keepdim=False):
     """``(values, indices)``: the most frequent value along ``dim`` and the index of its last occurrence."""
     check_tensor(input, "input", "mode")
-    d = one_dim(input, dim, "mode")
-    if input.ndim == 0:
-        return return_types.mode(input.clone(), input.new_zeros((), dtype=dtypes.int64))
-    _check_nonempty(input, d, "mode")
-    return _selected(input, _mode_pick(input, d), d, keepdim, return_types.mode)
+    return _along("mode", input, dim, keepdim, _mode_pick, return_types.mode)
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
@@ -268,3 +275,112 @@ def bucketize(input, boundaries, *, out_int32=False, right=False):
     if boundaries.ndim != 1:
         raise RuntimeError(f"bucketize(): boundaries must be 1-d, got shape {tuple(boundaries.shape)}")
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+def _nanmedian_pick(x, d):
+    """Position of the lower median of the non-NaN elements along ``d`` (size 1 there); of the first
+    element where all are NaN."""
+    b, a = x._backend, x._data
+    order = _order(x, d)  # NaN last
+    valid = (~b.isnan(a)).sum(axis=d, keepdims=True) if x.dtype.is_floating_point else a.shape[d]
+    return b.take_along_axis(order, b.maximum(valid - 1, 0) // 2, axis=d)
+
+
+def nanmedian(input, dim=None, keepdim=False):
+    """``median`` ignoring NaN (NaN only where every element is NaN)."""
+    check_tensor(input, "input", "nanmedian")
+    if dim is None:
+        return _of_all("nanmedian", input, _nanmedian_pick)
+    return _along("nanmedian", input, dim, keepdim, _nanmedian_pick, return_types.nanmedian)
+
+
+def msort(input):
+    return sort(input, 0).values
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):
+    check_tensor(input, "input", op)
+    if input.dtype not in (dtypes.float32, dtypes.float64):
+        raise RuntimeError(f"{op}() input tensor must be either float or double dtype, got {input.dtype}")
+    if interpolation not in _INTERPOLATIONS:
+        raise RuntimeError(f"{op}() interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
+    scalar_q = not hasattr(q, "_data") or q.ndim == 0
+    qs = [float(q)] if not hasattr(q, "_data") else [float(v) for v in q.reshape(-1).tolist()]
+    if hasattr(q, "_data") and q.ndim > 1:
+        raise RuntimeError(f"{op}() q must be a scalar or 1-d tensor, got shape {tuple(q.shape)}")
+    if hasattr(q, "_data") and q.dtype is not input.dtype:
+        raise RuntimeError(f"{op}() q tensor must be same dtype as the input tensor, got {q.dtype} and {input.dtype}")
+    for v in qs:
+        if not 0 <= v <= 1:
+            raise RuntimeError(f"{op}() q must be in the range [0, 1] but got {v}")
+    x = input.reshape(-1) if dim is None else input
+    d = 0 if dim is None else one_dim(x, dim, op)
+    if x.ndim == 0:
+        x, d = x.reshape(1), 0
+    b = x._backend
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"{op}() input tensor must be non-empty along dim {d}, got shape {tuple(input.shape)}")
+    rows = sort(x, d).values.movedim(d, -1)  # (..., n), NaN last
+    nan = b.isnan(rows._data)
+    count = ((~nan).sum(axis=-1, keepdims=True) if ignore_nan else b.full(rows.shape[:-1] + (1,), n))
+    rank = b.asarray(qs, dtype="float64").reshape((1,) * (rows.ndim - 1) + (-1,)) * b.maximum(count - 1, 0)
+    if interpolation == "nearest":
+        rank = b.round(rank)
+    below = b.floor(rank).astype(dtypes.int64.np)
+    above = below if interpolation in ("lower", "nearest") else b.ceil(rank).astype(dtypes.int64.np)
+    if interpolation == "higher":
+        below = above
+    low, high = gather_at(rows, below, rows.ndim - 1), gather_at(rows, above, rows.ndim - 1)
+    weight = (rank - below) if interpolation == "linear" else b.full(rank.shape, 0.5)
+    out = low if interpolation in ("lower", "higher", "nearest") else \
+        low + rows._like(weight.astype(rows._data.dtype)) * (high - low)
+    undefined = (count == 0) if ignore_nan else nan.any(axis=-1, keepdims=True)
+    if bool(undefined.any()):
+        out = out.masked_fill(rows._like(b.broadcast_to(undefined, out.shape)), float("nan"))
+    out = out.movedim(-1, 0)  # the q dim first, as PyTorch
+    if keepdim:
+        out = out.reshape(out.shape[:1] + ((1,) * input.ndim if dim is None else
+                                          tuple(1 if k == d else s for k, s in enumerate(input.shape))))
+    return out.squeeze(0) if scalar_q else out
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The ``q``-quantiles (a number or a 1-d tensor, in [0, 1]) along ``dim`` (of all elements without),
+    NaN where the row holds a NaN; a tensor ``q`` adds a first dim. Differentiable through the sort."""
+    return _quantile("quantile", input, q, dim, keepdim, interpolation, ignore_nan=False)
+
+
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """``quantile`` of the non-NaN elements (NaN where a row has none)."""
+    return _quantile("nanquantile", input, q, dim, keepdim, interpolation, ignore_nan=True)
+
+
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """The first element of every run of equal consecutive elements (slices along ``dim``), with the
+    inverse indices and run lengths when asked for. Not differentiable, as in PyTorch."""
+    check_tensor(input, "input", "unique_consecutive")
+    b = input._backend
+    if dim is None:
+        a, d = input._data.reshape(-1), 0
+    else:
+        d = one_dim(input, dim, "unique_consecutive")
+        a = input._data
+    n = a.shape[d] if a.ndim else 1
+    a = a.reshape(1) if a.ndim == 0 else a
+    step = a.take(b.arange(1, n), axis=d) != a.take(b.arange(n - 1), axis=d)
+    if a.ndim > 1:
+        step = step.any(axis=tuple(k for k in range(a.ndim) if k != d))
+    starts = b.concatenate((b.ones(min(n, 1), dtype=bool), step.reshape(-1)))
+    first = b.nonzero(starts)[0]
+    out = [input._like(a.take(first, axis=d))]
+    if return_inverse:
+        inverse = b.cumsum(starts) - 1
+        out.append(input._like(inverse.reshape(input.shape if dim is None else (n,)).astype(dtypes.int64.np)))
+    if return_counts:
+        counts = b.concatenate((first[1:], b.asarray([n]))) - first
+        out.append(input._like(counts.astype(dtypes.int64.np, copy=False)))
+    return out[0] if len(out) == 1 else tuple(out)

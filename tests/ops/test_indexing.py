@@ -423,3 +423,15 @@ def test_index_put_count_nonzero_tril_indices_match_torch():
         parity(lambda lib: lib.tril_indices(*args), )
         parity(lambda lib: lib.triu_indices(*args), )
     parity(lambda lib: lib.tril_indices(3, 3, dtype=lib.int32), )
+
+
+def test_put_and_masked_fill_in_place_match_torch():
+    x = x64(3, 4)
+    index = np.array([[0, -1], [5, 11]])
+    parity(lambda lib, t, i, s: t.put(i, s), x, np.array([0, -1, 5]), x64(3, seed=1))
+    parity(lambda lib, t, i, s: lib.put(t, i, s, accumulate=True), x, np.array([0, 0, 5]), x64(3, seed=1))
+    parity(lambda lib, t, i, s: t.clone().put_(i, s, accumulate=True), x, index, x64(2, 2, seed=1))
+    parity(lambda lib, t, m: t.clone().masked_fill_(m, -2.0), x, x64(3, 4, seed=3) > 0)
+    parity(lambda lib, t, m, v: t.clone().masked_fill_(m, v), x, x64(4, seed=3) > 0, np.array(0.5))
+    with pytest.raises(IndexError, match="put"):
+        lumen.ones(3).put(lumen.tensor([3]), lumen.ones(1))

@@ -222,3 +222,52 @@ def test_searchsorted_and_bucketize_match_torch():
          torch.searchsorted(torch.tensor(shuffled), torch.tensor(values), sorter=torch.tensor(sorter)))
     with pytest.raises(RuntimeError, match="searchsorted"):
         lumen.searchsorted(lumen.tensor(seq), lumen.tensor(values), right=True, side="left")
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "lower", "higher", "midpoint", "nearest"])
+def test_quantile_and_nanquantile_match_torch(interpolation):
+    x = distinct((4, 7), seed=2)
+    with_nan = x.copy()
+    with_nan[1, [0, 3]] = np.nan
+    with_nan[2, :] = np.nan
+    q = np.array([0.0, 0.1, 0.5, 0.75, 1.0])
+    for name in ("quantile", "nanquantile"):
+        for data in (x, with_nan):
+            for qq in (0.3, q):
+                for dim, keepdim in ((None, False), (None, True), (1, False), (0, True), (-1, True)):
+                    def run(lib, a):
+                        return getattr(lib, name)(lib.tensor(a), lib.tensor(qq) if isinstance(qq, np.ndarray) else qq,
+                                                  dim, keepdim, interpolation=interpolation)
+                    lo, to = run(lumen, data), run(torch, data)
+                    assert tuple(lo.shape) == tuple(to.shape)
+                    np.testing.assert_allclose(lo.numpy(), to.numpy(), rtol=1e-13)
+    q_l = lumen.tensor(q)
+    same_grad(lambda t: t.quantile(q_l if isinstance(t, lumen.Tensor) else torch.tensor(q), 1,
+                                   interpolation=interpolation), x)
+    assert gradcheck(lambda t: t.nanquantile(q_l, 0, interpolation=interpolation), (lumen.tensor(x, requires_grad=True),))
+
+
+def test_quantile_errors_as_torch():
+    with pytest.raises(RuntimeError, match="float or double"):
+        lumen.quantile(lumen.tensor([1, 2]), 0.5)
+    with pytest.raises(RuntimeError, match=r"range \[0, 1\]"):
+        lumen.quantile(lumen.tensor([1.0, 2.0]), 1.5)
+    with pytest.raises(RuntimeError, match="same dtype"):
+        lumen.quantile(lumen.tensor([1.0, 2.0]), lumen.tensor([0.5], dtype=lumen.float64))
+
+
+def test_nanmedian_msort_unique_consecutive_match_torch():
+    x = np.array([[np.nan, np.nan, np.nan], [1.0, np.nan, 4.0], [3.0, 1.0, 2.0], [5.0, np.nan, np.nan]])
+    same(lumen.nanmedian(lumen.tensor(x)), torch.nanmedian(torch.tensor(x)))
+    for dim, keepdim in ((1, False), (0, True)):
+        same(lumen.tensor(x).nanmedian(dim, keepdim), torch.tensor(x).nanmedian(dim, keepdim))
+    same_grad(lambda t: t.nanmedian(1), np.nan_to_num(x, nan=0.5) + np.arange(12).reshape(4, 3))
+    same(lumen.msort(lumen.tensor(x)), torch.msort(torch.tensor(x)))
+    runs = np.array([1, 1, 2, 2, 3, 1, 1, 1])
+    same(lumen.unique_consecutive(lumen.tensor(runs), return_inverse=True, return_counts=True),
+         torch.unique_consecutive(torch.tensor(runs), return_inverse=True, return_counts=True))
+    rows = np.array([[1, 1], [1, 1], [2, 1], [1, 1]])
+    for dim in (0, 1):
+        same(lumen.tensor(rows).unique_consecutive(True, True, dim), torch.tensor(rows).unique_consecutive(True, True, dim))
+    same(lumen.unique_consecutive(lumen.tensor(rows.reshape(2, 4)), return_inverse=True),
+         torch.unique_consecutive(torch.tensor(rows.reshape(2, 4)), return_inverse=True))

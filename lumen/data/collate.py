@@ -57,7 +57,7 @@ def default_collate(batch, _path=""):
 
     Tensors and numpy arrays of shape S -> a Tensor of shape (N, *S) (same dtype); Python
     ints/bools/floats -> int64/bool/float64 Tensor (N,); numpy scalars keep their dtype;
-    str/bytes -> list; mappings, namedtuples, tuples (as lists) and lists are collated per field.
+    str/bytes -> as given; mappings, namedtuples, tuples (as lists) and lists are collated per field.
     """
     lumen = _lumen()
     elem = batch[0]
@@ -80,7 +80,7 @@ def default_collate(batch, _path=""):
     if isinstance(elem, numbers.Real):
         return lumen.from_numpy(np.array(batch, dtype=np.float64))
     if isinstance(elem, (str, bytes)):
-        return list(batch)
+        return batch  # as torch: a list at the top, a tuple inside a sequence field
     if isinstance(elem, Mapping):
         return _rebuild(elem, {k: default_collate([d[k] for d in batch], f"{_path}.{k}" if _path else str(k))
                                for k in elem})
@@ -88,8 +88,8 @@ def default_collate(batch, _path=""):
         if any(len(x) != len(elem) for x in batch):
             raise RuntimeError(f"default_collate: each element in list of batch should be of equal size, got "
                                f"lengths {sorted({len(x) for x in batch})}{_where(_path)}")
-        return _rebuild(elem, [default_collate([x[i] for x in batch], f"{_path}.{i}" if _path else str(i))
-                               for i in range(len(elem))])
+        return _rebuild(elem, [default_collate(field, f"{_path}.{i}" if _path else str(i))
+                               for i, field in enumerate(zip(*batch))])
     raise _not_collatable(type(elem), _path)
 
 

@@ -16,9 +16,9 @@ def _check_positive_int(owner, name, value):
         raise ValueError(f"{owner}: {name} should be a positive integer value, but got {name}={value}")
 
 
-def _check_bool(owner, name, value):
+def _check_bool(owner, name, value, error=TypeError):
     if not isinstance(value, bool):
-        raise TypeError(f"{owner}: {name} should be a boolean value, but got {name}={value}")
+        raise error(f"{owner}: {name} should be a boolean value, but got {name}={value}")
 
 
 def _lumen():
@@ -99,7 +99,7 @@ class WeightedRandomSampler(Sampler):
 
     def __init__(self, weights, num_samples: int, replacement: bool = True, generator=None):
         _check_positive_int("WeightedRandomSampler", "num_samples", num_samples)
-        _check_bool("WeightedRandomSampler", "replacement", replacement)
+        _check_bool("WeightedRandomSampler", "replacement", replacement, ValueError)  # torch's types differ
         lumen = _lumen()
         weights = weights.detach().cpu().numpy() if isinstance(weights, lumen.Tensor) else weights
         weights = np.asarray(weights, dtype=np.float64)
@@ -140,8 +140,7 @@ class BatchSampler(Sampler):
 
     def __init__(self, sampler, batch_size: int, drop_last: bool):
         _check_positive_int("BatchSampler", "batch_size", batch_size)
-        if not isinstance(drop_last, bool):
-            raise ValueError(f"BatchSampler: drop_last should be a boolean value, but got drop_last={drop_last}")
+        _check_bool("BatchSampler", "drop_last", drop_last, ValueError)
         self.sampler = sampler
         self.batch_size = batch_size
         self.drop_last = drop_last

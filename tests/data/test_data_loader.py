@@ -244,7 +244,7 @@ def test_default_collate_stacks_into_tensors():
     np.testing.assert_array_equal(image.numpy()[:, 0, 0], [0, 1, 2])
     assert u8.dtype == lumen.uint8 and n.dtype == lumen.int64 and x.dtype == lumen.float64
     assert n.tolist() == [0, 1, 2] and x.tolist() == [0.0, 0.5, 1.0]
-    assert name == ["id0", "id1", "id2"]
+    assert name == ("id0", "id1", "id2")  # strings inside a sample field: a tuple, as torch
     np.testing.assert_array_equal(d["m"].numpy(), [[0, 1], [1, 2], [2, 3]])
     point = collections.namedtuple("point", "x y")
     out = default_collate([point(1, 2), point(3, 4)])

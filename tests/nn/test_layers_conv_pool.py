@@ -204,3 +204,21 @@ def test_padding_layer_errors_come_from_pad():
         nn.ReflectionPad1d(3)(lumen.zeros((1, 1, 3)))
     with pytest.raises(RuntimeError, match=r"pad: pad must be an even-length sequence"):
         nn.ZeroPad2d((1, 2, 3))(lumen.zeros((1, 1, 3, 3)))
+
+
+def test_conv_forward_hook_point_as_torch():
+    """A weight-standardised convolution written against PyTorch (forward calls ``self._conv_forward`` with its
+    own weight) runs unchanged and gives torch's numbers."""
+    def build(m):
+        class WSConv(m.Conv2d):
+            def forward(self, x):
+                w = self.weight
+                w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+                return self._conv_forward(x, w, self.bias)
+        return WSConv(2, 3, 3, padding=1, padding_mode="reflect")
+    layer, tlayer = build(nn), build(torch.nn)
+    tlayer = tlayer.double()
+    _copy_from(layer.double(), tlayer)
+    x = np.random.default_rng(0).standard_normal((1, 2, 5, 4))
+    np.testing.assert_allclose(layer(lumen.tensor(x)).detach().numpy(), tlayer(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-10, atol=1e-11)

@@ -104,13 +104,19 @@ class _ConvNd(Module):
             s += ", padding_mode={padding_mode}"
         return s.format(**self.__dict__)
 
-    def _conv_forward(self, conv, input, weight, bias):
-        """``conv`` (F.conv1d/2d/3d) of input; a padding_mode other than zeros pads explicitly first
-        ("reflect", "replicate", "circular"), as PyTorch does."""
+    _conv = None  # F.conv1d/2d/3d, per layer
+
+    def _conv_forward(self, input, weight, bias):
+        """This layer's convolution of input with ``weight`` and ``bias`` (PyTorch's name and signature, which
+        layers such as weight-standardised convolutions call with their own weight); a padding_mode other
+        than zeros pads explicitly first ("reflect", "replicate", "circular"), as PyTorch does."""
         if self.padding_mode != "zeros":
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return conv(input, weight, bias, self.stride, 0, self.dilation, self.groups)
-        return conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+            return self._conv(input, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return self._conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def forward(self, input):
+        return self._conv_forward(input, self.weight, self.bias)
 
 
 class Conv1d(_ConvNd):
@@ -119,15 +125,13 @@ class Conv1d(_ConvNd):
     weight (C_out, C_in/groups, k), bias (C_out,); ``padding`` an int, ``'same'`` or ``'valid'``.
     """
 
-    _dims = 1
+    _dims, _conv = 1, staticmethod(F.conv1d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          False, 0, groups, bias, padding_mode, device, dtype)
 
-    def forward(self, input):
-        return self._conv_forward(F.conv1d, input, self.weight, self.bias)
 
 
 class Conv2d(_ConvNd):
@@ -138,13 +142,13 @@ class Conv2d(_ConvNd):
     without padding, as PyTorch does.
     """
 
+    _conv = staticmethod(F.conv2d)
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          False, 0, groups, bias, padding_mode, device, dtype)
 
-    def forward(self, input):
-        return self._conv_forward(F.conv2d, input, self.weight, self.bias)
 
 
 class Conv3d(_ConvNd):
@@ -153,15 +157,13 @@ class Conv3d(_ConvNd):
     weight (C_out, C_in/groups, kD, kH, kW), bias (C_out,).
     """
 
-    _dims = 3
+    _dims, _conv = 3, staticmethod(F.conv3d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          False, 0, groups, bias, padding_mode, device, dtype)
 
-    def forward(self, input):
-        return self._conv_forward(F.conv3d, input, self.weight, self.bias)
 
 
 class _ConvTransposeNd(_ConvNd):

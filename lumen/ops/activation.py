@@ -510,6 +510,10 @@ def legacy_softmax_dim(op, ndim, stacklevel=3):
 
 
 def _dim_and_cast(op, input, dim, dtype, stacklevel):
+    if isinstance(stacklevel, dtypes.dtype):
+        # torch.softmax(input, dim, dtype) and Tensor.softmax pass the dtype third, where F.softmax has
+        # _stacklevel: the same function serves both
+        stacklevel, dtype = 3, stacklevel
     check_tensor(input, "input", op)
     if dim is None:
         dim = legacy_softmax_dim(op, input.ndim, stacklevel + 1)

@@ -353,3 +353,13 @@ def test_gumbel_softmax_samples_the_softmax_and_passes_its_gradient_straight_thr
     lumen.manual_seed(1)
     y = F.gumbel_softmax(lumen.zeros((2, 5, 3)), hard=True, dim=1).numpy()
     assert np.all(y.sum(1) == 1)
+
+
+def test_softmax_takes_torch_softmax_positional_dtype():
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    for name in ("softmax", "log_softmax"):
+        y = getattr(lumen, name)(lumen.tensor(a), 1, lumen.float64)
+        ty = getattr(torch, name)(torch.tensor(a), 1, torch.float64)
+        assert y.dtype is lumen.float64
+        np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12)

@@ -104,6 +104,14 @@ def along(backend, index, dim):
                  for d, n in enumerate(index.shape))
 
 
+def repeated_positions(backend, counts):
+    """``arange(len(counts))`` with position i repeated ``counts[i]`` times, for a backend int array
+    ``counts`` (CuPy's ``repeat`` takes only host counts: this stays on the device)."""
+    ends = backend.cumsum(counts)
+    total = int(ends[-1]) if ends.size else 0
+    return backend.searchsorted(ends, backend.arange(total), side="right")
+
+
 def gather_at(x, index, dim):
     """``x`` gathered along ``dim`` at ``index`` (a backend int64 array of x's ndim)."""
     return GetItem.apply(x, index=along(x._backend, index, dim))

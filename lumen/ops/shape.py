@@ -5,7 +5,7 @@ import math
 
 from ..autograd.function import Function
 from .arith import sum_to
-from .index import GetItem, IndexAdd, one_dim
+from .index import GetItem, IndexAdd, one_dim, repeated_positions
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
@@ -489,7 +489,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         counts = b.asarray([int(repeats)])
     if counts.size and int(counts.min()) < 0:
         raise RuntimeError(f"repeat_interleave(): repeats must be non-negative, got {int(counts.min())}")
-    positions = b.repeat(b.arange(n), counts if counts.size == n else int(counts[0]))
+    positions = repeated_positions(b, counts) if counts.size == n else b.repeat(b.arange(n), int(counts[0]))
     if output_size is not None and output_size != positions.size:
         raise RuntimeError(f"repeat_interleave(): output_size={output_size} but the repeats give {positions.size}")
     if x.ndim == 0:

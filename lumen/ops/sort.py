@@ -12,7 +12,7 @@ from collections import namedtuple
 
 from .. import dtypes
 from ._check import check_tensor
-from .index import gather_at, one_dim
+from .index import gather_at, one_dim, repeated_positions
 
 
 class return_types:
@@ -156,7 +156,7 @@ def _mode_pick(x, d):
     starts_run[:, 1:] = s[:, 1:] != s[:, :-1]
     starts = b.nonzero(starts_run.reshape(-1))[0]
     lengths = b.concatenate((starts[1:], b.asarray([s.size]))) - starts
-    run_length = b.repeat(lengths, lengths).reshape(s.shape)
+    run_length = lengths[repeated_positions(b, lengths)].reshape(s.shape)
     r = b.arange(s.shape[0])
     best = b.argmax(run_length, axis=1)  # first of the longest runs: the smallest most frequent value
     # the sort is stable, so a run's last element is that value's last occurrence

@@ -342,7 +342,9 @@ def test_cuda_matches_cpu():
               lambda x, s, i: s.sort(0, descending=True).values, lambda x, s, i: s.topk(2, 0).values,
               lambda x, s, i: s.median(0).values, lambda x, s, i: x.roll(1, 0).flip(1).triu(),
               lambda x, s, i: x.index_add(0, i[:, 0], s), lambda x, s, i: x.masked_select(x > 0),
-              lambda x, s, i: x.unfold(0, 2, 1).repeat_interleave(2, 1)]
+              lambda x, s, i: x.unfold(0, 2, 1).repeat_interleave(2, 1),
+              lambda x, s, i: s.quantile(x[0].detach().sigmoid(), 0), lambda x, s, i: s.nanmedian(1).values,
+              lambda x, s, i: x.index_put((i[:2, 0],), s[0, 0], accumulate=True).rot90()]
     for case in cases:
         results = []
         for device in ("cpu", "cuda"):
@@ -360,6 +362,13 @@ def test_cuda_matches_cpu():
         np.testing.assert_array_equal(t.cpu().numpy().reshape(-1), ref.reshape(-1))
     for t, ref in zip(on_gpu.mode(0), lumen.tensor(index).mode(0)):
         np.testing.assert_array_equal(t.cpu().numpy(), ref.numpy())
+    sorted_rows = on_gpu.sort(1).values
+    for got, ref in ((lumen.searchsorted(sorted_rows, on_gpu), lumen.searchsorted(sorted_rows.cpu(), lumen.tensor(index))),
+                     (on_gpu.flatten().unique_consecutive(return_counts=True)[1],
+                      lumen.tensor(index).flatten().unique_consecutive(return_counts=True)[1]),
+                     (lumen.tril_indices(4, 5, -1, device="cuda"), lumen.tril_indices(4, 5, -1))):
+        assert got.device.type == "cuda"
+        np.testing.assert_array_equal(got.cpu().numpy(), ref.numpy())
 
 
 def test_select_unbind_movedim_swap_tile_match_torch():

@@ -193,6 +193,12 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def _bincount(b, values, weights, minlength):
+    if not values.size:  # CuPy's bincount takes the max of its input, which an empty one has not
+        return b.zeros(minlength, dtype=dtypes.int64.np if weights is None else dtypes.float64.np)
+    return b.bincount(values, weights=weights, minlength=minlength)
+
+
 def bincount(input, weights=None, minlength=0):
     """Counts of each value of a 1-d tensor of non-negative integers (or the sums of ``weights`` there):
     int64 counts; float32 weights give float32 sums, other weights float64, as PyTorch."""
@@ -213,8 +219,10 @@ def bincount(input, weights=None, minlength=0):
             raise RuntimeError(f"bincount(): weights of shape {tuple(weights.shape)} must have the shape "
                                f"{tuple(input.shape)} of input")
         w = weights._data
-    out = input._backend.bincount(input._data, weights=w, minlength=minlength)
-    dtype = dtypes.int64 if w is None else dtypes.float32 if weights.dtype is dtypes.float32 else dtypes.float64
+    out = _bincount(input._backend, input._data, w, minlength)
+    # an empty input gives int64 zeros whatever the weights (PyTorch's quirk, kept for equal results)
+    dtype = (dtypes.int64 if w is None or not input.numel() else
+             dtypes.float32 if weights.dtype is dtypes.float32 else dtypes.float64)
     return input._like(out.astype(dtype.np, copy=False))
 
 
@@ -238,7 +246,7 @@ def histc(input, bins=100, min=0, max=0):
         raise RuntimeError(f"histc(): range of [{lo}, {hi}] is not finite")
     inside = a[(a >= lo) & (a <= hi)]
     position = ((inside - lo) * bins / (hi - lo)).astype(dtypes.int64.np)
-    out = b.bincount(b.minimum(position, bins - 1), minlength=bins)
+    out = _bincount(b, b.minimum(position, bins - 1), None, bins)
     return input._like(out.astype(a.dtype, copy=False))
 
 

@@ -164,6 +164,9 @@ def test_bincount_matches_torch():
     for w in (np.linspace(0, 1, 6, dtype=np.float32), np.linspace(0, 1, 6), np.arange(6)):
         same(lumen.bincount(xl, lumen.tensor(w)), torch.bincount(xt, torch.tensor(w)))
     same(lumen.bincount(lumen.tensor([], dtype=lumen.int64)), torch.bincount(torch.tensor([], dtype=torch.int64)))
+    same(lumen.bincount(lumen.tensor([], dtype=lumen.int64), lumen.tensor([]), minlength=3),
+         torch.bincount(torch.tensor([], dtype=torch.int64), torch.tensor([]), minlength=3))
+    same(lumen.histc(lumen.tensor([5.0, 6.0]), 3, 0, 1), torch.histc(torch.tensor([5.0, 6.0]), 3, 0, 1))
     for bad in (lumen.tensor([-1, 0]), lumen.tensor([[1, 2]])):
         with pytest.raises(RuntimeError, match="bincount"):
             lumen.bincount(bad)

@@ -9,6 +9,8 @@ separable. Max-pool indices are flat over each input plane or volume (as PyTorch
 """
 from __future__ import annotations
 
+import itertools
+
 from ..autograd.function import Function
 from ._check import check_4d, check_float
 from .activation import relu
@@ -17,8 +19,8 @@ from .resample import AxisGather, adaptive_avg_terms
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
-           "adaptive_max_pool2d", "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_unpool1d", "max_unpool2d",
-           "max_unpool3d"]
+           "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_unpool1d",
+           "max_unpool2d", "max_unpool3d"]
 
 
 def _planes(shape):
@@ -169,39 +171,47 @@ class MaxPool3d(Function):
                                        x_shape=_planes(self.x_shape)).reshape(self.x_shape)
 
 
-class AdaptiveMaxPool2d(Function):
-    """x (N,C,H,W) -> (y (N,C,Ho,Wo), int64 flat indices) over PyTorch's adaptive windows
-    [floor(i*H/Ho), ceil((i+1)*H/Ho)); a later NaN replaces the max, as PyTorch's kernels."""
+class AdaptiveMaxPool(Function):
+    """x (N,C,*spatial) -> (y (N,C,*output_size), int64 indices flat over each input plane or volume) over
+    PyTorch's adaptive windows [floor(i*L/Lo), ceil((i+1)*L/Lo)) per axis; ties go to the first position in
+    row-major order, a later NaN replaces the max, as PyTorch's kernels."""
 
     def __init__(self, output_size):
         self.output_size = output_size
 
     def forward(self, x):
         self.x_shape = x.shape
-        n, c, h, w = x.shape
-        ho, wo = self.output_size
+        n, c = x.shape[:2]
+        spatial, out = x.shape[2:], self.output_size
         be = self.backend
-        # each tap's index is inside its window (short windows repeat their last row): a repeat never wins
-        rows = [idx for idx, _ in adaptive_avg_terms(be, h, ho, x.dtype)]
-        cols = [idx for idx, _ in adaptive_avg_terms(be, w, wo, x.dtype)]
-        flat = x.reshape(n, c, h * w)
+        # each tap's index is inside its window (short windows repeat their last one): a repeat never wins
+        axes = [[idx for idx, _ in adaptive_avg_terms(be, size, o, x.dtype)] for size, o in zip(spatial, out)]
+        strides = [1] * len(spatial)
+        for a in range(len(spatial) - 2, -1, -1):
+            strides[a] = strides[a + 1] * spatial[a + 1]
+        flat = x.reshape(n, c, -1)
         best = idx = None
-        for r in rows:
-            for q in cols:
-                tap = (r.reshape(-1, 1) * w + q.reshape(1, -1)).reshape(-1)
-                v = flat[:, :, tap]
-                if best is None:
-                    best, idx = v, be.broadcast_to(tap, v.shape)
-                    continue
-                wins = (v > best) | (v != v)
-                best, idx = be.where(wins, v, best), be.where(wins, tap, idx)
+        for taps in itertools.product(*axes):
+            tap = 0
+            for a, (t, stride) in enumerate(zip(taps, strides)):
+                tap = tap + t.reshape(tuple(-1 if b == a else 1 for b in range(len(out)))) * stride
+            tap = tap.reshape(-1)
+            v = flat[:, :, tap]
+            if best is None:
+                best, idx = v, be.broadcast_to(tap, v.shape)
+                continue
+            wins = (v > best) | (v != v)
+            best, idx = be.where(wins, v, best), be.where(wins, tap, idx)
         self.mark_non_differentiable(1)
         self.save_outputs(1)
-        return best.reshape(n, c, ho, wo), be.ascontiguousarray(idx).reshape(n, c, ho, wo)
+        shape = (n, c) + tuple(out)
+        return best.reshape(shape), be.ascontiguousarray(idx).reshape(shape)
 
     def backward(self, gy, _):
         (idx,) = self.saved_outputs
-        return MaxPool2dBackward.apply(gy, idx, x_shape=self.x_shape)
+        planes = _planes(gy.shape)
+        return MaxPool2dBackward.apply(gy.reshape(planes), idx.reshape(planes),
+                                       x_shape=_planes(self.x_shape)).reshape(self.x_shape)
 
 
 def _window(op, input, n, kernel_size, stride, padding):
@@ -400,26 +410,29 @@ def adaptive_avg_pool3d(input, output_size):
     return _adaptive_avg("adaptive_avg_pool3d", input, output_size, 3)
 
 
-def adaptive_max_pool2d(input, output_size, return_indices=False):
-    """Max over PyTorch's adaptive windows: (N, C, H, W) or (C, H, W) -> (N, C, Ho, Wo); with
-    ``return_indices`` also the int64 argmax flat over each H*W plane. ``output_size`` as in
-    :func:`adaptive_avg_pool2d`."""
-    op = "adaptive_max_pool2d"
-    input, unbatched = batched(op, input, 2)
+def _adaptive_max(op, input, output_size, return_indices, n):
+    input, unbatched = batched(op, input, n)
     check_float(input, op)
-    y, idx = AdaptiveMaxPool2d.apply(input, output_size=_adaptive_size(op, input, output_size, 2))
+    y, idx = AdaptiveMaxPool.apply(input, output_size=_adaptive_size(op, input, output_size, n))
     return _unbatch(unbatched, y, idx) if return_indices else _unbatch(unbatched, y)
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """Adaptive max pooling along L: (N, C, L) or (C, L) -> (N, C, Lo), indices along L."""
-    op = "adaptive_max_pool1d"
-    input, unbatched = batched(op, input, 1)
-    check_float(input, op)
-    (lo,) = _adaptive_size(op, input, output_size, 1)
-    y, idx = AdaptiveMaxPool2d.apply(input.unsqueeze(2), output_size=(1, lo))
-    y, idx = y.squeeze(2), idx.squeeze(2)
-    return _unbatch(unbatched, y, idx) if return_indices else _unbatch(unbatched, y)
+    return _adaptive_max("adaptive_max_pool1d", input, output_size, return_indices, 1)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max over PyTorch's adaptive windows: (N, C, H, W) or (C, H, W) -> (N, C, Ho, Wo); with
+    ``return_indices`` also the int64 argmax flat over each H*W plane. ``output_size`` as in
+    :func:`adaptive_avg_pool2d`."""
+    return _adaptive_max("adaptive_max_pool2d", input, output_size, return_indices, 2)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Adaptive max pooling over (D, H, W), as ``torch.nn.functional.adaptive_max_pool3d``; indices flat over
+    each D*H*W volume."""
+    return _adaptive_max("adaptive_max_pool3d", input, output_size, return_indices, 3)
 
 
 def _lp_pool(avg_pool, n, input, norm_type, kernel_size, stride, ceil_mode):

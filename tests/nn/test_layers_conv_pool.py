@@ -117,6 +117,7 @@ POOLS = [
     (lambda m: m.AdaptiveMaxPool1d(3, return_indices=True), (2, 3, 7)),
     (lambda m: m.AdaptiveMaxPool2d((3, 2)), (2, 3, 7, 5)),
     (lambda m: m.AdaptiveMaxPool2d(1, return_indices=True), (3, 5, 6)),
+    (lambda m: m.AdaptiveMaxPool3d((2, None, 1), return_indices=True), (1, 2, 3, 4, 5)),
     (lambda m: m.LPPool1d(2, 3, stride=2), (2, 3, 9)),
     (lambda m: m.LPPool2d(3, (2, 3), ceil_mode=True), (1, 2, 7, 7)),
     (lambda m: m.LPPool3d(2, 2), (1, 2, 4, 4, 4)),

@@ -134,7 +134,8 @@ def test_conv_transpose3d_is_adjoint_of_conv3d():
 def test_conv_nd_float32_matches_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(4)
-    x, w = rng.standard_normal((2, 3, 6, 7, 8)).astype(np.float32), rng.standard_normal((4, 3, 3, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((2, 3, 6, 7, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3, 3)).astype(np.float32)
     y = F.conv3d(lumen.tensor(x), lumen.tensor(w), padding="same")
     ty = torch.nn.functional.conv3d(torch.tensor(x), torch.tensor(w), padding="same")  # odd kernel: no warning
     assert y.dtype is lumen.float32

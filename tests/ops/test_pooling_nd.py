@@ -1,5 +1,5 @@
-"""1-d and 3-d max/avg pooling, adaptive avg (1-d, 3-d) and max (1-d, 2-d) pooling, lp_pool, max_unpool:
-float64 gradchecks (the new MaxPool3d and AdaptiveMaxPool2d Functions among them), double backward, PyTorch
+"""1-d and 3-d max/avg pooling, adaptive avg (1-d, 3-d) and max (1-d, 2-d, 3-d) pooling, lp_pool, max_unpool:
+float64 gradchecks (the new MaxPool3d, AdaptiveMaxPool and MaxUnpool Functions among them), double backward, PyTorch
 parity (values, indices and gradients, hypothesis over shapes/windows), errors."""
 import numpy as np
 import pytest
@@ -101,7 +101,7 @@ def test_adaptive_pools_gradcheck_and_match_torch(dims, data, seed):
     out = tuple(data.draw(st.sampled_from([None, 1, 2, 3, 5] if dims > 1 else [1, 2, 3, 5])) for _ in range(dims))
     out = out[0] if dims == 1 else out
     x = _x(seed, data.draw(st.sampled_from([1, 2])), 2, *spatial)
-    names = [f"adaptive_avg_pool{dims}d"] + ([f"adaptive_max_pool{dims}d"] if dims < 3 else [])
+    names = [f"adaptive_avg_pool{dims}d", f"adaptive_max_pool{dims}d"]
     for name in names:
         assert gradcheck(lambda a: getattr(F, name)(a, out), (x,))
         kw = dict(return_indices=True) if "max" in name else {}
@@ -128,6 +128,7 @@ def test_new_max_functions_double_backward():
     x = _x(1, 1, 2, 3, 4, 5)
     assert gradgradcheck(lambda a: F.max_pool3d(a, 2, stride=(1, 2, 2), padding=1), (x,))
     assert gradgradcheck(lambda a: F.adaptive_max_pool2d(a, (2, 3)), (_x(2, 1, 2, 5, 7),))
+    assert gradgradcheck(lambda a: F.adaptive_max_pool3d(a, (2, 1, 3)), (_x(3, 1, 1, 3, 2, 5),))
     assert gradgradcheck(lambda a: F.avg_pool3d(a, (2, 1, 3), padding=(1, 0, 1), ceil_mode=True), (x,))
 
 
@@ -217,6 +218,7 @@ def test_cuda_matches_cpu():
     cases = [(x3, lambda a: F.max_pool3d(a, 2, stride=(1, 2, 2), padding=1, return_indices=True)),
              (x3, lambda a: F.avg_pool3d(a, (2, 1, 3), padding=(1, 0, 1), ceil_mode=True, count_include_pad=False)),
              (x3, lambda a: F.adaptive_avg_pool3d(a, (2, 3, 3))),
+             (x3, lambda a: F.adaptive_max_pool3d(a, (2, 3, 2), return_indices=True)),
              (x2, lambda a: F.adaptive_max_pool2d(a, (3, 2), return_indices=True)),
              (x2[:, :, 0], lambda a: F.max_pool1d(a, 3, 2, 1, return_indices=True)),
              (x2, lambda a: F.lp_pool2d(a + 1, 2, 2)),

@@ -1,4 +1,5 @@
-"""crop, interpolate and pad (whose index modes are gathers of lumen.ops.resample): gradchecks, double backward, PyTorch parity, errors."""
+"""crop, interpolate, pixel_(un)shuffle, fold/unfold and pad (whose index modes are gathers of lumen.ops.resample):
+gradchecks, double backward, PyTorch parity, errors."""
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st

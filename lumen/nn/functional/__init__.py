@@ -24,8 +24,9 @@ from lumen.ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logi
 from lumen.ops.normalization import (batch_norm, group_norm, instance_norm, layer_norm, local_response_norm,
                                      normalize)
 from lumen.ops.pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d,
-                                adaptive_max_pool2d, avg_pool1d, avg_pool2d, avg_pool3d, lp_pool1d, lp_pool2d, lp_pool3d,
-                                max_pool1d, max_pool2d, max_pool3d, max_unpool1d, max_unpool2d, max_unpool3d)
+                                adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d, avg_pool2d, avg_pool3d, lp_pool1d,
+                                lp_pool2d, lp_pool3d, max_pool1d, max_pool2d, max_pool3d, max_unpool1d, max_unpool2d,
+                                max_unpool3d)
 from lumen.ops.resample import (crop, fold, interpolate, pixel_shuffle, pixel_unshuffle, unfold, upsample,
                                  upsample_bilinear, upsample_nearest)
 from lumen.ops.shape import pad
@@ -46,6 +47,7 @@ __all__ += ["celu", "celu_", "elu", "elu_", "gelu", "glu", "hardshrink", "hardsi
             "bilinear"]
 __all__ += ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose3d", "max_pool1d", "max_pool3d", "avg_pool1d",
             "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-            "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d", "fold", "unfold",
-            "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear", "upsample_nearest"]
+            "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_unpool1d", "max_unpool2d",
+            "max_unpool3d", "fold", "unfold", "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear",
+            "upsample_nearest"]
 __all__ += ["gumbel_softmax", "rms_norm", "sigmoid", "tanh"]

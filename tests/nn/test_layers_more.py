@@ -64,7 +64,7 @@ def test_batch_norm_input_rank_errors():
 @pytest.mark.parametrize("name,shape", [("InstanceNorm1d", (2, 3, 5)), ("InstanceNorm1d", (3, 5)),
                                         ("InstanceNorm2d", (2, 3, 4, 3)), ("InstanceNorm2d", (3, 4, 3)),
                                         ("InstanceNorm3d", (2, 3, 2, 2, 3))])
-@pytest.mark.parametrize("kwargs", [{}, {"affine": True}, {"affine": True, "track_running_stats": True},
+@pytest.mark.parametrize("kwargs", [{}, {"affine": True}, {"affine": True, "track_running_stats": True, "bias": False},
                                     {"track_running_stats": True, "momentum": 0.4}])
 def test_instance_norm_layers_match_torch(name, shape, kwargs):
     m = getattr(nn, name)(3, dtype=lumen.float64, **kwargs)
@@ -83,7 +83,7 @@ def test_instance_norm_channel_checks():
 
 
 @pytest.mark.parametrize("make", [lambda m: m.GroupNorm(2, 4), lambda m: m.GroupNorm(4, 4, affine=False),
-                                  lambda m: m.GroupNorm(1, 4, eps=1e-3)])
+                                  lambda m: m.GroupNorm(1, 4, eps=1e-3), lambda m: m.GroupNorm(2, 4, bias=False)])
 def test_group_norm_layer_matches_torch(make):
     m, tm = make(nn).double(), make(torch.nn).double()
     assert repr(m) == repr(tm)

@@ -153,6 +153,14 @@ class Tensor:
         return self._data.itemsize
 
     @property
+    def itemsize(self):
+        return self._data.itemsize
+
+    @property
+    def nbytes(self):
+        return self._data.itemsize * int(self._data.size)
+
+    @property
     def is_cuda(self):
         return self._device.type == "cuda"
 

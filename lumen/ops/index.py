@@ -1,4 +1,6 @@
-"""Indexing: ``x[idx]`` and ``x[idx] = v`` with basic and advanced indices."""
+"""Indexing: ``x[idx]`` and ``x[idx] = v`` with basic and advanced indices, and the ops built on the same
+three Functions: gather/scatter/scatter_reduce along a dim, index_select/add/copy/fill/put, masked_select/
+masked_scatter, take/take_along_dim/put, nonzero/argwhere."""
 from __future__ import annotations
 
 from .. import dtypes

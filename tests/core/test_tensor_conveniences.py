@@ -18,7 +18,8 @@ def both(data, dtype):
 def test_item_tolist_element_size_for_every_dtype(dtype):
     data = [[1, 0, 3], [2, 1, 0]]
     lt, tt = both(data, dtype)
-    assert lt.element_size() == tt.element_size()
+    assert lt.element_size() == tt.element_size() == lt.itemsize == tt.itemsize
+    assert lt.nbytes == tt.nbytes
     assert lt.tolist() == tt.tolist() and type(lt.tolist()[0][0]) is type(tt.tolist()[0][0])
     li, ti = lt[0, 0].item(), tt[0, 0].item()
     assert li == ti and type(li) is type(ti)

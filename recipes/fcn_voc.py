@@ -31,9 +31,11 @@ from lumen.nn import functional as F
 from lumen.serialization import CheckpointError, atomic_write
 from lumen.utils.csv_log import CSVLog
 from lumen.vision import metrics, plot
-from lumen.vision.datasets import VOC_CLASSES, SBDSegmentation, VOCSegmentation, synthetic_voc
+from lumen.vision.datasets import (VOC_CLASSES, SBDSegmentation, SegmentationFolder, VOCSegmentation,
+                                   median_frequency_weights, synthetic_voc)
 from lumen.vision.models import fcn, read_npz
-from lumen.vision.transforms import VOC_BGR_MEAN, ToCaffeInput, from_caffe_input
+from lumen.vision.transforms import (VOC_BGR_MEAN, Compose, PadCollate, RandomCrop, ToCaffeInput,
+                                     from_caffe_input)
 
 MODELS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "staged")
 BACKBONES = ("vgg16", "alexnet", "googlenet")
@@ -55,8 +57,15 @@ class UserError(Exception):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m recipes.fcn_voc", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, help="VOC2012 folder (JPEGImages, SegmentationClass, ImageSets); "
-                   "default: the embedded synthetic data set")
+    p.add_argument("--data", type=Path, help="VOC2012 folder (JPEGImages, SegmentationClass, ImageSets), or your "
+                   "own data: a folder with images/ and masks/ (see README); default: the embedded synthetic data")
+    p.add_argument("--num-classes", type=int, help="your own data: the number of classes, background included "
+                   "(else DATA/classes.txt or DATA/colors.txt names them)")
+    p.add_argument("--ignore-index", type=int, default=255, help="the mask value neither learned nor scored")
+    p.add_argument("--class-weights", help="'auto' (median frequency balancing over the training masks) or a "
+                   "file with one weight per class")
+    p.add_argument("--crop", type=int, help="train on random NxN crops (images padded with the mean, masks "
+                   "with the ignore label when smaller)")
     p.add_argument("--sbd", type=Path, help="SBD 'dataset' folder (img, cls, train.txt): train on SBD train, "
                    "validate on VOC seg11valid, as the paper")
     p.add_argument("--model", help=f"one of {', '.join(MODELS)} (staged = 32s, then 16s from it, then 8s)")
@@ -100,6 +109,8 @@ def parse_args(argv=None):
     if args.backbone != "vgg16" and args.model not in ("fcn32s",):
         raise UserError(f"--backbone {args.backbone} comes with the fcn32s head only (paper Table 1); "
                         f"use --model fcn32s")
+    if args.crop is not None and args.crop < 1:
+        raise UserError(f"--crop must be at least 1, got {args.crop}")
     for name in ("iters", "batch_size", "checkpoint_every", "eval_every"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
@@ -118,25 +129,83 @@ def cache_dir(args) -> Path:
     return args.cache or Path(os.environ.get("LUMEN_CACHE", Path.home() / ".cache" / "lumen"))
 
 
+def is_folder_data(path) -> bool:
+    return (path / "images").is_dir() and (path / "masks").is_dir()
+
+
 def load_data(args):
-    """(train set, validation set, one-line description)."""
-    to_input = ToCaffeInput()
+    """(train set, validation set, one-line description); sets ``args.classes``, ``args.palette`` and
+    ``args.loss_weight`` from the data set."""
+    train_input = ToCaffeInput()
+    if args.crop is not None:
+        train_input = Compose([RandomCrop(args.crop, fill="mean", label_fill=args.ignore_index), ToCaffeInput()])
+    args.classes, args.palette, args.loss_weight = list(VOC_CLASSES), None, None
     try:
+        if args.data is not None and is_folder_data(args.data):
+            return load_folder_data(args, train_input)
+        if args.num_classes not in (None, N_CLASSES):
+            raise UserError(f"--num-classes {args.num_classes}: PASCAL VOC has {N_CLASSES} classes; for your own "
+                            f"data give a folder with images/ and masks/")
         if args.data is None:
             root = cache_dir(args) / f"synthetic_voc-{args.n_train}-{args.n_val}-{args.size}"
             synthetic_voc(root, n_train=args.n_train, n_val=args.n_val, size=args.size, seed=0)
-            train = VOCSegmentation(root, "train", transform=to_input)
-            val = VOCSegmentation(root, "val", transform=to_input)
-            return train, val, f"embedded synthetic VOC data in {root}"
-        val_split = "seg11valid" if (args.data / "ImageSets/Segmentation/seg11valid.txt").exists() else "val"
-        val = VOCSegmentation(args.data, val_split, transform=to_input)
-        if args.sbd is not None:
-            train = SBDSegmentation(args.sbd, "train", transform=to_input)
-            return train, val, f"SBD train ({len(train)}) -> VOC {val_split} ({len(val)})"
-        train = VOCSegmentation(args.data, "train", transform=to_input)
-        return train, val, f"VOC train ({len(train)}) -> VOC {val_split} ({len(val)})"
+            train = VOCSegmentation(root, "train", transform=train_input)
+            val = VOCSegmentation(root, "val", transform=ToCaffeInput())
+            description = f"embedded synthetic VOC data in {root}"
+        else:
+            val_split = "seg11valid" if (args.data / "ImageSets/Segmentation/seg11valid.txt").exists() else "val"
+            val = VOCSegmentation(args.data, val_split, transform=ToCaffeInput())
+            if args.sbd is not None:
+                train = SBDSegmentation(args.sbd, "train", transform=train_input)
+                description = f"SBD train ({len(train)}) -> VOC {val_split} ({len(val)})"
+            else:
+                train = VOCSegmentation(args.data, "train", transform=train_input)
+                description = f"VOC train ({len(train)}) -> VOC {val_split} ({len(val)})"
+        args.loss_weight = class_weights(args, None)
+        return train, val, description
     except (DataError, FileNotFoundError, NotADirectoryError) as e:
         raise UserError(str(e)) from None
+
+
+def load_folder_data(args, train_input):
+    """Your own data (lumen.vision.datasets.SegmentationFolder), every mask checked once before training."""
+    common = dict(num_classes=args.num_classes, ignore_index=args.ignore_index)
+    train = SegmentationFolder(args.data, "train", transform=train_input, **common)
+    val = SegmentationFolder(args.data, "val", transform=ToCaffeInput(), **common)
+    if len(train) == 0 or len(val) == 0:
+        raise UserError(f"{args.data}: the train and val splits need an image each, got {len(train)} and {len(val)}")
+    scans = cache_dir(args) / "label-scans"
+    scan = train.scan(scans)
+    val.scan(scans)
+    for path in train.write_split():
+        print(f"fcn_voc: wrote the split {path} (seeded; edit it to choose your own)")
+    args.classes = list(train.classes)
+    args.palette = train.palette[:len(train.classes)].tolist()
+    if 0 <= args.ignore_index < len(train.classes):
+        raise UserError(f"--ignore-index {args.ignore_index} is a class id of {args.data} (0..{len(train.classes) - 1}); "
+                        f"the ignore label must be another value (255 by default)")
+    args.loss_weight = class_weights(args, scan)
+    return train, val, f"{args.data}: {len(train.classes)} classes, train ({len(train)}) -> val ({len(val)})"
+
+
+def class_weights(args, scan):
+    """The loss's per-class weights from --class-weights, or None."""
+    if args.class_weights is None:
+        return None
+    if args.class_weights == "auto":
+        if scan is None:
+            raise UserError("--class-weights auto needs your own data (a folder with images/ and masks/), whose "
+                            "masks are scanned; for VOC give a file of 21 weights")
+        weights = median_frequency_weights(scan)
+    else:
+        try:
+            weights = [float(v) for v in Path(args.class_weights).read_text().split()]
+        except (OSError, ValueError) as e:
+            raise UserError(f"--class-weights {args.class_weights}: not a readable file of numbers ({e})") from None
+    if len(weights) != len(args.classes) or min(weights) < 0:
+        raise UserError(f"--class-weights: {len(weights)} weights for {len(args.classes)} classes (expected one "
+                        f"non-negative weight per class)")
+    return weights
 
 
 # ---- model and optimizer ---------------------------------------------------------------------
@@ -150,7 +219,7 @@ def build_model(name, args, previous=None, transplant=True):
         except (OSError, CheckpointError, ValueError, TypeError, zipfile.BadZipFile) as e:
             raise UserError(f"--init {args.init}: {e}") from None
     ctor = fcn.CONSTRUCTORS[name]
-    kwargs = dict(num_classes=N_CLASSES, width=args.width, pretrained_backbone=pretrained)
+    kwargs = dict(num_classes=len(args.classes), width=args.width, pretrained_backbone=pretrained)
     if name == "fcn32s":
         kwargs["backbone"] = args.backbone
     try:
@@ -167,24 +236,26 @@ def make_optimizer(model, args, lr):
     return optim.SGD(groups, lr=lr, momentum=args.momentum)
 
 
-def segmentation_loss(scores, label, normalize):
-    """Softmax loss with label 255 ignored: summed over pixels (Caffe's normalize: false) or averaged."""
-    loss = F.cross_entropy(scores, label, ignore_index=255, reduction="mean" if normalize else "sum")
-    return loss if normalize else loss / scores.shape[0]
+def segmentation_loss(scores, label, args, weight=None):
+    """Softmax loss with the ignore label left out: summed over pixels (Caffe's normalize: false) or
+    averaged, per class weighted by ``weight`` when given."""
+    loss = F.cross_entropy(scores, label, weight=weight, ignore_index=args.ignore_index,
+                           reduction="mean" if args.normalize else "sum")
+    return loss if args.normalize else loss / scores.shape[0]
 
 
 # ---- evaluation -----------------------------------------------------------------------------
-def evaluate(model, dataset, device, n_show=4):
+def evaluate(model, dataset, device, args, n_show=4):
     """Metrics over ``dataset`` (one image at a time, any size) and a few samples to draw."""
     model.eval()
-    confusion = metrics.ConfusionMatrix(N_CLASSES)
+    confusion = metrics.ConfusionMatrix(len(args.classes))
     shown = []
     with lumen.no_grad():
         for i in range(len(dataset)):
             image, label = dataset[i]
             scores = model(lumen.from_numpy(image[None]).to(device))
             pred = scores.argmax(1)[0].numpy()
-            confusion.update(label, pred)
+            confusion.update(label, pred)  # the ignore label, no class id, is not scored
             if len(shown) < n_show:
                 shown.append((from_caffe_input(image), label, pred))
     model.train()
@@ -216,6 +287,10 @@ def load_checkpoint(path, args):
     meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
     if meta.get("format") != "fcn_voc":
         raise UserError(f"{path} is not a checkpoint of recipes.fcn_voc")
+    if list(meta.get("classes", VOC_CLASSES)) != args.classes:
+        raise UserError(f"checkpoint {path} is of the {len(meta.get('classes', VOC_CLASSES))} classes "
+                        f"{list(meta.get('classes', VOC_CLASSES))[:4]}..., this data has {len(args.classes)}: "
+                        f"{args.classes[:4]}...")
     for key in ("model", "backbone", "width", "optimizer", "batch_size"):
         if meta.get(key) != getattr(args, key):
             raise UserError(f"checkpoint {path} is of {key} {meta[key]!r}, but this run asks for "
@@ -300,8 +375,11 @@ def run(args, on_iteration=None):
         print("fcn_voc: for PASCAL VOC pass --data VOCdevkit/VOC2012 (and --sbd benchmark_RELEASE/dataset "
               "for the paper's SBD training set); see README.md")
 
+    # batches of images of different sizes are padded to their largest (with the mean and the ignore label)
+    collate = PadCollate(label_fill=args.ignore_index) if args.batch_size > 1 else None
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
-                        seed=args.seed, drop_last=args.batch_size > 1)
+                        seed=args.seed, drop_last=args.batch_size > 1, collate_fn=collate)
+    loss_weight = lumen.tensor(args.loss_weight, device=device) if args.loss_weight is not None else None
     log_csv = open_log(args, stages, ckpt)
     history = ckpt["history"] if ckpt else []
     results = dict(ckpt["results"]) if ckpt else {}
@@ -337,7 +415,8 @@ def run(args, on_iteration=None):
             state = {"meta": {"format": "fcn_voc", "model": args.model, "backbone": args.backbone,
                               "width": args.width, "optimizer": args.optimizer, "batch_size": args.batch_size,
                               "stage": k, "stage_name": name, "iteration": iteration,
-                              "classes": list(VOC_CLASSES), "mean": list(VOC_BGR_MEAN), "channel_order": "BGR"},
+                              "classes": args.classes, "mean": list(VOC_BGR_MEAN), "channel_order": "BGR",
+                              **({"palette": args.palette} if args.palette is not None else {})},
                      "model_state": model.state_dict(), "optimizer": opt.state_dict(),
                      "loader": loader.state_dict(), "rng": rng_state(), "history": history,
                      "results": results}
@@ -352,7 +431,7 @@ def run(args, on_iteration=None):
             while it < args.iters:
                 for images, labels in loader:
                     scores = model(images.to(device))
-                    loss = segmentation_loss(scores, labels.to(device).long(), args.normalize)
+                    loss = segmentation_loss(scores, labels.to(device).long(), args, loss_weight)
                     value = loss.item()
                     if not math.isfinite(value):
                         save(it)
@@ -371,7 +450,7 @@ def run(args, on_iteration=None):
                     bar.update(1)
                     stop = on_iteration(it) == "stop" if on_iteration else False
                     if it % args.eval_every == 0 and it < args.iters:
-                        confusion, _ = evaluate(model, val_set, device)
+                        confusion, _ = evaluate(model, val_set, device, args)
                         scores = scores_of(confusion)
                         miu = scores["mean_iu"]
                         log_validation(log_csv, name, it, scores)
@@ -390,7 +469,7 @@ def run(args, on_iteration=None):
         bar.close()
         # The next stage starts a fresh epoch, whether this process goes on or a resumed one does.
         loader.set_epoch(loader.epoch + 1)
-        confusion, shown = evaluate(model, val_set, device)
+        confusion, shown = evaluate(model, val_set, device, args)
         results[name] = scores_of(confusion)
         log_validation(log_csv, name, args.iters, results[name])
         if not (log["mean_iu"] and log["mean_iu"][-1][0] == args.iters):
@@ -414,7 +493,7 @@ def scores_of(confusion):
 
 def write_outputs(args, history, results, confusion, shown):
     args.out.mkdir(parents=True, exist_ok=True)
-    payload = {"data": str(args.data) if args.data else "embedded", "classes": list(VOC_CLASSES), "stages": results}
+    payload = {"data": str(args.data) if args.data else "embedded", "classes": args.classes, "stages": results}
     text = json.dumps(payload, indent=2, allow_nan=False)
     with atomic_write(args.out / "metrics.json") as f:
         f.write(text.encode("utf-8"))
@@ -427,13 +506,13 @@ def write_outputs(args, history, results, confusion, shown):
 
 
 def eval_only(args):
-    ckpt = load_checkpoint(args.eval_only, args)
     _, val_set, description = load_data(args)
+    ckpt = load_checkpoint(args.eval_only, args)
     name = ckpt["meta"]["stage_name"]
     model = build_model(name, args, transplant=False)
     model.load_state_dict(ckpt["model_state"])
     model.to(args.device)
-    confusion, shown = evaluate(model, val_set, args.device)
+    confusion, shown = evaluate(model, val_set, args.device, args)
     results = {name: scores_of(confusion)}
     write_outputs(args, ckpt["history"], results, confusion, shown)
     print(table2(results))

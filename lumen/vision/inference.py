@@ -14,10 +14,9 @@ import numpy as np
 
 import lumen
 from lumen.data import DataError
+from lumen.vision.datasets.folder import IMAGE_EXTENSIONS
 from lumen.vision.datasets.voc import read_image
 from lumen.vision.transforms import VOC_BGR_MEAN, ToCaffeInput
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def _as_rgb(image) -> np.ndarray:

@@ -16,6 +16,7 @@ import numbers
 
 import numpy as np
 
+import lumen
 from lumen.data.loader import sample_rng
 
 VOC_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)
@@ -166,3 +167,30 @@ class RandomCrop(_Random):
 
     def __repr__(self):
         return f"RandomCrop(size={self.size}, fill={self.fill}, label_fill={self.label_fill})"
+
+
+class PadCollate:
+    """A ``collate_fn`` for images of different sizes: pads each (C, H, W) image (with ``image_fill``: 0 is
+    the mean once ``ToCaffeInput`` subtracted it) and each (H, W) label (with ``label_fill``, the ignore
+    label, so padding is neither learned nor scored) at the bottom and right to the batch's largest size.
+    Returns ``(images (N, C, H, W), labels (N, H, W))`` tensors; labels are never resized."""
+
+    def __init__(self, image_fill: float = 0.0, label_fill: int = 255):
+        self.image_fill, self.label_fill = image_fill, label_fill
+
+    def __call__(self, samples):
+        images, labels = zip(*samples)
+        height = max(image.shape[1] for image in images)
+        width = max(image.shape[2] for image in images)
+        batch = np.full((len(images), images[0].shape[0], height, width), self.image_fill, dtype=images[0].dtype)
+        targets = np.full((len(labels), height, width), self.label_fill, dtype=np.int64)
+        for i, (image, label) in enumerate(samples):
+            if image.shape[1:] != label.shape:
+                raise ValueError(f"PadCollate: sample {i} has an image of shape {image.shape} and a label of "
+                                 f"shape {label.shape}")
+            batch[i, :, :image.shape[1], :image.shape[2]] = image
+            targets[i, :label.shape[0], :label.shape[1]] = label
+        return lumen.from_numpy(batch), lumen.from_numpy(targets)
+
+    def __repr__(self):
+        return f"PadCollate(image_fill={self.image_fill}, label_fill={self.label_fill})"

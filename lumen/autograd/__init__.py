@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from . import function
+from . import function, graph
 from .anomaly_mode import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from .function import Function, _store_leaf_grads, run_backward
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
@@ -153,4 +153,4 @@ from . import functional  # noqa: E402  (builds on grad, defined above)
 __all__ = ["Function", "Variable", "backward", "grad", "reset_grads", "gradcheck", "gradgradcheck",
            "GradcheckError", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
            "is_inference_mode_enabled", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
-           "is_anomaly_check_nan_enabled", "function", "functional"]
+           "is_anomaly_check_nan_enabled", "function", "functional", "graph"]

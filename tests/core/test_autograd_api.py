@@ -70,6 +70,10 @@ def test_hook_and_retain_grad_errors():
     x.retain_grad()  # a no-op on a leaf, as torch
     assert not x.retains_grad and x.is_leaf and not (x * 2).is_leaf
     assert (x * 2).grad_fn.name() == "MulBackward"
+    for lib in (lumen, torch):
+        leaf = lib.ones(2, requires_grad=True)
+        assert isinstance((leaf * 2).grad_fn, lib.autograd.graph.Node)
+        assert isinstance(lib.autograd.Variable, type) and isinstance(leaf, lib.autograd.Variable)
 
 
 # ---- grad and backward ---------------------------------------------------------------------------

@@ -87,9 +87,9 @@ def test_instance_norm_channel_checks():
 def test_group_norm_layer_matches_torch(make):
     m, tm = make(nn).double(), make(torch.nn).double()
     assert repr(m) == repr(tm)
-    if m.affine:
-        tm.weight.data.normal_(), tm.bias.data.normal_()
-        _copy_from(m, tm)
+    for p in tm.parameters():
+        p.data.normal_()
+    _copy_from(m, tm)
     _run_steps(m, tm, (2, 4, 3, 2))
     with pytest.raises(ValueError, match=r"num_channels \(4\) must be divisible by num_groups \(3\)"):
         nn.GroupNorm(3, 4)

@@ -78,3 +78,32 @@ def test_softmax_cross_entropy_rows_is_order_independent(classes, dtype):
     x = cupy.asarray((rng.standard_normal((5, classes)) * 3).astype(dtype))
     t = cupy.asarray(rng.integers(0, classes, 5).astype(np.int64))
     _same_under_every_schedule(lambda: be.softmax_cross_entropy_forward(x, t, -100))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_cross_entropy_rows_with_blocks_looping_over_rows(dtype):
+    # The host launches one block per row up to 262,140 rows; beyond that each block loops over several rows,
+    # and the barrier at the end of the loop body guards the shared arrays between rows. A grid of 2 blocks
+    # for 7 rows reaches that loop at a small size.
+    from lumen.backends.cpu import loss as cpu_loss
+    from lumen.backends.cuda import _module as km
+
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((7, 300)) * 3).astype(dtype)
+    t = rng.integers(0, 300, 7).astype(np.int64)
+    t[2] = -100
+    loss_ref, logp_ref = cpu_loss.softmax_cross_entropy_forward(x, t, -100)
+    fn = km.kernel("softmax_ce.cu", "sce_fwd_rows", dtype, "softmax_cross_entropy_forward")
+    xd, td = cupy.asarray(x), cupy.asarray(t)
+
+    def run():
+        loss, logp, bad = cupy.empty(7, dtype), cupy.empty_like(xd), cupy.zeros((), np.int32)
+        fn((2,), (256,), (xd, td, loss, logp, bad, np.int64(7), np.int32(300), np.int64(1), np.int64(-100)))
+        return loss, logp, bad
+
+    _same_under_every_schedule(run)
+    loss, logp, bad = run()
+    tol = dict(rtol=1e-9, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(cupy.asnumpy(loss), loss_ref, **tol)
+    np.testing.assert_allclose(cupy.asnumpy(logp), logp_ref, **tol)
+    assert int(bad) == 0

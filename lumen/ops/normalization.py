@@ -180,6 +180,8 @@ def _check_channels(op, input, **params):
 def _normalize_rows(x, rows, eps):
     """x seen as ``rows`` rows, each normalised with its own mean and biased variance:
     (y of x's shape, mean (rows,), var (rows,))."""
+    if not x.numel():
+        return x * 1, None, None  # nothing to normalise (an empty batch): an empty result, as PyTorch's
     flat = x.reshape((1, rows, -1))
     y, mean, var = BatchNormTrain.apply(flat, None, None, axes=(0, 2), cshape=(1, rows, 1), eps=float(eps))
     return y.reshape(x.shape), mean, var

@@ -246,3 +246,11 @@ def test_rms_norm_matches_torch_and_gradchecks(norm, weighted, eps):
                                rtol=1e-6)
     m, tm = lumen.nn.RMSNorm(norm, eps=eps), torch.nn.RMSNorm(norm, eps=eps)
     assert repr(m) == repr(tm) and m.weight.tolist() == tm.weight.tolist()
+
+
+def test_layer_and_group_norm_of_an_empty_batch():
+    torch = pytest.importorskip("torch")
+    for fn, args in ((F.layer_norm, ((4,),)), (F.group_norm, (2,))):
+        y = fn(lumen.ones((0, 4, 2)) if fn is F.group_norm else lumen.ones((0, 4)), *args)
+        ty = getattr(torch.nn.functional, fn.__name__)(torch.ones(tuple(y.shape)), *args)
+        assert tuple(y.shape) == tuple(ty.shape)

@@ -16,12 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 import lumen
-from lumen.serialization import CheckpointError, atomic_write
-from lumen.vision import palette as palettes
+from lumen.serialization import CheckpointError
 from lumen.vision.datasets import VOC_CLASSES
 from lumen.vision.inference import Predictor, find_images
 from lumen.vision.models import fcn
@@ -71,24 +69,7 @@ def load_model(path):
         model.load_state_dict(ckpt["model_state"])
     except (KeyError, RuntimeError, ValueError) as e:
         raise UserError(f"{path}: the weights do not fit a {meta['stage_name']} of {len(classes)} classes: {e}") from None
-    colors = np.asarray(meta["palette"], dtype=np.uint8) if "palette" in meta else palettes.VOC_PALETTE
-    return model, classes, meta.get("mean", list(VOC_BGR_MEAN)), colors
-
-
-def write_result(result, stem, args, classes, colors):
-    base = args.out / stem
-    base.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(base.with_suffix(".png")) as f:
-        palettes.to_pil(result.labels.astype(np.uint8), colors).save(f, format="PNG")
-    if args.overlay:
-        from PIL import Image
-        blended = palettes.with_legend(palettes.overlay(result.image, result.labels, palette=colors),
-                                       result.labels, classes, colors)
-        with atomic_write(base.with_name(base.name + "_overlay.jpg")) as f:
-            Image.fromarray(blended).save(f, format="JPEG", quality=90)
-    if args.scores:
-        with atomic_write(base.with_suffix(".npy")) as f:
-            np.save(f, result.scores.astype(np.float32))
+    return model, classes, meta.get("mean", list(VOC_BGR_MEAN)), meta.get("palette")  # None: VOC's palette
 
 
 def main(argv=None):
@@ -117,7 +98,7 @@ def main(argv=None):
                 tqdm.write(f"predict: skipped {path}: {error}", file=sys.stderr)
                 failed += 1
             else:
-                write_result(result, stems[result.source], args, classes, colors)
+                result.save(args.out / stems[result.source], colors, classes, args.overlay, args.scores)
             bar.update(1)
     done = len(found) - failed
     print(f"predict: wrote {done} label map(s) to {args.out} in {time.perf_counter() - start:.1f} s"

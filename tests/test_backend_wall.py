@@ -20,6 +20,7 @@ HOST_DATA = {
     "lumen/vision/datasets/": "decodes image and label files into host arrays",
     "lumen/vision/transforms.py": "augments host images before they become tensors",
     "lumen/vision/palette.py": "colours host label maps",
+    "lumen/vision/inference.py": "batches host images and writes the host label maps and scores it returns",
     "lumen/vision/plot.py": "draws host arrays with matplotlib",
     "lumen/vision/metrics.py": "confusion matrices of predictions already copied to the host",
     "lumen/vision/convert.py": "reads and writes weight files",

@@ -1,8 +1,9 @@
 """Every code block of README.md runs, so the docs cannot rot.
 
 Python blocks are executed in order in a scratch folder. Shell blocks are checked command by command:
-each `python -m recipes.fcn_voc ...` line must be accepted by the recipe's own argument parser (the real
-data it names is not here; the recipe itself runs end to end in tests/recipes), and each
+each `python -m recipes.fcn_voc ...`, `recipes.predict ...` or `lumen.utils.summary ...` line must be accepted
+by that program's own argument parser (the real data it names is not here; the programs themselves run end to
+end in tests/recipes and tests/utils), and each
 `pip install -e '.[extra]'` must name an extra that pyproject.toml defines. The README's test command is
 what CI runs, so it is proved by CI itself.
 """
@@ -44,6 +45,12 @@ def test_shell_command_is_valid(command):
         from recipes import fcn_voc
         args = fcn_voc.parse_args(words[3:])
         assert args.model in fcn_voc.MODELS
+    elif words[:3] == ["python", "-m", "recipes.predict"]:
+        from recipes import predict
+        predict.parse_args(words[3:])
+    elif words[:3] == ["python", "-m", "lumen.utils.summary"]:
+        from lumen.utils import summary
+        summary.parse_args(words[3:])
     elif words[:3] == ["pip", "install", "-e"]:
         extras = re.findall(r"\[(.*)\]", words[3])
         defined = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]

@@ -201,9 +201,7 @@ def summary(model, input_size=None, *, input_data=None, dtype=None, device=None,
     return result
 
 
-def main(argv=None):
-    from lumen.vision import models
-
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lumen.utils.summary",
                                      description="Print a model of lumen.vision.models layer by layer.")
     parser.add_argument("model", help="a constructor of lumen.vision.models, e.g. vgg16, fcn8s, googlenet")
@@ -211,7 +209,13 @@ def main(argv=None):
     parser.add_argument("--time", action="store_true", help="time each layer's forward and backward")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--width", type=float, help="channel multiplier, for the constructors that take one")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    from lumen.vision import models
+
+    args = parse_args(argv)
     constructor = getattr(models, args.model, None)
     if not callable(constructor) or isinstance(constructor, type):
         names = sorted(n for n in dir(models) if n.islower() and callable(getattr(models, n)))

@@ -44,6 +44,32 @@ class Prediction:
     labels: np.ndarray
     scores: np.ndarray | None = None
 
+    def save(self, base, palette=None, class_names=(), overlay: bool = False, scores: bool = False) -> None:
+        """Write ``base.png``, the label map as a palette PNG (``palette``: (n, 3) colours, VOC's by default);
+        with ``overlay`` also ``base_overlay.jpg`` (the image blended with the colours, a legend naming the
+        classes found), with ``scores`` ``base.npy`` (the (C, H, W) float32 probabilities). Each file is
+        written atomically."""
+        from PIL import Image
+
+        from lumen.serialization import atomic_write
+        from lumen.vision import palette as palettes
+
+        colors = palettes.VOC_PALETTE if palette is None else np.asarray(palette, dtype=np.uint8)
+        base = Path(base)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(base.with_suffix(".png")) as f:
+            palettes.to_pil(self.labels.astype(np.uint8), colors).save(f, format="PNG")
+        if overlay:
+            blended = palettes.with_legend(palettes.overlay(self.image, self.labels, palette=colors),
+                                           self.labels, class_names, colors)
+            with atomic_write(base.with_name(base.name + "_overlay.jpg")) as f:
+                Image.fromarray(blended).save(f, format="JPEG", quality=90)
+        if scores:
+            if self.scores is None:
+                raise ValueError("Prediction.save: scores=True, but the prediction was made without scores")
+            with atomic_write(base.with_suffix(".npy")) as f:
+                np.save(f, self.scores.astype(np.float32))
+
 
 class Predictor:
     """Segments many images with ``model``: ``for p in Predictor(model).predict(paths): ...``.

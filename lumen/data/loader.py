@@ -71,7 +71,7 @@ class DataLoader:
     ``num_workers > 0`` loads in that many worker processes (``multiprocessing_context``, else the
     platform's default start method), ``prefetch_factor`` (default 2) batches ahead per worker,
     results in order (``in_order=False``: as they come); each worker seeds Python's, numpy's and
-    Lumen's default generators from its ``WorkerInfo.seed`` then calls ``worker_init_fn(id)``.
+    Lumen's CPU default generators from its ``WorkerInfo.seed`` then calls ``worker_init_fn(id)``.
     Workers stop when the pass ends, breaks or is dropped (or with the loader, for
     ``persistent_workers``). A worker's exception is re-raised here with its type, the worker and
     the dataset index it was loading, and the worker's traceback text. ``timeout`` (seconds) bounds

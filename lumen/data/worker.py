@@ -36,8 +36,8 @@ def sample_rng() -> np.random.Generator | None:
 @dataclass
 class WorkerInfo:
     """What ``get_worker_info()`` returns inside a worker: its ``id`` (0 .. ``num_workers`` - 1),
-    its ``seed`` (the loader's base seed + id; Python's, numpy's and Lumen's default generators
-    are seeded from it) and its copy of the ``dataset``."""
+    its ``seed`` (the loader's base seed + id; Python's, numpy's and Lumen's CPU default
+    generators are seeded from it) and its copy of the ``dataset``."""
 
     id: int
     num_workers: int
@@ -118,7 +118,8 @@ def worker_loop(dataset, iterable, index_queue, result_queue, done_event, collat
         np.random.seed(seed % 2 ** 32)
         import lumen
 
-        lumen.manual_seed(seed)
+        # the CPU generator only: reseeding a CUDA one would touch the GPU in a forked child
+        lumen.default_generator.manual_seed(seed)
         if init_fn is not None:
             init_fn(worker_id)
     except Exception:

@@ -148,6 +148,10 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
+class _LRScheduler(LRScheduler):
+    """The base class's old name, which custom schedulers written for torch < 2.0 subclass."""
+
+
 class _LambdaScheduler(LRScheduler):
     """Shared by LambdaLR and MultiplicativeLR: one function per group; the state dict keeps
     callable objects' attributes (plain functions and lambdas cannot be saved), as torch."""

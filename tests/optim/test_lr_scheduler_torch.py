@@ -229,3 +229,29 @@ def test_errors_match_torch():
     sched.step()
     with pytest.raises(ValueError, match="Tried to step 3 times"):
         sched.step()
+
+
+def test_custom_scheduler_subclass_matches_torch():
+    """A warmup schedule written the way torch users subclass the base class (both its names)."""
+    results = []
+    for mod in (lumen, torch):
+        S = mod.optim.lr_scheduler
+
+        class Warmup(S._LRScheduler):
+            def __init__(self, optimizer, warmup, last_epoch=-1):
+                self.warmup = warmup
+                super().__init__(optimizer, last_epoch)
+
+            def get_lr(self):
+                scale = min(1.0, (self.last_epoch + 1) / self.warmup)
+                return [base * scale for base in self.base_lrs]
+
+        opt = _optimizer(mod)
+        sched = Warmup(opt, 7)
+        seen = []
+        for _ in range(12):
+            opt.step()
+            sched.step()
+            seen.append(sched.get_last_lr())
+        results.append((seen, sched.last_epoch, isinstance(sched, S.LRScheduler)))
+    assert _close(results[0][0], results[1][0]) and results[0][1:] == results[1][1:]

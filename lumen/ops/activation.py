@@ -13,16 +13,18 @@ from .. import dtypes
 from ..autograd.function import Function
 from ..creation import arange
 from ..random import uniform_array
+from .dropout import dropout
 from . import inplace as inplace_ops
 from ._check import check_float, check_tensor
 from .arith import where
-from .shape import chunk, unsqueeze
+from .shape import chunk, repeat_interleave, tril, unsqueeze
 from .unary import sigmoid, tanh
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "softmax", "log_softmax", "softmin", "elu", "elu_",
            "selu", "selu_", "celu", "celu_", "gelu", "silu", "mish", "hardswish", "hardsigmoid", "hardtanh",
            "hardtanh_", "relu6", "softplus", "softsign", "tanhshrink", "threshold", "threshold_", "glu",
-           "logsigmoid", "hardshrink", "softshrink", "prelu", "rrelu", "rrelu_", "gumbel_softmax"]
+           "logsigmoid", "hardshrink", "softshrink", "prelu", "rrelu", "rrelu_", "gumbel_softmax",
+           "scaled_dot_product_attention"]
 
 # SELU's constants (Klambauer et al. 2017), as PyTorch's kernel spells them
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -565,3 +567,53 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
         (-1,) + (1,) * (logits.ndim - 1 - dim % max(logits.ndim, 1)))
     y_hard = (positions == index).to(logits.dtype)
     return y_hard - y_soft.detach() + y_soft
+
+
+def attention_bias(mask, dtype, keep_where_true):
+    """A boolean or float attention mask as an additive float bias: a bool mask gives -inf where it masks
+    (where False if ``keep_where_true``, as scaled_dot_product_attention's, else where True, as
+    MultiheadAttention's masks); a float mask is the bias itself."""
+    if mask.dtype is dtypes.bool_:
+        masked = mask.logical_not() if keep_where_true else mask
+        return where(masked, float("-inf"), 0.0).to(dtype)
+    return mask.to(dtype)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """``softmax(query @ key^T * scale + bias) @ value``, as ``torch.nn.functional.scaled_dot_product_attention``
+    (its reference "math" computation): query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev).
+
+    ``scale`` defaults to 1/sqrt(E); ``attn_mask`` is boolean (True: takes part) or an additive float bias,
+    broadcast to (..., L, S); ``is_causal``: position i attends to positions <= i (no attn_mask then).
+    ``dropout_p`` drops attention weights (always, as PyTorch's: pass 0.0 in eval). ``enable_gqa``: key and
+    value with fewer heads (dim -3) than query are shared by groups of query heads.
+    """
+    op = "scaled_dot_product_attention"
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        check_tensor(t, name, op)
+    check_float(query, op, "query")
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2 or query.shape[-1] != key.shape[-1] or \
+            key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(f"{op}: expected query (..., L, E), key (..., S, E) and value (..., S, Ev), got "
+                           f"{tuple(query.shape)}, {tuple(key.shape)} and {tuple(value.shape)}")
+    if is_causal and attn_mask is not None:
+        raise RuntimeError(f"{op}: is_causal=True and an explicit attn_mask are exclusive")
+    if enable_gqa and key.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        if query.shape[-3] % key.shape[-3]:
+            raise RuntimeError(f"{op}: with enable_gqa the query's {query.shape[-3]} heads must be a multiple of "
+                               f"the key's {key.shape[-3]}")
+        groups = query.shape[-3] // key.shape[-3]
+        key, value = repeat_interleave(key, groups, -3), repeat_interleave(value, groups, -3)
+    length, source = query.shape[-2], key.shape[-2]
+    factor = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query * factor) @ key.transpose(-2, -1)
+    if is_causal:
+        causal = tril(query.new_ones((length, source), dtype=dtypes.bool_))
+        scores = scores + attention_bias(causal, scores.dtype, keep_where_true=True)
+    elif attn_mask is not None:
+        scores = scores + attention_bias(attn_mask, scores.dtype, keep_where_true=True)
+    weights = softmax(scores, -1)
+    if dropout_p > 0:
+        weights = dropout(weights, dropout_p, training=True)
+    return weights @ value

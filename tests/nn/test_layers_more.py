@@ -326,3 +326,92 @@ def test_layers_on_cuda_match_cpu():
     bn = lumen.nn.BatchNorm1d(4).to("cuda")
     bn(lumen.randn(8, 4, device="cuda") * 3 + 1)
     assert bn.running_mean.device.type == "cuda" and int(bn.num_batches_tracked.item()) == 1
+
+
+# ---- attention ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs", [{}, {"batch_first": True}, {"kdim": 3, "vdim": 5}, {"add_bias_kv": True},
+                                    {"add_zero_attn": True, "bias": False}, {"add_bias_kv": True, "add_zero_attn": True}])
+@pytest.mark.parametrize("masks", ["none", "bool", "float"])
+def test_multihead_attention_matches_torch(kwargs, masks):
+    rng = np.random.default_rng(0)
+    m = nn.MultiheadAttention(8, 2, dtype=lumen.float64, **kwargs)
+    tm = torch.nn.MultiheadAttention(8, 2, dtype=torch.float64, **kwargs)
+    assert repr(m) == repr(tm) and list(m.state_dict()) == list(tm.state_dict())
+    for p in tm.parameters():
+        p.data.normal_()
+    _copy_from(m, tm)
+    length, source, batch = 4, 5, 3
+    kdim, vdim = kwargs.get("kdim", 8), kwargs.get("vdim", 8)
+    shapes = [(length, batch, 8), (source, batch, kdim), (source, batch, vdim)]
+    if kwargs.get("batch_first"):
+        shapes = [(s[1], s[0], s[2]) for s in shapes]
+    arrays = [rng.standard_normal(s) for s in shapes]
+    extra, textra = {}, {}
+    if masks != "none":
+        padding = rng.random((batch, source)) < 0.3
+        padding[:, 0] = False
+        attn = rng.random((length, source)) < 0.3
+        attn[:, 0] = False
+        if masks == "float":
+            padding, attn = rng.standard_normal((batch, source)), rng.standard_normal((length, source))
+        extra = dict(key_padding_mask=lumen.tensor(padding), attn_mask=lumen.tensor(attn))
+        textra = dict(key_padding_mask=torch.tensor(padding), attn_mask=torch.tensor(attn))
+    ls = [lumen.tensor(a, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    for average in (True, False):
+        out, w = m(*ls, average_attn_weights=average, **extra)
+        tout, tw = tm(*ts, average_attn_weights=average, **textra)
+        np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal(tuple(out.shape))
+    (out * lumen.tensor(g)).sum().backward()
+    (tout * torch.tensor(g)).sum().backward()
+    for a, ta in zip(ls, ts):
+        np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-9, atol=1e-11)
+    for (name, p), (_, tp) in zip(m.named_parameters(), tm.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-9, atol=1e-11, err_msg=name)
+    out, w = m(*ls, need_weights=False, **extra)
+    assert w is None
+
+
+def test_multihead_attention_unbatched_and_errors():
+    m, tm = nn.MultiheadAttention(6, 3, dtype=lumen.float64), torch.nn.MultiheadAttention(6, 3, dtype=torch.float64)
+    _copy_from(m, tm)
+    a = np.random.default_rng(1).standard_normal((4, 6))
+    out, w = m(lumen.tensor(a), lumen.tensor(a), lumen.tensor(a))
+    tout, tw = tm(torch.tensor(a), torch.tensor(a), torch.tensor(a))
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-10)
+    assert tuple(w.shape) == tuple(tw.shape) == (4, 4)
+    with pytest.raises(ValueError, match=r"embed_dim \(6\) must be divisible by num_heads \(4\)"):
+        nn.MultiheadAttention(6, 4)
+    with pytest.raises(RuntimeError, match="is_causal=True is a hint"):
+        m(lumen.tensor(a), lumen.tensor(a), lumen.tensor(a), is_causal=True)
+
+
+@pytest.mark.parametrize("case", ["plain", "bool_mask", "float_mask", "causal", "scale", "gqa"])
+def test_scaled_dot_product_attention_matches_torch(case):
+    F = lumen.nn.functional
+    rng = np.random.default_rng(2)
+    q, k, v = rng.standard_normal((2, 4, 5, 3)), rng.standard_normal((2, 4, 6, 3)), rng.standard_normal((2, 4, 6, 2))
+    if case == "causal":
+        k, v = k[:, :, :5], v[:, :, :5]
+    if case == "gqa":
+        k, v = k[:, :2], v[:, :2]
+    kwargs, mask = {}, None
+    if case == "bool_mask":
+        mask = rng.random((5, 6)) < 0.7
+        mask[:, 0] = True
+    elif case == "float_mask":
+        mask = rng.standard_normal((2, 1, 5, 6))
+    kwargs = {"causal": {"is_causal": True}, "scale": {"scale": 0.25}, "gqa": {"enable_gqa": True}}.get(case, {})
+    ls = [lumen.tensor(a, requires_grad=True) for a in (q, k, v)]
+    ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    y = F.scaled_dot_product_attention(*ls, None if mask is None else lumen.tensor(mask), **kwargs)
+    ty = torch.nn.functional.scaled_dot_product_attention(*ts, None if mask is None else torch.tensor(mask), **kwargs)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    y.pow(2).sum().backward(), ty.pow(2).sum().backward()
+    for a, ta in zip(ls, ts):
+        np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-9, atol=1e-11)
+    from lumen.autograd import gradcheck
+    small = [lumen.tensor(a[:1, :2], requires_grad=True) for a in (q, k, v)]
+    assert gradcheck(lambda *t: F.scaled_dot_product_attention(*t, **kwargs), tuple(small))

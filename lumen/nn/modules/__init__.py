@@ -17,6 +17,8 @@ from lumen.nn.modules.normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3
                                             InstanceNorm2d, InstanceNorm3d, LayerNorm, LocalResponseNorm)
 from lumen.nn.modules.sparse import Embedding, EmbeddingBag
 from lumen.nn.modules.normalization import RMSNorm
+from lumen.nn.modules.activation import MultiheadAttention
+from lumen.nn.modules.linear import NonDynamicallyQuantizableLinear
 from lumen.nn.modules.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
                                       AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
                                       LPPool1d, LPPool2d, LPPool3d, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d,
@@ -51,3 +53,4 @@ __all__ += ["Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose3d", "MaxPool1d
             "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "Upsample", "UpsamplingBilinear2d",
             "UpsamplingNearest2d", "PixelShuffle", "PixelUnshuffle", "Fold", "Unfold"]
 __all__ += ["RMSNorm"]
+__all__ += ["MultiheadAttention", "NonDynamicallyQuantizableLinear"]

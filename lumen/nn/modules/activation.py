@@ -1,17 +1,21 @@
-"""Activation layers: every elementwise activation of ``torch.nn``, the softmax family, PReLU and RReLU."""
+"""Activation layers: every elementwise activation of ``torch.nn``, the softmax family, PReLU, RReLU and
+``MultiheadAttention`` (which PyTorch files here too)."""
 from __future__ import annotations
 
+import math
 import warnings
 
 import lumen
 from lumen.nn import functional as F
 from lumen.nn.module import Module
+from lumen.nn.modules.linear import NonDynamicallyQuantizableLinear
+from lumen.ops.activation import attention_bias
 from lumen.nn.parameter import Parameter
 
 __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softmin", "Softmax2d", "PReLU",
            "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid", "Hardtanh",
            "ReLU6", "Softplus", "Softsign", "Tanhshrink", "Threshold", "GLU", "LogSigmoid", "Hardshrink",
-           "Softshrink"]
+           "Softshrink", "MultiheadAttention"]
 
 
 def _inplace_repr(inplace, first=False):
@@ -338,3 +342,130 @@ class Softshrink(Hardshrink):
 
     def forward(self, input):
         return F.softshrink(input, self.lambd)
+
+
+class MultiheadAttention(Module):
+    """Attention over ``num_heads`` heads of ``embed_dim // num_heads`` features, as ``torch.nn.MultiheadAttention``.
+
+    ``forward(query, key, value)``: (L, N, E), (S, N, kdim), (S, N, vdim) (``batch_first``: batch first; or
+    unbatched (L, E) ...) -> (output (L, N, E), weights (N, L, S), averaged over heads unless
+    ``average_attn_weights=False``: (N, H, L, S); None unless ``need_weights``). ``key_padding_mask`` (N, S)
+    and ``attn_mask`` (L, S) or (N * H, L, S): True (or -inf) where not to attend; float masks are added.
+    Parameters as PyTorch's (``in_proj_weight``, or ``q/k/v_proj_weight`` when kdim/vdim differ from
+    embed_dim; ``in_proj_bias``, ``out_proj``, ``bias_k``/``bias_v`` with ``add_bias_kv``), so state dicts load.
+    """
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
+                 kdim=None, vdim=None, batch_first=False, device=None, dtype=None):
+        super().__init__()
+        if embed_dim <= 0 or num_heads <= 0:
+            raise ValueError(f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} and "
+                             f"num_heads={num_heads} instead")
+        self.embed_dim = embed_dim
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.num_heads, self.dropout, self.batch_first = num_heads, dropout, batch_first
+        self.head_dim = embed_dim // num_heads
+        if self.head_dim * num_heads != embed_dim:
+            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
+        new = lambda *shape: Parameter(lumen.empty(shape, dtype=dtype, device=device))  # noqa: E731
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = new(3 * embed_dim, embed_dim)
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:
+            self.q_proj_weight = new(embed_dim, embed_dim)
+            self.k_proj_weight = new(embed_dim, self.kdim)
+            self.v_proj_weight = new(embed_dim, self.vdim)
+            self.register_parameter("in_proj_weight", None)
+        if bias:
+            self.in_proj_bias = new(3 * embed_dim)
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        if add_bias_kv:
+            self.bias_k, self.bias_v = new(1, 1, embed_dim), new(1, 1, embed_dim)
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        """PyTorch's: Xavier-uniform projections, zero biases, Xavier-normal bias_k / bias_v."""
+        init = lumen.nn.init
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)
+        if self.in_proj_bias is not None:
+            init.constant_(self.in_proj_bias, 0.0)
+            init.constant_(self.out_proj.bias, 0.0)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
+
+    def _projections(self):
+        e = self.embed_dim
+        if self._qkv_same_embed_dim:
+            weights = (self.in_proj_weight[:e], self.in_proj_weight[e:2 * e], self.in_proj_weight[2 * e:])
+        else:
+            weights = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
+        biases = (None,) * 3 if self.in_proj_bias is None else \
+            (self.in_proj_bias[:e], self.in_proj_bias[e:2 * e], self.in_proj_bias[2 * e:])
+        return weights, biases
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        if is_causal and attn_mask is None:
+            raise RuntimeError("MultiheadAttention: is_causal=True is a hint that attn_mask is the causal mask; "
+                               "pass that attn_mask as well")
+        unbatched = query.ndim == 2
+        if unbatched:
+            query, key, value = (t.unsqueeze(1) for t in (query, key, value))
+            key_padding_mask = None if key_padding_mask is None else key_padding_mask.unsqueeze(0)
+        elif self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        length, batch, e = query.shape
+        if e != self.embed_dim:
+            raise RuntimeError(f"MultiheadAttention: was expecting embedding dimension of {self.embed_dim}, but "
+                               f"got {e} (query of shape {tuple(query.shape)})")
+        (wq, wk, wv), (bq, bk, bv) = self._projections()
+        q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
+        bias = None if attn_mask is None else attention_bias(attn_mask, q.dtype, keep_where_true=False)
+        pad = None if key_padding_mask is None else attention_bias(key_padding_mask, q.dtype, keep_where_true=False)
+        if self.bias_k is not None:
+            k = lumen.cat([k, self.bias_k.expand((1, batch, e))])
+            v = lumen.cat([v, self.bias_v.expand((1, batch, e))])
+            bias = None if bias is None else F.pad(bias, (0, 1))
+            pad = None if pad is None else F.pad(pad, (0, 1))
+        heads, hd = self.num_heads, self.head_dim
+        q, k, v = (t.reshape((t.shape[0], batch * heads, hd)).transpose(0, 1) for t in (q, k, v))
+        if self.add_zero_attn:
+            k = lumen.cat([k, k.new_zeros((batch * heads, 1, hd))], 1)
+            v = lumen.cat([v, v.new_zeros((batch * heads, 1, hd))], 1)
+            bias = None if bias is None else F.pad(bias, (0, 1))
+            pad = None if pad is None else F.pad(pad, (0, 1))
+        source = k.shape[1]
+        if pad is not None:
+            pad = pad.reshape((batch, 1, 1, source)).expand((batch, heads, 1, source)).reshape(
+                (batch * heads, 1, source))
+            bias = pad if bias is None else bias + pad
+        scores = (q * (1 / math.sqrt(hd))) @ k.transpose(1, 2)
+        if bias is not None:
+            scores = scores + bias
+        weights = F.softmax(scores, -1)
+        dropped = F.dropout(weights, self.dropout, training=self.training) if self.dropout > 0 else weights
+        out = (dropped @ v).transpose(0, 1).reshape((length * batch, e))
+        out = self.out_proj(out).reshape((length, batch, e))
+        if unbatched:
+            out = out.squeeze(1)
+        elif self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        weights = weights.reshape((batch, heads, length, source))
+        if average_attn_weights:
+            weights = weights.mean(1)
+        return out, weights.squeeze(0) if unbatched else weights

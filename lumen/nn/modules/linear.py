@@ -10,7 +10,7 @@ from lumen.nn.module import Module
 from lumen.nn.parameter import Parameter
 from lumen.nn.modules.utils import default_reset
 
-__all__ = ["Linear", "Bilinear", "Identity"]
+__all__ = ["Linear", "Bilinear", "Identity", "NonDynamicallyQuantizableLinear"]
 
 
 def _add_weight_and_bias(module, weight_shape, bias, device, dtype):
@@ -55,6 +55,10 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear under the name PyTorch gives MultiheadAttention's ``out_proj`` (so that reprs match)."""
 
 
 class Bilinear(Module):

@@ -87,3 +87,12 @@ def test_command_line(capsys):
     assert main(["vgg11", "--input", "1x3x32x32"]) == 2
     with pytest.raises(ValueError, match="input_size"):
         summary(Net())
+
+
+def test_lumen_utils_summary_is_the_function():
+    import subprocess
+    import sys
+    assert lumen.utils.summary is summary and lumen.utils.summary is summary
+    run = subprocess.run([sys.executable, "-W", "error", "-m", "lumen.utils.summary", "alexnet", "--input",
+                          "1,3,64,64"], capture_output=True, text=True)
+    assert run.returncode == 0 and "conv1 (Conv2d)" in run.stdout, run.stderr[-500:]

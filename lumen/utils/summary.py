@@ -14,6 +14,7 @@ import argparse
 import statistics
 import sys
 import time as clock
+import types
 from dataclasses import dataclass
 
 import lumen
@@ -232,5 +233,14 @@ def main(argv=None):
     return 0
 
 
+class _CallableModule(types.ModuleType):
+    # Importing this module binds it as lumen.utils.summary, where the package otherwise puts the function:
+    # calling the module calls the function, so lumen.utils.summary(model, input_size) works either way.
+    def __call__(self, *args, **kwargs):
+        return summary(*args, **kwargs)
+
+
 if __name__ == "__main__":
     sys.exit(main())
+else:
+    sys.modules[__name__].__class__ = _CallableModule

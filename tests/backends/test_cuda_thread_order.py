@@ -107,3 +107,26 @@ def test_softmax_cross_entropy_rows_with_blocks_looping_over_rows(dtype):
     np.testing.assert_allclose(cupy.asnumpy(loss), loss_ref, **tol)
     np.testing.assert_allclose(cupy.asnumpy(logp), logp_ref, **tol)
     assert int(bad) == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_max_pool_backward_is_order_independent_when_deterministic(dtype):
+    # Overlapping 3x3 windows at stride 1 route several outputs to one input. The default backward adds them
+    # with atomics in whatever order the threads run (the emulator's orders change the last bits); the
+    # deterministic switch takes the fixed-order kernel.
+    from lumen.backends import conv as conv_settings
+    from lumen.backends.cpu import pool as cpu_pool
+
+    be = CupyBackend()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 9, 8)).astype(dtype)
+    geometry = ((3, 3), (1, 1), (1, 1), (1, 1), False)
+    _, idx = be.max_pool2d_forward(cupy.asarray(x), *geometry)
+    gy = rng.standard_normal(idx.shape).astype(dtype)
+    with conv_settings.flags(deterministic=True):
+        _same_under_every_schedule(lambda: be.max_pool2d_backward(cupy.asarray(gy), idx, x.shape))
+        gx = cupy.asnumpy(be.max_pool2d_backward(cupy.asarray(gy), idx, x.shape))
+    ref = cpu_pool.max_pool2d_backward(gy.astype(np.float32) if dtype == np.float16 else gy, cupy.asnumpy(idx),
+                                       x.shape)
+    tol = {np.float64: 1e-12, np.float32: 1e-5, np.float16: 3e-2}[dtype]
+    np.testing.assert_allclose(gx.astype(np.float64), ref.astype(np.float64), rtol=tol, atol=tol)

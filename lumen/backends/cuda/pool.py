@@ -10,6 +10,7 @@ from __future__ import annotations
 import cupy
 import numpy
 
+from .. import conv as settings
 from . import _module as km
 
 
@@ -62,8 +63,10 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
 def max_pool2d_backward(gy, indices, x_shape):
     """gy (N,C,Ho,Wo), indices int64 from max_pool2d_forward -> gx of x_shape (N,C,H,W).
 
-    Overlapping windows make two outputs share an input, summed with atomics,
-    so float results may differ in the last bit between runs.
+    Overlapping windows make two outputs share an input. By default those are summed with atomics, so float
+    results may differ in the last bit between runs (the emulator's thread orders show it); with
+    ``lumen.backends.conv.deterministic`` set, a kernel with one thread per plane sums them in a fixed order
+    instead (bitwise reproducible, slower when the planes are few and large).
     """
     op = "max_pool2d_backward"
     x_shape = tuple(int(s) for s in x_shape)
@@ -72,12 +75,16 @@ def max_pool2d_backward(gy, indices, x_shape):
     if indices.shape != gy.shape or indices.dtype != numpy.int64:
         raise ValueError(f"{op}: indices must be int64 of shape {gy.shape}, got "
                          f"{indices.dtype} {indices.shape}")
-    fn = km.kernel("pool.cu", "max_pool_bwd", gy.dtype, op)
     gy, indices = cupy.ascontiguousarray(gy), cupy.ascontiguousarray(indices)
     gx = cupy.zeros(x_shape, gy.dtype)
-    km.launch(fn, gy.size, (gy, indices, gx, numpy.int64(gy.size),
-                            numpy.int64(x_shape[2] * x_shape[3]),
-                            numpy.int64(gy.shape[2] * gy.shape[3])))
+    HW, HoWo = numpy.int64(x_shape[2] * x_shape[3]), numpy.int64(gy.shape[2] * gy.shape[3])
+    if settings.deterministic:
+        planes = x_shape[0] * x_shape[1]
+        fn = km.kernel("pool.cu", "max_pool_bwd_planes", gy.dtype, op)
+        km.launch(fn, planes, (gy, indices, gx, numpy.int64(planes), HW, HoWo))
+    else:
+        fn = km.kernel("pool.cu", "max_pool_bwd", gy.dtype, op)
+        km.launch(fn, gy.size, (gy, indices, gx, numpy.int64(gy.size), HW, HoWo))
     return gx
 
 

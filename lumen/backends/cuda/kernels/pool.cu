@@ -51,6 +51,24 @@ __global__ void max_pool_bwd(const T* __restrict__ gy, const long long* __restri
     }
 }
 
+// Deterministic form of max_pool_bwd: one thread per plane adds that plane's gy into gx in output order, so
+// every input receives its contributions in one fixed order (no atomics). Slower than max_pool_bwd when there
+// are few planes; taken when lumen.backends.conv.deterministic is set. gx must be zeroed.
+template <typename T>
+__global__ void max_pool_bwd_planes(const T* __restrict__ gy, const long long* __restrict__ idx,
+                                    T* __restrict__ gx, long long planes, long long HW, long long HoWo) {
+    LUMEN_KERNEL_LOOP(p, planes) {
+        const T* g = gy + p * HoWo;
+        const long long* ix = idx + p * HoWo;
+        T* out = gx + p * HW;
+        for (long long e = 0; e < HoWo; ++e) {
+            const long long i = ix[e];
+            if (i < 0 || i >= HW) continue;
+            out[i] = lumen::from_acc<T>(lumen::to_acc<T>(out[i]) + lumen::to_acc<T>(g[e]));
+        }
+    }
+}
+
 // PyTorch's divisor: the window clipped to the padded input (count_include_pad)
 // or to the input itself, unless divisor_override (> 0) is given.
 __device__ __forceinline__ int avg_divisor(int hstart, int wstart, int H, int W, int kh, int kw,

@@ -415,3 +415,18 @@ def test_scaled_dot_product_attention_matches_torch(case):
     from lumen.autograd import gradcheck
     small = [lumen.tensor(a[:1, :2], requires_grad=True) for a in (q, k, v)]
     assert gradcheck(lambda *t: F.scaled_dot_product_attention(*t, **kwargs), tuple(small))
+
+
+def test_norm_layers_reset_parameters_to_torch_init():
+    for make in (lambda m: m.BatchNorm1d(3), lambda m: m.InstanceNorm2d(3, affine=True, track_running_stats=True),
+                 lambda m: m.GroupNorm(1, 3, bias=False), lambda m: m.LayerNorm(3), lambda m: m.RMSNorm(3),
+                 lambda m: m.RMSNorm(3, elementwise_affine=False), lambda m: m.BatchNorm3d(3, affine=False)):
+        m, tm = make(nn), make(torch.nn)
+        for p in m.parameters():
+            p.data = p.data * 3 + 1
+        m.reset_parameters()
+        ours = {k: v.numpy() for k, v in m.state_dict().items()}
+        theirs = {k: v.numpy() for k, v in tm.state_dict().items()}
+        assert list(ours) == list(theirs)
+        for k in ours:
+            np.testing.assert_array_equal(ours[k], theirs[k], err_msg=f"{m}: {k}")

@@ -509,16 +509,24 @@ def once_differentiable(backward):
 
 
 class RemovableHandle:
-    """Returned by ``register_hook``; ``remove()`` detaches the hook (also on leaving a ``with`` block)."""
+    """Returned by every ``register_*_hook`` (of tensors and of modules); ``remove()`` detaches the hook (also on leaving a
+    ``with`` block). ``extra_dict``: further dicts or sets keyed by the hook's id (its flags) to clean."""
 
     _next_id = itertools.count()
 
-    def __init__(self, hooks_dict):
+    def __init__(self, hooks_dict, *, extra_dict=None):
         self._hooks_dict = hooks_dict
         self.id = next(RemovableHandle._next_id)
+        self._extra = () if extra_dict is None else tuple(extra_dict) if isinstance(extra_dict, list) \
+            else (extra_dict,)
 
     def remove(self):
         self._hooks_dict.pop(self.id, None)
+        for extra in self._extra:
+            if isinstance(extra, dict):
+                extra.pop(self.id, None)
+            else:
+                extra.discard(self.id)
 
     def __enter__(self):
         return self

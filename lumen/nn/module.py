@@ -16,39 +16,12 @@ from collections import OrderedDict, namedtuple
 
 import lumen
 from lumen.autograd import reset_grads
-from lumen.autograd.function import Function
+from lumen.autograd.function import Function, RemovableHandle
 from lumen.nn.parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
 
 _EXTRA_STATE_KEY = "_extra_state"  # PyTorch's key for get_extra_state()'s value in a state dict
-
-
-class RemovableHandle:
-    """Returned by the ``register_*_hook`` methods; ``remove()`` detaches the hook (also on leaving a
-    ``with`` block). ``extra_dict``: further dicts or sets keyed by the hook's id (its flags) to clean."""
-
-    _next_id = itertools.count()
-
-    def __init__(self, hooks_dict, *, extra_dict=None):
-        self._hooks_dict = hooks_dict
-        self.id = next(RemovableHandle._next_id)
-        self._extra = () if extra_dict is None else tuple(extra_dict) if isinstance(extra_dict, list) \
-            else (extra_dict,)
-
-    def remove(self):
-        self._hooks_dict.pop(self.id, None)
-        for extra in self._extra:
-            if isinstance(extra, dict):
-                extra.pop(self.id, None)
-            else:
-                extra.discard(self.id)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):

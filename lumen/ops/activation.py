@@ -17,14 +17,15 @@ from .dropout import dropout
 from . import inplace as inplace_ops
 from ._check import check_float, check_tensor
 from .arith import where
-from .shape import chunk, repeat_interleave, tril, unsqueeze
+from .linear import linear
+from .shape import cat, chunk, pad, repeat_interleave, tril, unsqueeze
 from .unary import sigmoid, tanh
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "softmax", "log_softmax", "softmin", "elu", "elu_",
            "selu", "selu_", "celu", "celu_", "gelu", "silu", "mish", "hardswish", "hardsigmoid", "hardtanh",
            "hardtanh_", "relu6", "softplus", "softsign", "tanhshrink", "threshold", "threshold_", "glu",
            "logsigmoid", "hardshrink", "softshrink", "prelu", "rrelu", "rrelu_", "gumbel_softmax",
-           "scaled_dot_product_attention"]
+           "scaled_dot_product_attention", "multi_head_attention_forward"]
 
 # SELU's constants (Klambauer et al. 2017), as PyTorch's kernel spells them
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -617,3 +618,72 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)
     return weights @ value
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias,
+                                 bias_k, bias_v, add_zero_attn, dropout_p, out_proj_weight, out_proj_bias,
+                                 training=True, key_padding_mask=None, need_weights=True, attn_mask=None,
+                                 use_separate_proj_weight=False, q_proj_weight=None, k_proj_weight=None,
+                                 v_proj_weight=None, static_k=None, static_v=None, average_attn_weights=True,
+                                 is_causal=False):
+    """``nn.MultiheadAttention``'s computation, as ``torch.nn.functional.multi_head_attention_forward``:
+    query (L, N, E), key (S, N, kdim), value (S, N, vdim), or unbatched (L, E) ... -> (output (L, N, E),
+    attention weights (N, L, S), per head (N, H, L, S) unless ``average_attn_weights``, or None unless
+    ``need_weights``). Masks: True (or -inf) where not to attend, float masks added; ``static_k`` /
+    ``static_v`` (N * H, S, E / H) replace the projected keys / values."""
+    op = "multi_head_attention_forward"
+    if is_causal and attn_mask is None:
+        raise RuntimeError(f"{op}: is_causal=True is a hint that attn_mask is the causal mask; pass that "
+                           f"attn_mask as well")
+    unbatched = query.ndim == 2
+    if unbatched:
+        query, key, value = (t.unsqueeze(1) for t in (query, key, value))
+        key_padding_mask = None if key_padding_mask is None else key_padding_mask.unsqueeze(0)
+    length, batch, e = query.shape
+    if e != embed_dim_to_check:
+        raise RuntimeError(f"{op}: was expecting embedding dimension of {embed_dim_to_check}, but got {e} "
+                           f"(query of shape {tuple(query.shape)})")
+    if e % num_heads:
+        raise RuntimeError(f"{op}: embed_dim {e} not divisible by num_heads {num_heads}")
+    if use_separate_proj_weight:
+        weights = (q_proj_weight, k_proj_weight, v_proj_weight)
+    else:
+        weights = (in_proj_weight[:e], in_proj_weight[e:2 * e], in_proj_weight[2 * e:])
+    biases = (None,) * 3 if in_proj_bias is None else (in_proj_bias[:e], in_proj_bias[e:2 * e], in_proj_bias[2 * e:])
+    q, k, v = (linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases))
+    bias = None if attn_mask is None else attention_bias(attn_mask, q.dtype, keep_where_true=False)
+    padding = None if key_padding_mask is None else attention_bias(key_padding_mask, q.dtype, keep_where_true=False)
+    if bias_k is not None:
+        k = cat([k, bias_k.expand((1, batch, e))])
+        v = cat([v, bias_v.expand((1, batch, e))])
+        bias = None if bias is None else pad(bias, (0, 1))
+        padding = None if padding is None else pad(padding, (0, 1))
+    head_dim = e // num_heads
+    q, k, v = (t.reshape((t.shape[0], batch * num_heads, head_dim)).transpose(0, 1) for t in (q, k, v))
+    k = k if static_k is None else static_k
+    v = v if static_v is None else static_v
+    if add_zero_attn:
+        k = cat([k, k.new_zeros((batch * num_heads, 1, head_dim))], 1)
+        v = cat([v, v.new_zeros((batch * num_heads, 1, head_dim))], 1)
+        bias = None if bias is None else pad(bias, (0, 1))
+        padding = None if padding is None else pad(padding, (0, 1))
+    source = k.shape[1]
+    if padding is not None:
+        padding = padding.reshape((batch, 1, 1, source)).expand((batch, num_heads, 1, source)).reshape(
+            (batch * num_heads, 1, source))
+        bias = padding if bias is None else bias + padding
+    scores = (q * (1 / math.sqrt(head_dim))) @ k.transpose(1, 2)
+    if bias is not None:
+        scores = scores + bias
+    attention = softmax(scores, -1)
+    dropped = dropout(attention, dropout_p, training=training) if dropout_p > 0 else attention
+    out = (dropped @ v).transpose(0, 1).reshape((length * batch, e))
+    out = linear(out, out_proj_weight, out_proj_bias).reshape((length, batch, e))
+    if unbatched:
+        out = out.squeeze(1)
+    if not need_weights:
+        return out, None
+    attention = attention.reshape((batch, num_heads, length, source))
+    if average_attn_weights:
+        attention = attention.mean(1)
+    return out, attention.squeeze(0) if unbatched else attention

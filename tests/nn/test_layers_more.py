@@ -430,3 +430,24 @@ def test_norm_layers_reset_parameters_to_torch_init():
         assert list(ours) == list(theirs)
         for k in ours:
             np.testing.assert_array_equal(ours[k], theirs[k], err_msg=f"{m}: {k}")
+
+
+def test_multi_head_attention_forward_functional_with_static_kv():
+    rng = np.random.default_rng(3)
+    e, heads, length, source, batch = 6, 2, 3, 4, 2
+    arrays = dict(q=rng.standard_normal((length, batch, e)), k=rng.standard_normal((source, batch, e)),
+                  v=rng.standard_normal((source, batch, e)), w=rng.standard_normal((3 * e, e)),
+                  b=rng.standard_normal(3 * e), ow=rng.standard_normal((e, e)), ob=rng.standard_normal(e),
+                  sk=rng.standard_normal((batch * heads, 5, e // heads)),
+                  sv=rng.standard_normal((batch * heads, 5, e // heads)))
+    ls = {n: lumen.tensor(a, requires_grad=True) for n, a in arrays.items()}
+    ts = {n: torch.tensor(a, requires_grad=True) for n, a in arrays.items()}
+    outs = []
+    for lib, t in ((lumen, ls), (torch, ts)):
+        out, w = lib.nn.functional.multi_head_attention_forward(
+            t["q"], t["k"], t["v"], e, heads, t["w"], t["b"], None, None, False, 0.0, t["ow"], t["ob"],
+            static_k=t["sk"], static_v=t["sv"], average_attn_weights=False)
+        (out.pow(2).sum() + w.sum()).backward()
+        outs.append([out.detach().numpy(), w.detach().numpy()] + [t[n].grad.numpy() for n in arrays if t[n].grad is not None])
+    for ours, theirs in zip(*outs):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-11)

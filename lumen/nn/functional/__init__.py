@@ -11,7 +11,7 @@ from lumen.ops.conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transp
 from lumen.ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from lumen.ops.embedding import embedding, embedding_bag, one_hot
 from lumen.ops.bilinear import bilinear
-from lumen.ops.activation import gumbel_softmax, scaled_dot_product_attention
+from lumen.ops.activation import gumbel_softmax, multi_head_attention_forward, scaled_dot_product_attention
 from lumen.ops.normalization import rms_norm
 from lumen.ops.unary import sigmoid, tanh
 from lumen.ops.linear import linear
@@ -52,3 +52,4 @@ __all__ += ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose3d", "max_poo
             "upsample_nearest"]
 __all__ += ["gumbel_softmax", "rms_norm", "sigmoid", "tanh"]
 __all__ += ["scaled_dot_product_attention"]
+__all__ += ["multi_head_attention_forward"]

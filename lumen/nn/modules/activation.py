@@ -2,14 +2,12 @@
 ``MultiheadAttention`` (which PyTorch files here too)."""
 from __future__ import annotations
 
-import math
 import warnings
 
 import lumen
 from lumen.nn import functional as F
 from lumen.nn.module import Module
 from lumen.nn.modules.linear import NonDynamicallyQuantizableLinear
-from lumen.ops.activation import attention_bias
 from lumen.nn.parameter import Parameter
 
 __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softmin", "Softmax2d", "PReLU",
@@ -406,66 +404,17 @@ class MultiheadAttention(Module):
             init.xavier_normal_(self.bias_k)
             init.xavier_normal_(self.bias_v)
 
-    def _projections(self):
-        e = self.embed_dim
-        if self._qkv_same_embed_dim:
-            weights = (self.in_proj_weight[:e], self.in_proj_weight[e:2 * e], self.in_proj_weight[2 * e:])
-        else:
-            weights = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
-        biases = (None,) * 3 if self.in_proj_bias is None else \
-            (self.in_proj_bias[:e], self.in_proj_bias[e:2 * e], self.in_proj_bias[2 * e:])
-        return weights, biases
-
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-        if is_causal and attn_mask is None:
-            raise RuntimeError("MultiheadAttention: is_causal=True is a hint that attn_mask is the causal mask; "
-                               "pass that attn_mask as well")
-        unbatched = query.ndim == 2
-        if unbatched:
-            query, key, value = (t.unsqueeze(1) for t in (query, key, value))
-            key_padding_mask = None if key_padding_mask is None else key_padding_mask.unsqueeze(0)
-        elif self.batch_first:
+        if self.batch_first and query.ndim == 3:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        length, batch, e = query.shape
-        if e != self.embed_dim:
-            raise RuntimeError(f"MultiheadAttention: was expecting embedding dimension of {self.embed_dim}, but "
-                               f"got {e} (query of shape {tuple(query.shape)})")
-        (wq, wk, wv), (bq, bk, bv) = self._projections()
-        q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
-        bias = None if attn_mask is None else attention_bias(attn_mask, q.dtype, keep_where_true=False)
-        pad = None if key_padding_mask is None else attention_bias(key_padding_mask, q.dtype, keep_where_true=False)
-        if self.bias_k is not None:
-            k = lumen.cat([k, self.bias_k.expand((1, batch, e))])
-            v = lumen.cat([v, self.bias_v.expand((1, batch, e))])
-            bias = None if bias is None else F.pad(bias, (0, 1))
-            pad = None if pad is None else F.pad(pad, (0, 1))
-        heads, hd = self.num_heads, self.head_dim
-        q, k, v = (t.reshape((t.shape[0], batch * heads, hd)).transpose(0, 1) for t in (q, k, v))
-        if self.add_zero_attn:
-            k = lumen.cat([k, k.new_zeros((batch * heads, 1, hd))], 1)
-            v = lumen.cat([v, v.new_zeros((batch * heads, 1, hd))], 1)
-            bias = None if bias is None else F.pad(bias, (0, 1))
-            pad = None if pad is None else F.pad(pad, (0, 1))
-        source = k.shape[1]
-        if pad is not None:
-            pad = pad.reshape((batch, 1, 1, source)).expand((batch, heads, 1, source)).reshape(
-                (batch * heads, 1, source))
-            bias = pad if bias is None else bias + pad
-        scores = (q * (1 / math.sqrt(hd))) @ k.transpose(1, 2)
-        if bias is not None:
-            scores = scores + bias
-        weights = F.softmax(scores, -1)
-        dropped = F.dropout(weights, self.dropout, training=self.training) if self.dropout > 0 else weights
-        out = (dropped @ v).transpose(0, 1).reshape((length * batch, e))
-        out = self.out_proj(out).reshape((length, batch, e))
-        if unbatched:
-            out = out.squeeze(1)
-        elif self.batch_first:
+        out, weights = F.multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
+            self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias,
+            training=self.training, key_padding_mask=key_padding_mask, need_weights=need_weights,
+            attn_mask=attn_mask, use_separate_proj_weight=not self._qkv_same_embed_dim,
+            q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight,
+            average_attn_weights=average_attn_weights, is_causal=is_causal)
+        if self.batch_first and query.ndim == 3:
             out = out.transpose(0, 1)
-        if not need_weights:
-            return out, None
-        weights = weights.reshape((batch, heads, length, source))
-        if average_attn_weights:
-            weights = weights.mean(1)
-        return out, weights.squeeze(0) if unbatched else weights
+        return out, weights

@@ -1,0 +1,408 @@
+"""Caffe nets as Lumen modules: ``load(prototxt, caffemodel)``, the ``Net`` it returns, ``compare``.
+
+A prototxt is parsed with protobuf's text parser and a caffemodel with its binary parser,
+both against ``schema`` (Caffe's field numbers). Layers in either the V2 ``layer`` or the
+legacy V1 ``layers`` format are accepted; V1 types are upgraded to their V2 names as Caffe
+does. Layers are kept or dropped by their ``include``/``exclude`` rules for the phase
+asked for (TEST by default, as ``caffe.Net(prototxt, weights, caffe.TEST)``), and
+caffemodel blobs are copied into the layers of the same name, as Caffe's
+``CopyTrainedLayersFrom`` does.
+"""
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import sys
+from collections import OrderedDict
+
+from google.protobuf import message as pb_message
+from google.protobuf import text_format
+
+import lumen
+from lumen import nn
+from lumen.vision.caffe import layers as L
+from lumen.vision.caffe import schema
+
+__all__ = ["Net", "load", "read_prototxt", "read_caffemodel", "compare", "CaffeFormatError"]
+
+_PHASES = {"TRAIN": 0, "TEST": 1}
+
+
+class CaffeFormatError(ValueError):
+    """A prototxt or caffemodel that cannot be read, or whose blobs do not fit the net."""
+
+
+class _Layer:
+    """One layer of either format, read through V2's field names (``type`` a V2 type string)."""
+
+    def __init__(self, message, v1: bool, index: int):
+        self._message = message
+        self.v1 = v1
+        if v1:
+            enum_name = type(message).LayerType.Name(message.type)
+            self.type = schema.V1_LAYER_TYPES.get(enum_name, enum_name)
+        else:
+            self.type = message.type
+        self.name = message.name or f"layer{index}"
+
+    def __getattr__(self, name):
+        return getattr(self._message, name)
+
+
+def _layers(net, where) -> list[_Layer]:
+    if net.layer and net.layers:
+        raise CaffeFormatError(f"{where}: has both V2 'layer' and V1 'layers' entries; use one format")
+    v1 = bool(net.layers)
+    return [_Layer(m, v1, i) for i, m in enumerate(net.layers if v1 else net.layer)]
+
+
+def read_prototxt(path):
+    """The ``NetParameter`` in the text file ``path``; ``CaffeFormatError`` names the line of a syntax error."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    net = schema.NetParameter()
+    try:
+        text_format.Parse(text, net, allow_unknown_field=True)
+    except text_format.ParseError as e:
+        raise CaffeFormatError(f"caffe: {path}: prototxt syntax error at line {e.GetLine()}, column "
+                               f"{e.GetColumn()}: {str(e).split(' : ', 1)[-1]}") from None
+    return net
+
+
+def read_caffemodel(path):
+    """The ``NetParameter`` in the binary caffemodel ``path`` (memory-mapped while it is parsed)."""
+    net = schema.NetParameter()
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            raise CaffeFormatError(f"caffe: {path}: empty caffemodel")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            view = memoryview(mm)
+            try:
+                net.ParseFromString(view)
+            except pb_message.DecodeError as e:
+                raise CaffeFormatError(f"caffe: {path}: corrupt or truncated caffemodel ({e})") from None
+            finally:
+                view.release()
+    return net
+
+
+def _rule_met(rule, phase) -> bool:
+    # Caffe's StateMeetsRule for a NetState of this phase, level 0 and no stages.
+    if rule.HasField("phase") and rule.phase != phase:
+        return False
+    if rule.HasField("min_level") and rule.min_level > 0:
+        return False
+    if rule.HasField("max_level") and rule.max_level < 0:
+        return False
+    return not rule.stage
+
+
+def _included(layer, phase) -> bool:
+    if layer.include:
+        return any(_rule_met(r, phase) for r in layer.include)
+    return not any(_rule_met(r, phase) for r in layer.exclude)
+
+
+def _blob_shape(blob):
+    if blob.HasField("shape"):
+        return tuple(blob.shape.dim), False
+    return (blob.num, blob.channels, blob.height, blob.width), True
+
+
+def _blob_tensor(blob, where):
+    """The blob's values as a float32 Tensor of its stored shape; the message's copy is released."""
+    shape, _ = _blob_shape(blob)
+    count = math.prod(shape)
+    if blob.data:
+        raw, kind, dtype = b"".join(blob.data), "f", lumen.float32
+    elif blob.double_data:
+        raw, kind, dtype = b"".join(blob.double_data), "d", lumen.float64
+    else:
+        raise CaffeFormatError(f"caffe: {where} has shape {shape} but no (packed) data")
+    blob.ClearField("data")
+    blob.ClearField("double_data")
+    itemsize = 4 if kind == "f" else 8
+    if len(raw) != count * itemsize:
+        raise CaffeFormatError(f"caffe: {where} has {len(raw) // itemsize} values, its shape {shape} "
+                               f"needs {count}")
+    if sys.byteorder != "little":
+        raise CaffeFormatError("caffe: caffemodel blobs are little-endian; this machine is big-endian")
+    values = lumen.tensor(memoryview(raw).cast(kind), dtype=dtype) if count else lumen.zeros(0, dtype=dtype)
+    return values.reshape(shape).to(lumen.float32)
+
+
+def _caffemodel_blobs(path):
+    """{layer name: [(Tensor, legacy 4-d shape?)]} of the caffemodel, in its layers' order."""
+    net = read_caffemodel(path)
+    out = OrderedDict()
+    for layer in _layers(net, f"caffe: {path}"):
+        blobs = []
+        for i, blob in enumerate(layer.blobs):
+            legacy = _blob_shape(blob)[1]
+            blobs.append((_blob_tensor(blob, f"{path}: layer {layer.name!r} blob {i}"), legacy))
+        if blobs:
+            out[layer.name] = blobs
+    return out
+
+
+def _net_inputs(net, layers, where):
+    """[(blob name, shape or None)] of the net's inputs: the deprecated net-level ``input`` fields
+    and the tops of data layers (Input / DummyData shapes known, data sources' not)."""
+    inputs = []
+    shapes = [tuple(s.dim) for s in net.input_shape]
+    if net.input_dim:
+        if len(net.input_dim) != 4 * len(net.input):
+            raise CaffeFormatError(f"{where}: input_dim needs 4 values per input, got {len(net.input_dim)}")
+        shapes = [tuple(net.input_dim[4 * i:4 * i + 4]) for i in range(len(net.input))]
+    for i, name in enumerate(net.input):
+        inputs.append((name, shapes[i] if i < len(shapes) else None))
+    for layer in layers:
+        if layer.type not in L.DATA_LAYERS:
+            continue
+        if layer.bottom:
+            L.build(layer)  # raises: a layer with bottoms is not a data source
+        if layer.type == "Input":
+            shapes = [tuple(s.dim) for s in layer.input_param.shape]
+        elif layer.type == "DummyData":
+            p = layer.dummy_data_param
+            shapes = [tuple(s.dim) for s in p.shape] or [
+                (p.num[i], p.channels[i], p.height[i], p.width[i]) for i in range(len(p.num))]
+        else:
+            shapes = []
+        for i, top in enumerate(layer.top):
+            shape = shapes[0] if len(shapes) == 1 else (shapes[i] if i < len(shapes) else None)
+            inputs.append((top, shape))
+    return inputs
+
+
+def _as_tops(out):
+    # nn.Conv2d / nn.ConvTranspose2d serve as Caffe's layers as they are and return one Tensor.
+    return (out,) if isinstance(out, lumen.Tensor) else out
+
+
+def _module_name(layer_name):
+    # Module names cannot hold dots; Caffe names seldom do.
+    return layer_name.replace(".", "_")
+
+
+def _copy_blobs(layer, module, blobs, where):
+    """Copy a layer's caffemodel blobs into its module's parameters, checking count and shapes."""
+    if layer.type == "BatchNorm":
+        targets = [module.running_mean, module.running_var, None]
+    else:
+        targets = [t for t in (getattr(module, "weight", None), getattr(module, "bias", None)) if t is not None]
+    if len(blobs) != len(targets):
+        raise CaffeFormatError(f"caffe: {where}: layer {layer.name!r} ({layer.type}) has {len(blobs)} "
+                               f"blob(s), the net needs {len(targets)}")
+    factor = 1.0
+    if layer.type == "BatchNorm":
+        stored = blobs[2][0]
+        if stored.numel() != 1:
+            raise CaffeFormatError(f"caffe: {where}: layer {layer.name!r} (BatchNorm) blob 2 has shape "
+                                   f"{tuple(stored.shape)}, expected (1,)")
+        total = float(stored.reshape(-1)[0])
+        factor = 0.0 if total == 0 else 1.0 / total
+    for i, (target, (value, legacy)) in enumerate(zip(targets, blobs)):
+        if target is None:
+            continue
+        expected = tuple(target.shape)
+        got = tuple(value.shape)
+        # Caffe's legacy 4-d shapes (num, channels, height, width) pad fewer axes with leading 1s.
+        fits = got == expected or (legacy and len(expected) <= 4 and got == (1,) * (4 - len(expected)) + expected)
+        if not fits:
+            raise CaffeFormatError(f"caffe: {where}: layer {layer.name!r} ({layer.type}) blob {i} has shape "
+                                   f"{got}, the net expects {expected}")
+        with lumen.no_grad():
+            target.copy_(value.reshape(expected) * factor if factor != 1.0 else value.reshape(expected))
+
+
+class Net(nn.Module):
+    """A Caffe net: its layers run in the prototxt's order, each a submodule named by its layer.
+
+    ``forward(*inputs, **named_inputs)`` takes the net's inputs (``input_names``, in order, or
+    by blob name) and returns its output blob (the tops no later layer consumes) when it
+    has one, else an ``OrderedDict`` {blob name: Tensor}. ``blobs(...)`` returns every blob and
+    ``layer_outputs(...)`` each layer's first top, by layer name, for layer-by-layer checks.
+    """
+
+    def __init__(self, name, inputs, steps):
+        super().__init__()
+        self.name = name
+        self.input_names = [n for n, _ in inputs]
+        self.input_shapes = dict(inputs)
+        self._steps = []  # (layer name, module name, type, bottoms, tops)
+        for layer_name, layer_type, module, bottoms, tops in steps:
+            module_name = _module_name(layer_name)
+            self.add_module(module_name, module)
+            self._steps.append((layer_name, module_name, layer_type, tuple(bottoms), tuple(tops)))
+        available = OrderedDict((n, None) for n in self.input_names)
+        for _, _, _, bottoms, tops in self._steps:
+            for b in bottoms:
+                available.pop(b, None)
+            for t in tops:
+                available[t] = None
+        self.output_names = list(available)
+
+    @property
+    def layer_names(self):
+        return [s[0] for s in self._steps]
+
+    def layer_type(self, name):
+        return {s[0]: s[2] for s in self._steps}[name]
+
+    def _bind(self, args, kwargs):
+        if len(args) > len(self.input_names):
+            raise TypeError(f"caffe.Net {self.name!r}: takes {len(self.input_names)} inputs "
+                            f"{self.input_names}, got {len(args)}")
+        env = dict(zip(self.input_names, args))
+        for key, value in kwargs.items():
+            if key not in self.input_names:
+                raise TypeError(f"caffe.Net {self.name!r}: unknown input {key!r}; inputs: {self.input_names}")
+            if key in env:
+                raise TypeError(f"caffe.Net {self.name!r}: input {key!r} given twice")
+            env[key] = value
+        return env
+
+    def _run(self, args, kwargs, record=None):
+        env = self._bind(args, kwargs)
+        for layer_name, module_name, layer_type, bottoms, tops in self._steps:
+            missing = [b for b in bottoms if b not in env]
+            if missing:
+                raise ValueError(f"caffe.Net {self.name!r}: layer {layer_name!r} ({layer_type}) needs blob(s) "
+                                 f"{missing}, which are inputs not given" if all(m in self.input_names
+                                                                                 for m in missing)
+                                 else f"caffe.Net {self.name!r}: layer {layer_name!r} needs unknown blob(s) "
+                                      f"{missing}")
+            outs = _as_tops(self._modules[module_name](*(env[b] for b in bottoms)))
+            for top, value in zip(tops, outs):
+                env[top] = value
+            if record is not None and outs:
+                record[layer_name] = outs[0]
+        return env
+
+    def forward(self, *inputs, **named_inputs):
+        env = self._run(inputs, named_inputs)
+        if len(self.output_names) == 1:
+            return env[self.output_names[0]]
+        return OrderedDict((n, env[n]) for n in self.output_names)
+
+    def blobs(self, *inputs, **named_inputs) -> "OrderedDict":
+        """Every blob after a forward pass, {blob name: Tensor} (an in-place top keeps its last value)."""
+        return OrderedDict(self._run(inputs, named_inputs))
+
+    def layer_outputs(self, *inputs, **named_inputs) -> "OrderedDict":
+        """{layer name: the layer's first top} after a forward pass, in the layers' order."""
+        record = OrderedDict()
+        self._run(inputs, named_inputs, record)
+        return record
+
+    def extra_repr(self):
+        return f"name={self.name!r}, inputs={self.input_names}, outputs={self.output_names}"
+
+
+def _dry_inputs(inputs):
+    if not inputs or any(shape is None for _, shape in inputs):
+        return None
+    return {name: lumen.zeros(shape) for name, shape in inputs}
+
+
+def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) -> Net:
+    """The net defined in ``prototxt``, with the blobs of ``caffemodel`` loaded by layer name.
+
+    ``phase``: "TEST" (default) or "TRAIN", for the layers' include/exclude rules; the net is
+    returned in eval mode for TEST and training mode for TRAIN. Without a caffemodel (or for a
+    layer the caffemodel lacks, with ``strict=False``) parameters start from the prototxt's
+    fillers, Caffe's default being constant 0. ``strict``: every layer with parameters must find
+    its blobs in the caffemodel. Layers of the caffemodel that the net lacks are ignored, as Caffe
+    does. Raises ``CaffeFormatError`` (unreadable file, wrong blob count or shape, missing blobs) or
+    ``layers.CaffeLayerError`` (unsupported layer type or malformed layer), each naming the layer.
+    """
+    if phase not in _PHASES:
+        raise ValueError(f"caffe.load: phase must be 'TRAIN' or 'TEST', got {phase!r}")
+    net_param = read_prototxt(prototxt)
+    where = f"caffe: {prototxt}"
+    layers = [layer for layer in _layers(net_param, where) if _included(layer, _PHASES[phase])]
+    inputs = _net_inputs(net_param, layers, where)
+    blobs = _caffemodel_blobs(caffemodel) if caffemodel is not None else {}
+    env = _dry_inputs(inputs)
+    steps, names, missing = [], set(), []
+    for layer in layers:
+        if layer.type in L.DATA_LAYERS:
+            continue
+        if _module_name(layer.name) in names:
+            raise CaffeFormatError(f"{where}: two layers are named {layer.name!r}")
+        names.add(_module_name(layer.name))
+        layer_blobs = [b for b, _ in blobs.get(layer.name, [])]
+        bottoms = [env.get(b) for b in layer.bottom] if env is not None else None
+        if bottoms is not None and any(b is None for b in bottoms):
+            unknown = [n for n, b in zip(layer.bottom, bottoms) if b is None]
+            raise CaffeFormatError(f"{where}: layer {layer.name!r} reads blob(s) {unknown} that no earlier "
+                                   "layer produces and that are not inputs")
+        module = L.build(layer, bottoms, layer_blobs)
+        if layer.name in blobs:
+            _copy_blobs(layer, module, blobs[layer.name], caffemodel)
+        elif caffemodel is not None and strict and (layer.type == "BatchNorm" or any(
+                True for _ in module.parameters())):
+            missing.append(layer.name)
+        if env is not None:
+            module.eval()
+            with lumen.no_grad():
+                outs = _as_tops(module(*bottoms))
+            env.update(zip(layer.top, outs))
+        steps.append((layer.name, layer.type, module, list(layer.bottom), list(layer.top)))
+    if missing:
+        raise CaffeFormatError(f"caffe: {caffemodel}: no blobs for layer(s) {missing} of {prototxt} "
+                               "(strict=False keeps their fillers' values)")
+    return Net(net_param.name, inputs, steps).train(phase == "TRAIN")
+
+
+def _layer_outputs(net, x):
+    if isinstance(net, Net):
+        return net.layer_outputs(x)
+    record, handles = OrderedDict(), []
+    for name, module in net.named_modules():
+        if not name:
+            continue
+        def hook(module, args, output, name=name):
+            first = output[0] if isinstance(output, (tuple, list)) else output
+            if isinstance(first, lumen.Tensor):
+                record.setdefault(name, first.detach().clone())
+        handles.append(module.register_forward_hook(hook))
+    try:
+        net(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return record
+
+
+def compare(net_a, net_b, input, print_fn=print) -> "OrderedDict":
+    """Run both nets on ``input`` and report, for every layer name they share, the largest absolute
+    difference of that layer's output; returns {layer name: max |a - b|} in ``net_a``'s order.
+
+    Either net may be a ``Net`` (its layers' first tops) or any module (its submodules' outputs,
+    caught with forward hooks, named as ``named_modules``: a native FCN's ``conv1_1``,
+    ``score_fr``, ``upscore2`` ...). Layers whose outputs differ in shape are reported as such.
+    ``print_fn`` gets one line per layer (None: print nothing).
+    """
+    with lumen.no_grad():
+        a, b = _layer_outputs(net_a, input), _layer_outputs(net_b, input)
+    diffs = OrderedDict()
+    for name, value in a.items():
+        other = b.get(name, b.get(_module_name(name)))
+        if other is None:
+            continue
+        if tuple(value.shape) != tuple(other.shape):
+            diffs[name] = math.inf
+            line = f"{name:<24} shape {tuple(value.shape)} vs {tuple(other.shape)}"
+        else:
+            d = (value.float() - other.float()).abs().max().item() if value.numel() else 0.0
+            diffs[name] = d
+            line = f"{name:<24} max |diff| {d:.3g}"
+        if print_fn is not None:
+            print_fn(line)
+    if not diffs:
+        raise ValueError("caffe.compare: the nets share no layer names")
+    return diffs

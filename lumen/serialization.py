@@ -147,13 +147,68 @@ def atomic_write(path):
             pass
 
 
+_SAFETENSORS_FORMATS = ("lumen", "safetensors")
+
+
+def _is_safetensors(f, format) -> bool:
+    """Whether ``f`` is to be read or written as safetensors: ``format=`` if given, else a path ending
+    in ``.safetensors``."""
+    if format is not None:
+        if format not in _SAFETENSORS_FORMATS:
+            raise ValueError(f"lumen.save/load: format must be one of {_SAFETENSORS_FORMATS} or None, "
+                             f"got {format!r}")
+        return format == "safetensors"
+    return isinstance(f, (str, os.PathLike)) and os.fspath(f).endswith(".safetensors")
+
+
+def _save_safetensors(obj, f) -> None:
+    # safetensors holds a flat {str: array} map, so only a state dict fits.
+    from safetensors.numpy import save as to_bytes
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, lumen.Tensor)
+                                            for k, v in obj.items()):
+        raise TypeError(f"lumen.save: a .safetensors file holds a flat {{str: Tensor}} dict (a state_dict), "
+                        f"got {type(obj).__name__}")
+    arrays = {}
+    for key, value in obj.items():
+        a = np.asarray(value.detach().cpu().numpy())
+        arrays[key] = a if a.flags.c_contiguous else a.copy(order="C")
+    data = to_bytes(arrays, metadata={"format": "pt"})
+    if hasattr(f, "write"):
+        f.write(data)
+        return
+    with atomic_write(f) as fh:
+        fh.write(data)
+
+
+def _load_safetensors(f, name, place) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as from_bytes
+    if hasattr(f, "read"):
+        data = f.read()
+    else:
+        with open(os.fspath(f), "rb") as fh:
+            data = fh.read()
+    try:
+        arrays = from_bytes(data)
+    except (SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{name}: corrupt or truncated safetensors file ({e})") from e
+    return {key: place(lumen.from_numpy(a if a.flags.c_contiguous else a.copy(order="C")), "cpu")
+            for key, a in arrays.items()}
+
+
 def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True,
-         _disable_byteorder_record=False) -> None:
+         _disable_byteorder_record=False, *, format=None) -> None:
     """Write ``obj`` (nested dicts/lists/tuples of Tensors, arrays and plain values) to ``f``.
 
     ``f`` is a path (written atomically) or a writable binary file object (``io.BytesIO``). The
     pickle and zipfile arguments of ``torch.save`` are accepted and have no effect: nothing is pickled.
+    ``format="safetensors"`` (the default for a path ending in ``.safetensors``) writes a flat
+    ``{str: Tensor}`` dict in the safetensors format (``pip install safetensors``), which
+    ``safetensors.torch.load_file`` reads; ``format="lumen"`` forces this module's npz format.
     """
+    if _is_safetensors(f, format):
+        _save_safetensors(obj, f)
+        return
     encoder = _Encoder()
     root = encoder.encode(obj)
     manifest = json.dumps({"format": _FORMAT, "version": _VERSION, "root": root},
@@ -247,7 +302,8 @@ def _placement(map_location):
                     f"{{saved device: device}} or a callable (tensor, location), got {map_location!r}")
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, format=None,
+         **pickle_load_args):
     """Read an object written by ``save``.
 
     ``f`` is a path or a readable binary file object. ``map_location`` None keeps each tensor's saved
@@ -260,11 +316,15 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     Loading never runs code (the format is JSON plus numpy arrays read without pickle), so
     ``weights_only=True`` and ``False`` are equally safe and give the same result; ``pickle_module``,
     ``mmap`` and further pickle arguments are accepted for ``torch.load`` compatibility and unused.
+    ``format="safetensors"`` (the default for a path ending in ``.safetensors``) reads a safetensors
+    file into a {str: Tensor} dict (its tensors saved on the CPU, so ``map_location`` sees "cpu").
     """
     name = _name_of(f)
     place = _placement(map_location)
     if not hasattr(f, "read") and not os.path.exists(os.fspath(f)):
         raise FileNotFoundError(f"lumen.load: no such file: {name}")
+    if _is_safetensors(f, format):
+        return _load_safetensors(f, name, place)
     if not zipfile.is_zipfile(f):
         raise CheckpointError(f"{name}: not a Lumen checkpoint (not a zip/npz archive; the file may "
                               f"be truncated or of another format)")

@@ -1,10 +1,12 @@
-"""Sorting and selection: sort, argsort, topk, kthvalue, median, mode, unique, bincount, histc.
+"""Sorting and selection: sort, argsort, msort, topk, kthvalue, median, nanmedian, mode, quantile,
+nanquantile, unique, unique_consecutive, bincount, histc, searchsorted, bucketize.
 
 The order comes from the backend's stable argsort and the values are gathered with it
 (:func:`lumen.ops.index.gather_at`), so each value output is differentiable (its gradient lands on
 the element it was read from) and each index output is int64 and carries no gradient. Ties keep
-the order PyTorch's CPU kernels give them: ``sort``/``kthvalue``/``median`` in input order,
-``topk(largest=True)`` and ``mode`` with the last occurrence first. NaN sorts as the largest value.
+the order PyTorch's CPU kernels give them: ``sort`` and ``median`` in input order, ``topk(largest=True)``
+and ``mode`` with the last occurrence first (``kthvalue`` reports the first; which one PyTorch's
+quickselect reports is unspecified). NaN sorts as the largest value.
 """
 from __future__ import annotations
 

@@ -252,3 +252,35 @@ def test_steps_allocate_block_sized_temporaries_only(name, kw):
     finally:
         tracemalloc.stop()
     assert peak <= 6 * 8 * block, f"{name} {kw}: a step allocated {peak} bytes for a {8 * n}-byte parameter"
+
+
+def test_custom_optimizer_written_for_torch_runs_unchanged():
+    """A torch-style subclass: its own step over param_groups and state, no Lumen hooks."""
+    results = []
+    for mod in (lumen, torch):
+        class SignMomentum(mod.optim.Optimizer):
+            def __init__(self, params, lr=0.01, beta=0.9):
+                super().__init__(params, dict(lr=lr, beta=beta))
+
+            @mod.no_grad()
+            def step(self, closure=None):
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is None:
+                            continue
+                        state = self.state[p]
+                        if "buf" not in state:
+                            state["buf"] = mod.zeros_like(p)
+                        state["buf"].mul_(group["beta"]).add_(p.grad)
+                        p.add_(state["buf"].sign(), alpha=-group["lr"])
+
+        params = [mod.nn.Parameter(mod.tensor(v.copy())) for v in _values(np.float64)]
+        opt = SignMomentum(params, lr=0.05)
+        for _ in range(10):
+            for p in params:
+                p.grad = mod.tensor(_grad(p.detach().numpy()))
+            opt.step()
+        results.append(([p.detach().numpy() for p in params], opt.state_dict()["param_groups"]))
+    for x, y in zip(results[0][0], results[1][0]):
+        np.testing.assert_allclose(x, y, rtol=1e-12)
+    assert results[0][1] == results[1][1]

@@ -7,13 +7,16 @@ import itertools
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+_T_co = TypeVar("_T_co", covariant=True)  # so ``Dataset[Tensor]`` annotates, as torch's generic classes
 
 
 class DataError(ValueError):
     """A data file exists but its content is unusable (corrupt, wrong size, bad values)."""
 
 
-class Dataset:
+class Dataset(Generic[_T_co]):
     """A map-style dataset: ``len(ds)`` samples, ``ds[i]`` for ``0 <= i < len(ds)``.
 
     Subclasses implement ``__getitem__`` and ``__len__``, as in PyTorch; ``a + b`` concatenates.
@@ -26,7 +29,7 @@ class Dataset:
         return ConcatDataset([self, other])
 
 
-class IterableDataset(Dataset):
+class IterableDataset(Dataset[_T_co]):
     """A stream of samples: subclasses implement ``__iter__``. With ``num_workers > 0`` every
     worker iterates its own copy; ``get_worker_info()`` inside ``__iter__`` tells each worker which
     share to yield (otherwise every sample comes once per worker). ``a + b`` chains."""

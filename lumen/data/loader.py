@@ -10,6 +10,7 @@ import os
 import queue
 import time
 import weakref
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -23,6 +24,7 @@ __all__ = ["DataLoader", "default_collate", "default_convert", "sample_rng"]
 _STATUS_CHECK_S = 5.0  # how often a waiting main process checks that its workers are alive
 _END = object()
 _generations = itertools.count()  # tells one pass's worker answers from an abandoned pass's
+_T_co = TypeVar("_T_co", covariant=True)
 
 
 def _derived_seed(seed, epoch):
@@ -49,7 +51,7 @@ def _start_context(multiprocessing_context, num_workers):
     return multiprocessing_context
 
 
-class DataLoader:
+class DataLoader(Generic[_T_co]):
     """Batches of a dataset, as ``torch.utils.data.DataLoader``, with torch's arguments, defaults
     and argument errors.
 

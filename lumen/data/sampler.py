@@ -7,8 +7,11 @@ from torch's while following the same rules (a permutation, draws with replaceme
 from __future__ import annotations
 
 import numbers
+from typing import Generic, TypeVar
 
 import numpy as np
+
+_T_co = TypeVar("_T_co", covariant=True)  # so ``Sampler[int]`` annotates, as torch's generic classes
 
 
 def _check_positive_int(owner, name, value):
@@ -27,7 +30,7 @@ def _lumen():
     return lumen
 
 
-class Sampler:
+class Sampler(Generic[_T_co]):
     """Base class: an iterable of dataset indices (or, for batch samplers, of index lists)."""
 
     def __iter__(self):

@@ -393,3 +393,26 @@ def test_shuffled_loader_is_a_permutation_reproducible_from_the_generator():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         list(DataLoader(range(4), batch_size=2, pin_memory=True, pin_memory_device="cuda"))
+
+
+def test_classes_are_generic_as_torch():
+    class Ints(Dataset[int]):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return i
+
+    class Backwards(ld.Sampler[int]):
+        def __iter__(self):
+            return iter([2, 1, 0])
+
+        def __len__(self):
+            return 3
+
+    class Stream(IterableDataset[int]):
+        def __iter__(self):
+            return iter([5, 6])
+
+    assert [b.tolist() for b in DataLoader[int](Ints(), sampler=Backwards())] == [[2], [1], [0]]
+    assert [b.tolist() for b in DataLoader(Stream())] == [[5], [6]]

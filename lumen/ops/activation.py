@@ -18,7 +18,7 @@ from . import inplace as inplace_ops
 from ._check import check_float, check_tensor
 from .arith import where
 from .linear import linear
-from .shape import cat, chunk, pad, repeat_interleave, tril, unsqueeze
+from .shape import cat, chunk, pad, repeat_interleave, tril
 from .unary import sigmoid, tanh
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "softmax", "log_softmax", "softmin", "elu", "elu_",

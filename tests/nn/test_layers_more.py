@@ -164,10 +164,10 @@ def test_bilinear_layer_init_repr_and_forward():
     assert w.shape == (40, 20, 30) and np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
     assert np.abs(m.bias.detach().numpy()).max() <= bound
     _copy_from(m, tm)
-    a1, a2 = np.random.default_rng(0).standard_normal((2, 5, 20)), np.random.default_rng(1).standard_normal((2, 5, 30))
-    np.testing.assert_allclose(m(lumen.tensor(a1, dtype=lumen.float32), lumen.tensor(a2, dtype=lumen.float32)).detach().numpy(),
-                               tm(torch.tensor(a1, dtype=torch.float32), torch.tensor(a2, dtype=torch.float32)).detach().numpy(),
-                               rtol=1e-4, atol=1e-5)
+    rng = np.random.default_rng(0)
+    a1, a2 = rng.standard_normal((2, 5, 20)).astype(np.float32), rng.standard_normal((2, 5, 30)).astype(np.float32)
+    np.testing.assert_allclose(m(lumen.tensor(a1), lumen.tensor(a2)).detach().numpy(),
+                               tm(torch.tensor(a1), torch.tensor(a2)).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_identity_flatten_unflatten():
@@ -330,7 +330,8 @@ def test_layers_on_cuda_match_cpu():
 
 # ---- attention ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs", [{}, {"batch_first": True}, {"kdim": 3, "vdim": 5}, {"add_bias_kv": True},
-                                    {"add_zero_attn": True, "bias": False}, {"add_bias_kv": True, "add_zero_attn": True}])
+                                    {"add_zero_attn": True, "bias": False},
+                                    {"add_bias_kv": True, "add_zero_attn": True}])
 @pytest.mark.parametrize("masks", ["none", "bool", "float"])
 def test_multihead_attention_matches_torch(kwargs, masks):
     rng = np.random.default_rng(0)
@@ -448,6 +449,7 @@ def test_multi_head_attention_forward_functional_with_static_kv():
             t["q"], t["k"], t["v"], e, heads, t["w"], t["b"], None, None, False, 0.0, t["ow"], t["ob"],
             static_k=t["sk"], static_v=t["sv"], average_attn_weights=False)
         (out.pow(2).sum() + w.sum()).backward()
-        outs.append([out.detach().numpy(), w.detach().numpy()] + [t[n].grad.numpy() for n in arrays if t[n].grad is not None])
+        grads = [t[n].grad.numpy() for n in arrays if t[n].grad is not None]
+        outs.append([out.detach().numpy(), w.detach().numpy()] + grads)
     for ours, theirs in zip(*outs):
         np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-11)

@@ -302,22 +302,19 @@ def test_softmax2d_glu_and_errors():
         F.softshrink(lumen.ones(3), -1.0)
 
 
+MODULE_CASES = [("PReLU", ()), ("PReLU", (3, 0.1)), ("RReLU", ()), ("RReLU", (0.1, 0.3, True)), ("ELU", ()),
+                ("ELU", (0.5, True)), ("SELU", ()), ("SELU", (True,)), ("CELU", ()), ("CELU", (2.0, True)),
+                ("GELU", ()), ("GELU", ("tanh",)), ("SiLU", ()), ("SiLU", (True,)), ("Mish", ()), ("Mish", (True,)),
+                ("Hardswish", (True,)), ("Hardsigmoid", (True,)), ("Hardtanh", ()), ("Hardtanh", (-2, 2, True)),
+                ("ReLU6", ()), ("ReLU6", (True,)), ("Softplus", ()), ("Softplus", (2, 10)), ("Softsign", ()),
+                ("Tanhshrink", ()), ("Threshold", (0.1, 20)), ("Threshold", (0.1, 20, True)), ("GLU", ()),
+                ("LogSigmoid", ()), ("Softmin", ()), ("Softmin", (1,)), ("Softmax2d", ()), ("LogSoftmax", ()),
+                ("Softmax", (1,)), ("Hardshrink", ()), ("Softshrink", (0.3,)), ("Sigmoid", ()), ("Tanh", ()),
+                ("ReLU", (True,)), ("LeakyReLU", ()), ("LeakyReLU", (0.2, True))]
+
+
 def _module_pairs(torch):
-    L, T = lumen.nn, torch.nn
-    return [(L.PReLU(), T.PReLU()), (L.PReLU(3, 0.1), T.PReLU(3, 0.1)), (L.RReLU(), T.RReLU()),
-            (L.RReLU(0.1, 0.3, True), T.RReLU(0.1, 0.3, True)), (L.ELU(), T.ELU()), (L.ELU(0.5, True), T.ELU(0.5, True)),
-            (L.SELU(), T.SELU()), (L.SELU(True), T.SELU(True)), (L.CELU(), T.CELU()), (L.CELU(2.0, True), T.CELU(2.0, True)),
-            (L.GELU(), T.GELU()), (L.GELU("tanh"), T.GELU("tanh")), (L.SiLU(), T.SiLU()), (L.SiLU(True), T.SiLU(True)),
-            (L.Mish(), T.Mish()), (L.Mish(True), T.Mish(True)), (L.Hardswish(True), T.Hardswish(True)),
-            (L.Hardsigmoid(True), T.Hardsigmoid(True)), (L.Hardtanh(), T.Hardtanh()),
-            (L.Hardtanh(-2, 2, True), T.Hardtanh(-2, 2, True)), (L.ReLU6(), T.ReLU6()), (L.ReLU6(True), T.ReLU6(True)),
-            (L.Softplus(), T.Softplus()), (L.Softplus(2, 10), T.Softplus(2, 10)), (L.Softsign(), T.Softsign()),
-            (L.Tanhshrink(), T.Tanhshrink()), (L.Threshold(0.1, 20), T.Threshold(0.1, 20)),
-            (L.Threshold(0.1, 20, True), T.Threshold(0.1, 20, True)), (L.GLU(), T.GLU()), (L.LogSigmoid(), T.LogSigmoid()),
-            (L.Softmin(), T.Softmin()), (L.Softmin(1), T.Softmin(1)), (L.Softmax2d(), T.Softmax2d()),
-            (L.LogSoftmax(), T.LogSoftmax()), (L.Softmax(1), T.Softmax(1)), (L.Hardshrink(), T.Hardshrink()),
-            (L.Softshrink(0.3), T.Softshrink(0.3)), (L.Sigmoid(), T.Sigmoid()), (L.Tanh(), T.Tanh()),
-            (L.ReLU(True), T.ReLU(True)), (L.LeakyReLU(), T.LeakyReLU()), (L.LeakyReLU(0.2, True), T.LeakyReLU(0.2, True))]
+    return [(getattr(lumen.nn, name)(*args), getattr(torch.nn, name)(*args)) for name, args in MODULE_CASES]
 
 
 def test_activation_modules_repr_and_forward_match_torch():

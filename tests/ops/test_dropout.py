@@ -92,7 +92,7 @@ def test_channel_dropout_of_unbatched_inputs(fn, shape):
 
 def test_dropout2d_rules_and_warnings_follow_pytorch():
     x = lumen.ones((4, 6, 5), dtype=lumen.float64)
-    with pytest.warns(UserWarning, match="dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D"):
+    with pytest.warns(UserWarning, match="dropout2d: Received a 3D input to dropout2d and assuming that channel-wise"):
         y = F.dropout2d(x, 0.5)
     _channel_masks(y.numpy(), x.numpy())  # read as (N, C, L), as PyTorch
     with pytest.warns(UserWarning, match="dropout2d: Received a 2-D input to dropout2d, which is deprecated"):

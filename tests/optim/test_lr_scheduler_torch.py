@@ -255,3 +255,26 @@ def test_custom_scheduler_subclass_matches_torch():
             seen.append(sched.get_last_lr())
         results.append((seen, sched.last_epoch, isinstance(sched, S.LRScheduler)))
     assert _close(results[0][0], results[1][0]) and results[0][1:] == results[1][1:]
+
+
+@pytest.mark.parametrize("name,kw", [("StepLR", dict(step_size=3)), ("CosineAnnealingLR", dict(T_max=10)),
+                                     ("ExponentialLR", dict(gamma=0.9)), ("LinearLR", dict(total_iters=8)),
+                                     ("OneCycleLR", dict(max_lr=0.5, total_steps=40)),
+                                     ("CosineAnnealingWarmRestarts", dict(T_0=4, T_mult=2))])
+def test_constructing_with_last_epoch_resumes_as_torch(name, kw):
+    """The resume path: a scheduler built with last_epoch=N over groups that already hold initial_lr."""
+    got = []
+    for mod in (lumen, torch):
+        opt = _optimizer(mod)
+        first = getattr(mod.optim.lr_scheduler, name)(opt, **kw)
+        for _ in range(6):
+            opt.step()
+            first.step()
+        sched = getattr(mod.optim.lr_scheduler, name)(opt, **kw, last_epoch=first.last_epoch)
+        seen = [sched.get_last_lr()]
+        for _ in range(10):
+            opt.step()
+            sched.step()
+            seen.append(sched.get_last_lr())
+        got.append((seen, sched.last_epoch))
+    assert _close(got[0][0], got[1][0]) and got[0][1] == got[1][1]

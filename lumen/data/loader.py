@@ -105,7 +105,7 @@ class DataLoader(Generic[_T_co]):
         iterable = isinstance(dataset, IterableDataset)
         if iterable:
             for name, value in (("shuffle", shuffle), ("sampler", sampler), ("batch_sampler", batch_sampler)):
-                if value not in (None, False):
+                if value is not None and value is not False:
                     raise ValueError(f"DataLoader with IterableDataset: expected unspecified {name} option, but got "
                                      f"{name}={value}")
         elif not hasattr(dataset, "__getitem__"):
@@ -131,7 +131,7 @@ class DataLoader(Generic[_T_co]):
             else:
                 sampler = SequentialSampler(dataset)
         if batch_size is not None and batch_sampler is None:
-            batch_sampler = BatchSampler(sampler, batch_size, bool(drop_last))
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
         if seed is None:
             import lumen  # the core sits above this module's import time dependencies
 

@@ -137,11 +137,14 @@ def worker_loop(dataset, iterable, index_queue, result_queue, done_event, collat
             break
         task_generation, task_id, payload, key = task
         if iterable and task_generation != generation:  # a new pass: a fresh iterator
-            iterator, generation, ended = iter(dataset), task_generation, False
+            iterator, generation, ended = None, task_generation, False
         if ended:
             continue
         try:
             if iterable:
+                if iterator is None:
+                    _local.where = "starting the dataset's iterator"
+                    iterator = iter(dataset)
                 data = fetch_iterable(iterator, collate, auto_collation, batch_size, drop_last)
             else:
                 data = fetch_map(dataset, payload, collate, key, auto_collation)

@@ -25,7 +25,8 @@ from .ops.unary import abs, ceil, cos, exp, floor, log, neg, round, rsqrt, sigmo
 from .ops.unary import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctanh, asin, asinh, atan, atanh,
                         cosh, erf, erfc, erfinv, exp2, expm1, fix, frac, log1p, log2, log10, reciprocal, sgn, sinh,
                         tan, trunc)
-from .ops.arith import atan2, atan2 as arctan2, clamp_max, clamp_min, fmod, hypot, isclose, lerp, remainder
+from .ops.arith import (atan2, atan2 as arctan2, clamp_max, clamp_min, floor_divide, fmod, hypot, isclose, lerp,
+                        remainder)
 from .ops.reduce import amin, cumprod, cumsum, prod
 from .ops.linalg import (addmm, addmv, baddbmm, bmm, cdist, dist, dot, einsum, mv, outer, outer as ger,
                          tensor_norm as norm)
@@ -40,6 +41,9 @@ from .ops.shape import (atleast_1d, atleast_2d, atleast_3d, column_stack, concat
                         tril_indices, triu_indices, unbind, unflatten, vsplit, vstack)
 from .ops.index import count_nonzero, index_put, put
 from .ops.sort import msort, nanmedian, nanquantile, quantile, unique_consecutive
+from .ops.sort import cummax, cummin
+from .ops.shape import (block_diag, broadcast_shapes, broadcast_tensors, broadcast_to, cartesian_prod, combinations,
+                        diagflat, diff, trace, unravel_index)
 from .serialization import load, save
 
 half, float, double, long, int = float16, float32, float64, int64, int32

@@ -448,6 +448,15 @@ class Tensor:
     def __rtruediv__(self, other):
         return arith.rdiv(self, other)
 
+    def __floordiv__(self, other):
+        return arith.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return arith.floor_divide(other, self)
+
+    def floor_divide(self, other):
+        return arith.floor_divide(self, other)
+
     def __pow__(self, other):
         return arith.pow(self, other)
 
@@ -1212,6 +1221,24 @@ class Tensor:
 
     def rot90(self, k=1, dims=(0, 1)):
         return shape_ops.rot90(self, k, dims)
+
+    def broadcast_to(self, size):
+        return shape_ops.broadcast_to(self, size)
+
+    def trace(self):
+        return shape_ops.trace(self)
+
+    def diagflat(self, offset=0):
+        return shape_ops.diagflat(self, offset)
+
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        return shape_ops.diff(self, n, dim, prepend, append)
+
+    def cummax(self, dim):
+        return sort_ops.cummax(self, dim)
+
+    def cummin(self, dim):
+        return sort_ops.cummin(self, dim)
 
     # ---- in-place ------------------------------------------------------------------
     def add_(self, other, *, alpha=1):

@@ -730,3 +730,114 @@ def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
     """Coordinates of the upper triangle (``j >= i + offset``), as :func:`tril_indices`."""
     from .. import dtypes
     return _triangle_indices(row, col, offset, dtype or dtypes.int64, device, False, "triu_indices")
+
+
+# ---- broadcasting, block and product layouts, diff --------------------------------------------
+
+def broadcast_shapes(*shapes):
+    """The shape ``shapes`` broadcast to (ints count as 1-d shapes), as a ``lumen.Size``."""
+    from .arith import broadcast_shapes as common
+    from ..tensor import Size
+    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
+    try:
+        return Size(common(*shapes))
+    except ValueError:
+        raise RuntimeError(f"broadcast_shapes(): shapes {shapes} cannot be broadcast together") from None
+
+
+def broadcast_to(input, size):
+    return expand(input, tuple(size))
+
+
+def broadcast_tensors(*tensors):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    shape = tuple(broadcast_shapes(*(t.shape for t in tensors)))
+    return tuple(expand(t, shape) for t in tensors)
+
+
+def trace(input):
+    """The sum of the main diagonal of a 2-d tensor (integers sum to int64, as ``sum``)."""
+    if input.ndim != 2:
+        raise RuntimeError(f"trace(): expected a matrix, got shape {tuple(input.shape)}")
+    return diagonal(input).sum()
+
+
+def diagflat(input, offset=0):
+    return diag(reshape(input, (-1,)), offset)
+
+
+def block_diag(*tensors):
+    """The tensors (0-d, 1-d as one row, or 2-d) as the blocks of a block-diagonal matrix, zeros elsewhere;
+    the dtype they promote to."""
+    from .. import dtypes
+    blocks = [reshape(t, (1, 1)) if t.ndim == 0 else reshape(t, (1, -1)) if t.ndim == 1 else t for t in tensors]
+    if any(t.ndim != 2 for t in blocks):
+        raise RuntimeError(f"block_diag(): expected tensors of at most 2 dims, got shapes "
+                           f"{[tuple(t.shape) for t in tensors]}")
+    if not blocks:
+        raise RuntimeError("block_diag(): expected at least one tensor")
+    dt = dtypes.promote([t.dtype for t in blocks])
+    width = sum(t.shape[1] for t in blocks)
+    rows, left = [], 0
+    for t in blocks:
+        rows.append(pad(t.to(dt), (left, width - left - t.shape[1])))
+        left += t.shape[1]
+    return cat(rows, 0)
+
+
+def cartesian_prod(*tensors):
+    """Every combination of one element of each 1-d tensor, one per row (one tensor: itself)."""
+    if len(tensors) == 1:
+        return tensors[0]
+    grids = meshgrid(*tensors, indexing="ij")
+    return stack([reshape(g, (-1,)) for g in grids], 1)
+
+
+def combinations(input, r=2, with_replacement=False):
+    """The length-``r`` combinations of a 1-d tensor's elements, one per row (as ``itertools``)."""
+    import itertools
+    from .. import dtypes
+    if input.ndim != 1:
+        raise RuntimeError(f"combinations(): expected a 1-d tensor, got shape {tuple(input.shape)}")
+    if r < 0:
+        raise RuntimeError(f"combinations(): r must be non-negative, got {r}")
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    if r == 0:
+        return input.new_empty((0,))  # as PyTorch: 1-d and outside the graph
+    rows = list(pick(range(input.shape[0]), r))
+    positions = input._backend.asarray(rows, dtype=dtypes.int64.np).reshape(-1, r)
+    return GetItem.apply(input, index=positions)
+
+
+def unravel_index(indices, shape):
+    """Flat ``indices`` as one coordinate tensor per dim of ``shape`` (C order)."""
+    from .. import dtypes
+    if isinstance(indices, Tensor) and indices.dtype.category != 1:
+        raise TypeError(f"unravel_index(): expected integer indices, got {indices.dtype}")
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    size = math.prod(shape)
+    flat = indices._data
+    if flat.size and not -size <= int(flat.min()) <= int(flat.max()) < size:
+        raise RuntimeError(f"unravel_index(): indices must be in [{-size}, {size}) for shape {shape}")
+    rest, out = flat % size if size else flat, []
+    for n in reversed(shape):
+        out.append(rest % n)
+        rest = rest // n
+    return tuple(indices._like(c.astype(dtypes.int64.np, copy=False)) for c in reversed(out))
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """The ``n``-th forward difference along ``dim``, after joining ``prepend``/``append`` on it; bools
+    give ``!=`` of neighbours, as PyTorch."""
+    d = one_dim(input, dim, "diff")
+    if n < 0:
+        raise RuntimeError(f"diff(): order n must be non-negative, got {n}")
+    x = cat([t for t in (prepend, input, append) if t is not None], d) if prepend is not None or \
+        append is not None else input
+    for _ in range(n):
+        if x.shape[d] == 0:
+            break
+        later, earlier = narrow(x, d, 1, x.shape[d] - 1), narrow(x, d, 0, x.shape[d] - 1)
+        x = later != earlier if x.dtype.category == 0 else later - earlier
+    return x

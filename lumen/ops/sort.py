@@ -394,3 +394,47 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
         counts = b.concatenate((first[1:], b.asarray([n]))) - first
         out.append(input._like(counts.astype(dtypes.int64.np, copy=False)))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+class _cumulative_types:
+    cummax = namedtuple("cummax", ["values", "indices"])
+    cummin = namedtuple("cummin", ["values", "indices"])
+
+
+return_types.cummax, return_types.cummin = _cumulative_types.cummax, _cumulative_types.cummin
+
+
+def _running_extreme(op, input, dim):
+    """``(values, indices)`` of the running max (min) along ``dim``; a tie moves the index to the later
+    element, a NaN stays the value once seen (its index moving to each later NaN), as PyTorch. A doubling
+    scan over whole arrays: log2(n) steps."""
+    check_tensor(input, "input", op)
+    x = input.reshape(1) if input.ndim == 0 else input
+    d = one_dim(x, dim, op)
+    b, a = x._backend, x._data
+    n = a.shape[d]
+    best = b.broadcast_to(b.arange(n).reshape((1,) * d + (n,) + (1,) * (a.ndim - d - 1)), a.shape).copy()
+    value = a.copy()
+    better = b.greater_equal if op == "cummax" else b.less_equal
+    step = 1
+    while step < n:
+        head, tail = _at(d, 0, n - step), _at(d, step, n)
+        # the later half's candidate wins where it is at least as good, and wherever it is NaN
+        keep = better(value[tail], value[head])
+        if a.dtype.kind == "f":
+            keep = b.isnan(value[tail]) | (keep & ~b.isnan(value[head]))
+        value[tail] = b.where(keep, value[tail], value[head])
+        best[tail] = b.where(keep, best[tail], best[head])
+        step *= 2
+    values = gather_at(x, best, d)
+    if input.ndim == 0:
+        values, best = values.reshape(()), best.reshape(())
+    return getattr(return_types, op)(values, input._like(best.astype(dtypes.int64.np, copy=False)))
+
+
+def cummax(input, dim):
+    return _running_extreme("cummax", input, dim)
+
+
+def cummin(input, dim):
+    return _running_extreme("cummin", input, dim)

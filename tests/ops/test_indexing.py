@@ -344,7 +344,8 @@ def test_cuda_matches_cpu():
               lambda x, s, i: x.index_add(0, i[:, 0], s), lambda x, s, i: x.masked_select(x > 0),
               lambda x, s, i: x.unfold(0, 2, 1).repeat_interleave(2, 1),
               lambda x, s, i: s.quantile(x[0].detach().sigmoid(), 0), lambda x, s, i: s.nanmedian(1).values,
-              lambda x, s, i: x.index_put((i[:2, 0],), s[0, 0], accumulate=True).rot90()]
+              lambda x, s, i: x.index_put((i[:2, 0],), s[0, 0], accumulate=True).rot90(),
+              lambda x, s, i: s[:5].cummin(0).values + lumen.block_diag(x, x[:2]).diff(dim=0)[:, :3]]
     for case in cases:
         results = []
         for device in ("cpu", "cuda"):
@@ -444,3 +445,42 @@ def test_put_and_masked_fill_in_place_match_torch():
     parity(lambda lib, t, m, v: t.clone().masked_fill_(m, v), x, x64(4, seed=3) > 0, np.array(0.5))
     with pytest.raises(IndexError, match="put"):
         lumen.ones(3).put(lumen.tensor([3]), lumen.ones(1))
+
+
+def test_broadcast_block_products_diff_match_torch():
+    a, b = x64(2, 1), x64(3, seed=1)
+    assert tuple(lumen.broadcast_shapes((2, 1), (3, 1, 4), 4)) == tuple(torch.broadcast_shapes((2, 1), (3, 1, 4), 4))
+    with pytest.raises(RuntimeError, match="broadcast_shapes"):
+        lumen.broadcast_shapes((2,), (3,))
+    parity(lambda lib, a, b: lib.broadcast_tensors(a, b), a, b)
+    parity(lambda lib, b: lib.broadcast_to(b, (2, -1)), b)
+    parity(lambda lib, b: b.broadcast_to((4, 2, 3)), b)
+    parity(lambda lib, m: lib.trace(m), x64(3, 4))
+    parity(lambda lib, m: m.trace(), np.arange(9).reshape(3, 3))
+    parity(lambda lib, m: lib.diagflat(m, -1), x64(2, 2))
+    parity(lambda lib, a, b, s: lib.block_diag(a, b, s), a, b, np.array(2.5))
+    parity(lambda lib, a, i: lib.block_diag(a, i), a, np.array([[1, 2], [3, 4]]))
+    parity(lambda lib, a, b: lib.cartesian_prod(a, b, b), a[:, 0], b)
+    parity(lambda lib, b: lib.cartesian_prod(b), b)
+    for r, rep in ((2, False), (2, True), (3, False), (4, False), (1, True), (0, False)):
+        parity(lambda lib, b: lib.combinations(b, r, rep), b)
+    parity(lambda lib, i: lib.unravel_index(i, (2, 3, 4)), np.array([[0, 23], [-1, 7]]))
+    parity(lambda lib, i: lib.unravel_index(i, (2, 4)), np.array(5))
+    x = x64(3, 5)
+    parity(lambda lib, t: lib.diff(t), x)
+    parity(lambda lib, t: t.diff(n=2, dim=0), x)
+    parity(lambda lib, t, p, q: lib.diff(t, 3, 1, prepend=p, append=q), x, x64(3, 2, seed=1), x64(3, 1, seed=2))
+    parity(lambda lib, t: lib.diff(t, 9), x)
+    parity(lambda lib, t: lib.diff(t), np.array([True, False, False, True]))
+    parity(lambda lib, t: lib.diff(t), np.array([3, 1, 4, 1, 5]))
+
+
+def test_cummax_cummin_match_torch_with_ties_and_nan():
+    x = np.array([[1.0, 3.0, 2.0, 3.0, 5.0, np.nan, 7.0, np.nan], [4.0, 4.0, 1.0, 1.0, 0.0, 2.0, 0.0, -1.0]])
+    for op in ("cummax", "cummin"):
+        parity(lambda lib, t: getattr(lib, op)(t, 1), x, grad=False)
+        parity(lambda lib, t: getattr(t, op)(0), x, grad=False)
+        parity(lambda lib, t: getattr(lib, op)(t, -1), np.array([[3, 1, 1, 5, 3], [0, 0, 2, 2, 1]]))
+        parity(lambda lib, t: getattr(lib, op)(t, 0), np.array(2.5))
+        parity(lambda lib, t: getattr(lib, op)(t, 2), x64(2, 3, 9))
+        assert gradcheck(lambda t: getattr(t, op)(1).values, (leaf(3, 7),))

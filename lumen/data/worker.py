@@ -6,6 +6,7 @@ import itertools
 import os
 import queue
 import random
+import signal
 import sys
 import threading
 import traceback
@@ -112,6 +113,9 @@ def worker_loop(dataset, iterable, index_queue, result_queue, done_event, collat
                 drop_last, seed, init_fn, worker_id, num_workers, parent_pid):
     """Serve ``(generation, task, payload, key)`` requests until None, the done event or the
     main process's exit; answer ``(generation, task, worker_id, batch | WorkerFailure | IterableEnd)``."""
+    # Ctrl-C reaches the whole process group: the main process decides (a training loop may
+    # finish its iteration and checkpoint first) and stops the workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _local.worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
         random.seed(seed)

@@ -416,3 +416,13 @@ def test_classes_are_generic_as_torch():
 
     assert [b.tolist() for b in DataLoader[int](Ints(), sampler=Backwards())] == [[2], [1], [0]]
     assert [b.tolist() for b in DataLoader(Stream())] == [[5], [6]]
+
+
+def test_workers_ignore_ctrl_c_so_the_main_process_decides():
+    import signal
+
+    it = iter(DataLoader(Pid(), batch_size=None, num_workers=1))
+    worker = next(it)
+    os.kill(worker, signal.SIGINT)
+    time.sleep(0.2)
+    assert list(it) == [worker] * 3

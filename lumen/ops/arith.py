@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import dtypes
 from ..autograd.function import Function
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
+from . import inplace
 
 
 def broadcast_shapes(*shapes):
@@ -348,7 +349,17 @@ def div(input, other, *, rounding_mode=None):
         q = binary(Div, input, other, true_div=True).floor()
     else:
         raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-    return q if input.dtype.is_floating_point else q.to(input.dtype)
+    # a rounded quotient of integers is an integer of their promoted dtype, as PyTorch's
+    other_dtype = other.dtype if isinstance(other, Tensor) else scalar_tensor(input, other).dtype
+    integer = not input.dtype.is_floating_point and not other_dtype.is_floating_point
+    return q.to(dtypes.promote([input.dtype, other_dtype])) if integer else q
+
+
+def floor_divide(input, other):
+    """``input // other``: the quotient rounded down (PyTorch's floor_divide, since 1.13)."""
+    if not isinstance(input, Tensor):
+        input = scalar_tensor(other, input)
+    return div(input, other, rounding_mode="floor")
 
 
 def rdiv(input, other):
@@ -520,7 +531,9 @@ def masked_fill(input, mask, value):
     return where(mask, value, input)
 
 
-def matmul(input, other):
+def matmul(input, other, *, out=None):
+    if out is not None:
+        return inplace.write_out(out, matmul(input.detach(), other.detach()), "matmul", input, other)
     a, b = input, other
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "

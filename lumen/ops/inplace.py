@@ -12,6 +12,8 @@ of history). An op whose backward needs only its output (``relu_``) is a Functio
 """
 from __future__ import annotations
 
+import warnings
+
 from .. import dtypes
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
@@ -124,6 +126,29 @@ def _operand(tensor, other, op):
     if other.ndim == 0 and other.dtype.category <= tensor.dtype.category:
         array = array.astype(tensor._data.dtype, copy=False)
     return array
+
+
+def write_out(out, result, op, *inputs):
+    """The ``out=`` argument of ``op``: ``result`` written into ``out`` (resized as PyTorch resizes it, with
+    its warning when ``out`` held elements), and ``out`` returned. Refused when autograd would need to
+    record the op, as PyTorch refuses it."""
+    if records(*inputs):
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic differentiation, "
+                           f"but one of the arguments requires grad")
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{op}(): out must be a Tensor, got {type(out).__name__}")
+    if out.dtype is not result.dtype or out.device != result.device:
+        raise RuntimeError(f"{op}(): expected out tensor to have dtype {result.dtype} on {result.device}, but got "
+                           f"{out.dtype} on {out.device}")
+    if out.shape != result.shape:
+        if out.numel():
+            warnings.warn(f"{op}(): an output with one or more elements was resized since it had shape "
+                          f"{list(out.shape)}, which does not match the required output shape {list(result.shape)}",
+                          UserWarning, stacklevel=3)
+        out._data = result._data.copy()
+        out._version_counter.value += 1
+        return out
+    return copy_(out, result)
 
 
 def _ufunc_into(tensor, op, run):

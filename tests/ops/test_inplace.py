@@ -87,3 +87,20 @@ def test_optimizer_step_allocates_under_5_percent_of_the_parameter(make):
     opt = make(p)
     opt.step()  # creates the state
     assert _peak_above(opt.step) < 0.05 * n * 4
+
+
+def test_out_argument_as_torch():
+    torch = pytest.importorskip("torch")
+    a, b = np.arange(6.0, dtype=np.float32).reshape(2, 3), np.ones((3, 4), np.float32)
+    out = lumen.empty(2, 4)
+    version = out._version
+    assert lumen.matmul(lumen.tensor(a), lumen.tensor(b), out=out) is out and out._version > version
+    np.testing.assert_array_equal(out.numpy(), torch.matmul(torch.tensor(a), torch.tensor(b)).numpy())
+    empty = lumen.empty(0)
+    assert lumen.matmul(lumen.tensor(a), lumen.tensor(b), out=empty).shape == (2, 4)
+    with pytest.warns(UserWarning, match="was resized since it had shape \\[3, 3\\]"):
+        lumen.matmul(lumen.tensor(a), lumen.tensor(b), out=lumen.empty(3, 3))
+    with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+        lumen.matmul(lumen.tensor(a, requires_grad=True), lumen.tensor(b), out=lumen.empty(2, 4))
+    with pytest.raises(RuntimeError, match="expected out tensor to have dtype lumen.float32"):
+        lumen.matmul(lumen.tensor(a), lumen.tensor(b), out=lumen.empty(2, 4, dtype=lumen.int64))

@@ -65,5 +65,16 @@ def test_program_gives_torchs_numbers_on_lumen(program, tmp_path):
     assert got.keys() == expected.keys()
     rtol, atol = tolerance(program)
     for key in expected:
-        np.testing.assert_allclose(np.asarray(got[key], dtype=np.float64), np.asarray(expected[key], dtype=np.float64),
-                                   rtol=rtol, atol=atol, err_msg=f"{program.name}: {key}")
+        assert_close(got[key], expected[key], rtol, atol, f"{program.name}: {key}")
+
+
+def assert_close(got, expected, rtol, atol, where):
+    """Equal nesting (lists may be ragged) and numbers within tolerance (booleans and strings exactly)."""
+    if isinstance(expected, list):
+        assert isinstance(got, list) and len(got) == len(expected), f"{where}: {got!r:.200} != {expected!r:.200}"
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert_close(g, e, rtol, atol, f"{where}[{i}]")
+    elif isinstance(expected, (bool, str)) or expected is None:
+        assert got == expected, f"{where}: {got!r} != {expected!r}"
+    else:
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=where)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import dtypes
+from ..autograd.function import Function
 from ._check import check_tensor
 from .index import gather_at, one_dim, repeated_positions
 
@@ -117,6 +118,25 @@ def _median_pick(x, d):
     return pick
 
 
+class SharedPick(Function):
+    """The element at flat ``position`` as a 0-d tensor, its gradient shared evenly by every element equal
+    to it (NaN counting as equal to NaN): PyTorch's rule for ``median()``/``nanmedian()`` of a whole tensor."""
+
+    def __init__(self, position):
+        self.position = position
+
+    def forward(self, a):
+        self.save_inputs(0)
+        self.save_outputs(0)
+        return a.reshape(-1)[self.position:self.position + 1].reshape(()).copy()
+
+    def backward(self, g):
+        (a,) = self.saved_inputs
+        (y,) = self.saved_outputs
+        ties = ((a == y) | (a.isnan() & y.isnan())).to(g.dtype)
+        return ties * (g / ties.sum())
+
+
 def _of_all(op, input, pick):
     """The element ``pick`` chooses among all of ``input``'s, as a 0-d tensor (NaN for none, as PyTorch)."""
     if input.numel() == 0:
@@ -124,7 +144,7 @@ def _of_all(op, input, pick):
             raise RuntimeError(f"{op}(): cannot compute the median of an empty {input.dtype} tensor")
         return input.new_full((), float("nan"))
     flat = input.reshape(-1)
-    return gather_at(flat, pick(flat, 0), 0).reshape(())
+    return SharedPick.apply(input, position=int(pick(flat, 0)[0]))
 
 
 def _along(op, input, dim, keepdim, pick, result):
@@ -336,8 +356,13 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):
         raise IndexError(f"{op}() input tensor must be non-empty along dim {d}, got shape {tuple(input.shape)}")
     rows = sort(x, d).values.movedim(d, -1)  # (..., n), NaN last
     nan = b.isnan(rows._data)
-    count = ((~nan).sum(axis=-1, keepdims=True) if ignore_nan else b.full(rows.shape[:-1] + (1,), n))
-    rank = b.asarray(qs, dtype="float64").reshape((1,) * (rows.ndim - 1) + (-1,)) * b.maximum(count - 1, 0)
+    q_row = b.asarray(qs, dtype="float64").reshape((1,) * (rows.ndim - 1) + (-1,))
+    # PyTorch's ranks: a row without a number (nanquantile) reads its first element, a row holding a
+    # NaN (quantile) its last: both NaN, and the gradient goes to that NaN
+    if ignore_nan:
+        rank = q_row * b.maximum((~nan).sum(axis=-1, keepdims=True) - 1, 0)
+    else:
+        rank = b.where(nan.any(axis=-1, keepdims=True), n - 1, q_row * (n - 1))
     if interpolation == "nearest":
         rank = b.round(rank)
     below = b.floor(rank).astype(dtypes.int64.np)
@@ -348,9 +373,6 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):
     weight = (rank - below) if interpolation == "linear" else b.full(rank.shape, 0.5)
     out = low if interpolation in ("lower", "higher", "nearest") else \
         low + rows._like(weight.astype(rows._data.dtype)) * (high - low)
-    undefined = (count == 0) if ignore_nan else nan.any(axis=-1, keepdims=True)
-    if bool(undefined.any()):
-        out = out.masked_fill(rows._like(b.broadcast_to(undefined, out.shape)), float("nan"))
     out = out.movedim(-1, 0)  # the q dim first, as PyTorch
     if keepdim:
         out = out.reshape(out.shape[:1] + ((1,) * input.ndim if dim is None else

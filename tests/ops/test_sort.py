@@ -115,9 +115,14 @@ def test_kthvalue_ties_and_nan_match_torch():
 
 
 @pytest.mark.parametrize("x", [np.array([3.0, 1.0, 2.0, 1.0, 3.0, 3.0]), np.array([[4.0, -1.0], [2.0, 7.0]]),
-                               np.array([1.0, np.nan, 0.0, np.nan]), np.array([5.0])])
-def test_median_without_dim_is_the_lower_median(x):
+                               np.array([1.0, np.nan, 0.0, np.nan]), np.array([5.0]), np.array([2.0, 2.0, 2.0]),
+                               np.array([[1.0, 2.0], [2.0, 3.0]])])
+def test_median_without_dim_is_the_lower_median_and_shares_ties_gradient(x):
     same(lumen.median(lumen.tensor(x)), torch.median(torch.tensor(x)))
+    same(lumen.nanmedian(lumen.tensor(x)), torch.nanmedian(torch.tensor(x)))
+    same_grad(lambda t: t.median(), x)
+    same_grad(lambda t: t.nanmedian(), x)
+    same_grad(lambda t: t.quantile(0.5), x)
 
 
 def test_median_with_dim_matches_torch_and_gradchecks():

@@ -4,6 +4,7 @@ from lumen.data.collate import default_collate, default_convert
 from lumen.data.dataset import (ChainDataset, ConcatDataset, DataError, Dataset, IterableDataset, Subset,
                                 TensorDataset, random_split)
 from lumen.data.loader import DataLoader
+from lumen.data.distributed import DistributedDataLoader, DistributedSampler  # noqa: F401 (exported)
 from lumen.data.sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
                                 WeightedRandomSampler)
 from lumen.data.worker import WorkerInfo, get_worker_info, sample_rng

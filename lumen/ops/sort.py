@@ -3,10 +3,11 @@ nanquantile, unique, unique_consecutive, bincount, histc, searchsorted, bucketiz
 
 The order comes from the backend's stable argsort and the values are gathered with it
 (:func:`lumen.ops.index.gather_at`), so each value output is differentiable (its gradient lands on
-the element it was read from) and each index output is int64 and carries no gradient. Ties keep
-the order PyTorch's CPU kernels give them: ``sort`` and ``median`` in input order, ``topk(largest=True)``
-and ``mode`` with the last occurrence first (``kthvalue`` reports the first; which one PyTorch's
-quickselect reports is unspecified). NaN sorts as the largest value.
+the element it was read from) and each index output is int64 and carries no gradient. Equal elements
+come in input order (PyTorch's ``stable=True`` order; which of equal elements its default sort, topk and
+kthvalue report is unspecified, and differs beyond small sizes: values always agree, indices of ties may
+not). ``topk(largest=True)`` reports the later of equal elements first, ``mode`` the last occurrence
+(PyTorch's documented choice). NaN sorts as the largest value.
 """
 from __future__ import annotations
 

@@ -79,10 +79,18 @@ def test_stable_sort_with_ties_and_nan_matches_torch():
     same(lumen.topk(lumen.tensor([1.0, np.nan, 2.0]), 2), torch.topk(torch.tensor([1.0, np.nan, 2.0]), 2))
 
 
-def test_topk_largest_ties_match_torch():
-    x = np.array([3.0, 1.0, 2.0, 1.0, 3.0, 3.0])
+def test_topk_and_sort_with_ties_give_torchs_values_and_consistent_indices():
+    # which of equal elements PyTorch's default (unstable) kernels report is unspecified
+    x = np.random.default_rng(0).integers(0, 5, (3, 200)).astype(np.float32)
     for largest in (True, False):
-        same(lumen.topk(lumen.tensor(x), 2, largest=largest), torch.topk(torch.tensor(x), 2, largest=largest))
+        lo, to = lumen.topk(lumen.tensor(x), 7, 1, largest), torch.topk(torch.tensor(x), 7, 1, largest)
+        np.testing.assert_array_equal(lo.values.numpy(), to.values.numpy())
+        np.testing.assert_array_equal(np.take_along_axis(x, lo.indices.numpy(), 1), lo.values.numpy())
+        assert all(len(set(row)) == 7 for row in lo.indices.tolist())
+    for descending in (False, True):
+        lo, to = lumen.sort(lumen.tensor(x), 1, descending), torch.sort(torch.tensor(x), 1, descending)
+        np.testing.assert_array_equal(lo.values.numpy(), to.values.numpy())
+        np.testing.assert_array_equal(np.sort(lo.indices.numpy(), 1), np.tile(np.arange(200), (3, 1)))
 
 
 def test_zero_dim_sort_topk_kthvalue():

@@ -4,10 +4,10 @@ nanquantile, unique, unique_consecutive, bincount, histc, searchsorted, bucketiz
 The order comes from the backend's stable argsort and the values are gathered with it
 (:func:`lumen.ops.index.gather_at`), so each value output is differentiable (its gradient lands on
 the element it was read from) and each index output is int64 and carries no gradient. Equal elements
-come in input order (PyTorch's ``stable=True`` order; which of equal elements its default sort, topk and
-kthvalue report is unspecified, and differs beyond small sizes: values always agree, indices of ties may
-not). ``topk(largest=True)`` reports the later of equal elements first, ``mode`` the last occurrence
-(PyTorch's documented choice). NaN sorts as the largest value.
+come in input order (PyTorch's ``stable=True`` order), except that ``topk(largest=True)`` reports the later
+of equal elements first and ``mode`` the last occurrence of its value: what PyTorch's CPU kernels give on
+small inputs. Which of equal elements PyTorch's default (unstable) kernels report is unspecified and differs
+on larger ones: values always agree, indices of ties may not. NaN sorts as the largest value.
 """
 from __future__ import annotations
 

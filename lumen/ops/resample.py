@@ -159,6 +159,41 @@ def cubic_terms(backend, n_in: int, n_out: int, scale, align_corners: bool, dtyp
     return tuple((backend.clip(first + k, 0, n_in - 1), w.astype(dtype)) for k, w in enumerate(weights))
 
 
+def antialias_terms(backend, n_in: int, n_out: int, scale, align_corners: bool, dtype, cubic: bool) -> tuple:
+    """PyTorch's antialiased (bi)linear / bicubic taps along one axis (PIL's resampling): when shrinking by
+    s > 1 the filter (triangle, or Keys' cubic with A = -0.5) is stretched by s and its taps normalised to
+    sum 1; when growing it is the plain filter, normalised at the edges. Computed in ``dtype``."""
+
+    def t(v):
+        return backend.asarray(v, dtype=dtype)
+    if align_corners:
+        ratio = t(n_in - 1) / t(n_out - 1) if n_out > 1 else t(0)
+    else:
+        ratio = t(1.0 / scale) if scale else t(n_in) / t(n_out)
+    half = 2.0 if cubic else 1.0  # half the filter's support at scale 1
+    stretch = float(ratio) >= 1.0
+    support = ratio * t(half) if stretch else t(half)
+    inv = t(1) / ratio if stretch else t(1)
+    center = ratio * (backend.arange(n_out).astype(dtype) + t(0.5))
+    first = backend.maximum(backend.trunc(center - support + t(0.5)).astype(dtypes.int64.np), 0)
+    size = backend.minimum(backend.trunc(center + support + t(0.5)).astype(dtypes.int64.np), n_in) - first
+    a = t(-0.5)
+
+    def taper(x):
+        x = backend.abs(x)
+        if not cubic:
+            return backend.maximum(t(1) - x, t(0))
+        near = ((a + 2) * x - (a + 3)) * x * x + 1
+        far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+        return backend.where(x < 1, near, backend.where(x < 2, far, t(0)))
+    taps = int(math.ceil(float(support))) * 2 + 1
+    weights = [backend.where(k < size, taper((first + k - center + t(0.5)) * inv), t(0)).astype(dtype)
+               for k in range(taps)]
+    total = sum(weights[1:], weights[0])
+    total = backend.where(total != 0, total, t(1))
+    return tuple((backend.minimum(first + k, n_in - 1), (w / total).astype(dtype)) for k, w in enumerate(weights))
+
+
 def crop(input, reference_or_size, offset=0):
     """Caffe's Crop layer on the spatial dims: ``input[:, :, o_h:o_h+H, o_w:o_w+W]``.
 
@@ -221,7 +256,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     (3-d input), "bilinear" or "bicubic" (4-d), "trilinear" (5-d) (float; ``align_corners`` False by
     default, True maps corner pixel centres), "area" (adaptive average pooling). Give ``size`` (an int or
     one per spatial dim) or ``scale_factor`` (a number or one per dim), not both; the scale factor is
-    what the kernels use unless ``recompute_scale_factor``. ``antialias=True`` is not implemented.
+    what the kernels use unless ``recompute_scale_factor``. ``antialias=True`` (bilinear, bicubic) low-pass
+    filters when shrinking, as PyTorch's (PIL's) antialiased resize.
     """
     op = "interpolate"
     check_tensor(input, "input", op)
@@ -236,9 +272,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if align_corners is not None and mode not in _INTERPOLATING:
         raise ValueError(f"{op}: align_corners can only be set with the interpolating modes "
                          f"{' | '.join(_INTERPOLATING)}, got mode {mode!r}")
-    if antialias:
-        if mode in ("bilinear", "bicubic"):
-            raise NotImplementedError(f"{op}: antialias=True (mode {mode!r}) is not implemented")
+    if antialias and mode not in ("bilinear", "bicubic"):
         raise ValueError(f"{op}: antialias is restricted to the bilinear and bicubic modes on a 4-d input, got "
                          f"mode {mode!r}")
     out, scales = _output_size(op, input, size, scale_factor, recompute_scale_factor)
@@ -250,7 +284,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         check_float(input, op)
     y = input
     for axis, n_in, n_out, s in zip(range(2, 2 + n), input.shape[2:], out, scales):
-        if mode == "bicubic":
+        if antialias:
+            terms = antialias_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np,
+                                    cubic=mode == "bicubic")
+        elif mode == "bicubic":
             terms = cubic_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np)
         elif mode in _INTERPOLATING:
             terms = linear_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np)

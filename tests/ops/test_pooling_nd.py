@@ -225,6 +225,7 @@ def test_cuda_matches_cpu():
              (x2, lambda a: F.max_unpool2d(*F.max_pool2d(a, 2, return_indices=True), 2, output_size=(4, 5))),
              (x3, lambda a: F.interpolate(a, scale_factor=(1.5, 2, 0.5), mode="trilinear")),
              (x2, lambda a: F.interpolate(a, size=(5, 7), mode="bicubic", align_corners=True)),
+             (x2, lambda a: F.interpolate(a, size=(3, 2), mode="bicubic", antialias=True)),
              (x2, lambda a: F.fold(F.unfold(a, 2, padding=1), (4, 5), 2, padding=1)),
              (x2, lambda a: F.pixel_unshuffle(F.pixel_shuffle(a.reshape(2, 8, 1, 5), 2), 2))]
     for x, case in cases:

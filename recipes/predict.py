@@ -47,8 +47,34 @@ def parse_args(argv=None):
     return args
 
 
+def _load_caffemodel(path):
+    """(model, class names, BGR mean, palette) from a reference FCN caffemodel (fcn8s-heavy-pascal ...):
+    the variant, backbone and class count are read from its layer names and shapes."""
+    try:
+        from lumen.vision.caffe import caffemodel_state_dict
+        state = caffemodel_state_dict(path)
+    except (OSError, ValueError, ImportError) as e:
+        raise UserError(f"cannot read caffemodel {path}: {e}") from None
+    if "score_fr.weight" not in state:
+        raise UserError(f"{path} is not an FCN caffemodel (it has no score_fr layer)")
+    backbone = "vgg16" if "conv1_1.weight" in state else "googlenet" if "inception3a.conv1x1.weight" in state else "alexnet"
+    name = ("fcn8s-atonce" if "scale_pool4.weight" in state else "fcn8s" if "score_pool3.weight" in state
+            else "fcn16s" if "score_pool4.weight" in state else "fcn32s")
+    num_classes = state["score_fr.weight"].shape[0]
+    kwargs = dict(num_classes=num_classes, backbone=backbone) if name == "fcn32s" else dict(num_classes=num_classes)
+    model = fcn.CONSTRUCTORS[name](**kwargs)
+    try:  # the at-once net's fixed scale_pool4/3 are constants of the Lumen module, not weights
+        model.load_state_dict({k: v for k, v in state.items() if not k.startswith("scale_pool")})
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise UserError(f"{path}: the weights do not fit a {name} of {num_classes} classes: {e}") from None
+    classes = list(VOC_CLASSES) if num_classes == len(VOC_CLASSES) else [f"class{i}" for i in range(num_classes)]
+    return model, classes, list(VOC_BGR_MEAN), None
+
+
 def load_model(path):
-    """(model, class names, BGR mean, palette) from a recipes.fcn_voc checkpoint."""
+    """(model, class names, BGR mean, palette) from a recipes.fcn_voc checkpoint or an FCN caffemodel."""
+    if str(path).endswith(".caffemodel"):
+        return _load_caffemodel(path)
     try:
         ckpt = lumen.load(path, map_location="cpu")
     except FileNotFoundError:

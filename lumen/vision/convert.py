@@ -9,6 +9,13 @@ tensors as float32, integer buffers (batch norm's ``num_batches_tracked``) as in
 ``numpy.load`` reads it; ``lumen.vision.models.load_npz(model, "vgg16.npz")`` loads it
 into the matching Lumen model (torchvision's keys). PyTorch is needed only here, to
 unpickle the ``.pth``; it is read with ``weights_only=True``, so no code in it runs.
+
+A Caffe model converts with its net definition::
+
+    python -m lumen.vision.convert --prototxt deploy.prototxt fcn8s-heavy-pascal.caffemodel fcn8s.npz
+
+The net is built and its blobs checked against the prototxt (``lumen.vision.caffe.load``);
+keys are the Caffe layer names (``conv1_1.weight`` ... ``score_fr.bias``), those of Lumen's FCNs.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import numpy as np
 
 from lumen.serialization import atomic_write
 
-__all__ = ["convert", "main"]
+__all__ = ["convert", "convert_caffe", "main"]
 
 
 def _state_dict_of(obj, source):
@@ -65,15 +72,29 @@ def convert(src, dst) -> dict:
     return {name: a.shape for name, a in arrays.items()}
 
 
+def convert_caffe(prototxt, caffemodel, dst) -> dict:
+    """Load the Caffe net ``prototxt`` + ``caffemodel`` and write its state dict to ``dst`` (.npz);
+    returns {name: shape}. Raises the errors of ``lumen.vision.caffe.load``."""
+    from lumen.vision.caffe import load
+    net = load(prototxt, caffemodel)
+    arrays = {name: np.asarray(t.detach().cpu().numpy()) for name, t in net.state_dict().items()}
+    with atomic_write(dst) as f:
+        np.savez(f, **arrays)
+    return {name: a.shape for name, a in arrays.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lumen.vision.convert",
         description="Convert a PyTorch .pth state dict to a plain name -> array .npz for Lumen.")
-    parser.add_argument("src", help="PyTorch checkpoint (.pth), e.g. a torchvision model's weights")
+    parser.add_argument("src", help="PyTorch checkpoint (.pth), e.g. a torchvision model's weights, or a "
+                                    ".caffemodel with --prototxt")
     parser.add_argument("dst", help="output .npz")
+    parser.add_argument("--prototxt", help="the Caffe net definition of a .caffemodel src (deploy.prototxt)")
     args = parser.parse_args(argv)
     try:
-        shapes = convert(args.src, args.dst)
+        shapes = (convert_caffe(args.prototxt, args.src, args.dst) if args.prototxt
+                  else convert(args.src, args.dst))
     except (ImportError, ValueError, OSError, pickle.UnpicklingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

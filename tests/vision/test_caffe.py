@@ -437,3 +437,48 @@ def test_prototxt_syntax_error_names_its_line(tmp_path):
     with pytest.raises(caffe.CaffeFormatError) as e:
         caffe.load(proto)
     _one_line(e, "line 5", str(proto))
+
+
+# ---- weights without the net: convert --prototxt, recipes ------------------------------------
+
+def test_convert_prototxt_and_caffemodel_state_dict(tmp_path, small_fcn8s):
+    from lumen.vision.convert import main
+    from lumen.vision.models import read_npz
+    proto, weights = write_pair(tmp_path, fcn8s_spec(small_fcn8s, 5), _weights_of(small_fcn8s))
+    assert main(["--prototxt", str(proto), str(weights), str(tmp_path / "fcn.npz")]) == 0
+    for state in (read_npz(tmp_path / "fcn.npz"), caffe.caffemodel_state_dict(weights)):
+        other = fcn8s(num_classes=5, width=1 / 16)
+        other.load_state_dict(state)
+        for key, value in small_fcn8s.state_dict().items():
+            np.testing.assert_array_equal(other.state_dict()[key].detach().numpy(), value.detach().numpy())
+
+
+def test_caffemodel_state_dict_reshapes_legacy_inner_product_blobs(tmp_path):
+    s = Spec("legacy", v1=True)
+    s.input("data", (1, 6, 1, 1))
+    s.add("fc", "InnerProduct", ["data"], ["fc"], inner_product_param={"num_output": 2})
+    proto = tmp_path / "legacy.prototxt"
+    proto.write_text(s.text())
+    model = schema.NetParameter()
+    model.CopyFrom(s.net)
+    w, b = np.arange(12, dtype="<f4").reshape(2, 6), np.array([1, 2], dtype="<f4")
+    for value in (w, b):
+        blob = model.layers[0].blobs.add()
+        blob.num, blob.channels, blob.height, blob.width = (1, 1) + ((2, 6) if value.ndim == 2 else (1, 2))
+        blob.data.append(value.tobytes())
+    path = tmp_path / "legacy.caffemodel"
+    path.write_bytes(model.SerializeToString())
+    state = caffe.caffemodel_state_dict(path)
+    assert tuple(state["fc.weight"].shape) == (2, 6) and tuple(state["fc.bias"].shape) == (2,)
+    net = caffe.load(proto, path)
+    np.testing.assert_allclose(net(lumen.ones(1, 6, 1, 1)).detach().numpy(), w.sum(1, keepdims=True).T + b)
+
+
+@pytest.mark.slow  # a full-width FCN-8s caffemodel (540 MB), as the reference publishes
+def test_predict_loads_a_reference_fcn_caffemodel(tmp_path):
+    from recipes import predict
+    full = fcn8s(num_classes=3)  # predict builds the paper's full-width net
+    _, weights = write_pair(tmp_path, fcn8s_spec(full, 3), _weights_of(full))
+    model, classes, mean, palette = predict.load_model(weights)
+    assert type(model).__name__ == "FCN8s" and len(classes) == 3 and palette is None
+    np.testing.assert_array_equal(model.score_fr.weight.detach().numpy(), full.score_fr.weight.detach().numpy())

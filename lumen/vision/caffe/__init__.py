@@ -6,6 +6,8 @@ Needs the ``protobuf`` package (``pip install 'lumen[caffe]'``). The schema is o
 Caffe's ``caffe.proto`` (``schema``), with Caffe's field numbers.
 """
 from lumen.vision.caffe.layers import CaffeLayerError
-from lumen.vision.caffe.net import CaffeFormatError, Net, compare, load, read_caffemodel, read_prototxt
+from lumen.vision.caffe.net import (CaffeFormatError, Net, caffemodel_state_dict, compare, load, read_caffemodel,
+                                   read_prototxt)
 
-__all__ = ["load", "compare", "Net", "CaffeFormatError", "CaffeLayerError", "read_prototxt", "read_caffemodel"]
+__all__ = ["load", "compare", "Net", "CaffeFormatError", "CaffeLayerError", "read_prototxt", "read_caffemodel",
+           "caffemodel_state_dict"]

@@ -24,7 +24,7 @@ from lumen import nn
 from lumen.vision.caffe import layers as L
 from lumen.vision.caffe import schema
 
-__all__ = ["Net", "load", "read_prototxt", "read_caffemodel", "compare", "CaffeFormatError"]
+__all__ = ["Net", "load", "read_prototxt", "read_caffemodel", "caffemodel_state_dict", "compare", "CaffeFormatError"]
 
 _PHASES = {"TRAIN": 0, "TEST": 1}
 
@@ -133,8 +133,9 @@ def _blob_tensor(blob, where):
     return values.reshape(shape).to(lumen.float32)
 
 
-def _caffemodel_blobs(path):
-    """{layer name: [(Tensor, legacy 4-d shape?)]} of the caffemodel, in its layers' order."""
+def _caffemodel_blobs(path, types=None):
+    """{layer name: [(Tensor, legacy 4-d shape?)]} of the caffemodel, in its layers' order;
+    ``types``, a dict, gets {layer name: V2 type}."""
     net = read_caffemodel(path)
     out = OrderedDict()
     for layer in _layers(net, f"caffe: {path}"):
@@ -144,6 +145,34 @@ def _caffemodel_blobs(path):
             blobs.append((_blob_tensor(blob, f"{path}: layer {layer.name!r} blob {i}"), legacy))
         if blobs:
             out[layer.name] = blobs
+            if types is not None:
+                types[layer.name] = layer.type
+    return out
+
+
+def _unlegacy(kind, blobs):
+    """A layer's blobs with legacy 4-d InnerProduct shapes (1, 1, N, K) / (1, 1, 1, N) made 2-d / 1-d."""
+    if kind != "InnerProduct":
+        return blobs
+    return [(value.reshape(tuple(value.shape[2:]) if i == 0 else (-1,)), False) if legacy else (value, legacy)
+            for i, (value, legacy) in enumerate(blobs)]
+
+
+def caffemodel_state_dict(path) -> "OrderedDict":
+    """The caffemodel's blobs as a state dict, no prototxt needed: ``<layer>.weight`` / ``<layer>.bias``
+    (BatchNorm: ``running_mean`` / ``running_var``, divided by its stored count), the keys of ``load``'s
+    ``Net`` and of Lumen's FCN and CaffeNet modules. Legacy 4-d InnerProduct blobs become 2-d / 1-d."""
+    types = {}
+    out = OrderedDict()
+    for name, blobs in _caffemodel_blobs(path, types).items():
+        kind, key = types[name], _module_name(name)
+        if kind == "BatchNorm":
+            total = float(blobs[2][0].reshape(-1)[0]) if len(blobs) == 3 else 1.0
+            factor = 0.0 if total == 0 else 1.0 / total
+            out[f"{key}.running_mean"], out[f"{key}.running_var"] = blobs[0][0] * factor, blobs[1][0] * factor
+            continue
+        for (value, _), kind_key in zip(_unlegacy(kind, blobs), ("weight", "bias")):
+            out[f"{key}.{kind_key}"] = value
     return out
 
 
@@ -334,6 +363,8 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
         if _module_name(layer.name) in names:
             raise CaffeFormatError(f"{where}: two layers are named {layer.name!r}")
         names.add(_module_name(layer.name))
+        if layer.name in blobs:
+            blobs[layer.name] = _unlegacy(layer.type, blobs[layer.name])
         layer_blobs = [b for b, _ in blobs.get(layer.name, [])]
         bottoms = [env.get(b) for b in layer.bottom] if env is not None else None
         if bottoms is not None and any(b is None for b in bottoms):

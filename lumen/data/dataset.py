@@ -1,5 +1,5 @@
 """Datasets (``torch.utils.data``'s names): map-style and iterable bases, TensorDataset, Subset,
-ConcatDataset, ChainDataset, random_split; and the data error type."""
+StackDataset, ConcatDataset, ChainDataset, random_split; and the data error type."""
 from __future__ import annotations
 
 import bisect
@@ -77,6 +77,31 @@ class Subset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class StackDataset(Dataset):
+    """Sample ``i`` of several same-length datasets together: a tuple (``StackDataset(a, b)``) or
+    a dict (``StackDataset(image=a, label=b)``)."""
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("StackDataset: supported either tuple- (via args) or dict- (via kwargs) like "
+                             "input/output, but both types are given")
+        if not args and not kwargs:
+            raise ValueError("StackDataset: at least one dataset should be passed")
+        self.datasets = args or kwargs
+        lengths = [len(d) for d in (args or kwargs.values())]
+        if any(n != lengths[0] for n in lengths):
+            raise ValueError(f"StackDataset: size mismatch between datasets (lengths {lengths})")
+        self._length = lengths[0]
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self._length
 
 
 class ConcatDataset(Dataset):

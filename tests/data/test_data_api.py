@@ -426,3 +426,16 @@ def test_workers_ignore_ctrl_c_so_the_main_process_decides():
     os.kill(worker, signal.SIGINT)
     time.sleep(0.2)
     assert list(it) == [worker] * 3
+
+
+def test_stack_dataset_matches_torch():
+    a, b = list(range(4)), [x * 10 for x in range(4)]
+    for args, kwargs in (((a, b), {}), ((), dict(x=a, y=b))):
+        ours, theirs = ld.StackDataset(*args, **kwargs), td.StackDataset(*args, **kwargs)
+        assert len(ours) == len(theirs) == 4 and [ours[i] for i in range(4)] == [theirs[i] for i in range(4)]
+        assert plain(list(DataLoader(ours, batch_size=3))) == plain(list(td.DataLoader(theirs, batch_size=3)))
+    for args, kwargs in (((a, b[:2]), {}), ((a,), dict(y=b)), ((), {})):
+        with pytest.raises(ValueError):
+            td.StackDataset(*args, **kwargs)
+        with pytest.raises(ValueError, match="StackDataset"):
+            ld.StackDataset(*args, **kwargs)

@@ -215,8 +215,12 @@ def build_model(name, args, previous=None, transplant=True):
     pretrained = None
     if args.init is not None and transplant:
         try:
-            pretrained = read_npz(args.init)
-        except (OSError, CheckpointError, ValueError, TypeError, zipfile.BadZipFile) as e:
+            if args.init.suffix == ".caffemodel":  # e.g. VGG_ILSVRC_16_layers.caffemodel: Caffe layer names
+                from lumen.vision.caffe import caffemodel_state_dict
+                pretrained = caffemodel_state_dict(args.init)
+            else:
+                pretrained = read_npz(args.init)
+        except (OSError, CheckpointError, ValueError, TypeError, zipfile.BadZipFile, ImportError) as e:
             raise UserError(f"--init {args.init}: {e}") from None
     ctor = fcn.CONSTRUCTORS[name]
     kwargs = dict(num_classes=len(args.classes), width=args.width, pretrained_backbone=pretrained)

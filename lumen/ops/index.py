@@ -299,7 +299,9 @@ class ScatterReduce(Function):
             gs = single_zero.to(g.dtype) * read(g * others) + \
                 (~single_zero).to(g.dtype) * read(g * out) / src.masked_fill(src_zero, 1)
         else:  # amax/amin: ties share the gradient evenly, as PyTorch's
-            a_wins = a == out if kept is None else (a == out) & kept
+            # (input's own value counts as a tie even when include_self=False, as in PyTorch, though
+            # its share is then dropped)
+            a_wins = a == out
             src_wins = (src == read(out)).to(g.dtype)
             share = g / add_at(a_wins.to(g.dtype), src_wins)
             ga, gs = a_wins.to(g.dtype) * share, src_wins * read(share)

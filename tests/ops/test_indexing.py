@@ -116,6 +116,13 @@ def test_scatter_reduce_prod_gradient_with_zeros_matches_torch():
         parity(lambda lib, x, i, s: x.scatter_reduce(0, i, s, "prod", include_self=include_self), x, index, src)
 
 
+def test_scatter_reduce_amax_amin_share_gradient_among_ties_as_torch():
+    x, src, index = np.array([1.0, 2.0, 5.0]), np.array([2.0, 2.0, 1.0, 3.0, 5.0]), np.array([1, 1, 0, 0, 2])
+    for reduce in ("amax", "amin"):
+        for include_self in (True, False):
+            parity(lambda lib, x, i, s: x.scatter_reduce(0, i, s, reduce, include_self=include_self), x, index, src)
+
+
 @pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
 def test_scatter_reduce_gradchecks(reduce):
     x, src = leaf(3, 4), lumen.tensor(x64(5, 4, seed=2) + 3.0, requires_grad=True)

@@ -1,14 +1,18 @@
 """Lumen: eager, tape-based autograd on NumPy and CuPy backends, with reference convnets and FCNs."""
 from __future__ import annotations
 
+import math as _math
+
 from .tensor import Size, Tensor  # first: the ops it loads (and lumen.random, which they use) build on it
 from . import autograd, backends, cuda
 from .autograd import (enable_grad, inference_mode, is_anomaly_check_nan_enabled, is_anomaly_enabled,
                        is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled)
-from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
-                       linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
+from .creation import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor,
+                       LongTensor, ShortTensor, arange, as_tensor, asarray, empty, empty_like, eye, from_dlpack,
+                       from_numpy, full, full_like, inclusive_range as range, linspace, logspace, ones, ones_like,
+                       rand, rand_like, randint, randint_like, randn, randn_like, randperm, scalar_tensor, tensor,
                        zeros, zeros_like)
-from .random import (Generator, bernoulli, default_generator, get_rng_state, initial_seed, manual_seed,
+from .random import (Generator, bernoulli, binomial, default_generator, get_rng_state, initial_seed, manual_seed,
                      multinomial, normal, poisson, seed, set_rng_state)
 from .device import device, get_default_device, set_default_device
 from .dtypes import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16, int32,
@@ -70,6 +74,23 @@ def numel(input):
 
 def is_tensor(obj):
     return isinstance(obj, Tensor)
+
+
+def typename(obj) -> str:
+    """``'lumen.FloatTensor'`` for a tensor (its legacy type name), else the object's qualified type name."""
+    if isinstance(obj, Tensor):
+        return obj.type()
+    kind = type(obj)
+    return kind.__qualname__ if kind.__module__ in ("builtins", "__builtin__") else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def to_dlpack(tensor):
+    """A DLPack capsule of ``tensor``'s memory (``from_dlpack`` takes it back, as do numpy, CuPy and PyTorch)."""
+    return tensor.__dlpack__()
+
+
+e, pi, inf, nan = _math.e, _math.pi, _math.inf, _math.nan
+newaxis = None
 
 # After `import torch`, torch.nn, torch.optim and torch.utils.data are attributes; so are these. They load
 # last because they build on the names above.

@@ -1,6 +1,7 @@
 """Creation ops: ``lumen.tensor``, ``zeros``, ``arange``, ``rand``/``randn``/``randint`` from a ``lumen.Generator`` ..."""
 from __future__ import annotations
 
+import warnings
 
 from . import backends, dtypes, random
 from .device import as_device, target_device
@@ -171,3 +172,86 @@ def rand_like(t, dtype=None, *, generator=None, device=None, requires_grad=False
 def randn_like(t, dtype=None, *, generator=None, device=None, requires_grad=False):
     return randn(t.shape, generator=generator, dtype=dtype or t.dtype, device=device or t.device,
                  requires_grad=requires_grad)
+
+
+# ---- the legacy typed-tensor constructors (torch.FloatTensor(2, 3), torch.LongTensor([1, 2])) --------------
+class _TensorTypeMeta(type):
+    def __instancecheck__(cls, obj):
+        # isinstance(t, lumen.FloatTensor): a CPU tensor of that dtype, as torch tests it
+        return isinstance(obj, Tensor) and obj.dtype is cls.dtype and obj.device.type == "cpu"
+
+    def __repr__(cls):
+        return f"<class 'lumen.{cls.__name__}'>"
+
+
+class _TypedTensor(metaclass=_TensorTypeMeta):
+    """Pre-0.4 PyTorch's typed constructors, still accepted by torch: ``FloatTensor(2, 3)`` is an
+    uninitialised float32 tensor of that size, ``FloatTensor([1, 2])`` one holding the data, ``FloatTensor()``
+    an empty one. They make ordinary ``lumen.Tensor``s; ``isinstance`` and ``Tensor.type`` understand them."""
+    dtype = None
+
+    def __new__(cls, *args, device=None):
+        if len(args) == 1 and not isinstance(args[0], int):
+            data = args[0]
+            if isinstance(data, Tensor) and data.dtype is not cls.dtype:
+                raise TypeError(f"{cls.__name__}(): expected a {cls.dtype} tensor, got one of {data.dtype}")
+            return tensor(data, dtype=cls.dtype, device=device)
+        return empty(*args, dtype=cls.dtype, device=device) if args else empty(0, dtype=cls.dtype, device=device)
+
+
+def _typed(name, dtype):
+    return _TensorTypeMeta(name, (_TypedTensor,), {"dtype": dtype, "__module__": "lumen"})
+
+
+FloatTensor, DoubleTensor, HalfTensor = (_typed("FloatTensor", dtypes.float32), _typed("DoubleTensor", dtypes.float64),
+                                         _typed("HalfTensor", dtypes.float16))
+ByteTensor, CharTensor, ShortTensor = (_typed("ByteTensor", dtypes.uint8), _typed("CharTensor", dtypes.int8),
+                                       _typed("ShortTensor", dtypes.int16))
+IntTensor, LongTensor, BoolTensor = (_typed("IntTensor", dtypes.int32), _typed("LongTensor", dtypes.int64),
+                                     _typed("BoolTensor", dtypes.bool_))
+TENSOR_TYPES = {cls.__name__: cls for cls in (FloatTensor, DoubleTensor, HalfTensor, ByteTensor, CharTensor,
+                                              ShortTensor, IntTensor, LongTensor, BoolTensor)}
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
+    """``obj`` as a tensor, sharing its memory when it can (a Tensor or numpy array of that dtype and
+    device) unless ``copy=True``; ``copy=False`` raises when a copy is needed, as ``torch.asarray``."""
+    shared = as_tensor(obj, dtype=dtype, device=device) if copy is not True else None
+    if shared is not None and copy is False:
+        source = obj._data if isinstance(obj, Tensor) else obj
+        if not shared._backend.may_share_memory(shared._data, source):
+            raise ValueError("asarray: copy=False but the data must be copied (another dtype, device or type)")
+    out = shared if shared is not None else tensor(obj, dtype=dtype, device=device)
+    return out.requires_grad_(requires_grad) if requires_grad else out
+
+
+def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
+    """A 0-d tensor of the number ``s``, of the default float dtype unless ``dtype``."""
+    return tensor(float(s), dtype=dtype or dtypes.get_default_dtype(), device=device, requires_grad=requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    """``steps`` values from ``base ** start`` to ``base ** end``, evenly spaced in the exponent."""
+    d = _float_dtype(dtype)
+    return _make(lambda b: b.power(base, b.linspace(start, end, steps)).astype(d.np), d, device, requires_grad)
+
+
+def inclusive_range(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """``lumen.range`` (named so here to keep Python's ``range`` in this module), deprecated as in PyTorch:
+    like ``arange`` but including ``end``, in the default float dtype."""
+    warnings.warn("lumen.range is deprecated and will be removed in a future release because its behavior is "
+                  "inconsistent with Python's range builtin. Instead, use lumen.arange, which produces values in "
+                  "[start, end).", UserWarning, stacklevel=2)
+    if end is None:
+        start, end = 0, start
+    count = int((end - start) // step) + 1
+    d = _float_dtype(dtype)
+    return _make(lambda b: (start + step * b.arange(count)).astype(d.np), d, device, requires_grad)
+
+
+def randint_like(input, low=0, high=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """``randint`` of ``input``'s shape (``randint_like(t, high)`` starts at 0), in its dtype unless ``dtype``."""
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device or input.device,
+                   generator=generator, requires_grad=requires_grad)

@@ -26,7 +26,7 @@ from .ops.inplace import copy_, records
 
 __all__ = ["Generator", "default_generator", "default_generator_for", "default_generators", "manual_seed",
            "seed", "initial_seed", "get_rng_state", "set_rng_state", "array_generator", "uniform_array",
-           "bernoulli", "multinomial", "normal", "poisson"]
+           "bernoulli", "binomial", "multinomial", "normal", "poisson"]
 
 _NEW_GENERATOR_SEED = 67280421310721  # PyTorch's seed of a fresh torch.Generator()
 _MAGIC, _VERSION = b"LUMENRNG", 1
@@ -348,6 +348,24 @@ def poisson(input, generator=None):
                            f"{float(input._data.min())}")
     gen = array_generator(input.device, generator, "poisson")
     return _drawn(input._backend.random.poisson(gen, input._data), (input,), input.device)
+
+
+def binomial(count, prob, generator=None):
+    """``lumen.binomial(count, prob)``: successes in ``count`` trials of success probability ``prob`` (float
+    tensors of one shape, as torch.binomial), in ``count``'s dtype."""
+    op = "binomial"
+    if not (isinstance(count, Tensor) and isinstance(prob, Tensor)):
+        raise TypeError(f"{op}: count and prob must be tensors, got {type(count).__name__} and {type(prob).__name__}")
+    if not count.dtype.is_floating_point or not prob.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: count and prob must be floating point, got {count.dtype} and {prob.dtype}")
+    if count.shape != prob.shape:
+        raise RuntimeError(f"{op}: count of shape {tuple(count.shape)} and prob of shape {tuple(prob.shape)} differ")
+    _probabilities(prob, op)
+    if count.numel() and float(count._data.min()) < 0:
+        raise RuntimeError(f"{op}: count must be non-negative, got {float(count._data.min())}")
+    gen = array_generator(count.device, generator, op)
+    drawn = count._backend.random.binomial(gen, count.detach()._data, prob.detach().to(count.dtype)._data)
+    return _drawn(drawn, (count, prob), count.device)
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None):

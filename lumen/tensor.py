@@ -298,8 +298,16 @@ class Tensor:
     def bool(self):
         return self.to(dtypes.bool_)
 
-    def type(self, dtype=None):
-        return self.dtype.name if dtype is None else self.to(dtype)
+    def type(self, dtype=None, non_blocking=False):
+        """Without ``dtype``, the legacy type name (``'lumen.FloatTensor'``, ``'lumen.cuda.LongTensor'``);
+        with one (a dtype, ``lumen.LongTensor`` or its name), this tensor converted to it."""
+        from .creation import TENSOR_TYPES  # lumen.creation builds on Tensor
+        if dtype is None:
+            name = next(n for n, cls in TENSOR_TYPES.items() if cls.dtype is self.dtype)
+            return f"lumen.{name}" if self._device.type == "cpu" else f"lumen.cuda.{name}"
+        if isinstance(dtype, str) and dtype.rsplit(".", 1)[-1] in TENSOR_TYPES:
+            dtype = TENSOR_TYPES[dtype.rsplit(".", 1)[-1]]
+        return self.to(getattr(dtype, "dtype", dtype) if isinstance(dtype, type) else dtype)
 
     def numpy(self, force=False):
         if self._requires_grad and not force:

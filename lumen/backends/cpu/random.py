@@ -54,6 +54,11 @@ def poisson(gen, rates):
     return gen.poisson(rates).astype(rates.dtype, copy=False)
 
 
+def binomial(gen, counts, probs):
+    """Binomial draws of ``counts`` trials (non-negative whole floats) with success ``probs``, in their dtype."""
+    return gen.binomial(counts.astype(np.int64), probs).astype(counts.dtype, copy=False)
+
+
 def multinomial(gen, weights, num_samples, replacement, xp=np):
     """For each row of the 2-d non-negative ``weights`` (each row with a positive sum), ``num_samples``
     category indices (int64, shape (rows, num_samples)) drawn with probabilities proportional to the row.

@@ -12,7 +12,7 @@ import numpy
 
 from ..cpu import random as host
 # numpy's Generator calls these make suit CuPy's
-from ..cpu.random import exponential, integers, normal, poisson, uniform  # noqa: F401
+from ..cpu.random import binomial, exponential, integers, normal, poisson, uniform  # noqa: F401
 
 
 def generator(seed: int):

@@ -19,13 +19,15 @@ from __future__ import annotations
 import datetime
 import enum
 import importlib.util
+import os
 import sys
 
 from .mpi import Work
 
 __all__ = ["ReduceOp", "Work", "group", "is_available", "is_mpi_available", "is_nccl_available", "init_process_group",
            "is_initialized", "destroy_process_group", "get_rank", "get_world_size", "get_backend", "all_reduce",
-           "broadcast", "all_gather", "reduce_scatter", "barrier", "all_gather_object", "broadcast_object_list"]
+           "broadcast", "all_gather", "reduce_scatter", "barrier", "all_gather_object", "broadcast_object_list",
+           "launched_world_size", "init_if_launched", "is_main_process"]
 
 default_pg_timeout = datetime.timedelta(minutes=30)
 
@@ -295,3 +297,30 @@ def broadcast_object_list(object_list, src=None, group=None, device=None, group_
         raise ValueError(f"lumen.distributed.broadcast_object_list: src must be a rank in 0..{pg.size() - 1}, "
                          f"got {src}")
     object_list[:] = pg.mpi.broadcast_object(list(object_list), src)
+
+
+# ---- for programs that run alone or under mpirun (Lumen's additions) --------------------------------------
+# What MPICH's and Open MPI's launchers (and MVAPICH's) tell each process, read without starting MPI.
+_LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def launched_world_size() -> int:
+    """How many processes the MPI launcher started this program as (1 when run without one)."""
+    for name in _LAUNCHER_SIZE_VARIABLES:
+        if os.environ.get(name):
+            return int(os.environ[name])
+    return 1
+
+
+def init_if_launched(backend=None, **kwargs) -> bool:
+    """``init_process_group(backend, **kwargs)`` when the program was started by ``mpirun -np N`` with N > 1
+    and no group exists yet; True when a group exists afterwards. A program run alone starts no MPI."""
+    if not is_initialized() and launched_world_size() > 1:
+        init_process_group(backend, **kwargs)
+    return is_initialized()
+
+
+def is_main_process() -> bool:
+    """True on rank 0, and in a program without a process group: the one process that writes files, logs and
+    progress."""
+    return not is_initialized() or get_rank() == 0

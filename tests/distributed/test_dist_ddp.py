@@ -1,0 +1,6 @@
+"""DistributedDataParallel and the samplers on 2 ranks under mpirun: 2 ranks x batch 2 train to the weights of
+one process x batch 4 (float64 to 1e-12, float32 to 1e-5), no_sync, unused parameters, disjoint shards."""
+
+
+def test_ddp_two_ranks_equal_one_process_at_the_doubled_batch(mpirun):
+    mpirun("ddp.py", timeout=90)

@@ -425,12 +425,6 @@ class Tensor:
     def type_as(self, other):
         return self.to(device=other.device, dtype=other.dtype)
 
-    def clone(self):
-        return shape_ops.Clone.apply(self)
-
-    def contiguous(self):
-        return self if self.is_contiguous() else shape_ops.Contiguous.apply(self)
-
     # ---- arithmetic --------------------------------------------------------
     def __add__(self, other):
         return arith.add(self, other)
@@ -1247,6 +1241,286 @@ class Tensor:
 
     def cummin(self, dim):
         return sort_ops.cummin(self, dim)
+
+    # ---- comparisons, logic, bits and more math as torch names them (lumen.ops.arith, lumen.ops.unary) ----
+    greater, greater_equal, less, less_equal, not_equal = __gt__, __ge__, __lt__, __le__, __ne__
+
+    def eq_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.eq(s, other))
+
+    def ne_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.ne(s, other))
+
+    def lt_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.lt(s, other))
+
+    def le_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.le(s, other))
+
+    def gt_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.gt(s, other))
+
+    def ge_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.ge(s, other))
+
+    greater_, greater_equal_, less_, less_equal_, not_equal_ = gt_, ge_, lt_, le_, ne_
+
+    def logical_and(self, other):
+        return arith.logical_and(self, other)
+
+    def logical_or(self, other):
+        return arith.logical_or(self, other)
+
+    def logical_xor(self, other):
+        return arith.logical_xor(self, other)
+
+    def logical_and_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.logical_and(s, other))
+
+    def logical_or_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.logical_or(s, other))
+
+    def logical_xor_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.logical_xor(s, other))
+
+    def logical_not_(self):
+        return arith.without_gradient_(self, arith.logical_not)
+
+    def bitwise_and(self, other):
+        return arith.bitwise_and(self, other)
+
+    def bitwise_or(self, other):
+        return arith.bitwise_or(self, other)
+
+    def bitwise_xor(self, other):
+        return arith.bitwise_xor(self, other)
+
+    def bitwise_left_shift(self, other):
+        return arith.bitwise_left_shift(self, other)
+
+    def bitwise_right_shift(self, other):
+        return arith.bitwise_right_shift(self, other)
+
+    def bitwise_not(self):
+        return arith.bitwise_not(self)
+
+    def bitwise_and_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.bitwise_and(s, other))
+
+    def bitwise_or_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.bitwise_or(s, other))
+
+    def bitwise_xor_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.bitwise_xor(s, other))
+
+    def bitwise_left_shift_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.bitwise_left_shift(s, other))
+
+    def bitwise_right_shift_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.bitwise_right_shift(s, other))
+
+    def bitwise_not_(self):
+        return arith.without_gradient_(self, arith.bitwise_not)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+    __lshift__, __rshift__ = bitwise_left_shift, bitwise_right_shift
+    __iand__, __ior__, __ixor__ = bitwise_and_, bitwise_or_, bitwise_xor_
+    __ilshift__, __irshift__ = bitwise_left_shift_, bitwise_right_shift_
+
+    def __rlshift__(self, other):
+        return arith.bitwise_left_shift(other, self)
+
+    def __rrshift__(self, other):
+        return arith.bitwise_right_shift(other, self)
+
+    def isinf(self):
+        return arith.isinf(self)
+
+    def isposinf(self):
+        return arith.isposinf(self)
+
+    def isneginf(self):
+        return arith.isneginf(self)
+
+    def isreal(self):
+        return arith.isreal(self)
+
+    def signbit(self):
+        return arith.signbit(self)
+
+    def is_complex(self):
+        return arith.is_complex(self)
+
+    def is_signed(self):
+        return arith.is_signed(self)
+
+    def is_nonzero(self):
+        return arith.is_nonzero(self)
+
+    def is_same_size(self, other):
+        return arith.is_same_size(self, other)
+
+    @property
+    def is_cpu(self):
+        return self._device.type == "cpu"
+
+    def absolute(self):
+        return unary.abs(self)
+
+    def subtract(self, other, *, alpha=1):
+        return arith.sub(self, other, alpha=alpha)
+
+    def multiply(self, other):
+        return arith.mul(self, other)
+
+    def divide(self, other, *, rounding_mode=None):
+        return arith.div(self, other, rounding_mode=rounding_mode)
+
+    def true_divide(self, other):
+        return arith.div(self, other)
+
+    def negative(self):
+        return unary.neg(self)
+
+    def positive(self):
+        return arith.positive(self)
+
+    def float_power(self, exponent):
+        return arith.float_power(self, exponent)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return arith.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return arith.addcdiv(self, tensor1, tensor2, value=value)
+
+    def xlogy(self, other):
+        return arith.xlogy(self, other)
+
+    def logaddexp(self, other):
+        return arith.logaddexp(self, other)
+
+    def logaddexp2(self, other):
+        return arith.logaddexp2(self, other)
+
+    def copysign(self, other):
+        return arith.copysign(self, other)
+
+    def heaviside(self, values):
+        return arith.heaviside(self, values)
+
+    def fmax(self, other):
+        return arith.fmax(self, other)
+
+    def fmin(self, other):
+        return arith.fmin(self, other)
+
+    def gcd(self, other):
+        return arith.gcd(self, other)
+
+    def lcm(self, other):
+        return arith.lcm(self, other)
+
+    def ldexp(self, other):
+        return arith.ldexp(self, other)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        return arith.nan_to_num(self, nan, posinf, neginf)
+
+    def logit(self, eps=None):
+        return unary.logit(self, eps)
+
+    def sinc(self):
+        return unary.sinc(self)
+
+    def deg2rad(self):
+        return unary.deg2rad(self)
+
+    def rad2deg(self):
+        return unary.rad2deg(self)
+
+    def lgamma(self):
+        return unary.lgamma(self)
+
+    def digamma(self):
+        return unary.digamma(self)
+
+    def polygamma(self, n):
+        return unary.polygamma(n, self)
+
+    def mvlgamma(self, p):
+        return unary.mvlgamma(self, p)
+
+    def frexp(self):
+        return unary.frexp(self)
+
+    def absolute_(self):
+        return inplace.out_of_place_then_write(self, unary.abs)
+
+    def subtract_(self, other, *, alpha=1):
+        return inplace.sub_(self, other, alpha)
+
+    def multiply_(self, other):
+        return inplace.mul_(self, other)
+
+    def divide_(self, other, *, rounding_mode=None):
+        if rounding_mode is None:
+            return inplace.div_(self, other)
+        return inplace.out_of_place_then_write(self, lambda s: arith.div(s, other, rounding_mode=rounding_mode), other)
+
+    def true_divide_(self, other):
+        return inplace.div_(self, other)
+
+    def negative_(self):
+        return inplace.neg_(self)
+
+    def float_power_(self, exponent):
+        return inplace.out_of_place_then_write(self, lambda s: arith.float_power(s, exponent), exponent)
+
+    def xlogy_(self, other):
+        return inplace.out_of_place_then_write(self, lambda s: arith.xlogy(s, other), other)
+
+    def copysign_(self, other):
+        return inplace.out_of_place_then_write(self, lambda s: arith.copysign(s, other), other)
+
+    def heaviside_(self, values):
+        return arith.without_gradient_(self, lambda s: arith.heaviside(s, values))
+
+    def gcd_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.gcd(s, other))
+
+    def lcm_(self, other):
+        return arith.without_gradient_(self, lambda s: arith.lcm(s, other))
+
+    def ldexp_(self, other):
+        return inplace.out_of_place_then_write(self, lambda s: arith.ldexp(s, other), other)
+
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None):
+        return inplace.out_of_place_then_write(self, lambda s: arith.nan_to_num(s, nan, posinf, neginf))
+
+    def logit_(self, eps=None):
+        return inplace.out_of_place_then_write(self, lambda s: unary.logit(s, eps))
+
+    def sinc_(self):
+        return inplace.out_of_place_then_write(self, unary.sinc)
+
+    def deg2rad_(self):
+        return inplace.out_of_place_then_write(self, unary.deg2rad)
+
+    def rad2deg_(self):
+        return inplace.out_of_place_then_write(self, unary.rad2deg)
+
+    def lgamma_(self):
+        return inplace.out_of_place_then_write(self, unary.lgamma)
+
+    def digamma_(self):
+        return inplace.out_of_place_then_write(self, unary.digamma)
+
+    def polygamma_(self, n):
+        return inplace.out_of_place_then_write(self, lambda s: unary.polygamma(n, s))
+
+    def mvlgamma_(self, p):
+        return inplace.out_of_place_then_write(self, lambda s: unary.mvlgamma(s, p))
 
     # ---- in-place ------------------------------------------------------------------
     def add_(self, other, *, alpha=1):

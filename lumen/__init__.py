@@ -19,7 +19,7 @@ from .dtypes import (bool_ as bool, dtype, float16, float32, float64, get_defaul
                      int64, set_default_dtype, uint8)
 from .ops.activation import (celu, celu_, hardshrink, log_softmax, prelu, relu, relu_, rrelu, rrelu_, selu, selu_,
                               softmax, threshold, threshold_)
-from .ops.bilinear import bilinear
+from .ops.linear import bilinear
 from .ops.arith import (add, allclose, clamp, div, equal, masked_fill, matmul, maximum, minimum, mul, pow,
                         rsub, sub, where)
 from .ops.reduce import amax, argmax, argmin, logsumexp, max, mean, min, std, sum, var
@@ -48,6 +48,14 @@ from .ops.sort import msort, nanmedian, nanquantile, quantile, unique_consecutiv
 from .ops.sort import cummax, cummin
 from .ops.shape import (block_diag, broadcast_shapes, broadcast_tensors, broadcast_to, cartesian_prod, combinations,
                         diagflat, diff, trace, unravel_index)
+from .ops.arith import (addcdiv, addcmul, bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,
+                        bitwise_right_shift, bitwise_xor, copysign, divide, eq, float_power, fmax, fmin, gcd, ge,
+                        greater, greater_equal, gt, heaviside, is_complex, is_floating_point, is_nonzero,
+                        is_same_size, is_signed, isin, isinf, isneginf, isposinf, isreal, lcm, ldexp, le, less,
+                        less_equal, logaddexp, logaddexp2, logical_and, logical_not, logical_or, logical_xor, lt,
+                        multiply, nan_to_num, ne, not_equal, positive, signbit, subtract, true_divide, xlogy)
+from .ops.unary import (absolute, deg2rad, digamma, frexp, lgamma, logit, mvlgamma, polygamma, rad2deg, sinc)
+from .ops.reduce import (all, any, aminmax, logcumsumexp, nanmean, nansum, std_mean, var_mean)
 from .serialization import load, save
 
 half, float, double, long, int = float16, float32, float64, int64, int32

@@ -10,7 +10,7 @@ from lumen.ops.activation import (celu, celu_, elu, elu_, gelu, glu, hardshrink,
 from lumen.ops.conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
 from lumen.ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from lumen.ops.embedding import embedding, embedding_bag, one_hot
-from lumen.ops.bilinear import bilinear
+from lumen.ops.linear import bilinear
 from lumen.ops.activation import gumbel_softmax, multi_head_attention_forward, scaled_dot_product_attention
 from lumen.ops.normalization import rms_norm
 from lumen.ops.unary import sigmoid, tanh

@@ -51,8 +51,8 @@ def _load_caffemodel(path):
     """(model, class names, BGR mean, palette) from a reference FCN caffemodel (fcn8s-heavy-pascal ...):
     the variant, backbone and class count are read from its layer names and shapes."""
     try:
-        from lumen.vision.caffe import caffemodel_state_dict
-        state = caffemodel_state_dict(path)
+        from lumen.vision.caffe import caffemodel_state_dict, lumen_keys
+        state = lumen_keys(caffemodel_state_dict(path))  # bvlc_googlenet names -> GoogLeNet's keys
     except (OSError, ValueError, ImportError) as e:
         raise UserError(f"cannot read caffemodel {path}: {e}") from None
     if "score_fr.weight" not in state:

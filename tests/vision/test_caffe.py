@@ -482,3 +482,74 @@ def test_predict_loads_a_reference_fcn_caffemodel(tmp_path):
     model, classes, mean, palette = predict.load_model(weights)
     assert type(model).__name__ == "FCN8s" and len(classes) == 3 and palette is None
     np.testing.assert_array_equal(model.score_fr.weight.detach().numpy(), full.score_fr.weight.detach().numpy())
+
+
+# ---- save -> load round trips ---------------------------------------------------------------
+
+def _round_trip(tmp_path, model, x, rename=lambda key: key):
+    caffe.save(model, tmp_path / "m.prototxt", tmp_path / "m.caffemodel", input_shape=tuple(x.shape))
+    net = caffe.load(tmp_path / "m.prototxt", tmp_path / "m.caffemodel")
+    ours = caffe.lumen_keys(net.state_dict())
+    for key, value in model.state_dict().items():
+        if key.endswith(("weight", "bias")):
+            np.testing.assert_array_equal(ours[rename(key)].detach().numpy(), value.detach().numpy(), err_msg=key)
+    with lumen.no_grad():
+        got, expected = net(x), model(x)
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-5,
+                               atol=1e-5 * max(1.0, float(expected.abs().max())))
+    return net
+
+
+@pytest.mark.parametrize("name", ["fcn32s", "fcn16s", "fcn8s", "fcn8s_atonce", "fcn32s_alexnet",
+                                  "fcn32s_googlenet"])
+def test_fcn_round_trip(tmp_path, name):
+    from lumen.vision.models import fcn8s_atonce, fcn16s, fcn32s
+    make = {"fcn32s": fcn32s, "fcn16s": fcn16s, "fcn8s": fcn8s, "fcn8s_atonce": fcn8s_atonce,
+            "fcn32s_alexnet": lambda **kw: fcn32s(backbone="alexnet", **kw),
+            "fcn32s_googlenet": lambda **kw: fcn32s(backbone="googlenet", **kw)}[name]
+    model = _randomize(make(num_classes=3, width=1 / 16))
+    x = lumen.tensor(np.random.default_rng(8).normal(size=(1, 3, 37, 41)).astype(np.float32))
+    net = _round_trip(tmp_path, model, x)
+    if name == "fcn8s_atonce":
+        assert net.layer_type("scale_pool4") == "Scale"
+        np.testing.assert_allclose(net.scale_pool3.weight.detach().numpy(), 1e-4)
+    prototxt = (tmp_path / "m.prototxt").read_text()
+    assert "lr_mult: 0" in prototxt  # the fixed final deconvolution
+
+
+def test_classifier_round_trips(tmp_path):
+    from lumen.vision.models import GoogLeNet, convolutionalize
+    from lumen.vision.models.googlenet import googlenet_trunk
+    model = small_caffenet()
+    x = lumen.tensor(np.random.default_rng(9).normal(size=(2, 3, 227, 227)).astype(np.float32))
+    _round_trip(tmp_path, model, x)
+    _round_trip(tmp_path, convolutionalize(model).eval(), x, rename=lambda key: key.split(".", 1)[1])
+    g = GoogLeNet(num_classes=5, aux_logits=False, init_weights=False)
+    for layer_name, layer in googlenet_trunk(width=1 / 16):
+        setattr(g, layer_name, layer)
+    g.fc = nn.Linear(g.inception5b.out_channels, 5)
+    _randomize(g)
+    net = _round_trip(tmp_path, g, lumen.tensor(np.random.default_rng(10).normal(size=(1, 3, 64, 72)).astype(np.float32)))
+    assert "inception_4e/5x5_reduce" in net.layer_names and "loss3/classifier" in net.layer_names
+
+
+def test_save_rejects_modules_it_cannot_write(tmp_path):
+    with pytest.raises(TypeError, match="Sequential"):
+        caffe.save(nn.Sequential(nn.Conv2d(3, 2, 1)), tmp_path / "a.prototxt", tmp_path / "a.caffemodel")
+
+
+def test_vgg_round_trip_under_caffe_names(tmp_path):
+    from lumen.vision.models.vgg import CFGS, VGG, make_layers
+    model = VGG(make_layers([c if c == "M" else max(2, c // 32) for c in CFGS["D"]]), init_weights=False)
+    channels = model.features[-3].out_channels
+    model.classifier = nn.Sequential(nn.Linear(channels * 49, 16), nn.ReLU(), nn.Dropout(), nn.Linear(16, 16),
+                                     nn.ReLU(), nn.Dropout(), nn.Linear(16, 4))
+    _randomize(model)
+    x = lumen.tensor(np.random.default_rng(11).normal(size=(1, 3, 224, 224)).astype(np.float32))
+    names = ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2",
+             "conv4_3", "conv5_1", "conv5_2", "conv5_3", "fc6", "fc7", "fc8"]
+    torchvision_keys = [k.rpartition(".")[0] for k in model.state_dict() if k.endswith("weight")]
+    net = _round_trip(tmp_path, model, x, rename=lambda key: dict(zip(torchvision_keys, names))[key.rpartition(".")[0]]
+                      + "." + key.rpartition(".")[2])
+    assert [n for n in net.layer_names if n.startswith(("conv", "fc"))] == names
+    assert "drop7" in net.layer_names and "pool5" in net.layer_names

@@ -8,6 +8,7 @@ Caffe's ``caffe.proto`` (``schema``), with Caffe's field numbers.
 from lumen.vision.caffe.layers import CaffeLayerError
 from lumen.vision.caffe.net import (CaffeFormatError, Net, caffemodel_state_dict, compare, load, read_caffemodel,
                                    read_prototxt)
+from lumen.vision.caffe.save import GOOGLENET_NAMES, INCEPTION_NAMES, lumen_keys, save
 
-__all__ = ["load", "compare", "Net", "CaffeFormatError", "CaffeLayerError", "read_prototxt", "read_caffemodel",
-           "caffemodel_state_dict"]
+__all__ = ["load", "save", "compare", "caffemodel_state_dict", "lumen_keys", "Net", "CaffeFormatError",
+           "CaffeLayerError", "read_prototxt", "read_caffemodel", "GOOGLENET_NAMES", "INCEPTION_NAMES"]

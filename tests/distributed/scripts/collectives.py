@@ -4,14 +4,7 @@ import numpy as np
 import lumen
 import lumen.distributed as dist
 
-
-def expect_error(kind, text, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except kind as error:
-        assert text in str(error), f"{kind.__name__} without {text!r}: {error}"
-    else:
-        raise AssertionError(f"{fn.__name__} did not raise {kind.__name__}")
+from checks import expect_error  # this folder is the programs' sys.path[0]
 
 
 expect_error(ValueError, "has not been initialized", dist.get_rank)

@@ -9,14 +9,7 @@ from lumen import nn
 from lumen.data import DistributedDataLoader, DistributedSampler
 from lumen.vision.models import fcn8s
 
-
-def expect_error(kind, text, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except kind as error:
-        assert text in str(error), f"{kind.__name__} without {text!r}: {error}"
-    else:
-        raise AssertionError(f"{fn.__name__} did not raise {kind.__name__}")
+from checks import expect_error  # this folder is the programs' sys.path[0]
 
 
 dist.init_process_group("mpi")

@@ -1,4 +1,7 @@
-"""Every collective of lumen.distributed against numpy, on each rank (run by test_dist_collectives.py)."""
+"""Every collective of lumen.distributed against numpy, on each rank (run by test_dist_collectives.py): on
+CPU tensors over MPI, or with the argument ``nccl`` on each rank's GPU over NCCL."""
+import sys
+
 import numpy as np
 
 import lumen
@@ -9,10 +12,20 @@ from checks import expect_error  # this folder is the programs' sys.path[0]
 
 expect_error(ValueError, "has not been initialized", dist.get_rank)
 expect_error(ValueError, "has not been initialized", dist.all_reduce, lumen.ones(2))
-dist.init_process_group("mpi", init_method="env://")
+BACKEND = sys.argv[1] if len(sys.argv) > 1 else "mpi"
+dist.init_process_group(BACKEND, init_method="env://")
 expect_error(RuntimeError, "twice", dist.init_process_group)
 rank, world = dist.get_rank(), dist.get_world_size()
-assert dist.is_initialized() and dist.get_backend() == "mpi" and world == 2
+assert dist.is_initialized() and dist.get_backend() == BACKEND and world == 2
+DEVICE = f"cuda:{rank}" if BACKEND == "nccl" else "cpu"  # one machine: rank = local rank = GPU
+
+
+def tensor(array):
+    return lumen.from_numpy(np.ascontiguousarray(array)).to(DEVICE)
+
+
+def host(t):
+    return t.cpu().numpy()
 
 
 def data(r, dtype, shape=(3, 4)):
@@ -27,46 +40,49 @@ everyone = range(world)
 for dtype in (np.float32, np.float64, np.int32, np.int64):
     for op, reference in NUMPY_OPS.items():
         if op is dist.ReduceOp.AVG and not np.issubdtype(dtype, np.floating):
-            expect_error(TypeError, "floating-point", dist.all_reduce, lumen.from_numpy(data(rank, dtype)), op)
+            expect_error(TypeError, "floating-point", dist.all_reduce, tensor(data(rank, dtype)), op)
             continue
-        t = lumen.from_numpy(data(rank, dtype))
+        t = tensor(data(rank, dtype))
         assert dist.all_reduce(t, op) is None
         expected = reference([data(r, dtype) for r in everyone]).astype(dtype)
-        np.testing.assert_array_equal(t.numpy(), expected, err_msg=f"all_reduce {op} {dtype}")
+        np.testing.assert_array_equal(host(t), expected, err_msg=f"all_reduce {op} {dtype}")
     for bits in (dist.ReduceOp.BAND, dist.ReduceOp.BOR, dist.ReduceOp.BXOR):
-        if np.issubdtype(dtype, np.integer):
-            t = lumen.from_numpy(data(rank, dtype))
+        if BACKEND == "nccl":
+            expect_error(ValueError, "not supported by NCCL", dist.all_reduce, tensor(data(rank, dtype)), bits)
+        elif np.issubdtype(dtype, np.integer):
+            t = tensor(data(rank, dtype))
             dist.all_reduce(t, bits)
             fold = {dist.ReduceOp.BAND: np.bitwise_and, dist.ReduceOp.BOR: np.bitwise_or,
                     dist.ReduceOp.BXOR: np.bitwise_xor}[bits]
-            np.testing.assert_array_equal(t.numpy(), fold.reduce([data(r, dtype) for r in everyone]))
+            np.testing.assert_array_equal(host(t), fold.reduce([data(r, dtype) for r in everyone]))
     for src in everyone:
-        t = lumen.from_numpy(data(rank, dtype))
+        t = tensor(data(rank, dtype))
         dist.broadcast(t, src=src)
-        np.testing.assert_array_equal(t.numpy(), data(src, dtype))
-    out = [lumen.zeros(3, 4, dtype=lumen.from_numpy(data(0, dtype)).dtype) for _ in everyone]
-    dist.all_gather(out, lumen.from_numpy(data(rank, dtype)))
+        np.testing.assert_array_equal(host(t), data(src, dtype))
+    out = [lumen.zeros(3, 4, dtype=tensor(data(0, dtype)).dtype, device=DEVICE) for _ in everyone]
+    dist.all_gather(out, tensor(data(rank, dtype)))
     for r in everyone:
-        np.testing.assert_array_equal(out[r].numpy(), data(r, dtype))
-    inputs = [lumen.from_numpy(data(rank, dtype) * (k + 1)) for k in everyone]
-    out = lumen.from_numpy(np.zeros((3, 4), dtype))
+        np.testing.assert_array_equal(host(out[r]), data(r, dtype))
+    inputs = [tensor(data(rank, dtype) * (k + 1)) for k in everyone]
+    out = tensor(np.zeros((3, 4), dtype))
     dist.reduce_scatter(out, inputs)
-    np.testing.assert_array_equal(out.numpy(), sum(data(r, dtype) * (rank + 1) for r in everyone))
+    np.testing.assert_array_equal(host(out), sum(data(r, dtype) * (rank + 1) for r in everyone))
 
 # AVG of reduce_scatter, a 0-d tensor, a parameter (in place, autograd untouched) and async work
-out = lumen.zeros(2, dtype=lumen.float64)
-dist.reduce_scatter(out, [lumen.full((2,), float(rank + k), dtype=lumen.float64) for k in everyone], dist.ReduceOp.AVG)
-np.testing.assert_array_equal(out.numpy(), np.full(2, np.mean([r + rank for r in everyone])))
-scalar = lumen.tensor(float(rank + 1))
+out = lumen.zeros(2, dtype=lumen.float64, device=DEVICE)
+dist.reduce_scatter(out, [lumen.full((2,), float(rank + k), dtype=lumen.float64, device=DEVICE)
+                           for k in everyone], dist.ReduceOp.AVG)
+np.testing.assert_array_equal(host(out), np.full(2, np.mean([r + rank for r in everyone])))
+scalar = lumen.tensor(float(rank + 1), device=DEVICE)
 dist.all_reduce(scalar)
 assert scalar.item() == sum(r + 1 for r in everyone)
-weight = lumen.nn.Parameter(lumen.full((2,), float(rank)))
+weight = lumen.nn.Parameter(lumen.full((2,), float(rank), device=DEVICE))
 dist.broadcast(weight, src=1)
 assert weight.tolist() == [1.0, 1.0] and weight.requires_grad and weight.grad_fn is None
-works = [dist.all_reduce(lumen.full((5,), float(rank * k)), async_op=True) for k in range(4)]
+works = [dist.all_reduce(lumen.full((5,), float(rank * k), device=DEVICE), async_op=True) for k in range(4)]
 for k, work in enumerate(works):
     assert work.wait() is True and work.is_completed()
-t = lumen.full((1000,), float(rank))
+t = lumen.full((1000,), float(rank), device=DEVICE)
 work = dist.all_reduce(t, dist.ReduceOp.AVG, async_op=True)
 work.wait()
 assert t.tolist() == [0.5] * 1000

@@ -553,3 +553,86 @@ def test_vgg_round_trip_under_caffe_names(tmp_path):
                       + "." + key.rpartition(".")[2])
     assert [n for n in net.layer_names if n.startswith(("conv", "fc"))] == names
     assert "drop7" in net.layer_names and "pool5" in net.layer_names
+
+
+# ---- more layer types, data layers as inputs, V1 text ----------------------------------------
+
+def test_data_layers_are_inputs_and_activation_softmax_accuracy_bias_concat(tmp_path):
+    s = Spec("misc")
+    s.add("data", "Python", [], ["data", "label"], python_param={"module": "voc_layers", "layer": "VOCSegDataLayer"})
+    s.add("dummy", "DummyData", [], ["extra"], dummy_data_param={"shape": [{"dim": [2, 3]}]})
+    s.add("sig", "Sigmoid", ["data"], ["sig"])
+    s.add("tanh", "TanH", ["data"], ["tanh"])
+    s.add("cat", "Concat", ["sig", "tanh"], ["cat"], concat_param={"axis": 0})
+    s.add("bias", "Bias", ["data", "extra"], ["biased"], bias_param={"axis": 0})
+    s.add("prob", "Softmax", ["data"], ["prob"])
+    s.add("accuracy", "Accuracy", ["data", "label"], ["accuracy"], accuracy_param={"top_k": 2})
+    proto, _ = write_pair(tmp_path, s, {})
+    net = caffe.load(proto)
+    assert net.input_names == ["data", "label", "extra"] and net.input_shapes["extra"] == (2, 3)
+    x, label, extra = lumen.randn(2, 3), lumen.tensor([0.0, 2.0]), lumen.randn(2, 3)
+    out = net(x, label, extra=extra)
+    assert list(out) == ["cat", "biased", "prob", "accuracy"]
+    np.testing.assert_allclose(out["cat"].detach().numpy(),
+                               np.concatenate([1 / (1 + np.exp(-x.detach().numpy())), np.tanh(x.detach().numpy())]),
+                               rtol=1e-5)
+    np.testing.assert_allclose(out["biased"].detach().numpy(), (x + extra).detach().numpy())
+    np.testing.assert_allclose(out["prob"].detach().numpy().sum(1), 1, rtol=1e-6)
+    top2 = np.argsort(-x.detach().numpy(), axis=1)[:, :2]
+    expected = np.mean([lab in row for lab, row in zip([0, 2], top2)])
+    assert float(out["accuracy"]) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="'accuracy'.*'label'"):
+        net(x, extra=extra)
+
+
+def test_v1_text_prototxt_with_enum_types_and_net_level_inputs(tmp_path):
+    proto = tmp_path / "v1.prototxt"
+    proto.write_text('name: "old"\ninput: "data"\ninput_dim: 1\ninput_dim: 2\ninput_dim: 4\ninput_dim: 4\n'
+                     'layers { name: "pool" type: POOLING bottom: "data" top: "pool"\n'
+                     '  pooling_param { pool: AVE kernel_size: 2 stride: 2 } }\n'
+                     'layers { name: "relu" type: RELU bottom: "pool" top: "pool" blobs_lr: 1 }\n')
+    net = caffe.load(proto)
+    x = lumen.randn(1, 2, 4, 4)
+    expected = np.maximum(x.detach().numpy().reshape(1, 2, 2, 2, 2, 2).mean(axis=(3, 5)), 0)
+    np.testing.assert_allclose(net(x).detach().numpy(), expected, rtol=1e-5, atol=1e-7)
+    proto.write_text('name: "old"\ninput: "data"\ninput_dim: 1\ninput_dim: 2\ninput_dim: 4\ninput_dim: 4\n'
+                     'layers { name: "abs" type: ABSVAL bottom: "data" top: "abs" }\n')
+    with pytest.raises(caffe.CaffeLayerError) as e:
+        caffe.load(proto)
+    _one_line(e, "'abs'", "AbsVal")
+
+
+def test_malformed_layers(tmp_path):
+    s = Spec("bad")
+    s.input("a", (1, 2))
+    s.input("b", (1, 2))
+    s.add("sum", "Eltwise", ["a", "b"], ["sum"], eltwise_param={"operation": 1, "coeff": [1.0]})
+    proto, _ = write_pair(tmp_path, s, {})
+    with pytest.raises(caffe.CaffeLayerError) as e:
+        caffe.load(proto)
+    _one_line(e, "'sum'", "coeff")
+    s = Spec("bad")
+    s.input("a", (1, 2, 3, 3))
+    s.add("conv", "Convolution", ["a"], ["conv"], convolution_param={"kernel_size": [3]})
+    proto, _ = write_pair(tmp_path, s, {})
+    with pytest.raises(caffe.CaffeLayerError) as e:
+        caffe.load(proto)
+    _one_line(e, "'conv'", "num_output")
+    s = Spec("bad")
+    s.input("a", (1, 2, 3, 3))
+    s.add("relu", "ReLU", ["nothing"], ["relu"])
+    proto, _ = write_pair(tmp_path, s, {})
+    with pytest.raises(caffe.CaffeFormatError) as e:
+        caffe.load(proto)
+    _one_line(e, "'relu'", "nothing")
+
+
+def test_compare_prints_one_line_per_shared_layer(tmp_path, small_fcn8s):
+    proto, weights = write_pair(tmp_path, fcn8s_spec(small_fcn8s, 5), _weights_of(small_fcn8s))
+    net = caffe.load(proto, weights)
+    with lumen.no_grad():
+        net.score_fr.bias.add_(1.0)  # a conversion error in one layer shows from that layer on
+    lines = []
+    diffs = caffe.compare(net, small_fcn8s, lumen.randn(1, 3, 40, 44), print_fn=lines.append)
+    assert len(lines) == len(diffs) and lines[0].startswith("conv1_1")
+    assert diffs["fc7"] < 1e-4 and diffs["score_fr"] == pytest.approx(1.0, rel=1e-4)

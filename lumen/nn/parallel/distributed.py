@@ -65,22 +65,21 @@ def _tensors_in(value):
 
 
 def _leaves_reached(outputs):
-    """ids of the leaf tensors the outputs' graphs lead to."""
-    seen, leaves = set(), set()
-    stack = [t.grad_fn for t in _tensors_in(outputs) if t.grad_fn is not None]
-    leaves.update(id(t) for t in _tensors_in(outputs) if t.grad_fn is None and t.requires_grad)
+    """ids of the leaf tensors the outputs' graphs lead to (through ``grad_fn.next_functions``)."""
+    tensors = list(_tensors_in(outputs))
+    leaves = {id(t) for t in tensors if t.grad_fn is None and t.requires_grad}
+    stack = [t.grad_fn for t in tensors if t.grad_fn is not None]
+    seen = {id(node) for node in stack}
     while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        for edge in getattr(node, "next", ()):
-            if edge is None:
+        for node, _ in stack.pop().next_functions:
+            if node is None:
                 continue
-            if edge[0] is None:
-                leaves.add(id(edge[1]))
-            elif id(edge[0]) not in seen:
-                stack.append(edge[0])
+            variable = getattr(node, "variable", None)  # an AccumulateGrad: the edge to a leaf
+            if variable is not None:
+                leaves.add(id(variable))
+            elif id(node) not in seen:
+                seen.add(id(node))
+                stack.append(node)
     return leaves
 
 

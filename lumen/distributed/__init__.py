@@ -27,7 +27,7 @@ from .mpi import Work
 __all__ = ["ReduceOp", "Work", "group", "is_available", "is_mpi_available", "is_nccl_available", "init_process_group",
            "is_initialized", "destroy_process_group", "get_rank", "get_world_size", "get_backend", "all_reduce",
            "broadcast", "all_gather", "reduce_scatter", "barrier", "all_gather_object", "broadcast_object_list",
-           "launched_world_size", "init_if_launched", "is_main_process"]
+           "get_node_local_rank", "launched_world_size", "init_if_launched", "is_main_process"]
 
 default_pg_timeout = datetime.timedelta(minutes=30)
 
@@ -302,6 +302,24 @@ def broadcast_object_list(object_list, src=None, group=None, device=None, group_
 # ---- for programs that run alone or under mpirun (Lumen's additions) --------------------------------------
 # What MPICH's and Open MPI's launchers (and MVAPICH's) tell each process, read without starting MPI.
 _LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+_LAUNCHER_LOCAL_RANK_VARIABLES = ("LOCAL_RANK", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK",
+                                  "MV2_COMM_WORLD_LOCAL_RANK")
+
+
+def get_node_local_rank(fallback_rank=None) -> int:
+    """This process's index among the processes on its machine (which GPU it should take): ``LOCAL_RANK`` as
+    in PyTorch, else what the MPI launcher set, else the process group's answer, else ``fallback_rank``."""
+    for name in _LAUNCHER_LOCAL_RANK_VARIABLES:
+        if os.environ.get(name):
+            return int(os.environ[name])
+    if is_initialized():
+        return group.WORLD.mpi.local_rank()
+    if fallback_rank is not None:
+        return int(fallback_rank)
+    raise RuntimeError("get_node_local_rank: no launcher set LOCAL_RANK (or MPI's local rank) and no process group "
+                       "is initialized; pass fallback_rank to run as a single process")
 
 
 def launched_world_size() -> int:

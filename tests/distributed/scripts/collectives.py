@@ -102,6 +102,9 @@ expect_error(ValueError, "list of 2 tensors", dist.all_gather, [lumen.ones(2)], 
 expect_error(ValueError, "must be like", dist.all_gather, [lumen.ones(3), lumen.ones(3)], lumen.ones(2))
 expect_error(TypeError, "ReduceOp", dist.all_reduce, lumen.ones(2), "sum")
 expect_error(ValueError, "only the default group", dist.all_reduce, lumen.ones(2), group=object())
+assert dist.get_node_local_rank() == rank and dist.launched_world_size() == world  # one machine
+assert dist.is_main_process() == (rank == 0)
 dist.destroy_process_group()
-assert not dist.is_initialized()
+assert not dist.is_initialized() and dist.is_main_process()
+assert dist.init_if_launched() and dist.get_rank() == rank
 print(f"ok rank {rank}", flush=True)

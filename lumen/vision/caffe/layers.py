@@ -400,9 +400,10 @@ def _conv(layer, bottoms, blobs, transposed):
     cls = nn.ConvTranspose2d if transposed else nn.Conv2d
     module = cls(in_channels, p.num_output, kernel, stride=stride, padding=pad, dilation=dilation,
                  groups=group, bias=p.bias_term)
-    fill(module.weight, p.weight_filler if p.HasField("weight_filler") else None)
-    if p.bias_term:
-        fill(module.bias, p.bias_filler if p.HasField("bias_filler") else None)
+    if not blobs:  # trained blobs overwrite the start values
+        fill(module.weight, p.weight_filler if p.HasField("weight_filler") else None)
+        if p.bias_term:
+            fill(module.bias, p.bias_filler if p.HasField("bias_filler") else None)
     return module
 
 
@@ -418,9 +419,10 @@ def _inner_product(layer, bottoms, blobs):
     else:
         _fail(layer, "its input size is unknown: give a caffemodel or input shapes")
     module = InnerProduct(in_features, p.num_output, p.bias_term, p.axis, p.transpose)
-    fill(module.weight, p.weight_filler if p.HasField("weight_filler") else None)
-    if p.bias_term:
-        fill(module.bias, p.bias_filler if p.HasField("bias_filler") else None)
+    if not blobs:
+        fill(module.weight, p.weight_filler if p.HasField("weight_filler") else None)
+        if p.bias_term:
+            fill(module.bias, p.bias_filler if p.HasField("bias_filler") else None)
     return module
 
 

@@ -133,21 +133,21 @@ def _blob_tensor(blob, where):
     return values.reshape(shape).to(lumen.float32)
 
 
-def _caffemodel_blobs(path, types=None):
-    """{layer name: [(Tensor, legacy 4-d shape?)]} of the caffemodel, in its layers' order;
-    ``types``, a dict, gets {layer name: V2 type}."""
+def _caffemodel_layers(path) -> "OrderedDict":
+    """{layer name: the caffemodel's layer (a ``_Layer``)} for its layers with blobs, in order.
+
+    The blobs stay in the parsed message until ``_layer_blobs`` turns them into tensors, so that
+    ``load`` holds one layer's blobs twice at a time, not the whole model's.
+    """
     net = read_caffemodel(path)
-    out = OrderedDict()
-    for layer in _layers(net, f"caffe: {path}"):
-        blobs = []
-        for i, blob in enumerate(layer.blobs):
-            legacy = _blob_shape(blob)[1]
-            blobs.append((_blob_tensor(blob, f"{path}: layer {layer.name!r} blob {i}"), legacy))
-        if blobs:
-            out[layer.name] = blobs
-            if types is not None:
-                types[layer.name] = layer.type
-    return out
+    return OrderedDict((layer.name, layer) for layer in _layers(net, f"caffe: {path}") if layer.blobs)
+
+
+def _layer_blobs(layer, path):
+    """[(Tensor, legacy 4-d shape?)] of a caffemodel layer's blobs; its legacy InnerProduct shapes made 2-d / 1-d."""
+    blobs = [(_blob_tensor(blob, f"{path}: layer {layer.name!r} blob {i}"), _blob_shape(blob)[1])
+             for i, blob in enumerate(layer.blobs)]
+    return _unlegacy(layer.type, blobs)
 
 
 def _unlegacy(kind, blobs):
@@ -162,16 +162,15 @@ def caffemodel_state_dict(path) -> "OrderedDict":
     """The caffemodel's blobs as a state dict, no prototxt needed: ``<layer>.weight`` / ``<layer>.bias``
     (BatchNorm: ``running_mean`` / ``running_var``, divided by its stored count), the keys of ``load``'s
     ``Net`` and of Lumen's FCN and CaffeNet modules. Legacy 4-d InnerProduct blobs become 2-d / 1-d."""
-    types = {}
     out = OrderedDict()
-    for name, blobs in _caffemodel_blobs(path, types).items():
-        kind, key = types[name], _module_name(name)
+    for name, layer in _caffemodel_layers(path).items():
+        blobs, kind, key = _layer_blobs(layer, path), layer.type, _module_name(name)
         if kind == "BatchNorm":
             total = float(blobs[2][0].reshape(-1)[0]) if len(blobs) == 3 else 1.0
             factor = 0.0 if total == 0 else 1.0 / total
             out[f"{key}.running_mean"], out[f"{key}.running_var"] = blobs[0][0] * factor, blobs[1][0] * factor
             continue
-        for (value, _), kind_key in zip(_unlegacy(kind, blobs), ("weight", "bias")):
+        for (value, _), kind_key in zip(blobs, ("weight", "bias")):
             out[f"{key}.{kind_key}"] = value
     return out
 
@@ -345,7 +344,10 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
     layer the caffemodel lacks, with ``strict=False``) parameters start from the prototxt's
     fillers, Caffe's default being constant 0. ``strict``: every layer with parameters must find
     its blobs in the caffemodel. Layers of the caffemodel that the net lacks are ignored, as Caffe
-    does. Raises ``CaffeFormatError`` (unreadable file, wrong blob count or shape, missing blobs) or
+    does. Memory: the caffemodel is memory-mapped, parsed once (each packed blob one buffer, see
+    ``schema``) and turned into parameters one layer at a time, so loading holds the parsed file and
+    the parameters (about twice the weights: ~1.1 GB for VGG16's 528 MB) plus one layer's blobs.
+    Raises ``CaffeFormatError`` (unreadable file, wrong blob count or shape, missing blobs) or
     ``layers.CaffeLayerError`` (unsupported layer type or malformed layer), each naming the layer.
     """
     if phase not in _PHASES:
@@ -354,7 +356,7 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
     where = f"caffe: {prototxt}"
     layers = [layer for layer in _layers(net_param, where) if _included(layer, _PHASES[phase])]
     inputs = _net_inputs(net_param, layers, where)
-    blobs = _caffemodel_blobs(caffemodel) if caffemodel is not None else {}
+    trained = _caffemodel_layers(caffemodel) if caffemodel is not None else {}
     env = _dry_inputs(inputs)
     steps, names, missing = [], set(), []
     for layer in layers:
@@ -363,17 +365,15 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
         if _module_name(layer.name) in names:
             raise CaffeFormatError(f"{where}: two layers are named {layer.name!r}")
         names.add(_module_name(layer.name))
-        if layer.name in blobs:
-            blobs[layer.name] = _unlegacy(layer.type, blobs[layer.name])
-        layer_blobs = [b for b, _ in blobs.get(layer.name, [])]
+        blobs = _layer_blobs(trained.pop(layer.name), caffemodel) if layer.name in trained else None
         bottoms = [env.get(b) for b in layer.bottom] if env is not None else None
         if bottoms is not None and any(b is None for b in bottoms):
             unknown = [n for n, b in zip(layer.bottom, bottoms) if b is None]
             raise CaffeFormatError(f"{where}: layer {layer.name!r} reads blob(s) {unknown} that no earlier "
                                    "layer produces and that are not inputs")
-        module = L.build(layer, bottoms, layer_blobs)
-        if layer.name in blobs:
-            _copy_blobs(layer, module, blobs[layer.name], caffemodel)
+        module = L.build(layer, bottoms, [b for b, _ in blobs] if blobs else None)
+        if blobs:
+            _copy_blobs(layer, module, blobs, caffemodel)
         elif caffemodel is not None and strict and (layer.type == "BatchNorm" or any(
                 True for _ in module.parameters())):
             missing.append(layer.name)

@@ -85,22 +85,39 @@ def _pool(g, m, x, name):
     return g.op("AveragePool", [x], name, count_include_pad=int(m.count_include_pad), **attrs)
 
 
-def _adaptive_avg(g, m, x, name, size):
-    out = _pair(m.output_size)
-    if out == (1, 1):
+def _adaptive_matrix(g, x, axis, out, name):
+    """(out, L) averaging matrix of adaptive pooling over x's ``axis`` of dynamic length L:
+    row i averages [floor(i L / out), ceil((i + 1) L / out)), PyTorch's windows."""
+    length = g.op("Slice", [g.op("Shape", [x]), g.ints([axis], "start"), g.ints([axis + 1], "end")], f"{name}.len")
+    positions = g.op("Range", [g.const(lumen.tensor(0, dtype=lumen.int64), "zero"),
+                               g.op("Squeeze", [length, g.ints([0], "axes")]),
+                               g.const(lumen.tensor(1, dtype=lumen.int64), "one")], f"{name}.pos")
+    rows = g.ints(list(range(out)), f"{name}.rows")
+    n_out = g.ints([out], f"{name}.out")
+    start = g.op("Div", [g.op("Mul", [rows, length]), n_out], f"{name}.start")
+    end = g.op("Div", [g.op("Add", [g.op("Mul", [g.op("Add", [rows, g.ints([1], "one")]), length]),
+                                    g.ints([out - 1], "round_up")]), n_out], f"{name}.end")
+    start_col = g.op("Unsqueeze", [start, g.ints([1], "axes")])
+    end_col = g.op("Unsqueeze", [end, g.ints([1], "axes")])
+    inside = g.op("And", [g.op("GreaterOrEqual", [positions, start_col]), g.op("Less", [positions, end_col])])
+    counts = g.op("Cast", [g.op("Sub", [end_col, start_col])], to=g.onnx.TensorProto.FLOAT)
+    return g.op("Div", [g.op("Cast", [inside], to=g.onnx.TensorProto.FLOAT), counts], f"{name}.matrix")
+
+
+def _adaptive_avg(g, m, x, name):
+    out_h, out_w = _pair(m.output_size)
+    if (out_h, out_w) == (1, 1):
         return g.op("GlobalAveragePool", [x], name)
-    if size is None or any(o is None or s % o for s, o in zip(size, out)):
-        raise NotImplementedError(
-            f"lumen.onnx.export: {name}: AdaptiveAvgPool2d{out} on a {size} map is not a fixed pooling; "
-            "export at an input size whose feature map is a multiple of it (e.g. 224x224)")
-    k = [s // o for s, o in zip(size, out)]
-    if k == [1, 1]:
-        return x
-    return g.op("AveragePool", [x], name, kernel_shape=k, strides=k)
+    if out_h is None or out_w is None:
+        raise NotImplementedError(f"lumen.onnx.export: {name}: AdaptiveAvgPool2d with a None output size")
+    # Adaptive pooling is linear and separable: rows then columns, by matrices built from x's shape.
+    rows = g.op("MatMul", [_adaptive_matrix(g, x, 2, out_h, f"{name}.h"), x], f"{name}.rows")
+    cols = g.op("Transpose", [_adaptive_matrix(g, x, 3, out_w, f"{name}.w")], perm=[1, 0])
+    return g.op("MatMul", [rows, cols], name)
 
 
-def _leaf(g, m, x, name, size=None):
-    """One layer of a chain; ``size``: the static (H, W) of ``x`` where it matters (adaptive pooling)."""
+def _leaf(g, m, x, name):
+    """One layer of a chain."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
         return _conv(g, m, x, name)
     if isinstance(m, nn.ReLU):
@@ -116,7 +133,7 @@ def _leaf(g, m, x, name, size=None):
     if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
         return _pool(g, m, x, name)
     if isinstance(m, nn.AdaptiveAvgPool2d):
-        return _adaptive_avg(g, m, x, name, size)
+        return _adaptive_avg(g, m, x, name)
     if isinstance(m, nn.LocalResponseNorm):
         return g.op("LRN", [x], name, size=m.size, alpha=float(m.alpha), beta=float(m.beta), bias=float(m.k))
     if isinstance(m, nn.Linear):
@@ -144,13 +161,13 @@ def _leaf(g, m, x, name, size=None):
         ]
         return g.op("Concat", branches, f"{name}.concat", axis=1)
     if isinstance(m, nn.Sequential):
-        return _chain(g, m.named_children(), x, name, size)
+        return _chain(g, m.named_children(), x, name)
     raise NotImplementedError(f"lumen.onnx.export: layer {name} ({type(m).__name__}) has no ONNX conversion")
 
 
-def _chain(g, named, x, prefix, size):
+def _chain(g, named, x, prefix):
     for child_name, child in named:
-        x = _leaf(g, child, x, f"{prefix}.{child_name}" if prefix else child_name, size)
+        x = _leaf(g, child, x, f"{prefix}.{child_name}" if prefix else child_name)
     return x
 
 
@@ -186,33 +203,26 @@ def _fcn(g, model, x):
     return _crop(g, score, x, model.crop_offsets["score"], "score")
 
 
-def _graph_output(g, model, x, size):
+def _graph_output(g, model, x):
     if isinstance(model, FCN):
         return _fcn(g, model, x)
     if isinstance(model, (VGG, AlexNet)):
-        y = _chain(g, model.features.named_children(), x, "features", None)
-        y = _leaf(g, model.avgpool, y, "avgpool", _feature_size(model.features, size))
-        return _chain(g, model.classifier.named_children(), g.op("Flatten", [y], "flatten", axis=1), "classifier", None)
+        y = _leaf(g, model.avgpool, _chain(g, model.features.named_children(), x, "features"), "avgpool")
+        return _chain(g, model.classifier.named_children(), g.op("Flatten", [y], "flatten", axis=1), "classifier")
     if isinstance(model, CaffeNet):
-        y = _chain(g, ((n, getattr(model, n)) for n in model.FEATURES), x, "", None)
+        y = _chain(g, ((n, getattr(model, n)) for n in model.FEATURES), x, "")
         y = g.op("Flatten", [y], "flatten", axis=1)
-        return _chain(g, ((n, getattr(model, n)) for n in model.CLASSIFIER), y, "", None)
+        return _chain(g, ((n, getattr(model, n)) for n in model.CLASSIFIER), y, "")
     if isinstance(model, GoogLeNet):
-        y = _chain(g, ((n, getattr(model, n)) for n in model.TRUNK), x, "", None)
+        y = _chain(g, ((n, getattr(model, n)) for n in model.TRUNK), x, "")
         y = g.op("Flatten", [g.op("GlobalAveragePool", [y], "avgpool")], "flatten", axis=1)
         return _leaf(g, model.fc, y, "fc")
     if isinstance(model, FullyConvNet):
-        y = _chain(g, model.features.named_children(), x, "features", None)
-        return _chain(g, model.classifier.named_children(), y, "classifier", None)
+        y = _chain(g, model.features.named_children(), x, "features")
+        return _chain(g, model.classifier.named_children(), y, "classifier")
     if isinstance(model, Backbone):
         raise NotImplementedError("lumen.onnx.export: a Backbone returns a dict of maps; export the FCN")
-    return _leaf(g, model, x, type(model).__name__.lower(), size)
-
-
-def _feature_size(features, size):
-    """The static (H, W) a chain maps ``size`` to (for adaptive pooling), from a dry run at that size."""
-    with lumen.no_grad():
-        return tuple(features(lumen.zeros(1, 3, *size)).shape[2:])
+    return _leaf(g, model, x, type(model).__name__.lower())
 
 
 def _value_info(onnx, name, shape, axes):
@@ -227,9 +237,10 @@ def export(model, example_input, path, dynamic_axes=None, input_names=("input",)
     ``example_input``: an (N, 3, H, W) Tensor; the output's shape is read from running the model on
     it. ``dynamic_axes``: as ``torch.onnx.export``'s, {input or output name: {axis: symbolic name}}
     (or a list of axes), e.g. ``{"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H", 3: "W"}}``
-    for an FCN that takes any size; other axes are fixed to the example's. A classifier whose adaptive
-    pooling is not a fixed pooling at other sizes (VGG, AlexNet) takes only the example's height and
-    width. ``check``: run ``onnx.checker`` on the result. The model's mode is restored afterwards.
+    for an FCN that takes any size; other axes are fixed to the example's. Adaptive average pooling
+    (VGG's, AlexNet's) becomes two averaging matrices built from the map's shape, so the classifiers
+    too take any size their trunk does. ``check``: run ``onnx.checker`` on the result. The model's
+    mode is restored afterwards.
     """
     import onnx
 
@@ -251,7 +262,7 @@ def export(model, example_input, path, dynamic_axes=None, input_names=("input",)
         with lumen.no_grad():
             out = model(example_input)
         g = _Graph(onnx)
-        result = _graph_output(g, model, in_name, tuple(example_input.shape[2:]))
+        result = _graph_output(g, model, in_name)
         g.nodes.append(onnx.helper.make_node("Identity", [result], [out_name], name=out_name))
     finally:
         model.train(was_training)

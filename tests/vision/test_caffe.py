@@ -636,3 +636,21 @@ def test_compare_prints_one_line_per_shared_layer(tmp_path, small_fcn8s):
     diffs = caffe.compare(net, small_fcn8s, lumen.randn(1, 3, 40, 44), print_fn=lines.append)
     assert len(lines) == len(diffs) and lines[0].startswith("conv1_1")
     assert diffs["fc7"] < 1e-4 and diffs["score_fr"] == pytest.approx(1.0, rel=1e-4)
+
+
+def test_fcn_voc_init_takes_a_classifier_caffemodel(tmp_path):
+    import types
+    from recipes import fcn_voc
+    from lumen.vision.models.backbones import VGG16Backbone
+    trunk = _randomize(VGG16Backbone(width=1 / 16), seed=12)
+    s = Spec("vgg16", v1=True)  # the zoo's VGG_ILSVRC_16_layers is a V1 net
+    s.input("data", (1, 3, 224, 224))
+    for name in VGG16Backbone.CONVS:
+        s.add(name, "Convolution", ["data"], [name], convolution_param={"num_output": getattr(trunk, name).out_channels,
+                                                                      "kernel_size": [3]})
+    _, path = write_pair(tmp_path, s, _weights_of(trunk))
+    args = types.SimpleNamespace(init=path, width=1 / 16, classes=["a", "b"], backbone="vgg16")
+    model = fcn_voc.build_model("fcn32s", args)
+    for name in VGG16Backbone.CONVS:
+        np.testing.assert_array_equal(getattr(model, name).weight.detach().numpy(),
+                                      getattr(trunk, name).weight.detach().numpy())

@@ -646,3 +646,44 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     mask = listed.unsqueeze(2) & ~is_target.unsqueeze(1)
     loss = hinge.masked_fill(~mask, 0.0).sum((1, 2)) / n_classes
     return _apply_reduction(loss.squeeze(0) if unbatched else loss, reduction)
+
+
+def pdist(input, p=2):
+    """The p-norm distance between every pair of rows i < j of (N, M) ``input``, in row-major order of
+    the pairs: shape (N*(N-1)/2,), as ``torch.pdist``. No eps is added (unlike :func:`pairwise_distance`);
+    a zero distance has a zero gradient, as torch's."""
+    op = "pdist"
+    check_tensor(input, "input", op)
+    if input.ndim != 2:
+        raise RuntimeError(f"{op}: expected a 2-D input (N, M), got shape {tuple(input.shape)}")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
+    if p < 0:
+        raise RuntimeError(f"{op}: p must be non-negative, got p={p}")
+    from .shape import triu_indices
+    first, second = triu_indices(input.shape[0], input.shape[0], 1, device=input.device)
+    return vector_norm(input.index_select(0, first) - input.index_select(0, second), p, 1)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
+                                      swap=False, reduction="mean"):
+    """max(0, margin + d(a, p) - d(a, n)) with any distance ``d`` (default :func:`pairwise_distance`);
+    ``swap`` takes min(d(a, n), d(p, n)) as the negative distance, as
+    ``torch.nn.functional.triplet_margin_with_distance_loss``."""
+    op = "triplet_margin_with_distance_loss"
+    reduction = resolve_reduction(op, None, None, reduction)
+    if margin <= 0:
+        raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
+    if not (anchor.ndim == positive.ndim == negative.ndim):
+        raise RuntimeError(f"{op}: the anchor, positive and negative tensors are expected to have the same "
+                           f"number of dimensions, got {tuple(anchor.shape)}, {tuple(positive.shape)} and "
+                           f"{tuple(negative.shape)}")
+    distance = pairwise_distance if distance_function is None else distance_function
+    d_pos = distance(anchor, positive)
+    d_neg = distance(anchor, negative)
+    if swap:
+        d_neg = d_neg.minimum(distance(positive, negative))
+    return _apply_reduction((margin + d_pos - d_neg).clamp(min=0), reduction)
+
+
+__all__ += ["pdist", "triplet_margin_with_distance_loss"]

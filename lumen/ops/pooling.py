@@ -508,3 +508,24 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """The partial inverse of max_pool3d, as ``torch.nn.functional.max_unpool3d`` (see max_unpool2d)."""
     return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding, output_size)
+
+
+def _with_indices(pool):
+    """torch.nn.functional's ``<pool>_with_indices``: the pool, always returning (values, indices);
+    ``return_indices`` is accepted (torch's signature has it) and changes nothing, as in torch."""
+    def pool_with_indices(input, *args, return_indices=False, **kwargs):
+        return pool(input, *args, return_indices=True, **kwargs)
+    pool_with_indices.__name__ = pool_with_indices.__qualname__ = f"{pool.__name__}_with_indices"
+    pool_with_indices.__doc__ = f"``{pool.__name__}(..., return_indices=True)``: (values, int64 indices)."
+    return pool_with_indices
+
+
+max_pool1d_with_indices = _with_indices(max_pool1d)
+max_pool2d_with_indices = _with_indices(max_pool2d)
+max_pool3d_with_indices = _with_indices(max_pool3d)
+adaptive_max_pool1d_with_indices = _with_indices(adaptive_max_pool1d)
+adaptive_max_pool2d_with_indices = _with_indices(adaptive_max_pool2d)
+adaptive_max_pool3d_with_indices = _with_indices(adaptive_max_pool3d)
+__all__ += ["max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+            "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
+            "adaptive_max_pool3d_with_indices"]

@@ -430,3 +430,25 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     if ph or pw:
         y = pad(y, (-pw, -pw, -ph, -ph))
     return y.squeeze(0) if unbatched else y
+
+
+def channel_shuffle(input, groups):
+    """(N, g*k, *) -> (N, k*g, *): channel i*k + j moves to j*g + i (ShuffleNet's shuffle), as
+    ``torch.nn.functional.channel_shuffle``."""
+    op = "channel_shuffle"
+    check_tensor(input, "input", op)
+    if input.ndim <= 2:
+        raise RuntimeError(f"{op}: expected an input with more than 2 dims (N, C, *), got shape "
+                           f"{tuple(input.shape)}")
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise RuntimeError(f"{op}: groups must be a positive int, got {groups!r}")
+    n, c, *spatial = input.shape
+    if c % groups:
+        raise RuntimeError(f"{op}: the {c} channels of input {tuple(input.shape)} are not divisible by "
+                           f"groups = {groups}")
+    y = input.reshape((n, groups, c // groups, *spatial)).transpose(1, 2)
+    return y.reshape(tuple(input.shape))
+
+
+native_channel_shuffle = channel_shuffle  # torch's non-quantized kernel of the same shuffle
+__all__ += ["channel_shuffle", "native_channel_shuffle"]

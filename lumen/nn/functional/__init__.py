@@ -53,3 +53,12 @@ __all__ += ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose3d", "max_poo
 __all__ += ["gumbel_softmax", "rms_norm", "sigmoid", "tanh"]
 __all__ += ["scaled_dot_product_attention"]
 __all__ += ["multi_head_attention_forward"]
+from lumen.ops.grid import affine_grid, grid_sample
+from lumen.ops.loss import pdist, triplet_margin_with_distance_loss
+from lumen.ops.pooling import (adaptive_max_pool1d_with_indices, adaptive_max_pool2d_with_indices,
+                                adaptive_max_pool3d_with_indices, max_pool1d_with_indices, max_pool2d_with_indices,
+                                max_pool3d_with_indices)
+from lumen.ops.resample import channel_shuffle, native_channel_shuffle
+__all__ += ["affine_grid", "grid_sample", "pdist", "triplet_margin_with_distance_loss", "channel_shuffle",
+            "native_channel_shuffle", "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+            "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices"]

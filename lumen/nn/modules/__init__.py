@@ -54,3 +54,7 @@ __all__ += ["Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose3d", "MaxPool1d
             "UpsamplingNearest2d", "PixelShuffle", "PixelUnshuffle", "Fold", "Unfold"]
 __all__ += ["RMSNorm"]
 __all__ += ["MultiheadAttention", "NonDynamicallyQuantizableLinear"]
+from lumen.nn.modules.distance import CosineSimilarity, PairwiseDistance
+from lumen.nn.modules.loss import NLLLoss2d, TripletMarginWithDistanceLoss
+from lumen.nn.modules.pixelshuffle import ChannelShuffle
+__all__ += ["ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "NLLLoss2d", "TripletMarginWithDistanceLoss"]

@@ -14,6 +14,12 @@ def test_nccl_group_shares_rank0s_unique_id_over_mpi(mpirun):
     mpirun("nccl_id.py")
 
 
+@pytest.mark.cuda
+def test_every_collective_matches_numpy_on_cuda_tensors_over_mpi(mpirun):
+    # through host copies, on one GPU for both ranks (or on tests/cuda_emu's double under --cuda-emulator)
+    mpirun("collectives.py", "mpi", "cuda")
+
+
 def _real_gpus():
     """GPUs the real CuPy sees, asked in a fresh process (--cuda-emulator replaces CuPy in this one)."""
     code = "import cupy; print(cupy.cuda.runtime.getDeviceCount())"

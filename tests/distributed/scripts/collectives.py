@@ -1,5 +1,6 @@
 """Every collective of lumen.distributed against numpy, on each rank (run by test_dist_collectives.py): on
-CPU tensors over MPI, or with the argument ``nccl`` on each rank's GPU over NCCL."""
+CPU tensors over MPI, with the arguments ``mpi cuda`` on CUDA tensors over MPI, or with ``nccl`` on each rank's
+GPU over NCCL."""
 import sys
 
 import numpy as np
@@ -13,11 +14,12 @@ from checks import expect_error  # this folder is the programs' sys.path[0]
 expect_error(ValueError, "has not been initialized", dist.get_rank)
 expect_error(ValueError, "has not been initialized", dist.all_reduce, lumen.ones(2))
 BACKEND = sys.argv[1] if len(sys.argv) > 1 else "mpi"
+ON_GPU = BACKEND == "nccl" or sys.argv[2:] == ["cuda"]  # "mpi cuda": CUDA tensors through host copies
 dist.init_process_group(BACKEND, init_method="env://")
 expect_error(RuntimeError, "twice", dist.init_process_group)
 rank, world = dist.get_rank(), dist.get_world_size()
 assert dist.is_initialized() and dist.get_backend() == BACKEND and world == 2
-DEVICE = f"cuda:{rank}" if BACKEND == "nccl" else "cpu"  # one machine: rank = local rank = GPU
+DEVICE = (f"cuda:{rank}" if BACKEND == "nccl" else "cuda") if ON_GPU else "cpu"  # nccl: a GPU per rank
 
 
 def tensor(array):

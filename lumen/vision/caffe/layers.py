@@ -379,8 +379,7 @@ def _conv(layer, bottoms, blobs, transposed):
         _fail(layer, f"axis {p.axis} is not supported (channels on axis 1 only)")
     if not p.HasField("num_output"):
         _fail(layer, "num_output is required")
-    kernel = _hw(p, "kernel", layer) if (p.HasField("kernel_h") or p.kernel_size) else _fail(
-        layer, "kernel_size is required")
+    kernel = _hw(p, "kernel", layer)
     stride = _hw(p, "stride", layer, default=1)
     pad = _hw(p, "pad", layer, default=0)
     dilation = tuple(p.dilation) * (2 if len(p.dilation) == 1 else 1) if p.dilation else (1, 1)

@@ -298,11 +298,8 @@ class Net(nn.Module):
         for layer_name, module_name, layer_type, bottoms, tops in self._steps:
             missing = [b for b in bottoms if b not in env]
             if missing:
-                raise ValueError(f"caffe.Net {self.name!r}: layer {layer_name!r} ({layer_type}) needs blob(s) "
-                                 f"{missing}, which are inputs not given" if all(m in self.input_names
-                                                                                 for m in missing)
-                                 else f"caffe.Net {self.name!r}: layer {layer_name!r} needs unknown blob(s) "
-                                      f"{missing}")
+                raise ValueError(f"caffe.Net {self.name!r}: layer {layer_name!r} ({layer_type}) needs input "
+                                 f"blob(s) {missing}, not given; inputs: {self.input_names}")
             outs = _as_tops(self._modules[module_name](*(env[b] for b in bottoms)))
             for top, value in zip(tops, outs):
                 env[top] = value
@@ -359,6 +356,7 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
     trained = _caffemodel_layers(caffemodel) if caffemodel is not None else {}
     env = _dry_inputs(inputs)
     steps, names, missing = [], set(), []
+    known = {name for name, _ in inputs}
     for layer in layers:
         if layer.type in L.DATA_LAYERS:
             continue
@@ -366,11 +364,12 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
             raise CaffeFormatError(f"{where}: two layers are named {layer.name!r}")
         names.add(_module_name(layer.name))
         blobs = _layer_blobs(trained.pop(layer.name), caffemodel) if layer.name in trained else None
-        bottoms = [env.get(b) for b in layer.bottom] if env is not None else None
-        if bottoms is not None and any(b is None for b in bottoms):
-            unknown = [n for n, b in zip(layer.bottom, bottoms) if b is None]
+        unknown = [b for b in layer.bottom if b not in known]
+        if unknown:
             raise CaffeFormatError(f"{where}: layer {layer.name!r} reads blob(s) {unknown} that no earlier "
                                    "layer produces and that are not inputs")
+        known.update(layer.top)
+        bottoms = [env[b] for b in layer.bottom] if env is not None else None
         module = L.build(layer, bottoms, [b for b, _ in blobs] if blobs else None)
         if blobs:
             _copy_blobs(layer, module, blobs, caffemodel)

@@ -6,7 +6,8 @@ Caffe parse here and files written here parse in Caffe. They are declared as a t
 turned into a protobuf ``FileDescriptorProto`` with protobuf's descriptor API, so no
 ``protoc`` is needed to install Lumen. Fields not declared here are kept by the binary
 parser as unknown fields and skipped by the text parser; none of them changes what a
-net computes at test time (fillers, learning-rate multipliers, data sources ...).
+net computes at test time (learning-rate multipliers, engines, data sources ...); a misspelt
+field name in a prototxt is skipped too, where Caffe's own parser would reject it.
 
 One deliberate difference: ``BlobProto.data`` and ``double_data`` are Caffe's *packed*
 ``repeated float``/``double`` fields. A packed field is a single length-delimited payload

@@ -1522,6 +1522,18 @@ class Tensor:
     def mvlgamma_(self, p):
         return inplace.out_of_place_then_write(self, lambda s: unary.mvlgamma(s, p))
 
+    def nansum(self, dim=None, keepdim=False, *, dtype=None):
+        return red.nansum(self, dim, keepdim, dtype=dtype)
+
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None):
+        return red.nanmean(self, dim, keepdim, dtype=dtype)
+
+    def aminmax(self, *, dim=None, keepdim=False):
+        return red.aminmax(self, dim=dim, keepdim=keepdim)
+
+    def logcumsumexp(self, dim):
+        return red.logcumsumexp(self, dim)
+
     # ---- in-place ------------------------------------------------------------------
     def add_(self, other, *, alpha=1):
         return inplace.add_(self, other, alpha)

@@ -38,6 +38,8 @@ ARRAY_PRIMITIVES = (
     # more math (ufuncs and products)
     "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "log2", "log10", "log1p",
     "expm1", "exp2", "reciprocal", "trunc", "fmod", "remainder", "hypot", "arctan2", "cumprod", "isclose",
+    "isinf", "signbit", "logical_and", "logical_or", "logical_xor", "left_shift", "right_shift", "isin", "copysign",
+    "fmax", "fmin", "gcd", "lcm", "logaddexp", "logaddexp2", "sinc", "nan_to_num", "frexp",
 )
 
 

@@ -2,8 +2,11 @@
 PyTorch's type promotion. Each public function validates once and applies one Function."""
 from __future__ import annotations
 
+import math
+
 from .. import dtypes
 from ..autograd.function import Function
+from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 from . import inplace
 
@@ -557,3 +560,373 @@ def matmul(input, other, *, out=None):
 def cast(input, dtype):
     dtype = dtypes.as_dtype(dtype)
     return input if dtype is input.dtype else Cast.apply(input, dtype=dtype)
+
+
+# ---- comparisons, logic and bits as functions (torch.eq, torch.logical_and, ...) ------------------
+def _comparison(name, ufunc):
+    def op(input, other, *, out=None):
+        result = compare(input, other, ufunc)
+        return result if out is None else inplace.write_out(out, result, name)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise ``{ufunc}`` of ``input`` and ``other`` (a tensor or number), broadcast: a bool tensor."
+    return op
+
+
+eq, ne, lt, le, gt, ge = (_comparison(n, u) for n, u in (
+    ("eq", "equal"), ("ne", "not_equal"), ("lt", "less"), ("le", "less_equal"), ("gt", "greater"),
+    ("ge", "greater_equal")))
+not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
+
+
+def _logical(name):
+    def op(input, other, *, out=None):
+        if not isinstance(other, Tensor):
+            raise TypeError(f"{name}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
+        result = compare(input, other, name)
+        return result if out is None else inplace.write_out(out, result, name)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise ``{name}`` of the truth values (nonzero) of two tensors: a bool tensor."
+    return op
+
+
+logical_and, logical_or, logical_xor = _logical("logical_and"), _logical("logical_or"), _logical("logical_xor")
+
+
+def logical_not(input, *, out=None):
+    result = logical(input, "logical_not")
+    return result if out is None else inplace.write_out(out, result, "logical_not")
+
+
+def _integral(op, *tensors):
+    for t in tensors:
+        if isinstance(t, Tensor) and t.dtype.is_floating_point:
+            raise NotImplementedError(f"{op}: not implemented for {t.dtype} (shape {tuple(t.shape)}); expected "
+                                      f"integer or bool tensors")
+        if isinstance(t, float):
+            raise RuntimeError(f"{op}: got the float {t!r}; expected an integer or bool operand")
+
+
+def _bitwise(name, ufunc):
+    def op(input, other):
+        if not isinstance(input, Tensor):  # torch.bitwise_and(3, tensor): the number on the left
+            input = scalar_tensor(other, input)
+        _integral(name, input, other)
+        return compare(input, other, ufunc)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise ``{ufunc}`` of integer or bool tensors (or numbers), broadcast."
+    return op
+
+
+bitwise_and, bitwise_or, bitwise_xor = (_bitwise("bitwise_and", "bitwise_and"), _bitwise("bitwise_or", "bitwise_or"),
+                                        _bitwise("bitwise_xor", "bitwise_xor"))
+bitwise_left_shift = _bitwise("bitwise_left_shift", "left_shift")
+bitwise_right_shift = _bitwise("bitwise_right_shift", "right_shift")
+
+
+def bitwise_not(input):
+    _integral("bitwise_not", input)
+    return logical(input, "invert")
+
+
+def _dtype_of(value, ref):
+    return value.dtype if isinstance(value, Tensor) else scalar_tensor(ref, value).dtype
+
+
+def isinf(input):
+    return logical(input, "isinf")
+
+
+def isposinf(input):
+    return isinf(input) & (input > 0)
+
+
+def isneginf(input):
+    return isinf(input) & (input < 0)
+
+
+def signbit(input):
+    """Whether the sign bit is set (so ``-0.0`` gives True); unsigned and bool tensors give False."""
+    return logical(input, "signbit")
+
+
+def isreal(input):
+    """True everywhere: Lumen's tensors are real."""
+    return input.new_ones(input.shape, dtype=dtypes.bool_)
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """Whether each element of ``elements`` occurs in ``test_elements`` (either may be a number)."""
+    if not isinstance(elements, Tensor):
+        elements = scalar_tensor(test_elements, elements)
+    test = scalar_tensor(elements, test_elements)
+    if test._device != elements._device:
+        raise RuntimeError(f"isin: expected both tensors on one device, got {elements.device} and {test.device}")
+    array = elements._backend.isin(elements._data, test._data, assume_unique=assume_unique, invert=invert)
+    return elements._like(array)
+
+
+def is_floating_point(input):
+    return input.dtype.is_floating_point
+
+
+def is_complex(input):
+    """False: Lumen has no complex dtypes."""
+    return False
+
+
+def is_signed(input):
+    return input.dtype not in (dtypes.uint8, dtypes.bool_)
+
+
+def is_nonzero(input):
+    """The truth value of a one-element tensor (RuntimeError for none or several, as torch)."""
+    n = input.numel()
+    if n != 1:
+        what = "no values" if not n else "more than one value"
+        raise RuntimeError(f"is_nonzero: Boolean value of Tensor with {what} is ambiguous (shape "
+                           f"{tuple(input.shape)})")
+    return bool(input.item())
+
+
+def is_same_size(input, other):
+    return tuple(input.shape) == tuple(other.shape)
+
+
+# ---- arithmetic aliases and extras -----------------------------------------------------------------------
+def subtract(input, other, *, alpha=1):
+    return sub(input, other, alpha=alpha)
+
+
+def multiply(input, other):
+    return mul(input, other)
+
+
+def divide(input, other, *, rounding_mode=None):
+    return div(input, other, rounding_mode=rounding_mode)
+
+
+def true_divide(input, other):
+    return div(input, other)
+
+
+def positive(input):
+    if input.dtype is dtypes.bool_:
+        raise RuntimeError(f"positive: the `+` operator, on a bool tensor (shape {tuple(input.shape)}) is not "
+                           f"supported")
+    return input
+
+
+def float_power(input, exponent):
+    """``input ** exponent`` computed in float64 (the result is float64 whatever the inputs)."""
+    if not isinstance(input, Tensor):
+        return pow(scalar_tensor(exponent, input, dtypes.float64), exponent.to(dtypes.float64))
+    exponent = exponent.to(dtypes.float64) if isinstance(exponent, Tensor) else float(exponent)
+    return pow(input.to(dtypes.float64), exponent)
+
+
+def _addc(op, combine, input, tensor1, tensor2, value):
+    if op == "addcdiv" and not _dtype_of(tensor1, input).is_floating_point \
+            and not _dtype_of(tensor2, input).is_floating_point:
+        raise RuntimeError(f"addcdiv: integer division of tensor1 ({tensor1.dtype}) by tensor2 ({tensor2.dtype}) is "
+                           f"no longer supported; use addcdiv with float tensors or torch.floor_divide")
+    product = combine(tensor1, tensor2)
+    return add(input, product if value == 1 else product * value)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 * tensor2``, broadcast."""
+    return _addc("addcmul", mul, input, tensor1, tensor2, value)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 / tensor2``, broadcast; integer tensor1 and tensor2 are refused, as torch."""
+    return _addc("addcdiv", div, input, tensor1, tensor2, value)
+
+
+class Xlogy(Function):
+    """``x * log(y)``, 0 where ``x == 0`` unless ``y`` is NaN. PyTorch's gradients: ``xlogy(g, y)`` for ``x``
+    (0 where ``x == 0`` and ``y <= 0``) and ``g * x / y`` for ``y``."""
+
+    def forward(self, x, y):
+        self.save_inputs(0, 1)
+        b = self.backend
+        # where x is 0 the log is of 1 instead (0 * log(1) is the 0 wanted), so log(0) is never taken there
+        zero_x = (x == 0) & ~b.isnan(y)
+        return b.multiply(x, b.log(b.where(zero_x, b.ones((), y.dtype), y)))
+
+    def backward(self, g):
+        x, y = self.saved_inputs
+        gx = None
+        if self.needs_input_grad[0]:
+            gx = sum_to(xlogy(g, y).masked_fill((x == 0) & (y <= 0), 0), x.shape)
+        gy = sum_to(g * x / y, y.shape) if self.needs_input_grad[1] else None
+        return gx, gy
+
+
+def xlogy(input, other):
+    """``input * log(other)``, taken as 0 where ``input`` is 0 (unless ``other`` is NaN); either may be a number."""
+    if not isinstance(input, Tensor):
+        return binary(Xlogy, other, input, reverse=True, true_div=True)
+    return binary(Xlogy, input, other, true_div=True)
+
+
+class LogAddExp(Function):
+    """``log(exp(a) + exp(b))`` without overflow; the gradient to ``a`` is ``sigmoid((a - b) * scale)``."""
+
+    ufunc, scale = "logaddexp", 1.0
+
+    def forward(self, a, b):
+        self.save_inputs(0, 1)
+        return getattr(self.backend, self.ufunc)(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_inputs
+        wa = ((a - b) * self.scale).sigmoid()
+        return (sum_to(g * wa, a.shape) if self.needs_input_grad[0] else None,
+                sum_to(g * (1 - wa), b.shape) if self.needs_input_grad[1] else None)
+
+
+class LogAddExp2(LogAddExp):
+    """``log2(2^a + 2^b)``."""
+
+    ufunc, scale = "logaddexp2", math.log(2)
+
+
+def _logaddexp(op, fn, input, other):
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{op}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
+    if not input.dtype.is_floating_point and not other.dtype.is_floating_point:
+        raise NotImplementedError(f"{op}: not implemented for {input.dtype} and {other.dtype} (shapes "
+                                  f"{tuple(input.shape)}, {tuple(other.shape)}); expected a floating-point tensor")
+    return binary(fn, input, other)
+
+
+def logaddexp(input, other):
+    return _logaddexp("logaddexp", LogAddExp, input, other)
+
+
+def logaddexp2(input, other):
+    return _logaddexp("logaddexp2", LogAddExp2, input, other)
+
+
+class Copysign(Function):
+    """``|a|`` with ``b``'s sign; the gradient to ``a`` is ``sign(a) * sign(result)`` (0 where ``a == 0``),
+    ``b`` a zero gradient (as PyTorch)."""
+
+    def forward(self, a, b):
+        self.save_inputs(0)
+        self.save_outputs(0)
+        self.other_shape = b.shape
+        return self.backend.copysign(a, b)
+
+    def backward(self, g):
+        (a,), (y,) = self.saved_inputs, self.saved_outputs
+        ga = sum_to(g * a.sign() * y.sign(), a.shape) if self.needs_input_grad[0] else None
+        return ga, g.new_zeros(self.other_shape) if self.needs_input_grad[1] else None
+
+
+def copysign(input, other):
+    """``input``'s magnitude with ``other``'s sign (a number or tensor); integers become the default float."""
+    return binary(Copysign, input, other, true_div=True)
+
+
+def heaviside(input, values):
+    """0 where ``input < 0``, ``values`` where it is 0, 1 where it is positive; both of one dtype, as torch.
+    Not differentiable."""
+    if not isinstance(values, Tensor):
+        raise TypeError(f"heaviside(): argument 'values' (position 2) must be Tensor, not {type(values).__name__}")
+    if input.dtype is not values.dtype:
+        raise RuntimeError(f"heaviside: not implemented for tensors of different dtypes ({input.dtype} and "
+                           f"{values.dtype}, shapes {tuple(input.shape)} and {tuple(values.shape)})")
+    x = input.detach()
+    # NaN is neither 0 nor positive: 0, as torch (numpy's heaviside gives NaN)
+    return where(x == 0, values.detach(), (x > 0).to(x.dtype))
+
+
+class FMaxMin(Function):
+    """``fmax``/``fmin``: the larger/smaller of two elements, the other one where one is NaN. As PyTorch, the
+    gradient goes whole to ``a`` where ``a`` wins or ties or ``b`` is NaN, else to ``b``."""
+
+    def __init__(self, ufunc):
+        self.ufunc = ufunc
+
+    def forward(self, a, b):
+        self.save_inputs(0, 1)
+        return getattr(self.backend, self.ufunc)(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_inputs
+        to_a = ((a >= b) if self.ufunc == "fmax" else (a <= b)) | b.isnan()
+        zero = g.new_zeros(())
+        return (sum_to(where(to_a, g, zero), a.shape) if self.needs_input_grad[0] else None,
+                sum_to(where(to_a, zero, g), b.shape) if self.needs_input_grad[1] else None)
+
+
+class FMax(FMaxMin):
+    def __init__(self):
+        super().__init__("fmax")
+
+
+class FMin(FMaxMin):
+    def __init__(self):
+        super().__init__("fmin")
+
+
+def fmax(input, other):
+    """The elementwise maximum ignoring NaN (NaN only where both are)."""
+    return binary(FMax, input, other)
+
+
+def fmin(input, other):
+    """The elementwise minimum ignoring NaN (NaN only where both are)."""
+    return binary(FMin, input, other)
+
+
+def gcd(input, other):
+    _integral("gcd", input, other)
+    return compare(input, other, "gcd")
+
+
+def lcm(input, other):
+    _integral("lcm", input, other)
+    return compare(input, other, "lcm")
+
+
+def ldexp(input, other):
+    """``input * 2 ** other``; integers become the default float."""
+    return mul(input, pow(scalar_tensor(input, 2.0), other))
+
+
+class NanToNum(Function):
+    """NaN, +inf and -inf replaced by numbers; the gradient flows only where the input was finite (PyTorch's)."""
+
+    def __init__(self, nan, posinf, neginf):
+        self.nan, self.posinf, self.neginf = nan, posinf, neginf
+
+    def forward(self, a):
+        self.save_inputs(0)
+        return self.backend.nan_to_num(a, nan=self.nan, posinf=self.posinf, neginf=self.neginf)
+
+    def backward(self, g):
+        (a,) = self.saved_inputs
+        return where(a.isfinite(), g, g.new_zeros(()))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """NaN as ``nan``, +inf/-inf as ``posinf``/``neginf`` (default: the dtype's largest/lowest finite value);
+    integer and bool tensors are returned as copies."""
+    if not input.dtype.is_floating_point:
+        return input.clone()
+    return NanToNum.apply(input, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def without_gradient_(tensor, compute):
+    """``compute(tensor)`` (a comparison, logic or bit op: no gradient) written into ``tensor`` in its dtype.
+    A tensor that was part of a graph leaves it (its result is a constant), where PyTorch keeps it in with a
+    zero gradient."""
+    if inplace.records(tensor):
+        inplace.check_in_graph(tensor)
+    with no_grad():
+        result = compute(tensor)
+    inplace.write(tensor, result if result.dtype is tensor.dtype else result.to(tensor.dtype))
+    return tensor.detach_() if tensor.grad_fn is not None else tensor

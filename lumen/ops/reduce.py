@@ -363,3 +363,75 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
         raise TypeError(f"prod: dim must be an int or None, got {dim!r} (reduce one dim at a time)")
     axes = normalize_dims(dim, input.ndim, "prod")
     return Prod.apply(input, axes=axes, keepdim=keepdim, dtype=_accumulation_dtype(input, dtype))
+
+
+# ---- NaN-ignoring reductions, paired results ---------------------------------------------------------
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    """The sum treating NaN as zero (so NaN positions get no gradient)."""
+    if input.dtype.is_floating_point:
+        input = where(input.isnan(), 0, input)
+    return sum(input, dim, keepdim, dtype)
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
+    """The mean of the elements that are not NaN (NaN where all are); floating inputs only, as torch."""
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"nanmean(): expected input to have floating point dtype but got {input.dtype} (shape "
+                           f"{tuple(input.shape)})")
+    x = input if dtype is None else input.to(dtype)
+    present = (~x.isnan()).sum(dim, keepdim)
+    # all-NaN slices give NaN (as torch), without 0/0
+    return where(present == 0, float("nan"), nansum(x, dim, keepdim) / present.clamp_min(1))
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    """``(min, max)`` over ``dim`` (or everything), as torch.return_types.aminmax."""
+    if input.numel() == 0 or (dim is not None and input.ndim and input.shape[dim] == 0):
+        raise RuntimeError(f"aminmax(): cannot compute aminmax over an empty dimension as the operation has no "
+                           f"identity (shape {tuple(input.shape)}, dim {dim})")
+    if dim is None and keepdim:
+        dims = tuple(range(input.ndim))
+        return return_types.aminmax(amin(input, dims, True), amax(input, dims, True))
+    return return_types.aminmax(amin(input, dim, keepdim), amax(input, dim, keepdim))
+
+
+return_types.aminmax = namedtuple("aminmax", ["min", "max"])
+
+
+def _unbiased_in_dim(op, dim, unbiased):
+    """torch's older overload ``var_mean(input, unbiased)``: a bool in ``dim``'s place is ``unbiased``."""
+    if isinstance(dim, bool):
+        if unbiased is not None:
+            raise TypeError(f"{op}(): got unbiased twice ({dim!r} in dim's place and unbiased={unbiased!r})")
+        return None, dim
+    return dim, unbiased
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(var, mean)`` over ``dim``: the variance with ``correction`` (default 1, Bessel's) and the mean."""
+    dim, unbiased = _unbiased_in_dim("var_mean", dim, unbiased)
+    return var(input, dim, unbiased, keepdim, correction), mean(input, dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(std, mean)`` over ``dim``, as :func:`var_mean`."""
+    dim, unbiased = _unbiased_in_dim("std_mean", dim, unbiased)
+    return std(input, dim, unbiased, keepdim, correction), mean(input, dim, keepdim)
+
+
+def logcumsumexp(input, dim):
+    """``log(cumsum(exp(input), dim))`` without overflow or underflow: a doubling scan of logaddexp (each
+    of its log2(n) steps combines every element with the one ``2^k`` before it), differentiable through it."""
+    from .arith import logaddexp
+    x = input if input.dtype.is_floating_point else input.to(dtypes.get_default_dtype())
+    if x.ndim == 0:
+        return x.clone()
+    (d,) = normalize_dims(dim, x.ndim, "logcumsumexp")
+    n, step = x.shape[d], 1
+    while step < n:
+        head = x.narrow(d, 0, step)
+        shifted = cat([head.new_full(head.shape, float("-inf")), x.narrow(d, 0, n - step)], d)
+        # logaddexp(x, -inf) is x and its gradient to the -inf side is 0
+        x = logaddexp(x, shifted)
+        step *= 2
+    return x

@@ -5,9 +5,11 @@ Integer inputs of the transcendental functions are computed in the default float
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 from .. import dtypes
 from ..autograd.function import Function
+from .arith import where
 
 
 def _float(x):
@@ -126,6 +128,8 @@ _DERIVATIVES = {
     "erfc": ("x", lambda x: (-x * x).exp() * (-2 / math.sqrt(math.pi))),
     "erfinv": ("y", lambda y: (y * y).exp() * (math.sqrt(math.pi) / 2)),
     "reciprocal": ("y", lambda y: -y * y),
+    "lgamma": ("x", lambda x: x.digamma()),
+    "digamma": ("x", lambda x: polygamma(1, x)),
 }
 
 
@@ -262,3 +266,90 @@ log2, log10, log1p, expm1, exp2 = (_smooth("log2"), _smooth("log10"), _smooth("l
 erf, erfc, erfinv, reciprocal = _smooth("erf"), _smooth("erfc"), _smooth("erfinv"), _smooth("reciprocal")
 arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
 fix = trunc
+lgamma, digamma = _smooth("lgamma"), _smooth("digamma")
+psi = digamma
+absolute = abs
+
+
+class Polygamma(Function):
+    """The ``n``-th derivative of digamma; its own derivative is the ``n + 1``-th."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def forward(self, a):
+        self.save_inputs(0)
+        return self.backend.polygamma(self.n, a)
+
+    def backward(self, g):
+        (a,) = self.saved_inputs
+        return g * polygamma(self.n + 1, a)
+
+
+def polygamma(n, input):
+    """``torch.polygamma(n, input)``: the ``n``-th derivative of digamma (``n = 0`` is digamma itself)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise RuntimeError(f"polygamma: n must be a non-negative integer, got {n!r}")
+    return digamma(input) if n == 0 else Polygamma.apply(_float(input), n=n)
+
+
+def mvlgamma(input, p):
+    """The log of the multivariate gamma function of dimension ``p``:
+    ``p (p - 1) / 4 log(pi) + sum_i lgamma(input - i / 2)``. Elements at or below ``(p - 1) / 2`` (outside
+    its domain) are not refused: torch 2.13 no longer checks them either."""
+    if p < 1:
+        raise RuntimeError(f"mvlgamma: p has to be greater than or equal to 1, got {p}")
+    x = _float(input)
+    offsets = x.new_tensor([-i / 2 for i in range(p)])
+    return (x.unsqueeze(-1) + offsets).lgamma().sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
+
+
+def logit(input, eps=None):
+    """``log(p / (1 - p))``; with ``eps`` the input is first clamped to ``[eps, 1 - eps]`` (so the gradient is 0
+    outside it, as PyTorch's)."""
+    x = _float(input)
+    if eps is not None:
+        x = x.clamp(eps, 1 - eps)
+    return x.log() - (-x).log1p()
+
+
+class Sinc(Function):
+    """``sin(pi x) / (pi x)``, 1 at 0; derivative ``(cos(pi x) - sinc(x)) / x``, 0 at 0."""
+
+    def forward(self, a):
+        self.save_inputs(0)
+        self.save_outputs(0)
+        return self.backend.sinc(a)
+
+    def backward(self, g):
+        (x,), (y,) = self.saved_inputs, self.saved_outputs
+        at_zero = x == 0
+        safe = x.masked_fill(at_zero, 1)  # no 0/0 in the branch not taken, nor in its derivative
+        # at 0 the derivative is 0 and its own slope -pi^2/3: the Taylor term there keeps double backward right
+        return g * where(at_zero, x * (-math.pi ** 2 / 3), ((safe * math.pi).cos() - y) / safe)
+
+
+def sinc(input):
+    return Sinc.apply(_float(input))
+
+
+def deg2rad(input):
+    return _float(input) * (math.pi / 180)
+
+
+def rad2deg(input):
+    return _float(input) * (180 / math.pi)
+
+
+def frexp(input):
+    """``(mantissa, exponent)`` with ``input = mantissa * 2 ** exponent``, the mantissa in [0.5, 1) in magnitude
+    and the exponent int32 (torch.return_types.frexp); floating inputs only. Not differentiable."""
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"frexp: only supports floating-point dtypes, got {input.dtype} of shape "
+                           f"{tuple(input.shape)}")
+    mantissa, exponent = input._backend.frexp(input._data)
+    return return_types.frexp(input._like(mantissa), input._like(exponent.astype(dtypes.int32.np, copy=False)))
+
+
+class return_types:
+    frexp = namedtuple("frexp", ["mantissa", "exponent"])

@@ -42,6 +42,13 @@ class NumpyBackend(Backend):
         self._SCATTER_UFUNCS[reduce].at(target, index, values)
 
     erf, erfc, erfinv = _special("erf"), _special("erfc"), _special("erfinv")
+    lgamma, digamma = _special("gammaln"), _special("digamma")
+
+    @staticmethod
+    def polygamma(n, a):
+        """The ``n``-th derivative of digamma (scipy's polygamma is not a ufunc: no ``out=``)."""
+        from scipy import special
+        return special.polygamma(n, a).astype(a.dtype, copy=False)
 
     @staticmethod
     def svd(a):

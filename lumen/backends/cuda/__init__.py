@@ -96,6 +96,13 @@ class CupyBackend(base.Backend):
             position, values = position[rest], values[rest]
 
     erf, erfc, erfinv = _special("erf"), _special("erfc"), _special("erfinv")
+    lgamma, digamma = _special("gammaln"), _special("digamma")
+
+    @staticmethod
+    def polygamma(n, a):
+        """The ``n``-th derivative of digamma."""
+        from cupyx.scipy import special
+        return special.polygamma(n, a).astype(a.dtype, copy=False)
 
     @staticmethod
     def svd(a):

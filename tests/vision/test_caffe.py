@@ -654,3 +654,19 @@ def test_fcn_voc_init_takes_a_classifier_caffemodel(tmp_path):
     for name in VGG16Backbone.CONVS:
         np.testing.assert_array_equal(getattr(model, name).weight.detach().numpy(),
                                       getattr(trunk, name).weight.detach().numpy())
+
+
+@pytest.mark.parametrize("v1", [False, True], ids=["V2", "V1"])
+def test_a_loaded_net_saves_back_as_v2(tmp_path, v1):
+    model = small_caffenet()
+    proto, weights = write_pair(tmp_path, caffenet_spec(model, v1), _weights_of(model))
+    net = caffe.load(proto, weights)
+    with lumen.no_grad():
+        net.fc8.bias.add_(1.0)  # e.g. fine-tuned in Lumen
+    caffe.save(net, tmp_path / "out.prototxt", tmp_path / "out.caffemodel")
+    again = caffe.load(tmp_path / "out.prototxt", tmp_path / "out.caffemodel")
+    assert "layer {" in (tmp_path / "out.prototxt").read_text() and again.layer_names == net.layer_names
+    for key, value in net.state_dict().items():
+        np.testing.assert_array_equal(again.state_dict()[key].detach().numpy(), value.detach().numpy())
+    x = lumen.randn(1, 3, 227, 227)
+    np.testing.assert_array_equal(again(x).detach().numpy(), net(x).detach().numpy())

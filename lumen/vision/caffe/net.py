@@ -88,6 +88,24 @@ def read_caffemodel(path):
     return net
 
 
+def _v2_message(layer):
+    """The layer as a V2 ``LayerParameter`` without blobs (a V1 layer's parameters carried over by name)."""
+    if not layer.v1:
+        out = schema.message("LayerParameter")()
+        out.CopyFrom(layer._message)
+        out.ClearField("blobs")
+        out.name = layer.name
+        return out
+    out = schema.message("LayerParameter")(name=layer.name, type=layer.type)
+    out.bottom.extend(layer.bottom)
+    out.top.extend(layer.top)
+    out.loss_weight.extend(layer.loss_weight)
+    for field, value in layer._message.ListFields():
+        if field.name.endswith("_param"):
+            getattr(out, field.name).CopyFrom(value)
+    return out
+
+
 def _rule_met(rule, phase) -> bool:
     # Caffe's StateMeetsRule for a NetState of this phase, level 0 and no stages.
     if rule.HasField("phase") and rule.phase != phase:
@@ -261,10 +279,13 @@ class Net(nn.Module):
         self.input_names = [n for n, _ in inputs]
         self.input_shapes = dict(inputs)
         self._steps = []  # (layer name, module name, type, bottoms, tops)
-        for layer_name, layer_type, module, bottoms, tops in steps:
-            module_name = _module_name(layer_name)
+        self._definitions = []  # each layer's V2 LayerParameter, for caffe.save
+        for definition, module in steps:
+            module_name = _module_name(definition.name)
             self.add_module(module_name, module)
-            self._steps.append((layer_name, module_name, layer_type, tuple(bottoms), tuple(tops)))
+            self._steps.append((definition.name, module_name, definition.type, tuple(definition.bottom),
+                                tuple(definition.top)))
+            self._definitions.append(definition)
         available = OrderedDict((n, None) for n in self.input_names)
         for _, _, _, bottoms, tops in self._steps:
             for b in bottoms:
@@ -381,7 +402,7 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
             with lumen.no_grad():
                 outs = _as_tops(module(*bottoms))
             env.update(zip(layer.top, outs))
-        steps.append((layer.name, layer.type, module, list(layer.bottom), list(layer.top)))
+        steps.append((_v2_message(layer), module))
     if missing:
         raise CaffeFormatError(f"caffe: {caffemodel}: no blobs for layer(s) {missing} of {prototxt} "
                                "(strict=False keeps their fillers' values)")

@@ -16,6 +16,7 @@ import lumen
 from lumen import nn
 from lumen.serialization import atomic_write
 from lumen.vision.caffe import schema
+from lumen.vision.caffe.net import Net
 from lumen.vision.models.alexnet import AlexNet, CaffeNet
 from lumen.vision.models.fcn import FCN
 from lumen.vision.models.googlenet import GoogLeNet, Inception
@@ -195,6 +196,24 @@ class _Writer:
             f.write(model.SerializeToString())
 
 
+def _net(w, net):
+    """A loaded Caffe ``Net`` back out: its layers' definitions, its parameters' current values as blobs."""
+    for name in net.input_names:
+        shape = net.input_shapes.get(name)
+        layer = w.layer(name, "Input", [], [name])
+        if shape is not None:
+            layer.input_param.shape.add(dim=list(shape))
+    for definition, (layer_name, module_name, kind, _, _) in zip(net._definitions, net._steps):
+        w.net.layer.add().CopyFrom(definition)
+        module = net._modules[module_name]
+        if kind == "BatchNorm":
+            blobs = [module.running_mean, module.running_var, lumen.ones(1)]
+        else:
+            blobs = [t for t in (getattr(module, "weight", None), getattr(module, "bias", None)) if t is not None]
+        if blobs:
+            w.blobs[layer_name] = blobs
+
+
 def _googlenet_trunk(w, model, names, x):
     for name in names:
         x = w.leaf(GOOGLENET_NAMES.get(name, name), getattr(model, name), x)
@@ -271,13 +290,19 @@ def _caffe_names(features, classifier):
 def save(module, prototxt_path, caffemodel_path, input_shape=None) -> None:
     """Write ``module`` as ``prototxt_path`` (net definition) and ``caffemodel_path`` (its weights).
 
-    ``module``: an FCN (any variant and backbone), CaffeNet, GoogLeNet (its inference path: the
+    ``module``: a ``Net`` from ``load`` (written back with its layers' definitions and the current
+    values of its parameters; ``input_shape`` unused), an FCN (any variant and backbone), CaffeNet, GoogLeNet (its inference path: the
     auxiliary heads are not written), VGG or torchvision AlexNet (their adaptive pooling is left out,
     as in Caffe's nets: the net then takes 224x224 inputs only), or ``convolutionalize``'s net of
     one of those. ``input_shape``: the Input layer's (N, C, H, W); default (1, 3, 500, 500) for an FCN
     (the reference's deploy size), (1, 3, 227, 227) for CaffeNet, (1, 3, 224, 224) otherwise.
     ``lumen.vision.caffe.load`` reads the pair back to the same outputs with bit-identical weights.
     """
+    if isinstance(module, Net):
+        w = _Writer(module.name)
+        _net(w, module)
+        w.write(prototxt_path, caffemodel_path)
+        return
     w = _Writer(type(module).__name__)
     default = (1, 3, 500, 500) if isinstance(module, FCN) else (1, 3, 227, 227) if isinstance(module, CaffeNet) \
         else (1, 3, 224, 224)

@@ -8,6 +8,8 @@ import pytest
 
 pytest.importorskip("google.protobuf")
 from google.protobuf import text_format  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 import lumen  # noqa: E402
 from lumen import nn  # noqa: E402
@@ -670,3 +672,35 @@ def test_a_loaded_net_saves_back_as_v2(tmp_path, v1):
         np.testing.assert_array_equal(again.state_dict()[key].detach().numpy(), value.detach().numpy())
     x = lumen.randn(1, 3, 227, 227)
     np.testing.assert_array_equal(again(x).detach().numpy(), net(x).detach().numpy())
+
+
+def _caffe_pool(x, method, k, s, p):
+    """Caffe's PoolingLayer::Forward_cpu loops, written out (one plane)."""
+    h, w = x.shape
+    out_h = int(np.ceil((h + 2 * p - k) / s)) + 1
+    out_w = int(np.ceil((w + 2 * p - k) / s)) + 1
+    if p > 0:
+        out_h -= (out_h - 1) * s >= h + p
+        out_w -= (out_w - 1) * s >= w + p
+    out = np.empty((out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            hs, ws = i * s - p, j * s - p
+            he, we = min(hs + k, h + p), min(ws + k, w + p)
+            size = (he - hs) * (we - ws)
+            window = x[max(hs, 0):min(he, h), max(ws, 0):min(we, w)]
+            out[i, j] = window.max() if method == "MAX" else window.sum() / size
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 12), w=st.integers(1, 12), k=st.integers(1, 5), s=st.integers(1, 4),
+       p=st.integers(0, 2), method=st.sampled_from(["MAX", "AVE"]))
+def test_pooling_equals_caffes_loops(h, w, k, s, p, method):
+    assume(k >= s and 2 * p <= k and h + 2 * p >= k and w + 2 * p >= k)
+    x = np.random.default_rng(h * 100 + w).normal(size=(h, w)).astype(np.float32)
+    layer = caffe.layers.build(caffe.net._Layer(schema.message("LayerParameter")(
+        name="pool", type="Pooling", bottom=["x"], top=["y"], pooling_param=dict(
+            pool=0 if method == "MAX" else 1, kernel_size=k, stride=s, pad=p)), False, 0))
+    (got,) = layer(lumen.tensor(x[None, None]))
+    np.testing.assert_allclose(got.detach().numpy()[0, 0], _caffe_pool(x, method, k, s, p), rtol=1e-5, atol=1e-6)

@@ -13,7 +13,9 @@ Where Caffe and PyTorch agree the module is PyTorch's (``nn.Conv2d``, ``nn.ConvT
 ``nn.LocalResponseNorm`` (Caffe's ACROSS_CHANNELS: x / (k + alpha/n sum x^2)^beta),
 pooling with ``ceil_mode`` and ``count_include_pad``: Caffe's pooled size is
 ceil((H + 2p - k) / s) + 1, less one when the last window starts in the padding, and its
-average divides by the window clipped to the padded input, both exactly PyTorch's rules).
+average divides by the window clipped to the padded input, both exactly PyTorch's rules; they
+differ only for an unpadded kernel smaller than its stride, where Caffe keeps a last window
+lying wholly past the input).
 """
 from __future__ import annotations
 

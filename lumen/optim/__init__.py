@@ -5,10 +5,11 @@ from lumen.optim.adaptive import Adadelta, Adagrad, RMSprop
 from lumen.optim.asgd import ASGD
 from lumen.optim.lbfgs import LBFGS
 from lumen.optim.optimizer import Optimizer
+from lumen.optim.rprop import Rprop
 from lumen.optim.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
-           "ASGD", "LBFGS", "lr_scheduler", "caffe_param_groups"]
+           "ASGD", "LBFGS", "Rprop", "lr_scheduler", "caffe_param_groups"]
 
 
 def caffe_param_groups(model, lr: float, weight_decay: float, bias_lr_mult: float = 2.0,

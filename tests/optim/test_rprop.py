@@ -1,0 +1,96 @@
+"""Rprop against torch.optim.Rprop over 20 steps (each option), its state dict in torch's layout, a
+resumed run, block-sized temporaries and argument errors."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import lumen
+import lumen.nn  # noqa: F401  (lumen.nn.Parameter below)
+from lumen import optim
+
+torch = pytest.importorskip("torch")
+
+
+def _grad(p):
+    """A state-dependent gradient whose sign flips along the way, so both step-size rules run."""
+    return np.tanh(2.0 * (p - 0.5)) + 0.05 * p - 0.1 * np.sin(3 * p)
+
+
+def _run(mod, values, kw, steps, state=None):
+    params = [mod.nn.Parameter(mod.tensor(v.copy())) for v in values]
+    opt = mod.optim.Rprop(params, **kw)
+    if state is not None:
+        opt.load_state_dict(state)
+    out = []
+    for _ in range(steps):
+        for p in params:
+            p.grad = mod.tensor(_grad(p.detach().numpy()))
+        opt.step()
+        out.append([p.detach().numpy().copy() for p in params])
+    return out, opt, params
+
+
+CASES = [dict(), dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2)), dict(lr=0.02, maximize=True),
+         dict(lr=0.01, foreach=True, capturable=False)]
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
+@pytest.mark.parametrize("kw", CASES)
+def test_trajectory_matches_torch(kw, dtype, tol):
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(s).astype(dtype) for s in ((3, 4), (5,))]
+    ours, opt, _ = _run(lumen, values, kw, 20)
+    theirs, topt, _ = _run(torch, values, kw, 20)
+    for step, (xs, ys) in enumerate(zip(ours, theirs)):
+        for x, y in zip(xs, ys):
+            assert x.dtype == y.dtype
+            np.testing.assert_allclose(x, y, rtol=tol, atol=tol, err_msg=f"Rprop {kw} step {step}")
+    assert opt.defaults == topt.defaults
+    assert opt.state_dict()["param_groups"] == topt.state_dict()["param_groups"]
+    ours_state, theirs_state = opt.state_dict()["state"], topt.state_dict()["state"]
+    assert sorted(ours_state) == sorted(theirs_state)
+    for i in theirs_state:
+        assert sorted(ours_state[i]) == sorted(theirs_state[i]) == ["prev", "step", "step_size"]
+        np.testing.assert_allclose(ours_state[i]["step_size"].numpy(), theirs_state[i]["step_size"].numpy(),
+                                   rtol=tol)
+
+
+def test_state_dict_round_trip_continues_as_the_uninterrupted_run():
+    values = [np.random.default_rng(1).standard_normal((4, 3))]
+    kw = dict(lr=0.05)
+    _, opt, params = _run(lumen, values, kw, 6)
+    resumed, _, _ = _run(lumen, [params[0].detach().numpy()], kw, 6, state=opt.state_dict())
+    full, _, _ = _run(lumen, values, kw, 12)
+    for step in range(6):
+        np.testing.assert_array_equal(resumed[step][0], full[6 + step][0])
+
+
+def test_steps_allocate_block_sized_temporaries_only():
+    block = 1 << 18  # Optimizer._blocks' size
+    n = 16 * block
+    p = lumen.nn.Parameter(lumen.zeros(n, dtype=lumen.float64))
+    opt = optim.Rprop([p])
+    p.grad = lumen.full((n,), 0.5, dtype=lumen.float64)
+    opt.step()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        opt.step()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak <= 6 * 8 * block, f"Rprop: a step allocated {peak} bytes for a {8 * n}-byte parameter"
+
+
+def test_invalid_arguments():
+    p = lumen.nn.Parameter(lumen.ones(1))
+    with pytest.raises(ValueError, match="Rprop: invalid learning rate -1"):
+        optim.Rprop([p], lr=-1)
+    for etas in ((1.0, 1.2), (0.5, 1.0), (0.0, 2.0)):
+        with pytest.raises(ValueError, match="eta values"):
+            optim.Rprop([p], etas=etas)
+        with pytest.raises(ValueError):
+            torch.optim.Rprop([torch.nn.Parameter(torch.ones(1))], etas=etas)
+    with pytest.raises(NotImplementedError, match="differentiable=True"):
+        optim.Rprop([p], differentiable=True)

@@ -433,6 +433,16 @@ def test_truncated_caffemodel(tmp_path):
     _one_line(e, str(path))
 
 
+def test_arguments_swapped(tmp_path):
+    s = Spec("conv")
+    s.input("data", (1, 3, 4, 4))
+    s.add("conv", "Convolution", ["data"], ["conv"], convolution_param={"num_output": 2, "kernel_size": [3]})
+    proto, path = write_pair(tmp_path, s, {"conv": [lumen.ones(2, 3, 3, 3) * 0.37, lumen.ones(2)]})
+    with pytest.raises(caffe.CaffeFormatError) as e:
+        caffe.load(path, proto)
+    _one_line(e, str(path))
+
+
 def test_prototxt_syntax_error_names_its_line(tmp_path):
     proto = tmp_path / "broken.prototxt"
     proto.write_text('name: "x"\nlayer {\n  name: "conv"\n  type: "Convolution"\n  bottom "data"\n}\n')

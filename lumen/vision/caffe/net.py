@@ -59,8 +59,12 @@ def _layers(net, where) -> list[_Layer]:
 
 def read_prototxt(path):
     """The ``NetParameter`` in the text file ``path``; ``CaffeFormatError`` names the line of a syntax error."""
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError:
+        raise CaffeFormatError(f"caffe: {path}: not a text prototxt (a binary file: a caffemodel goes in the "
+                               "second argument)") from None
     net = schema.NetParameter()
     try:
         text_format.Parse(text, net, allow_unknown_field=True)

@@ -28,7 +28,7 @@ import numpy as np
 from lumen.vision.datasets.nyud import NYUD_CLASSES
 from lumen.vision.datasets.pascalcontext import CONTEXT_CLASSES, SOURCE_NAMES
 from lumen.vision.datasets.siftflow import SIFTFLOW_CLASSES, _FILES as _SIFTFLOW_FILES
-from lumen.vision.datasets.synthetic import _MARKER, _is_complete, render_sample
+from lumen.vision.datasets.synthetic import _MARKER, render_sample
 from lumen.vision.transforms import depth_to_hha
 
 _VERSION = 1
@@ -72,8 +72,16 @@ def _save_png(array, path):
 def _start(root, params):
     """(root, done): ``done`` when root holds this finished set; else it is marked as being written."""
     root = Path(root)
-    if _is_complete(root, params):
-        return root, True
+    marker = root / _MARKER
+    if marker.is_file():
+        try:
+            if json.loads(marker.read_text()) == {**params, "complete": True}:
+                return root, True
+        except json.JSONDecodeError:
+            pass  # a torn marker: write the set again
+    elif root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"synthetic_{params['layout']}: {root} is not empty and holds no {_MARKER}; "
+                              "refusing to write a synthetic data set over other files")
     root.mkdir(parents=True, exist_ok=True)
     (root / _MARKER).write_text(json.dumps({**params, "complete": False}))
     return root, False

@@ -134,7 +134,7 @@ def _blob_shape(blob):
 
 
 def _blob_tensor(blob, where):
-    """The blob's values as a float32 Tensor of its stored shape; the message's copy is released."""
+    """The blob's values as a float32 Tensor of its stored shape; the message's data fields are cleared."""
     shape, _ = _blob_shape(blob)
     count = math.prod(shape)
     if blob.data:
@@ -159,7 +159,7 @@ def _caffemodel_layers(path) -> "OrderedDict":
     """{layer name: the caffemodel's layer (a ``_Layer``)} for its layers with blobs, in order.
 
     The blobs stay in the parsed message until ``_layer_blobs`` turns them into tensors, so that
-    ``load`` holds one layer's blobs twice at a time, not the whole model's.
+    ``load`` makes tensors of one layer's blobs at a time, not of the whole model's.
     """
     net = read_caffemodel(path)
     return OrderedDict((layer.name, layer) for layer in _layers(net, f"caffe: {path}") if layer.blobs)
@@ -173,11 +173,17 @@ def _layer_blobs(layer, path):
 
 
 def _unlegacy(kind, blobs):
-    """A layer's blobs with legacy 4-d InnerProduct shapes (1, 1, N, K) / (1, 1, 1, N) made 2-d / 1-d."""
+    """A layer's blobs with legacy 4-d InnerProduct shapes (1, 1, N, K) / (1, 1, 1, N) made 2-d / 1-d
+    (other legacy shapes are left for the shape check to report)."""
     if kind != "InnerProduct":
         return blobs
-    return [(value.reshape(tuple(value.shape[2:]) if i == 0 else (-1,)), False) if legacy else (value, legacy)
-            for i, (value, legacy) in enumerate(blobs)]
+    out = []
+    for i, (value, legacy) in enumerate(blobs):
+        lead = 2 if i == 0 else 3
+        if legacy and tuple(value.shape[:lead]) == (1,) * lead:
+            value, legacy = value.reshape(tuple(value.shape[lead:])), False
+        out.append((value, legacy))
+    return out
 
 
 def caffemodel_state_dict(path) -> "OrderedDict":

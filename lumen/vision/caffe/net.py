@@ -223,6 +223,9 @@ def _net_inputs(net, layers, where):
             shapes = [tuple(s.dim) for s in layer.input_param.shape]
         elif layer.type == "DummyData":
             p = layer.dummy_data_param
+            if not p.shape and not len(p.num) == len(p.channels) == len(p.height) == len(p.width):
+                raise CaffeFormatError(f"{where}: layer {layer.name!r} (DummyData): num, channels, height and "
+                                       "width need one value each per top")
             shapes = [tuple(s.dim) for s in p.shape] or [
                 (p.num[i], p.channels[i], p.height[i], p.width[i]) for i in range(len(p.num))]
         else:

@@ -131,6 +131,7 @@ class ProcessGroupMPI:
                 sys.stderr.write(f"lumen.distributed: rank {rank} of {size} failed with {kind.__name__}: {value}; "
                                  f"aborting all ranks\n")
                 sys.stderr.flush()
+                time.sleep(0.5)  # Abort kills every rank at once; let the launcher forward these lines first
                 comm.Abort(1)
 
         sys.excepthook = hook

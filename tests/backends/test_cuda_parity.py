@@ -42,9 +42,9 @@ def _host(out):
     return tuple(cupy.asnumpy(o) for o in out) if isinstance(out, tuple) else cupy.asnumpy(out)
 
 
-def _compare(got, want, dtype, name=None):
-    if name in CANONICAL:
-        got, want = CANONICAL[name](*got), CANONICAL[name](*want)
+def _compare(got, want, dtype, case=None):
+    if case in CANONICAL:
+        got, want = CANONICAL[case](*got), CANONICAL[case](*want)
     got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
     assert len(got) == len(want)
     for g, w in zip(got, want):
@@ -111,6 +111,9 @@ CASES = {
     "relu_backward": lambda r, d: ((r.standard_normal((4, 5)).astype(d), r.standard_normal((4, 5)).astype(d)), None),
     "matmul": lambda r, d: ((r.standard_normal((2, 3, 4)).astype(d), r.standard_normal((4, 5)).astype(d)), None),
     "svd": lambda r, d: ((r.standard_normal((2, 5, 3)).astype(d),), None),
+    "lgamma": lambda r, d: ((r.uniform(0.2, 4, 7).astype(d),), None),
+    "digamma": lambda r, d: ((r.uniform(0.2, 4, 7).astype(d),), None),
+    "polygamma": lambda r, d: ((2, r.uniform(0.5, 4, 7).astype(d)), None),
     "erf": lambda r, d: ((r.standard_normal(7).astype(d),), None),
     "erfc": lambda r, d: ((r.standard_normal(7).astype(d),), None),
     "erfinv": lambda r, d: ((r.uniform(-0.9, 0.9, 7).astype(d),), None),
@@ -119,6 +122,16 @@ CASES = {
         r.standard_normal((2, 3, 5)).astype(d), r.standard_normal(3).astype(d)),
     "crop": lambda r, d: (lambda x: ((x, 1, 2, 3, 2), x[:, :, 1:4, 2:4]))(r.standard_normal((2, 3, 5, 6)).astype(d)),
 }
+def _spd(r, d, n=4):
+    a = r.standard_normal((2, n, n))
+    return (a @ a.transpose(0, 2, 1) + n * np.eye(n)).astype(d)
+
+
+for _op, _args in {"inv": lambda r, d: (_spd(r, d),), "det": lambda r, d: (_spd(r, d),),
+                   "slogdet": lambda r, d: (_spd(r, d),), "cholesky": lambda r, d: (_spd(r, d),),
+                   "solve": lambda r, d: (_spd(r, d), r.standard_normal((2, 4, 3)).astype(d)),
+                   "eigh": lambda r, d: (_spd(r, d),), "qr": lambda r, d: (r.standard_normal((2, 5, 3)).astype(d),)}.items():
+    CASES[f"linalg/{_op}"] = lambda r, d, op=_op, args=_args: ((op, *args(r, d)), None)
 IN_PLACE = {  # name -> rng, dtype -> (host arguments, index of the updated argument, numpy reference or None)
     "bias_relu_": lambda r, d: (lambda y, b: ((y, b), 0, np.maximum(y + b[None, :, None, None], 0)))(
         r.standard_normal((2, 3, 4, 2)).astype(d), r.standard_normal(3).astype(d)),
@@ -130,11 +143,12 @@ for _reduce in ("sum", "prod", "amax", "amin"):
         (r.uniform(0.5, 1.5, (3, 4)).astype(d), (np.array([0, 2, 2, 0, 2]), np.array([1, 1, 1, 3, 1])),
          r.uniform(0.5, 1.5, 5).astype(d), how), 0, None)
 # Outputs defined up to a choice the library makes (the signs of singular vectors), made comparable.
-CANONICAL = {"svd": lambda u, s, vh: (s, (u * s[..., None, :]) @ vh)}
+CANONICAL = {"svd": lambda u, s, vh: (s, (u * s[..., None, :]) @ vh), "linalg/eigh": lambda w, v: (w, abs(v)),
+             "linalg/qr": lambda q, r: (abs(q), abs(r))}
 # numpy.linalg and cuSOLVER have no float16.
-NO_FLOAT16 = {"svd"}
-# Not comparable with the CPU: random draws (checked by their distribution) and the array plumbing.
-NOT_COMPARED = {"asarray", "to_numpy", "owns", "format_array", "name", "random", "xp", "dropout_mask"}
+NO_FLOAT16 = {"svd", "linalg"}
+# Not comparable with the CPU: random draws (checked by their distribution), the array plumbing, the error type.
+NOT_COMPARED = {"LinAlgError", "asarray", "to_numpy", "owns", "format_array", "name", "random", "xp", "dropout_mask"}
 
 
 def test_every_primitive_has_a_case():
@@ -144,7 +158,7 @@ def test_every_primitive_has_a_case():
 
 
 @pytest.mark.parametrize("case,dtype", [(c, d) for c in sorted(CASES) for d in DTYPES
-                                        if not (d == np.float16 and c in NO_FLOAT16)])
+                                        if not (d == np.float16 and c.split("/")[0] in NO_FLOAT16)])
 def test_primitive_matches_the_cpu_backend(case, dtype, gpu):
     name = case.split("/")[0]
     host_args, reference = CASES[case](np.random.default_rng(len(case)), dtype)
@@ -156,7 +170,7 @@ def test_primitive_matches_the_cpu_backend(case, dtype, gpu):
         for algo in gconv.ALGORITHMS:
             _compare(_host(getattr(gconv, name)(*_to(gpu, host_args), algo=algo)), reference, dtype)
     else:
-        _compare(_host(getattr(gpu, name)(*_to(gpu, host_args))), reference, dtype, name)
+        _compare(_host(getattr(gpu, name)(*_to(gpu, host_args))), reference, dtype, case)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -11,7 +11,7 @@ static array registered with the emulator (``emu::shared``), which fills it with
 are kept, so compiler messages, sanitizer reports and the barrier line numbers name the original ``.cu`` lines.
 
 Libraries are cached under ``$LUMEN_CUDA_EMU_CACHE`` (default ``~/.cache/lumen-cuda-emu``) by a hash of
-everything that goes into them; ``LUMEN_CUDA_EMU_SANITIZE=address`` builds AddressSanitizer variants.
+everything that goes into them; ``LUMEN_CUDA_EMU_SANITIZE=address`` (or ``thread``) builds AddressSanitizer (ThreadSanitizer) variants.
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from pathlib import Path
 INCLUDE = Path(__file__).resolve().parent / "include"
 
 FLAGS = ("-std=c++17", "-fPIC", "-shared", "-fvisibility=hidden", "-fno-gnu-unique")
-OPTIMISE = {"": ("-O2",), "address": ("-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer")}
+OPTIMISE = {"": ("-O2",), "address": ("-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"),
+            "thread": ("-O1", "-g", "-fsanitize=thread")}
 
 _SHARED_RE = re.compile(r"(\bextern\s+)?\b__shared__\s+([^;{}]*);")
 _DECLARATOR_RE = re.compile(r"^(?P<type>.*?[\w>*&\s])\s*\b(?P<decl>[A-Za-z_]\w*\s*(?:\[[^\]]*\]\s*)*)$", re.S)

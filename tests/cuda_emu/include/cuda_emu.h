@@ -34,6 +34,11 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+#if defined(__SANITIZE_THREAD__)
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#endif
 
 #include "cuda_fp16.h"
 
@@ -97,9 +102,13 @@ enum State { RUNNABLE, WAITING, DONE };
 
 constexpr size_t STACK_BYTES = 256 * 1024;
 
-// A thread switch is a few register moves (no signal-mask system calls, unlike swapcontext), except under a
-// sanitizer, whose runtime knows about swapcontext but not about hand-made stack switches.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// A thread switch is a few register moves (no signal-mask system calls, unlike swapcontext), except under
+// AddressSanitizer, whose runtime knows about swapcontext but not about hand-made stack switches. Under
+// ThreadSanitizer the threads of a block are OS threads instead (EMU_THREADS), so that it sees their races.
+#if defined(__SANITIZE_THREAD__)
+#define EMU_THREADS 1
+#endif
+#if defined(__SANITIZE_ADDRESS__)
 #define EMU_UCONTEXT 1
 struct Context { ucontext_t uc; };
 #else
@@ -226,6 +235,56 @@ void permute(std::vector<unsigned>& order, Order mode, std::mt19937_64& rng) {
     if (mode == RANDOM) std::shuffle(order.begin(), order.end(), rng);
 }
 
+#ifdef EMU_THREADS
+// One block's barrier: threads arrive, the last one of a phase (counting those that returned) releases the rest.
+struct BlockSync {
+    std::mutex m;
+    std::condition_variable cv;
+    unsigned n = 0, arrived = 0, exited = 0;
+    unsigned long long phase = 0;
+    int line = -1;
+    std::string err;
+};
+BlockSync* block_sync = nullptr;
+std::mutex shared_mutex;
+
+void release_phase(BlockSync& s) {
+    if (s.exited && s.arrived && s.err.empty())
+        s.err = "a thread of block (" + std::to_string(blockIdx.x) + "," + std::to_string(blockIdx.y) + "," +
+                std::to_string(blockIdx.z) + ") returned while others wait at the __syncthreads() of line " +
+                std::to_string(s.line) + " (barrier divergence)";
+    s.arrived = 0;
+    s.line = -1;
+    ++s.phase;
+    s.cv.notify_all();
+}
+
+bool run_block(unsigned nthreads, Order, std::mt19937_64&, std::string& err) {
+    for (const Shared& sh : shared_arrays) memset(sh.ptr, 0xFF, sh.bytes);
+    BlockSync sync;
+    sync.n = nthreads;
+    block_sync = &sync;
+    const uint3 b = blockIdx;
+    const dim3 bd = blockDim, gd = gridDim;
+    std::vector<std::thread> threads;
+    threads.reserve(nthreads);
+    for (unsigned i = 0; i < nthreads; ++i)
+        threads.emplace_back([=, &sync] {
+            threadIdx = uint3(i % bd.x, (i / bd.x) % bd.y, i / (bd.x * bd.y));
+            blockIdx = b;
+            blockDim = bd;
+            gridDim = gd;
+            body(body_args);
+            std::lock_guard<std::mutex> lock(sync.m);
+            ++sync.exited;
+            if (sync.arrived && sync.arrived + sync.exited == sync.n) release_phase(sync);
+        });
+    for (std::thread& t : threads) t.join();
+    block_sync = nullptr;
+    err = sync.err;
+    return err.empty();
+}
+#else
 bool run_block(unsigned nthreads, Order mode, std::mt19937_64& rng, std::string& err) {
     for (const Shared& s : shared_arrays) memset(s.ptr, 0xFF, s.bytes);
     for (unsigned i = 0; i < nthreads; ++i) {
@@ -270,6 +329,8 @@ bool run_block(unsigned nthreads, Order mode, std::mt19937_64& rng, std::string&
     }
 }
 
+#endif  // EMU_THREADS
+
 int run_grid(void (*fn)(void*), void* args, const unsigned* grid, const unsigned* block, int order_mode,
              unsigned long long seed, char* err_out, int err_len) {
     std::string err;
@@ -279,7 +340,11 @@ int run_grid(void (*fn)(void*), void* args, const unsigned* grid, const unsigned
     body = fn;
     body_args = args;
     shared_arrays.clear();
+#ifdef EMU_THREADS
+    bool ok = true;
+#else
     bool ok = ensure_fibers(nthreads, err);
+#endif
     const unsigned long long nblocks = (unsigned long long)grid[0] * grid[1] * grid[2];
     std::mt19937_64 rng(seed);
     const Order mode = (Order)order_mode;
@@ -345,6 +410,9 @@ int launch(void (*kernel)(P...), const unsigned* grid, const unsigned* block, vo
 // Every thread of every block calls this at the declaration of a (rewritten) __shared__ array; the first
 // call of a launch fills the array and records it so that each later block starts from a filled array too.
 inline void shared(void* ptr, size_t bytes) {
+#ifdef EMU_THREADS
+    std::lock_guard<std::mutex> lock(shared_mutex);
+#endif
     for (const Shared& s : shared_arrays)
         if (s.ptr == ptr) return;
     memset(ptr, 0xFF, bytes);
@@ -352,10 +420,25 @@ inline void shared(void* ptr, size_t bytes) {
 }
 
 inline void barrier(int line) {
+#ifdef EMU_THREADS
+    BlockSync& s = *block_sync;
+    std::unique_lock<std::mutex> lock(s.m);
+    if (s.line == -1) s.line = line;
+    if (s.line != line && s.err.empty())
+        s.err = "threads wait at the __syncthreads() of line " + std::to_string(s.line) + " and of line " +
+                std::to_string(line);
+    const unsigned long long phase = s.phase;
+    if (++s.arrived + s.exited == s.n) {
+        release_phase(s);
+    } else {
+        s.cv.wait(lock, [&] { return s.phase != phase; });
+    }
+#else
     Fiber* f = current;
     f->state = WAITING;
     f->line = line;
     context_switch(f->ctx, scheduler_ctx);
+#endif
 }
 
 }  // namespace

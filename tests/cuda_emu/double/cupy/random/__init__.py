@@ -25,6 +25,7 @@ class Generator:
         self.bit_generator = bit_generator
 
     def _draw(self, method, out, *args, **kwargs):
+        args = cupy._to_host_views(args, f"cupy.random.Generator.{method}")
         values = getattr(self.bit_generator._next_numpy_generator(), method)(*args, **kwargs)
         if out is None:
             return cupy.asarray(values)
@@ -43,7 +44,10 @@ class Generator:
         return self._draw("standard_exponential", out, size if out is None else out.shape, dtype=dtype)
 
     def poisson(self, lam=1.0, size=None):
-        return self._draw("poisson", None, cupy.asnumpy(lam), size)
+        return self._draw("poisson", None, lam, size)
+
+    def binomial(self, n, p, size=None):
+        return self._draw("binomial", None, n, p, size)
 
     def integers(self, low, high=None, size=None, dtype=numpy.int64, endpoint=False):
         return self._draw("integers", None, low, high, size, dtype=dtype, endpoint=endpoint)

@@ -6,6 +6,11 @@ so ``state_dict`` keys (``conv1_1.weight`` ... ``score_fr.weight``, ``upscore2.w
 ``score_pool4.weight`` ...) map one to one onto converted reference weights.
 
 Every net maps (N, 3, H, W) float -> class scores (N, num_classes, H, W) for any H, W >= 1.
+``in_channels`` gives a net of another input (RGB-D early fusion: 4, the reference's
+``nyud-fcn32s-color-d``, whose first layer is then ``conv1_1_bgrd``); ``num_classes`` as a mapping
+{head: classes} gives one trunk with several heads, each with its own scorers and upsamplings
+named with the head as suffix (``score_fr_sem``, ``upscore2_sem`` ... as ``siftflow-fcn16s``), and
+the net returns {head: scores}. Late fusion of two trunks is ``fusion.LateFusionFCN``.
 The crop offsets that align the upsampled scores with the input are derived from the
 layers' geometry (``geometry.coord_map``, Caffe's), not written down; they
 are in ``model.crop_offsets`` (VGG16: 19 for FCN-32s; 5, 27 for FCN-16s; 5, 9, 31 for FCN-8s).
@@ -57,6 +62,13 @@ class FCN(nn.Module):
         pretrained_backbone: a classifier's ``state_dict`` (or the classifier itself) whose
             weights are transplanted into the trunk (``Backbone.transplant``).
         dropout: dropout probability after fc6 and fc7 (element-wise, as Caffe).
+        in_channels: input channels. The first convolution is built for 3 (and transplanted), then
+            widened: its first 3 input channels keep their weights and each further channel gets
+            their mean, as the reference initialises RGB-D's depth channel; fewer than 3 channels
+            take that mean too. With 4 channels the first layer takes the reference's ``_bgrd``
+            suffix (``conv1_1_bgrd``).
+
+    ``num_classes``: an int (one head), or {head name: classes} for several heads on one trunk.
 
     Init: trunk transplanted from ``pretrained_backbone``, else He-normal (fan_out) as
     torchvision's classifiers; ``score_fr`` and skip scorers zero
@@ -74,11 +86,12 @@ class FCN(nn.Module):
     _FINAL_UP = {32: "upscore", 16: "upscore16", 8: "upscore8"}
 
     def __init__(self, num_classes: int = 21, backbone: str | Backbone = "vgg16", width: float = 1.0,
-                 upsampling: str = "paper", pretrained_backbone=None, dropout: float = 0.5):
+                 upsampling: str = "paper", pretrained_backbone=None, dropout: float = 0.5, in_channels: int = 3):
         super().__init__()
         name = type(self).__name__
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"{name}: num_classes must be a positive int, got {num_classes!r}")
+        self.heads = _heads(num_classes, name)
+        if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
+            raise ValueError(f"{name}: in_channels must be a positive int, got {in_channels!r}")
         if upsampling not in UPSAMPLING_MODES:
             raise ValueError(f"{name}: upsampling must be one of {UPSAMPLING_MODES}, got {upsampling!r}")
         if isinstance(backbone, Backbone):
@@ -90,9 +103,7 @@ class FCN(nn.Module):
             raise ValueError(f"{name}: backbone {self.backbone_name} has no stride-{missing} skip "
                              f"features (it has {trunk.skip_features or 'none'}); use fcn32s")
         self.num_classes, self.width, self.upsampling = num_classes, width, upsampling
-        for layer_name, layer in trunk.named_children():
-            self.add_module(layer_name, layer)
-        # Unregistered on purpose: its layers are registered above under their own names.
+        # Unregistered on purpose: its layers are registered below under their own names.
         object.__setattr__(self, "backbone", trunk)
         if pretrained_backbone is not None:
             if isinstance(pretrained_backbone, nn.Module):
@@ -106,47 +117,54 @@ class FCN(nn.Module):
                 if isinstance(module, nn.Conv2d):
                     nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                     nn.init.zeros_(module.bias)
+        _widen_first_conv(trunk, in_channels, name)
+        self.in_channels = in_channels
+        for layer_name, layer in trunk.named_children():
+            self.add_module(layer_name, layer)
 
-        self.score_fr = nn.Conv2d(trunk.channels(trunk.out_feature), num_classes, 1)
-        score_map = trunk.coord_map(trunk.out_feature)
         self.crop_offsets: dict[str, int] = {}
         # Strides of the maps in the chain: the trunk's output, then each skip.
         strides = [trunk.stride(trunk.out_feature), *self.SKIPS]
-        for i, skip in enumerate(self.SKIPS):
-            feature = trunk.skip_features[skip]
-            scorer, cropped = self._SKIP_NAMES[skip]
-            skip_map = trunk.coord_map(feature)
-            up = self._deconv(strides[i] // skip, score_map, skip_map, cropped)
-            self.add_module(self._INTERMEDIATE_UP[i], up)
-            score_map = score_map.then(coord_map(up))
-            self.add_module(scorer, nn.Conv2d(trunk.channels(feature), num_classes, 1))
-            self.crop_offsets[cropped] = _crop_offset(skip_map, score_map, f"{name} {cropped}")
-        final = self._deconv(strides[-1], score_map, CoordMap(), "score")
-        self.add_module(self._FINAL_UP[strides[-1]], final)
-        self.crop_offsets["score"] = _crop_offset(score_map.then(coord_map(final)), CoordMap(),
-                                                  f"{name} score")
+        for suffix, n in self.heads.items():
+            self.add_module("score_fr" + suffix, nn.Conv2d(trunk.channels(trunk.out_feature), n, 1))
+            score_map = trunk.coord_map(trunk.out_feature)
+            for i, skip in enumerate(self.SKIPS):
+                feature = trunk.skip_features[skip]
+                scorer, cropped = self._SKIP_NAMES[skip]
+                skip_map = trunk.coord_map(feature)
+                up = self._deconv(strides[i] // skip, score_map, skip_map, cropped, n)
+                self.add_module(self._INTERMEDIATE_UP[i] + suffix, up)
+                score_map = score_map.then(coord_map(up))
+                self.add_module(scorer + suffix, nn.Conv2d(trunk.channels(feature), n, 1))
+                self.crop_offsets[cropped] = _crop_offset(skip_map, score_map, f"{name} {cropped}")
+            final = self._deconv(strides[-1], score_map, CoordMap(), "score", n)
+            self.add_module(self._FINAL_UP[strides[-1]] + suffix, final)
+            self.crop_offsets["score"] = _crop_offset(score_map.then(coord_map(final)), CoordMap(),
+                                                      f"{name} score")
         self._final_up = self._FINAL_UP[strides[-1]]
         self._intermediate_ups = self._INTERMEDIATE_UP[:len(self.SKIPS)]
         self._init_head()
 
-    def _deconv(self, factor: int, in_map: CoordMap, ref_map: CoordMap, what: str):
+    def _deconv(self, factor: int, in_map: CoordMap, ref_map: CoordMap, what: str, n: int):
         """A factor-x upsampling deconvolution, kernel 2*factor, or 2*factor - 1 where only
         the odd kernel puts its output on the reference's pixel grid (FCN-AlexNet's 63/32)."""
         for k in (2 * factor, 2 * factor - 1):
             off = in_map.then(CoordMap(Fraction(factor), Fraction(k - 1, 2))).offset - ref_map.offset
             if off.denominator == 1:
-                return nn.ConvTranspose2d(self.num_classes, self.num_classes, k, stride=factor, bias=False)
+                return nn.ConvTranspose2d(n, n, k, stride=factor, bias=False)
         raise ValueError(f"{type(self).__name__}: no {factor}x upsampling kernel aligns {what} "
                          f"with its reference (offset {off})")
 
     def _init_head(self) -> None:
+        scorers = {base + suffix for base in ("score_fr", "score_pool4", "score_pool3") for suffix in self.heads}
+        final_ups = {self._final_up + suffix for suffix in self.heads}
         for name, module in self.named_children():
-            if name in ("score_fr", "score_pool4", "score_pool3"):
+            if name in scorers:
                 nn.init.zeros_(module.weight)
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.ConvTranspose2d):
                 learned = self.upsampling == "learned" or (
-                    self.upsampling == "paper" and name != self._final_up)
+                    self.upsampling == "paper" and name not in final_ups)
                 if learned:
                     nn.init.bilinear_(module.weight)
                 else:  # frozen bilinear: forward takes the separable upsampling while it stays so
@@ -156,25 +174,43 @@ class FCN(nn.Module):
         """The parameters an optimiser should see (fixed deconvolutions left out)."""
         return (p for p in self.parameters() if p.requires_grad)
 
-    def forward(self, x):
-        """(N, 3, H, W) float -> scores (N, num_classes, H, W)."""
-        if not isinstance(x, lumen.Tensor) or x.ndim != 4:
+    def check_input(self, x) -> None:
+        if not isinstance(x, lumen.Tensor) or x.ndim != 4 or x.shape[1] != self.in_channels:
             shape = tuple(x.shape) if isinstance(x, lumen.Tensor) else type(x).__name__
-            raise ValueError(f"{type(self).__name__}: expected a 4-d (N, C, H, W) Tensor, got {shape}")
+            raise ValueError(f"{type(self).__name__}: expected a 4-d (N, {self.in_channels}, H, W) Tensor, "
+                             f"got {shape}")
+
+    def coarse_scores(self, x) -> dict:
+        """{head suffix: the fused scores before the final upsampling} (what late fusion sums)."""
+        self.check_input(x)
         feats = self.backbone(x)
-        score = self.score_fr(feats[self.backbone.out_feature])
-        for up_name, skip in zip(self._intermediate_ups, self.SKIPS):
-            score = getattr(self, up_name)(score)
-            scorer, cropped = self._SKIP_NAMES[skip]
-            skip_in = feats[self.backbone.skip_features[skip]]
-            if skip in self.SKIP_SCALES:
-                skip_in = skip_in * self.SKIP_SCALES[skip]
-            score = score + F.crop(getattr(self, scorer)(skip_in), score, self.crop_offsets[cropped])
-        score = getattr(self, self._final_up)(score)
-        return F.crop(score, x, self.crop_offsets["score"])
+        out = {}
+        for suffix in self.heads:
+            score = getattr(self, "score_fr" + suffix)(feats[self.backbone.out_feature])
+            for up_name, skip in zip(self._intermediate_ups, self.SKIPS):
+                score = getattr(self, up_name + suffix)(score)
+                scorer, cropped = self._SKIP_NAMES[skip]
+                skip_in = feats[self.backbone.skip_features[skip]]
+                if skip in self.SKIP_SCALES:
+                    skip_in = skip_in * self.SKIP_SCALES[skip]
+                score = score + F.crop(getattr(self, scorer + suffix)(skip_in), score, self.crop_offsets[cropped])
+            out[suffix] = score
+        return out
+
+    def upsample(self, coarse: dict, x):
+        """The final upsampling of ``coarse_scores`` cropped onto ``x``: scores, or {head: scores}."""
+        scores = {suffix: F.crop(getattr(self, self._final_up + suffix)(score), x, self.crop_offsets["score"])
+                  for suffix, score in coarse.items()}
+        return scores[""] if "" in scores else {suffix[1:]: score for suffix, score in scores.items()}
+
+    def forward(self, x):
+        """(N, in_channels, H, W) float -> scores (N, num_classes, H, W), or {head: scores} for a
+        net of several heads."""
+        return self.upsample(self.coarse_scores(x), x)
 
     def extra_repr(self) -> str:
-        return (f"backbone={self.backbone_name}, num_classes={self.num_classes}, width={self.width:g}, "
+        channels = f"in_channels={self.in_channels}, " if self.in_channels != 3 else ""
+        return (f"backbone={self.backbone_name}, {channels}num_classes={self.num_classes}, width={self.width:g}, "
                 f"upsampling={self.upsampling!r}, crop_offsets={self.crop_offsets}")
 
     # ---- staged training ---------------------------------------------------------------
@@ -184,7 +220,8 @@ class FCN(nn.Module):
             raise TypeError(f"{cls.__name__}: expected a {expected.__name__}, got {type(model).__name__}")
         # A copy of the trained trunk (weights, devices, frozen flags), then the shared head layers.
         new = cls(num_classes=model.num_classes, backbone=copy.deepcopy(model.backbone),
-                  width=model.width, upsampling=model.upsampling if upsampling is None else upsampling)
+                  width=model.width, upsampling=model.upsampling if upsampling is None else upsampling,
+                  in_channels=model.in_channels)
         new.backbone_name = model.backbone_name
         ref = next(model.parameters())
         new.to(device=ref.device, dtype=ref.dtype)
@@ -192,6 +229,47 @@ class FCN(nn.Module):
         new.load_state_dict({k: v for k, v in model.state_dict().items() if k in mine}, strict=False)
         new.train(model.training)
         return new
+
+
+def _heads(num_classes, name) -> dict[str, int]:
+    """{layer-name suffix: classes}: "" for one head, "_<head>" for each of several."""
+    def positive(n):
+        return isinstance(n, int) and not isinstance(n, bool) and n >= 1
+
+    if positive(num_classes):
+        return {"": num_classes}
+    if isinstance(num_classes, dict) and num_classes and all(
+            isinstance(k, str) and k.isidentifier() and positive(n) for k, n in num_classes.items()):
+        return {f"_{head}": n for head, n in num_classes.items()}
+    raise ValueError(f"{name}: num_classes must be a positive int or a non-empty dict {{head name: positive "
+                     f"int}}, got {num_classes!r}")
+
+
+def _widen_first_conv(trunk: Backbone, in_channels: int, name: str) -> None:
+    """Give the trunk's first convolution ``in_channels`` inputs (see ``FCN``'s ``in_channels``)."""
+    first = next((n for n, m in trunk.named_children() if isinstance(m, nn.Conv2d)), None)
+    if first is None:
+        raise ValueError(f"{name}: the trunk starts with no convolution to take {in_channels} input channels")
+    old = getattr(trunk, first)
+    if old.in_channels == in_channels:
+        return
+    if old.groups != 1 or old.in_channels != 3:
+        raise ValueError(f"{name}: cannot widen {first} ({old.in_channels} inputs, groups {old.groups}) to "
+                         f"{in_channels} input channels")
+    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, stride=old.stride, padding=old.padding,
+                    dilation=old.dilation, bias=old.bias is not None)
+    with lumen.no_grad():
+        kept = min(3, in_channels)
+        mean = old.weight.mean(1, keepdim=True)
+        parts = [old.weight[:, :kept]] + [mean] * (in_channels - kept) if in_channels >= 3 else [mean] * in_channels
+        new.weight.copy_(lumen.cat(parts, 1))
+        if old.bias is not None:
+            new.bias.copy_(old.bias)
+    renamed = f"{first}_bgrd" if in_channels == 4 else first  # the reference's name for its RGB-D net
+    layers = list(trunk._modules.items())
+    trunk._modules.clear()  # in place, keeping the order the trunk runs its layers in
+    for n, m in layers:
+        trunk._modules[renamed if n == first else n] = new if n == first else m
 
 
 class FCN32s(FCN):
@@ -234,28 +312,31 @@ class FCN8sAtOnce(FCN8s):
 
 
 def fcn32s(num_classes: int = 21, backbone: str | Backbone = "vgg16", width: float = 1.0,
-           upsampling: str = "paper", pretrained_backbone=None, dropout: float = 0.5) -> FCN32s:
+           upsampling: str = "paper", pretrained_backbone=None, dropout: float = 0.5,
+           in_channels: int = 3) -> FCN32s:
     """FCN-32s (see ``FCN`` for the arguments). ``fcn16s.from_fcn32s`` continues from it."""
-    return FCN32s(num_classes, backbone, width, upsampling, pretrained_backbone, dropout)
+    return FCN32s(num_classes, backbone, width, upsampling, pretrained_backbone, dropout, in_channels)
 
 
 def fcn16s(num_classes: int = 21, backbone: str | Backbone = "vgg16", width: float = 1.0,
-           upsampling: str = "paper", pretrained_backbone=None, dropout: float = 0.5) -> FCN16s:
+           upsampling: str = "paper", pretrained_backbone=None, dropout: float = 0.5,
+           in_channels: int = 3) -> FCN16s:
     """FCN-16s (VGG16 only: the skip needs a stride-16 feature that aligns)."""
-    return FCN16s(num_classes, backbone, width, upsampling, pretrained_backbone, dropout)
+    return FCN16s(num_classes, backbone, width, upsampling, pretrained_backbone, dropout, in_channels)
 
 
 def fcn8s(num_classes: int = 21, backbone: str | Backbone = "vgg16", width: float = 1.0,
-          upsampling: str = "paper", pretrained_backbone=None, dropout: float = 0.5) -> FCN8s:
+          upsampling: str = "paper", pretrained_backbone=None, dropout: float = 0.5,
+          in_channels: int = 3) -> FCN8s:
     """FCN-8s (VGG16 only)."""
-    return FCN8s(num_classes, backbone, width, upsampling, pretrained_backbone, dropout)
+    return FCN8s(num_classes, backbone, width, upsampling, pretrained_backbone, dropout, in_channels)
 
 
 def fcn8s_atonce(num_classes: int = 21, backbone: str | Backbone = "vgg16", width: float = 1.0,
                  upsampling: str = "paper", pretrained_backbone=None,
-                 dropout: float = 0.5) -> FCN8sAtOnce:
+                 dropout: float = 0.5, in_channels: int = 3) -> FCN8sAtOnce:
     """FCN-8s at-once (VGG16 only): all skips trained together from the classifier."""
-    return FCN8sAtOnce(num_classes, backbone, width, upsampling, pretrained_backbone, dropout)
+    return FCN8sAtOnce(num_classes, backbone, width, upsampling, pretrained_backbone, dropout, in_channels)
 
 
 fcn16s.from_fcn32s = FCN16s.from_fcn32s

@@ -56,6 +56,10 @@ from .ops.arith import (addcdiv, addcmul, bitwise_and, bitwise_left_shift, bitwi
                         multiply, nan_to_num, ne, not_equal, positive, signbit, subtract, true_divide, xlogy)
 from .ops.unary import (absolute, deg2rad, digamma, frexp, lgamma, logit, mvlgamma, polygamma, rad2deg, sinc)
 from .ops.reduce import (all, any, aminmax, logcumsumexp, nanmean, nansum, std_mean, var_mean)
+from .ops.arith import result_type
+from .ops.linalg import (chain_matmul, det, inv as inverse, logdet, matrix_exp, matrix_power, pinverse, slogdet,
+                         torch_cholesky as cholesky, torch_cross as cross, torch_qr as qr, torch_svd as svd)
+from .dtypes import can_cast, finfo, iinfo, promote_types
 from .serialization import load, save
 
 half, float, double, long, int = float16, float32, float64, int64, int32
@@ -99,6 +103,18 @@ def to_dlpack(tensor):
 
 e, pi, inf, nan = _math.e, _math.pi, _math.inf, _math.nan
 newaxis = None
+
+# torch's top-level functional forms: F's own where torch's signature is the same, else ATen's order
+from .ops.conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
+from .ops.pooling import avg_pool1d, adaptive_avg_pool1d
+from .ops.resample import channel_shuffle, native_channel_shuffle, pixel_shuffle, pixel_unshuffle
+from .ops.loss import cosine_similarity, pairwise_distance, pdist
+from .ops.normalization import rms_norm
+from .ops.native import (adaptive_max_pool1d, alpha_dropout, alpha_dropout_, batch_norm,
+                         binary_cross_entropy_with_logits, cosine_embedding_loss, detach_, dropout, dropout_,
+                         embedding, feature_alpha_dropout, feature_alpha_dropout_, group_norm, hinge_embedding_loss,
+                         instance_norm, kl_div, layer_norm, margin_ranking_loss, max_pool1d, max_pool2d, max_pool3d,
+                         poisson_nll_loss, triplet_margin_loss)
 
 # After `import torch`, torch.nn, torch.optim and torch.utils.data are attributes; so are these. They load
 # last because they build on the names above.

@@ -128,3 +128,50 @@ def promote(tensor_dtypes, zero_dim_dtypes=(), scalars=()) -> dtype:
                 out = np.promote_types(out, d.np)
             return _FROM_NP[out]
     return {0: bool_, 1: int64, 2: _default_float}[scalar_cat]
+
+
+class finfo:
+    """``torch.finfo``: a floating dtype's limits (``bits``, ``eps``, ``max``, ``min``, ``tiny`` =
+    ``smallest_normal``, ``resolution``, ``dtype`` its name); ``finfo()`` describes the default dtype."""
+
+    def __init__(self, type=None):
+        d = get_default_dtype() if type is None else as_dtype(type)
+        if not d.is_floating_point:
+            raise TypeError(f"torch.finfo() requires a floating point input type, got {d}. Use torch.iinfo to "
+                            f"handle integer types")
+        info = np.finfo(d.np)
+        self.bits, self.dtype = info.bits, d.name
+        self.eps, self.max, self.min = float(info.eps), float(info.max), float(info.min)
+        self.tiny = self.smallest_normal = float(info.smallest_normal)
+        self.resolution = 10.0 ** -info.precision  # not float(info.resolution), which is rounded to the dtype
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:
+    """``torch.iinfo``: an integer dtype's ``bits``, ``min``, ``max`` and ``dtype`` (its name)."""
+
+    def __init__(self, type):
+        d = as_dtype(type)
+        if d.category != 1:
+            raise TypeError(f"torch.iinfo() requires an integer input type, got {d}. Use torch.finfo to handle "
+                            f"floating types")
+        info = np.iinfo(d.np)
+        self.bits, self.min, self.max, self.dtype = info.bits, int(info.min), int(info.max), d.name
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+def promote_types(type1, type2) -> dtype:
+    """``torch.promote_types``: the dtype two tensors' op gives (the higher category wins, as PyTorch, so
+    float16 with int64 is float16)."""
+    return promote([as_dtype(type1), as_dtype(type2)])
+
+
+def can_cast(from_, to) -> bool:
+    """``torch.can_cast``: whether PyTorch's in-place ops may write ``from_`` into ``to`` (never down a category:
+    floating to integer, integer to bool)."""
+    return as_dtype(from_).category <= as_dtype(to).category

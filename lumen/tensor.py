@@ -1534,6 +1534,40 @@ class Tensor:
     def logcumsumexp(self, dim):
         return red.logcumsumexp(self, dim)
 
+    # ---- linear algebra (lumen.ops.linalg) ----------------------------------------------------------
+    def inverse(self):
+        return linalg_ops.inv(self)
+
+    def det(self):
+        return linalg_ops.det(self)
+
+    def logdet(self):
+        return linalg_ops.logdet(self)
+
+    def slogdet(self):
+        return linalg_ops.slogdet(self)
+
+    def pinverse(self, rcond=1e-15):
+        return linalg_ops.pinverse(self, rcond)
+
+    def svd(self, some=True, compute_uv=True):
+        return linalg_ops.torch_svd(self, some, compute_uv)
+
+    def qr(self, some=True):
+        return linalg_ops.torch_qr(self, some)
+
+    def cholesky(self, upper=False):
+        return linalg_ops.torch_cholesky(self, upper)
+
+    def matrix_power(self, n):
+        return linalg_ops.matrix_power(self, n)
+
+    def matrix_exp(self):
+        return linalg_ops.matrix_exp(self)
+
+    def cross(self, other, dim=None):
+        return linalg_ops.torch_cross(self, other, dim)
+
     # ---- in-place ------------------------------------------------------------------
     def add_(self, other, *, alpha=1):
         return inplace.add_(self, other, alpha)

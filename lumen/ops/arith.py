@@ -930,3 +930,11 @@ def without_gradient_(tensor, compute):
         result = compute(tensor)
     inplace.write(tensor, result if result.dtype is tensor.dtype else result.to(tensor.dtype))
     return tensor.detach_() if tensor.grad_fn is not None else tensor
+
+
+def result_type(tensor, other):
+    """``torch.result_type``: the dtype an arithmetic op of ``tensor`` and ``other`` (tensors or numbers) gives."""
+    operands = (tensor, other)
+    return dtypes.promote([t.dtype for t in operands if isinstance(t, Tensor) and t.ndim],
+                          [t.dtype for t in operands if isinstance(t, Tensor) and not t.ndim],
+                          [t for t in operands if not isinstance(t, Tensor)])

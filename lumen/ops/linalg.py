@@ -7,13 +7,16 @@ the singular values (the backend's SVD)."""
 from __future__ import annotations
 
 import math
+import warnings
+from collections import namedtuple
 
 from .. import dtypes
 from ..autograd.function import Function
-from ..autograd.grad_mode import is_grad_enabled
-from .arith import broadcast_shapes, matmul, where
+from ..autograd.grad_mode import is_grad_enabled, no_grad
+from . import inplace
+from .arith import broadcast_shapes, matmul, maximum, sum_to, where
 from .reduce import amax, amin, normalize_dims
-from .shape import permute, reshape
+from .shape import cat, permute, reshape, stack
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 INF = math.inf
@@ -435,3 +438,587 @@ def einsum(equation, *operands):
     shape = tuple(size[l] for l in out_labels)
     return out if tuple(out.shape) == shape else out.expand(shape)
 
+
+
+# ---- inverses, determinants, solves and decompositions (the backend's LAPACK) --------------------------------
+class LinAlgError(RuntimeError):
+    """A matrix that is singular or not positive-definite, where the op needs it to be (torch.linalg.LinAlgError)."""
+
+
+class return_types:
+    """Named results of the linalg ops, as PyTorch's ``torch.return_types``."""
+    slogdet = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
+    inv_ex = namedtuple("linalg_inv_ex", ["inverse", "info"])
+    solve_ex = namedtuple("linalg_solve_ex", ["result", "info"])
+    cholesky_ex = namedtuple("linalg_cholesky_ex", ["L", "info"])
+    qr = namedtuple("linalg_qr", ["Q", "R"])
+    eigh = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
+    svd = namedtuple("linalg_svd", ["U", "S", "Vh"])
+    torch_svd = namedtuple("svd", ["U", "S", "V"])
+    lstsq = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
+
+
+def _lapack(node, op, name, *arrays, why="the input matrix is singular", **options):
+    """``backend.linalg(name, ...)`` with the backend's LinAlgError as Lumen's, naming the op and the shapes."""
+    b = node.backend
+    try:
+        return b.linalg(name, *arrays, **options)
+    except b.LinAlgError:
+        raise LinAlgError(f"{op}: the computation could not be completed because {why} (shapes "
+                          f"{[tuple(a.shape) for a in arrays]})") from None
+
+
+def _square(A, op, what="A"):
+    if not isinstance(A, Tensor):
+        raise TypeError(f"{op}: {what} must be a Tensor, got {type(A).__name__}")
+    if A.ndim < 2:
+        raise RuntimeError(f"{op}: {what} must have at least 2 dimensions, got shape {tuple(A.shape)}")
+    if A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"{op}: {what} must be batches of square matrices, but they are {A.shape[-2]} by "
+                           f"{A.shape[-1]} matrices")
+    _float_matrix(A, op)
+    return A
+
+
+def _float_matrix(A, op):
+    if not A.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: expected a floating point tensor as input, got {A.dtype} of shape "
+                           f"{tuple(A.shape)}")
+
+
+class Inv(Function):
+    """``A^-1``; gradient ``-A^-T g A^-T`` (in Lumen ops, so double backward is recorded)."""
+
+    def forward(self, a):
+        self.save_outputs(0)
+        return _lapack(self, "linalg.inv", "inv", a)
+
+    def backward(self, g):
+        (y,) = self.saved_outputs
+        return -(y.mT @ g @ y.mT)
+
+
+def inv(A, *, out=None):
+    """``torch.linalg.inv``: the inverse of each square matrix (LinAlgError when one is singular)."""
+    result = Inv.apply(_square(A, "linalg.inv"))
+    return result if out is None else inplace.write_out(out, result, "linalg.inv", A)
+
+
+def _info(A, failed):
+    return A.new_full(A.shape[:-2], 1 if failed else 0, dtype=dtypes.int32)
+
+
+def inv_ex(A, *, check_errors=False):
+    """``(inverse, info)``: info 0 where the inverse exists. Lumen's info is 1 (not the pivot's index) for a batch
+    with a singular matrix, whose inverse is then NaN; ``check_errors=True`` raises instead."""
+    try:
+        return return_types.inv_ex(inv(A), _info(A, False))
+    except LinAlgError:
+        if check_errors:
+            raise
+        return return_types.inv_ex(A.new_full(A.shape, float("nan")), _info(A, True))
+
+
+class Slogdet(Function):
+    """``(sign, log|det A|)``; the sign carries no gradient, the log's is ``g A^-T``."""
+
+    def forward(self, a):
+        self.save_inputs(0)
+        self.mark_non_differentiable(0)
+        sign, logabsdet = self.backend.linalg("slogdet", a)
+        return sign.astype(a.dtype, copy=False), logabsdet.astype(a.dtype, copy=False)
+
+    def backward(self, _, g):
+        (a,) = self.saved_inputs
+        return g.unsqueeze(-1).unsqueeze(-1) * inv(a).mT
+
+
+def slogdet(A):
+    """``torch.linalg.slogdet``: ``(sign, logabsdet)`` of each square matrix (sign 0 and logabsdet -inf where it
+    is singular). The gradient needs the inverse, so it raises LinAlgError for a singular matrix."""
+    return return_types.slogdet(*Slogdet.apply(_square(A, "linalg.slogdet")))
+
+
+class Det(Function):
+    """``det A``; gradient ``g det(A) A^-T`` (LinAlgError for a singular matrix, where PyTorch goes through the
+    SVD)."""
+
+    def forward(self, a):
+        self.save_inputs(0)
+        self.save_outputs(0)
+        return self.backend.asarray(self.backend.linalg("det", a)).astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        (a,), (y,) = self.saved_inputs, self.saved_outputs
+        return (g * y).unsqueeze(-1).unsqueeze(-1) * inv(a).mT
+
+
+def det(A):
+    """``torch.linalg.det``: the determinant of each square matrix."""
+    return Det.apply(_square(A, "linalg.det"))
+
+
+def logdet(A):
+    """``torch.logdet``: ``log(det A)``: NaN where the determinant is negative, -inf where it is 0."""
+    sign, logabsdet = slogdet(A)
+    return where(sign < 0, float("nan"), logabsdet)
+
+
+def _as_matrix_rhs(A, B, left):
+    """torch's rule: B is a batch of vectors when it is 1-d or has A's batch shape with one dim less."""
+    return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]) and left)
+
+
+class Solve(Function):
+    """``X = A^-1 B`` (B a batch of matrices; batch dims broadcast); gradients ``gB = A^-T g``,
+    ``gA = -gB X^T``."""
+
+    def forward(self, a, b):
+        self.save_inputs(0)
+        self.save_outputs(0)
+        self.shapes = (a.shape, b.shape)
+        batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        # numpy's solve broadcasts batch dims only with the matrices' own in place
+        a = self.backend.broadcast_to(a, batch + a.shape[-2:])
+        b = self.backend.broadcast_to(b, batch + b.shape[-2:])
+        return _lapack(self, "linalg.solve", "solve", a, b)
+
+    def backward(self, g):
+        (a,), (x,) = self.saved_inputs, self.saved_outputs
+        gb = solve(a.mT, g)
+        ga = -(gb @ x.mT) if self.needs_input_grad[0] else None
+        return (None if ga is None else sum_to(ga, self.shapes[0]),
+                sum_to(gb, self.shapes[1]) if self.needs_input_grad[1] else None)
+
+
+def solve(A, B, *, left=True, out=None):
+    """``torch.linalg.solve``: ``X`` with ``A X = B`` (``left=False``: ``X A = B``); B a matrix or, by torch's
+    rule, a vector; LinAlgError for a singular A."""
+    _square(A, "linalg.solve")
+    if not isinstance(B, Tensor):
+        raise TypeError(f"linalg.solve: B must be a Tensor, got {type(B).__name__}")
+    if A.dtype is not B.dtype:
+        raise RuntimeError(f"linalg.solve: expected A and B to have the same dtype, but found A of type {A.dtype} "
+                           f"and B of type {B.dtype} instead")
+    vector = _as_matrix_rhs(A, B, left)
+    Bm = B.unsqueeze(-1) if vector else B if left else B.mT
+    if Bm.shape[-2] != A.shape[-1]:
+        raise RuntimeError(f"linalg.solve: incompatible shapes of A and B for the equation "
+                           f"{'AX = B' if left else 'XA = B'} ({tuple(A.shape)} and {tuple(B.shape)})")
+    try:
+        broadcast_shapes(A.shape[:-2], Bm.shape[:-2])
+    except ValueError:
+        raise RuntimeError(f"linalg.solve: the batch dims of A {tuple(A.shape)} and B {tuple(B.shape)} do not "
+                           f"broadcast") from None
+    X = Solve.apply(A if left else A.mT, Bm)
+    result = X.squeeze(-1) if vector else X if left else X.mT
+    return result if out is None else inplace.write_out(out, result, "linalg.solve", A, B)
+
+
+def solve_ex(A, B, *, left=True, check_errors=False):
+    """``(result, info)``, as :func:`inv_ex`."""
+    try:
+        return return_types.solve_ex(solve(A, B, left=left), _info(A, False))
+    except LinAlgError:
+        if check_errors:
+            raise
+        shape = broadcast_shapes(A.shape[:-2], B.shape[:-2] if B.ndim > 1 else ()) + tuple(B.shape[-2:] if
+                                                                                          B.ndim > 1 else B.shape)
+        return return_types.solve_ex(A.new_full(shape, float("nan")), _info(A, True))
+
+
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
+    """``torch.linalg.solve_triangular``: ``X`` with ``A X = B`` (``left=False``: ``X A = B``) reading only A's
+    upper or lower triangle (its diagonal taken as ones when ``unitriangular``). Solved as a general system of
+    that triangle (so the gradient to A is the triangle's, as PyTorch's)."""
+    _square(A, "linalg.solve_triangular")
+    if B.ndim < 2:
+        raise RuntimeError(f"linalg.solve_triangular: B must have at least 2 dimensions, got shape {tuple(B.shape)}")
+    T = A.triu() if upper else A.tril()
+    if unitriangular:
+        eye = T.new_ones(T.shape[-1]).diag_embed()
+        T = T - T.diagonal(0, -2, -1).diag_embed() + eye
+    return solve(T, B, left=left)
+
+
+class Cholesky(Function):
+    """The lower factor ``L`` of ``A = L L^T``; PyTorch's gradient ``S = L^-T Phi(L^T gL) L^-1``, symmetrised,
+    with ``Phi`` the lower triangle with its diagonal halved."""
+
+    def forward(self, a):
+        self.save_outputs(0)
+        return _lapack(self, "linalg.cholesky", "cholesky", a, why="the input is not positive-definite")
+
+    def backward(self, g):
+        (L,) = self.saved_outputs
+        phi = (L.mT @ g.tril()).tril()
+        phi = phi - phi.diagonal(0, -2, -1).diag_embed() * 0.5
+        L_inv = inv(L)
+        s = L_inv.mT @ phi @ L_inv
+        return (s + s.mT) * 0.5
+
+
+def cholesky(A, *, upper=False, out=None):
+    """``torch.linalg.cholesky``: L (``upper``: ``L^T``) of each symmetric positive-definite matrix, reading its
+    lower triangle; LinAlgError when one is not positive-definite."""
+    L = Cholesky.apply(_square(A, "linalg.cholesky"))
+    result = L.mT if upper else L
+    return result if out is None else inplace.write_out(out, result, "linalg.cholesky", A)
+
+
+def cholesky_ex(A, *, upper=False, check_errors=False):
+    """``(L, info)``, as :func:`inv_ex`."""
+    try:
+        return return_types.cholesky_ex(cholesky(A, upper=upper), _info(A, False))
+    except LinAlgError:
+        if check_errors:
+            raise
+        return return_types.cholesky_ex(A.new_full(A.shape, float("nan")), _info(A, True))
+
+
+class QR(Function):
+    """``A = Q R`` (reduced or complete); for ``m >= n`` the gradient of the reduced one is
+    ``(gQ + Q copyltu(M)) R^-T`` with ``M = R gR^T - gQ^T Q`` and ``copyltu`` the symmetric matrix of M's lower
+    triangle."""
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def forward(self, a):
+        self.save_outputs(0, 1)
+        q, r = self.backend.linalg("qr", a, mode=self.mode)
+        return q.astype(a.dtype, copy=False), r.astype(a.dtype, copy=False)
+
+    def backward(self, gq, gr):
+        q, r = self.saved_outputs
+        m, n = q.shape[-2], r.shape[-1]
+        if m < n or (self.mode == "complete" and m > n):
+            raise RuntimeError(f"linalg.qr: the derivative is not implemented when mode='{self.mode}' and the input "
+                               f"is {m} by {n} (PyTorch's is defined for mode='reduced' and m >= n, or square "
+                               f"matrices)")
+        gq = q.new_zeros(q.shape) if gq is None else gq
+        gr = r.new_zeros(r.shape) if gr is None else gr
+        M = r @ gr.mT - gq.mT @ q
+        low = M.tril(-1)
+        copyltu = low + low.mT + M.diagonal(0, -2, -1).diag_embed()
+        return solve(r, (gq + q @ copyltu).mT).mT
+
+
+def qr(A, mode="reduced"):
+    """``torch.linalg.qr``: ``(Q, R)`` with ``mode`` 'reduced', 'complete' or 'r' (Q empty)."""
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), 'r', "
+                           f"or 'complete'")
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.qr: A must have at least 2 dimensions, got shape {tuple(A.shape)}")
+    _float_matrix(A, "linalg.qr")
+    q, r = QR.apply(A, mode="complete" if mode == "complete" else "reduced")
+    return return_types.qr(q.new_zeros((0,)) if mode == "r" else q, r)
+
+
+class Eigh(Function):
+    """Eigenvalues (ascending) and eigenvectors of symmetric matrices; PyTorch's gradient
+    ``V (diag(gL) + skew(V^T gV) / (2 E)) V^T`` with ``E_ij = L_j - L_i`` (off the diagonal), which is
+    symmetric."""
+
+    def __init__(self, uplo):
+        self.uplo = uplo
+
+    def forward(self, a):
+        self.save_outputs(0, 1)
+        w, v = self.backend.linalg("eigh", a, UPLO=self.uplo)
+        return w.astype(a.dtype, copy=False), v.astype(a.dtype, copy=False)
+
+    def backward(self, gw, gv):
+        w, v = self.saved_outputs
+        inner = w.new_zeros(v.shape)
+        if gv is not None:
+            E = w.unsqueeze(-2) - w.unsqueeze(-1)
+            off = ~v.new_ones(v.shape[-1]).diag_embed().to(dtypes.bool_)
+            vhgv = v.mT @ gv
+            inner = where(off, (vhgv - vhgv.mT) * 0.5 / where(off, E, 1), 0)
+        if gw is not None:
+            inner = inner + gw.diag_embed()
+        return v @ inner @ v.mT
+
+
+def eigh(A, UPLO="L"):
+    """``torch.linalg.eigh``: ``(eigenvalues, eigenvectors)`` of each symmetric matrix, from its ``UPLO``
+    triangle; the eigenvalues ascending."""
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    return return_types.eigh(*Eigh.apply(_square(A, "linalg.eigh"), uplo=UPLO))
+
+
+def eigvalsh(A, UPLO="L"):
+    """The eigenvalues of :func:`eigh` (their gradient is ``V diag(gL) V^T``)."""
+    return eigh(A, UPLO).eigenvalues
+
+
+class SVD(Function):
+    """``A = U diag(S) Vh`` (reduced); PyTorch's gradient (``svd_backward``):
+    ``U [(skew(U^T gU) S + S skew(V^T gV)) / E + diag(gS)] Vh`` plus the parts of gU (gV) outside U's (V's) span,
+    ``E_ij = S_j^2 - S_i^2``. Singular values must be distinct (and nonzero where gU or gVh is used)."""
+
+    def forward(self, a):
+        self.save_outputs(0, 1, 2)
+        u, s, vh = self.backend.svd(a)
+        return u, s.astype(a.dtype, copy=False), vh
+
+    def backward(self, gu, gs, gvh):
+        u, s, vh = self.saved_outputs
+        if gu is None and gvh is None:
+            return (u * gs.unsqueeze(-2)) @ vh
+        m, n, k = u.shape[-2], vh.shape[-1], s.shape[-1]
+        v = vh.mT
+        gu = u.new_zeros(u.shape) if gu is None else gu
+        gv = v.new_zeros(v.shape) if gvh is None else gvh.mT
+        s2 = s * s
+        off = ~s.new_ones(k).diag_embed().to(dtypes.bool_)
+        E = where(off, s2.unsqueeze(-2) - s2.unsqueeze(-1), 1)
+        uhgu, vhgv = u.mT @ gu, v.mT @ gv
+        uhgu, vhgv = uhgu - uhgu.mT, vhgv - vhgv.mT
+        core = (uhgu * s.unsqueeze(-2) + s.unsqueeze(-1) * vhgv) / E
+        if gs is not None:
+            core = core + gs.diag_embed()
+        if m > k:
+            gus = gu / s.unsqueeze(-2)
+            ga = (u @ core + gus - u @ (u.mT @ gus)) @ vh
+        elif n > k:
+            gvs = gv / s.unsqueeze(-2)
+            ga = u @ (core @ vh + (gvs - v @ (v.mT @ gvs)).mT)
+        else:
+            ga = u @ core @ vh
+        return ga
+
+
+def svd(A, full_matrices=True, *, driver=None):
+    """``torch.linalg.svd``: ``(U, S, Vh)``, S descending. ``full_matrices=True`` (torch's default) completes U
+    or Vh to square orthogonal matrices (their extra columns carry no gradient, and a gradient for them is
+    refused, as PyTorch refuses it); ``driver`` (a cuSOLVER choice) is accepted and ignored."""
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.svd: A must have at least 2 dimensions, got shape {tuple(A.shape)}")
+    _float_matrix(A, "linalg.svd")
+    u, s, vh = SVD.apply(A)
+    m, n = A.shape[-2], A.shape[-1]
+    if not full_matrices or m == n:
+        return return_types.svd(u, s, vh)
+    with no_grad():
+        full_u, _, full_vh = (t for t in _full_svd(A.detach()))
+    if m > n:
+        u = cat([u, full_u[..., n:]], -1)
+    else:
+        vh = cat([vh, full_vh[..., m:, :]], -2)
+    return return_types.svd(u, s, vh)
+
+
+def _full_svd(A):
+    b = A._backend
+    return [A._like(x) for x in b.linalg("svd", A._data, full_matrices=True)]
+
+
+def torch_svd(input, some=True, compute_uv=True):
+    """``torch.svd`` (deprecated there): ``(U, S, V)`` with V, not Vh; ``some=False`` gives the full U and V;
+    ``compute_uv=False`` gives zero U and V."""
+    U, S, Vh = svd(input, full_matrices=not some)
+    if not compute_uv:
+        m, n = input.shape[-2], input.shape[-1]
+        return return_types.torch_svd(input.new_zeros(input.shape[:-2] + (m, m if not some else min(m, n))), S,
+                                      input.new_zeros(input.shape[:-2] + (n, n if not some else min(m, n))))
+    return return_types.torch_svd(U, S, Vh.mT)
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
+    """``torch.linalg.pinv``: the pseudo-inverse through the SVD, singular values at most
+    ``max(atol, rtol * S_max)`` dropped (rtol's default ``eps * max(m, n)`` when neither is given)."""
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.pinv: A must have at least 2 dimensions, got shape {tuple(A.shape)}")
+    _float_matrix(A, "linalg.pinv")
+    U, S, Vh = svd(A, full_matrices=False)
+    cutoff = _rank_cutoff(A, S, atol, rtol)
+    keep = S > cutoff
+    s_inv = where(keep, 1 / where(keep, S, 1), 0)
+    return (Vh.mT * s_inv.unsqueeze(-2)) @ U.mT
+
+
+def _rank_cutoff(A, S, atol, rtol):
+    if rtol is None:
+        rtol = 0.0 if atol is not None and (not isinstance(atol, (int, float)) or atol > 0) else \
+            dtypes.finfo(A.dtype).eps * max(A.shape[-2], A.shape[-1])
+    s_max = S.detach().amax(-1, keepdim=True) if S.shape[-1] else S.new_zeros(S.shape[:-1] + (1,))
+    cutoff = s_max * rtol
+    if atol is not None:
+        cutoff = maximum(cutoff, atol if isinstance(atol, Tensor) else cutoff.new_full((), float(atol)))
+    return cutoff
+
+
+def pinverse(input, rcond=1e-15):
+    """``torch.pinverse``: :func:`pinv` with ``rtol=rcond``."""
+    return pinv(input, rtol=rcond)
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
+    """``torch.linalg.matrix_rank``: how many singular values exceed the cutoff of :func:`pinv` (int64)."""
+    _float_matrix(A, "linalg.matrix_rank")
+    S = svdvals(A.detach())
+    return (S > _rank_cutoff(A, S, atol, rtol)).sum(-1)
+
+
+def matrix_power(A, n):
+    """``torch.linalg.matrix_power``: ``A^n`` by repeated squaring (``n < 0``: of the inverse; ``n = 0``: I)."""
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"linalg.matrix_power: A must be batches of square matrices, got shape {tuple(A.shape)}")
+    if n < 0:
+        A, n = inv(A), -n
+    result = None
+    while n:
+        if n & 1:
+            result = A if result is None else result @ A
+        n >>= 1
+        if n:
+            A = A @ A
+    return result if result is not None else A.new_ones(A.shape[-1]).diag_embed().expand(A.shape).clone()
+
+
+def matrix_exp(A):
+    """``torch.linalg.matrix_exp``: scaling and squaring of an order-18 Taylor series, in Lumen ops (so its
+    gradient is the series' own)."""
+    _square(A, "linalg.matrix_exp")
+    norm1 = float(A.detach().abs().sum(-2).amax()) if A.numel() else 0.0
+    squarings = max(0, math.ceil(math.log2(norm1))) + 1 if norm1 > 0.5 else 0
+    X = A / (2 ** squarings)
+    eye = A.new_ones(A.shape[-1]).diag_embed().expand(A.shape)
+    term, total = eye, eye
+    for k in range(1, 19):
+        term = term @ X / k
+        total = total + term
+    for _ in range(squarings):
+        total = total @ total
+    return total
+
+
+def multi_dot(tensors):
+    """``torch.linalg.multi_dot``: the product of a chain of matrices (first and last may be vectors), multiplied
+    in the order that costs the fewest scalar products."""
+    if len(tensors) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    first, last = tensors[0].ndim == 1, tensors[-1].ndim == 1
+    mats = [tensors[0].unsqueeze(0) if first else tensors[0], *tensors[1:-1],
+            tensors[-1].unsqueeze(-1) if last else tensors[-1]]
+    for i, t in enumerate(mats):
+        if t.ndim != 2:
+            raise RuntimeError(f"multi_dot(): tensor {i} must be 2D but got {t.ndim}D (shape {tuple(t.shape)})")
+    dims = [mats[0].shape[0]] + [t.shape[1] for t in mats]
+    out = _chain(mats, _chain_order(dims), 0, len(mats) - 1)
+    if first:
+        out = out.squeeze(0)
+    return out.squeeze(-1) if last else out
+
+
+def _chain_order(dims):
+    """The matrix-chain split table (classic dynamic programme)."""
+    n = len(dims) - 1
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = math.inf
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+    return split
+
+
+def _chain(mats, split, i, j):
+    if i == j:
+        return mats[i]
+    k = split[i][j]
+    return matmul(_chain(mats, split, i, k), _chain(mats, split, k + 1, j))
+
+
+def chain_matmul(*matrices):
+    """``torch.chain_matmul`` (deprecated there for multi_dot): the product of 2-d matrices."""
+    warnings.warn("torch.chain_matmul is deprecated and will be removed in a future PyTorch release. Use "
+                  "torch.linalg.multi_dot instead, which accepts a list of two or more tensors rather than multiple "
+                  "parameters.", UserWarning, stacklevel=2)
+    if len(matrices) == 1:
+        return matrices[0].clone()
+    return multi_dot(list(matrices))
+
+
+def vecdot(x, y, *, dim=-1):
+    """``torch.linalg.vecdot``: the dot product along ``dim``, broadcast."""
+    return (x * y).sum(dim)
+
+
+def linalg_diagonal(A, *, offset=0, dim1=-2, dim2=-1):
+    """``torch.linalg.diagonal``: ``torch.diagonal`` with the last two dims as default."""
+    return A.diagonal(offset, dim1, dim2)
+
+
+def vander(x, N=None):
+    """``torch.linalg.vander``: columns ``x^0, x^1, ..., x^(N-1)`` (increasing powers, as torch.linalg)."""
+    n = x.shape[-1] if N is None else N
+    if n < 1:
+        raise RuntimeError(f"linalg.vander: N must be greater than 1, got {n}")
+    powers = [x.new_ones(x.shape)] + [x] * (n - 1)
+    cols = [powers[0]]
+    for p in powers[1:]:
+        cols.append(cols[-1] * p)
+    return stack(cols, -1)
+
+
+def cross(input, other, *, dim=-1):
+    """``torch.linalg.cross``: the cross product of 3-vectors along ``dim``, broadcast."""
+    if input.ndim != other.ndim:
+        raise RuntimeError(f"linalg.cross: inputs must have the same number of dimensions, got shapes "
+                           f"{tuple(input.shape)} and {tuple(other.shape)}")
+    if input.shape[dim] != 3 or other.shape[dim] != 3:
+        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3, got {tuple(input.shape)} and "
+                           f"{tuple(other.shape)}")
+    a = [input.select(dim, i) for i in range(3)]
+    b = [other.select(dim, i) for i in range(3)]
+    return stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]],
+                 dim if dim >= 0 else dim + max(input.ndim, other.ndim))
+
+
+def torch_cross(input, other, dim=None):
+    """``torch.cross``: as linalg.cross, ``dim`` defaulting to the first dim of length 3 (torch's deprecated
+    default, with its warning)."""
+    if dim is None:
+        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
+                      "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree "
+                      "with that of linalg.cross in a future release.", UserWarning, stacklevel=2)
+        dim = next((i for i, s in enumerate(broadcast_shapes(input.shape, other.shape)) if s == 3), -1)
+    return cross(input, other, dim=dim)
+
+
+def lstsq(A, B, rcond=None, *, driver=None):
+    """``torch.linalg.lstsq``: the least-squares solution of ``A X = B`` through :func:`pinv` (differentiable);
+    ``residuals``, ``rank`` and ``singular_values`` as torch's default CPU driver ('gelsy') gives them: the rank,
+    with empty residuals and singular values."""
+    if B.ndim == A.ndim - 1:
+        raise RuntimeError(f"linalg.lstsq: B must have at least {A.ndim} dimensions (a batch of matrices), got "
+                           f"shape {tuple(B.shape)}")
+    X = pinv(A, rtol=rcond) @ B
+    empty = A.new_zeros((0,))
+    return return_types.lstsq(X, empty, matrix_rank(A, rtol=rcond), empty)
+
+
+def _deprecated(old, new):
+    warnings.warn(f"torch.{old} is deprecated in favor of torch.linalg.{new} and will be removed in a future "
+                  f"PyTorch release.", UserWarning, stacklevel=3)
+
+
+def torch_cholesky(input, upper=False):
+    """``torch.cholesky`` (deprecated there for linalg.cholesky, with its warning)."""
+    _deprecated("cholesky", "cholesky")
+    return cholesky(input, upper=upper)
+
+
+def torch_qr(input, some=True):
+    """``torch.qr`` (deprecated there for linalg.qr, with its warning): ``some=False`` is mode 'complete'."""
+    _deprecated("qr", "qr")
+    return qr(input, "reduced" if some else "complete")

@@ -50,6 +50,13 @@ class NumpyBackend(Backend):
         from scipy import special
         return special.polygamma(n, a).astype(a.dtype, copy=False)
 
+    LinAlgError = np.linalg.LinAlgError  # what ``linalg`` raises for singular or non-definite input
+
+    @staticmethod
+    def linalg(name, *arrays, **options):
+        """``np.linalg.<name>(*arrays, **options)`` (inv, det, slogdet, solve, cholesky, qr, eigh, svd, ...)."""
+        return getattr(np.linalg, name)(*arrays, **options)
+
     @staticmethod
     def svd(a):
         """The reduced SVD ``(U, S, Vh)`` of the matrices in the last two dims, S descending."""

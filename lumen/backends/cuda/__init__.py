@@ -104,6 +104,13 @@ class CupyBackend(base.Backend):
         from cupyx.scipy import special
         return special.polygamma(n, a).astype(a.dtype, copy=False)
 
+    LinAlgError = cupy.linalg.LinAlgError  # what ``linalg`` raises for singular or non-definite input
+
+    @staticmethod
+    def linalg(name, *arrays, **options):
+        """``cupy.linalg.<name>(*arrays, **options)`` (inv, det, slogdet, solve, cholesky, qr, eigh, svd, ...)."""
+        return getattr(cupy.linalg, name)(*arrays, **options)
+
     @staticmethod
     def svd(a):
         """The reduced SVD ``(U, S, Vh)`` of the matrices in the last two dims, S descending."""

@@ -10,8 +10,10 @@ when the last bucket has started, the reductions are waited for and the averaged
 over the batch (with a summed loss: the sum's gradient divided by N; multiply the learning rate by N, or the
 loss by N, for one process's summed loss).
 
-Lumen's engine stores leaf gradients when the backward pass ends, so the bucket reductions overlap each other
-and whatever follows ``backward()`` until the next forward, not the backward computation itself.
+The reductions overlap the backward pass as far as the engine runs the hooks during it: each hook also polls
+the started reductions, since MPI moves their data only inside its calls. Lumen's engine now stores every
+leaf's gradient when the pass ends, so today the buckets' reductions overlap one another, not the backward
+computation.
 """
 from __future__ import annotations
 
@@ -212,6 +214,8 @@ class DistributedDataParallel(Module):
         state = self._iteration
         state["ready"][index] = True
         self._buckets[self._bucket_of[index]].ready += 1
+        for bucket in self._buckets[:state["next_bucket"]]:
+            bucket.work.is_completed()  # MPI moves a started reduction's data only inside its calls
         # Every rank must start the same all-reduces in the same order: bucket k waits for buckets < k.
         while state["next_bucket"] < len(self._buckets):
             bucket = self._buckets[state["next_bucket"]]

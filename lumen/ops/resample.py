@@ -450,5 +450,5 @@ def channel_shuffle(input, groups):
     return y.reshape(tuple(input.shape))
 
 
-native_channel_shuffle = channel_shuffle  # torch's non-quantized kernel of the same shuffle
+native_channel_shuffle = channel_shuffle  # torch's kernel of the same shuffle (which, unlike this, has no derivative)
 __all__ += ["channel_shuffle", "native_channel_shuffle"]

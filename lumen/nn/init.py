@@ -7,14 +7,15 @@ on the tensor's own device and dtype, and returns the tensor.
 from __future__ import annotations
 
 import math
-
+import warnings
 
 import lumen
 from lumen.ops.conv import bilinear_filter_shape
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
-           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-           "bilinear_", "bilinear_factor", "bilinear_kernel"]
+__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_", "ones_", "eye_", "dirac_",
+           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_",
+           "bilinear_", "bilinear_factor", "bilinear_kernel", "uniform", "normal", "constant", "eye", "dirac",
+           "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse"]
 
 _LINEAR_FNS = {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                "conv_transpose3d", "sigmoid"}
@@ -173,3 +174,107 @@ def bilinear_(weight):
     with lumen.no_grad():
         weight.copy_(w.to(weight.device))
     return weight
+
+
+def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None):
+    """Fill with N(mean, std^2) truncated to [a, b], by PyTorch's inverse-CDF method: uniform draws between the
+    bounds' CDF values, mapped back through erfinv (then clamped, against rounding)."""
+    _check(tensor, "trunc_normal_")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values may "
+                      "be incorrect.", stacklevel=2)
+
+    def norm_cdf(x):
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+    low, high = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
+    with lumen.no_grad():
+        tensor.uniform_(2 * low - 1, 2 * high - 1, generator=generator)
+        tensor.erfinv_()
+        tensor.mul_(std * math.sqrt(2.0))
+        tensor.add_(mean)
+        tensor.clamp_(min=a, max=b)
+    return tensor
+
+
+def eye_(tensor):
+    """Fill a 2-d tensor with the identity (ones on the diagonal of a rectangular matrix)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"Only tensors with 2 dimensions are supported (got shape {tuple(tensor.shape)})")
+    with lumen.no_grad():
+        tensor.copy_(lumen.eye(*tensor.shape, dtype=tensor.dtype, device=tensor.device))
+    return tensor
+
+
+def dirac_(tensor, groups: int = 1):
+    """Fill a 3-, 4- or 5-d conv weight with the Dirac delta: each of the first ``min(out/groups, in)`` output
+    channels of every group passes its input channel through unchanged (a centred one in the kernel)."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"Only tensors with 3, 4, or 5 dimensions are supported (got shape {tuple(tensor.shape)})")
+    sizes = tuple(tensor.shape)
+    if sizes[0] % groups != 0:
+        raise ValueError(f"dim 0 must be divisible by groups (got {sizes[0]} and groups={groups})")
+    per_group = sizes[0] // groups
+    with lumen.no_grad():
+        tensor.zero_()
+        centre = tuple(k // 2 for k in sizes[2:])
+        for g in range(groups):
+            for d in range(min(per_group, sizes[1])):
+                tensor[(g * per_group + d, d) + centre] = 1
+    return tensor
+
+
+def orthogonal_(tensor, gain: float = 1, generator=None):
+    """Fill with a (semi-)orthogonal matrix (Saxe et al. 2013), of the tensor flattened to ``(rows, -1)``: the
+    QR decomposition of a normal draw, Q's columns signed by R's diagonal (so Q is uniformly distributed), times
+    ``gain``."""
+    if tensor.ndim < 2:
+        raise ValueError(f"Only tensors with 2 or more dimensions are supported (got shape {tuple(tensor.shape)})")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    with lumen.no_grad():
+        flattened = tensor.new_empty((rows, cols)).normal_(0, 1, generator=generator)
+        if rows < cols:
+            flattened = flattened.t()
+        q, r = lumen.linalg.qr(flattened)
+        q = q * r.diagonal().sign()
+        if rows < cols:
+            q = q.t()
+        tensor.copy_(q.reshape(tensor.shape) * gain)
+    return tensor
+
+
+def sparse_(tensor, sparsity, std: float = 0.01, generator=None):
+    """Fill a 2-d tensor from N(0, std^2), then zero ``ceil(sparsity * rows)`` random rows of each column
+    (Martens 2010)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"Only tensors with 2 dimensions are supported (got shape {tuple(tensor.shape)})")
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    with lumen.no_grad():
+        tensor.normal_(0, std, generator=generator)
+        for col in range(cols):
+            zero_rows = lumen.randperm(rows, generator=generator, device=tensor.device)[:num_zeros]
+            tensor[zero_rows, col] = 0
+    return tensor
+
+
+def _make_deprecate(method):
+    new_name = method.__name__
+    old_name = new_name[:-1]
+
+    def deprecated_init(*args, **kwargs):
+        warnings.warn(f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.", FutureWarning,
+                      stacklevel=2)
+        return method(*args, **kwargs)
+    deprecated_init.__name__ = deprecated_init.__qualname__ = old_name
+    deprecated_init.__doc__ = f"``{old_name}(...)``: deprecated (with torch's FutureWarning) for :func:`{new_name}`."
+    return deprecated_init
+
+
+uniform, normal, constant = _make_deprecate(uniform_), _make_deprecate(normal_), _make_deprecate(constant_)
+eye, dirac = _make_deprecate(eye_), _make_deprecate(dirac_)
+xavier_uniform, xavier_normal = _make_deprecate(xavier_uniform_), _make_deprecate(xavier_normal_)
+kaiming_uniform, kaiming_normal = _make_deprecate(kaiming_uniform_), _make_deprecate(kaiming_normal_)
+orthogonal, sparse = _make_deprecate(orthogonal_), _make_deprecate(sparse_)

@@ -49,8 +49,8 @@ def test_shell_command_is_valid(command):
         from recipes import predict
         predict.parse_args(words[3:])
     elif words[:3] == ["python", "-m", "lumen.utils.summary"]:
-        from lumen.utils import summary
-        summary.parse_args(words[3:])
+        from lumen.utils.summary import parse_args
+        parse_args(words[3:])
     elif words[:3] == ["pip", "install", "-e"]:
         extras = re.findall(r"\[(.*)\]", words[3])
         defined = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]

@@ -1,8 +1,16 @@
 """Train and evaluate FCNs on PASCAL VOC: the protocol of Long, Shelhamer and Darrell (2015).
 
     python -m recipes.fcn_voc                                  # embedded synthetic VOC data, a few minutes on a CPU
+    python -m recipes.fcn_voc --init none                      # the same from scratch: the baseline
     python -m recipes.fcn_voc --data VOCdevkit/VOC2012 --sbd benchmark_RELEASE/dataset \\
         --model staged --init vgg16.npz --device cuda          # the paper's 32s -> 16s -> 8s protocol
+
+The embedded default follows the paper end to end at a small scale: a VGG16 classifier (1/8 width) is
+trained on a synthetic ImageNet-layout set by ``recipes.imagenet`` (once; it is cached under the data
+cache by a digest of its settings), convolutionalised into the FCN trunk, and FCN-32s, then FCN-16s
+from it, then FCN-8s from that are trained with the reference solver's relative settings: SGD with
+momentum 0.99, weight decay 5e-4, biases at twice the lr without decay, the loss summed over pixels,
+the lr lowered from one stage to the next.
 
 Everything here composes the library: data sets, loader, models, optimizer,
 metrics and plots come from ``lumen``; this file only wires them together and
@@ -15,8 +23,7 @@ import argparse
 import csv
 import json
 import math
-import os
-import signal
+import shlex
 import sys
 import time
 import zipfile
@@ -36,22 +43,23 @@ from lumen.vision.datasets import (VOC_CLASSES, SBDSegmentation, SegmentationFol
 from lumen.vision.models import fcn, read_npz
 from lumen.vision.transforms import (VOC_BGR_MEAN, Compose, PadCollate, RandomCrop, ToCaffeInput,
                                      from_caffe_input)
+from recipes._common import (Interrupt, UserError, add_run_arguments, cache_dir, curves_figure, progress, read_checkpoint, rng_state,
+                             set_rng_state)
 
 MODELS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "staged")
 BACKBONES = ("vgg16", "alexnet", "googlenet")
 STAGES = {"staged": ("fcn32s", "fcn16s", "fcn8s")}
 N_CLASSES = len(VOC_CLASSES)
 
-# The embedded default: a narrow FCN trained from scratch on synthetic VOC-layout data.
-EMBEDDED = dict(model="staged", width=1 / 8, iters=600, optimizer="adam", lr=1e-3, momentum=0.9, weight_decay=5e-4,
-                normalize=True, stage_lr_factor=1.0, eval_every=250, n_train=160, n_val=40, size=64)
+# The embedded default: the paper's protocol at a small scale (see the module's docstring). The lr is
+# given per pixel-averaged loss (PIXEL_LR) and divided by the pixels of an image, since the loss is summed.
+EMBEDDED = dict(model="staged", width=1 / 8, iters=500, optimizer="sgd", lr=None, momentum=0.99, weight_decay=5e-4,
+                normalize=False, stage_lr_factor=0.1, eval_every=250, n_train=200, n_val=40, size=128,
+                init="embedded")
+PIXEL_LR = 1e-3
 # The reference solver (voc-fcn32s/solve.py): fixed lr for the unnormalised loss, high momentum, batch 1.
 PAPER = dict(model="fcn32s", width=1.0, iters=100000, optimizer="sgd", lr=1e-10, momentum=0.99, weight_decay=5e-4,
              normalize=False, stage_lr_factor=0.01, eval_every=4000)
-
-
-class UserError(Exception):
-    """A mistake in the command line or the data: reported in one line, without a traceback."""
 
 
 def parse_args(argv=None):
@@ -71,8 +79,13 @@ def parse_args(argv=None):
     p.add_argument("--model", help=f"one of {', '.join(MODELS)} (staged = 32s, then 16s from it, then 8s)")
     p.add_argument("--backbone", default="vgg16", help=f"one of {', '.join(BACKBONES)}")
     p.add_argument("--width", type=float, help="channel multiplier of the trunk (1 = the paper's nets)")
-    p.add_argument("--init", type=Path, help="ImageNet classifier weights (.npz from python -m "
-                   "lumen.vision.convert) to convolutionalise into the trunk")
+    p.add_argument("--init", type=Path, help="ImageNet classifier weights to convolutionalise into the trunk: an "
+                   ".npz (python -m recipes.imagenet --export, python -m lumen.vision.convert), 'embedded' (the "
+                   "default on the embedded data: trained once by recipes.imagenet and cached) or 'none' (from scratch)")
+    p.add_argument("--classifier", default="", metavar="ARGS", help="--init embedded: further recipes.imagenet "
+                   "arguments for the classifier (e.g. '--iters 100'; part of its cache key)")
+    p.add_argument("--health-check", type=int, default=100, help="after N iterations of each stage, warn if the "
+                   "validation prediction is a single class or the loss has not moved from ln(classes) (0: never)")
     p.add_argument("--iters", type=int, help="iterations per stage")
     p.add_argument("--lr", type=float, help="learning rate of the first stage")
     p.add_argument("--stage-lr-factor", type=float, help="lr multiplier from one stage to the next")
@@ -85,23 +98,27 @@ def parse_args(argv=None):
                    help="average the loss over pixels (default: unnormalised sum on real data, as the reference)")
     p.add_argument("--eval-every", type=int, help="validate every N iterations (and at the end of each stage)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N iterations")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, help="background data-loading threads (default: 0 on the CPU, where "
                    "they would compete with BLAS for the cores; 2 on a GPU)")
-    p.add_argument("--out", type=Path, default=Path("runs/fcn_voc"), help="output folder")
-    p.add_argument("--resume", nargs="?", const="auto", help="resume from CHECKPOINT (default: OUT/checkpoint.npz)")
+    add_run_arguments(p, "runs/fcn_voc")
     p.add_argument("--eval-only", type=Path, metavar="CKPT", help="evaluate a checkpoint and exit")
-    p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--n-train", type=int, help="embedded data: training images")
     p.add_argument("--n-val", type=int, help="embedded data: validation images")
     p.add_argument("--size", type=int, help="embedded data: image size")
-    p.add_argument("--cache", type=Path, help="where the embedded data set is generated (default: "
-                   "$LUMEN_CACHE or ~/.cache/lumen)")
     args = p.parse_args(argv)
     preset = EMBEDDED if args.data is None else PAPER
     for key, value in preset.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if str(args.init) in ("embedded", "none"):
+        args.init = None if str(args.init) == "none" else "embedded"
+    if args.init == "embedded" and args.data is not None:
+        raise UserError("--init embedded: the embedded classifier is trained on the embedded synthetic data; for "
+                        "real data give ImageNet weights (an .npz) or none")
+    args.lr_note = None
+    if args.lr is None:  # the embedded data's lr for the summed loss: PIXEL_LR over the pixels of an image
+        args.lr = PIXEL_LR / (args.size * args.size)
+        args.lr_note = f"{PIXEL_LR:g} for a pixel-averaged loss, divided by the {args.size}x{args.size} pixels summed"
     if args.model not in MODELS:
         raise UserError(f"unknown model {args.model!r}; expected one of {', '.join(MODELS)}")
     if args.backbone not in BACKBONES:
@@ -109,6 +126,8 @@ def parse_args(argv=None):
     if args.backbone != "vgg16" and args.model not in ("fcn32s",):
         raise UserError(f"--backbone {args.backbone} comes with the fcn32s head only (paper Table 1); "
                         f"use --model fcn32s")
+    if args.health_check < 0:
+        raise UserError(f"--health-check must be 0 (never) or more, got {args.health_check}")
     if args.crop is not None and args.crop < 1:
         raise UserError(f"--crop must be at least 1, got {args.crop}")
     for name in ("iters", "batch_size", "checkpoint_every", "eval_every"):
@@ -125,10 +144,6 @@ def parse_args(argv=None):
 
 
 # ---- data ---------------------------------------------------------------------------------
-def cache_dir(args) -> Path:
-    return args.cache or Path(os.environ.get("LUMEN_CACHE", Path.home() / ".cache" / "lumen"))
-
-
 def is_folder_data(path) -> bool:
     return (path / "images").is_dir() and (path / "masks").is_dir()
 
@@ -248,6 +263,68 @@ def segmentation_loss(scores, label, args, weight=None):
     return loss if args.normalize else loss / scores.shape[0]
 
 
+def embedded_classifier(args) -> Path:
+    """The embedded data's ImageNet classifier (VGG16 at ``args.width``), trained once by ``recipes.imagenet``
+    on its synthetic ImageNet-layout set and cached under the data cache by a digest of its settings."""
+    from recipes import imagenet
+
+    try:
+        cls_args = imagenet.parse_args(["--arch", "vgg16", "--width", repr(args.width), "--device", args.device,
+                                        *(["--cache", str(args.cache)] if args.cache else []),
+                                        *shlex.split(args.classifier)])
+    except SystemExit:  # argparse has printed the error
+        raise UserError(f"--classifier {args.classifier!r}: not arguments of recipes.imagenet") from None
+    where = cache_dir(args) / "classifiers" / f"vgg16-w{args.width:g}-{imagenet.config_key(cls_args)}"
+    weights = where / "classifier.npz"
+    if weights.is_file():
+        top1 = json.loads((where / "metrics.json").read_text())["top1"]
+        print(f"fcn_voc: the embedded classifier is cached: {weights} (validation top-1 {100 * top1:.1f}%)")
+        return weights
+    cls_args.out, cls_args.export = where, weights
+    if (where / "checkpoint.npz").is_file():
+        cls_args.resume = "auto"
+    print(f"fcn_voc: training the embedded classifier once (recipes.imagenet: vgg16, width {args.width:g}, "
+          f"{cls_args.iters} iterations of {cls_args.batch_size}); it is cached in {where}")
+    result = imagenet.run(cls_args)
+    if result is None:
+        raise UserError(f"the classifier's training was stopped; run again to resume it ({where})")
+    return weights
+
+
+def pixel_loss(value, labels, batch, args):
+    """The loss per scored pixel, whichever normalisation the run uses."""
+    if args.normalize:
+        return value
+    scored = int((labels != args.ignore_index).sum().item())
+    return value * batch / max(scored, 1)
+
+
+def health_warning(model, val_set, device, args, stage, iteration, loss_per_pixel, n_images=8):
+    """One line naming the likely causes when the net predicts one class everywhere or its loss sits at
+    ln(classes) (the silent all-background failure), else None."""
+    predicted = set()
+    model.eval()
+    with lumen.no_grad():
+        for i in range(min(n_images, len(val_set))):
+            image, _ = val_set[i]
+            predicted.update(model(lumen.from_numpy(image[None]).to(device)).argmax(1).numpy().ravel().tolist())
+    model.train()
+    chance = math.log(len(args.classes))
+    symptoms = []
+    if len(predicted) == 1:
+        symptoms.append(f"every validation pixel is predicted '{args.classes[predicted.pop()]}'")
+    if abs(loss_per_pixel - chance) <= 0.01 * chance:
+        symptoms.append(f"the loss per pixel is {loss_per_pixel:.3f}, within 1% of ln({len(args.classes)}) = "
+                        f"{chance:.3f}")
+    if not symptoms:
+        return None
+    return (f"fcn_voc: warning: {stage} after {iteration} iterations: {' and '.join(symptoms)}. Likely causes: "
+            f"the trunk's weights were not transplanted (check --init; a transplanted conv1_1.weight in "
+            f"{args.out / 'checkpoint.npz'} equals the classifier's), the lr does not suit the loss (summed over "
+            f"pixels it wants an lr divided by the pixels per image: the reference's 1e-10 is for 500x500), or the "
+            f"labels are all void or background (look at the masks)")
+
+
 # ---- evaluation -----------------------------------------------------------------------------
 def evaluate(model, dataset, device, args, n_show=4):
     """Metrics over ``dataset`` (one image at a time, any size) and a few samples to draw."""
@@ -267,30 +344,9 @@ def evaluate(model, dataset, device, args, n_show=4):
 
 
 # ---- checkpoints ---------------------------------------------------------------------------
-def rng_state():
-    """{device: state} of every device's default generator in use (CPU init, GPU dropout), so that a GPU run
-    resumes bit for bit as a CPU run does."""
-    return {name: generator.get_state() for name, generator in lumen.random.default_generators().items()}
-
-
-def set_rng_state(states):
-    if not isinstance(states, dict):
-        raise UserError("the checkpoint's random state is of an older recipes.fcn_voc; it cannot be resumed "
-                        "exactly: start the run again")
-    for name, state in states.items():
-        lumen.random.default_generator_for(name).set_state(state)
-
-
 def load_checkpoint(path, args):
-    try:
-        ckpt = lumen.load(path)
-    except FileNotFoundError:
-        raise UserError(f"checkpoint {path} does not exist") from None
-    except (OSError, CheckpointError, ValueError) as e:
-        raise UserError(f"cannot read checkpoint {path}: {e}") from None
-    meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
-    if meta.get("format") != "fcn_voc":
-        raise UserError(f"{path} is not a checkpoint of recipes.fcn_voc")
+    ckpt = read_checkpoint(path, "fcn_voc")
+    meta = ckpt["meta"]
     if list(meta.get("classes", VOC_CLASSES)) != args.classes:
         raise UserError(f"checkpoint {path} is of the {len(meta.get('classes', VOC_CLASSES))} classes "
                         f"{list(meta.get('classes', VOC_CLASSES))[:4]}..., this data has {len(args.classes)}: "
@@ -303,29 +359,6 @@ def load_checkpoint(path, args):
 
 
 # ---- training -------------------------------------------------------------------------------
-class Interrupt:
-    """Ctrl-C asks the loop to stop after the current iteration (a second Ctrl-C stops at once)."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __enter__(self):
-        self.previous = signal.getsignal(signal.SIGINT)
-
-        def handler(signum, frame):
-            if self.requested:
-                raise KeyboardInterrupt
-            self.requested = True
-            tqdm.write("interrupt: finishing this iteration, then writing a checkpoint (Ctrl-C again to abort)")
-
-        signal.signal(signal.SIGINT, handler)
-        return self
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
-        return False
-
-
 def table2(results):
     """The paper's Table 2 layout: pixel acc., mean acc., mean IU, f.w. IU (in %)."""
     lines = ["| model | pixel acc. | mean acc. | mean IU | f.w. IU |", "|---|---|---|---|---|"]
@@ -365,6 +398,8 @@ def log_validation(log, name, iteration, scores):
 def run(args, on_iteration=None):
     """Train (all stages) and evaluate; returns the per-stage metrics. ``on_iteration(it)`` may return
     "stop" to request the same clean stop as Ctrl-C (used by the tests)."""
+    if args.init == "embedded":  # first: the run's random state must not depend on whether it was cached
+        args.init = embedded_classifier(args)
     lumen.manual_seed(args.seed)
     train_set, val_set, description = load_data(args)
     device = args.device
@@ -378,6 +413,13 @@ def run(args, on_iteration=None):
     if args.data is None:
         print("fcn_voc: for PASCAL VOC pass --data VOCdevkit/VOC2012 (and --sbd benchmark_RELEASE/dataset "
               "for the paper's SBD training set); see README.md")
+    if args.init is None and ckpt is None:
+        print("fcn_voc: no --init: the trunk starts from random weights (the paper starts from an ImageNet "
+              "classifier)")
+    loss_kind = "averaged over pixels" if args.normalize else "summed over pixels (Caffe's normalize: false)"
+    print(f"fcn_voc: {args.optimizer.upper()} lr {args.lr:.3g}" + (f" ({args.lr_note})" if args.lr_note else "") +
+          f", x{args.stage_lr_factor:g} per stage; momentum {args.momentum:g}, weight decay {args.weight_decay:g}, "
+          f"batch {args.batch_size}, {args.iters} iterations per stage; loss {loss_kind}")
 
     # batches of images of different sizes are padded to their largest (with the mean and the ignore label)
     collate = PadCollate(label_fill=args.ignore_index) if args.batch_size > 1 else None
@@ -409,7 +451,7 @@ def run(args, on_iteration=None):
             for group, group_lr in zip(opt.param_groups, fresh_lrs):
                 group["lr"] = group_lr  # a resumed run takes this command line's --lr
             loader.load_state_dict(ckpt["loader"])
-            set_rng_state(ckpt["rng"])
+            set_rng_state(ckpt["rng"], "fcn_voc")
             start = ckpt["meta"]["iteration"]
             log = history.pop() if history and history[-1]["name"] == name else log
             ckpt = None
@@ -428,14 +470,14 @@ def run(args, on_iteration=None):
             lumen.save(state, ckpt_path)
 
         it = start
-        bar = tqdm(total=args.iters, initial=start, desc=name, unit="it", dynamic_ncols=True,
-                   disable=None, mininterval=1.0)
+        bar = progress(args.iters, start, name)
         t0, seen = time.perf_counter(), 0
         with Interrupt() as interrupt:
             while it < args.iters:
                 for images, labels in loader:
                     scores = model(images.to(device))
-                    loss = segmentation_loss(scores, labels.to(device).long(), args, loss_weight)
+                    labels = labels.to(device).long()
+                    loss = segmentation_loss(scores, labels, args, loss_weight)
                     value = loss.item()
                     if not math.isfinite(value):
                         save(it)
@@ -453,6 +495,11 @@ def run(args, on_iteration=None):
                     bar.set_postfix(loss=f"{value:.4g}", img_s=f"{speed:.1f}")
                     bar.update(1)
                     stop = on_iteration(it) == "stop" if on_iteration else False
+                    if it == args.health_check:
+                        warning = health_warning(model, val_set, device, args, name, it,
+                                                 pixel_loss(value, labels, scores.shape[0], args))
+                        if warning:
+                            tqdm.write(warning)
                     if it % args.eval_every == 0 and it < args.iters:
                         confusion, _ = evaluate(model, val_set, device, args)
                         scores = scores_of(confusion)
@@ -497,12 +544,14 @@ def scores_of(confusion):
 
 def write_outputs(args, history, results, confusion, shown):
     args.out.mkdir(parents=True, exist_ok=True)
-    payload = {"data": str(args.data) if args.data else "embedded", "classes": args.classes, "stages": results}
+    last = list(results)[-1]
+    payload = {"data": str(args.data) if args.data else "embedded", "classes": args.classes, "stages": results,
+               "final": {"stage": last, "mean_iu": results[last]["mean_iu"]}}
     text = json.dumps(payload, indent=2, allow_nan=False)
     with atomic_write(args.out / "metrics.json") as f:
         f.write(text.encode("utf-8"))
     with atomic_write(args.out / "curves.png") as f:
-        plot.training_curves(history).savefig(f, format="png")
+        curves_figure(history, "mean_iu", "validation mean IU").savefig(f, format="png")
     images, truths, preds = zip(*shown)
     with atomic_write(args.out / "predictions.png") as f:
         plot.segmentation_grid(images, truths, preds).savefig(f, format="png", dpi=80)

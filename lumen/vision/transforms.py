@@ -82,6 +82,16 @@ def from_caffe_input(image, mean=VOC_BGR_MEAN) -> np.ndarray:
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
+def _window(op, size) -> tuple[int, int]:
+    """A crop size given as an int or (h, w), checked."""
+    if isinstance(size, numbers.Integral):
+        size = (int(size), int(size))
+    size = tuple(int(s) for s in size)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"{op}: size must be a positive int or (h, w), got {size}")
+    return size
+
+
 class _Random:
     def __init__(self, rng):
         if rng is None or isinstance(rng, np.random.Generator):
@@ -130,12 +140,7 @@ class RandomCrop(_Random):
 
     def __init__(self, size, fill="mean", label_fill: int = 255, rng=None):
         super().__init__(rng)
-        if isinstance(size, numbers.Integral):
-            size = (int(size), int(size))
-        size = tuple(int(s) for s in size)
-        if len(size) != 2 or min(size) < 1:
-            raise ValueError(f"RandomCrop: size must be a positive int or (h, w), got {size}")
-        self.size = size
+        self.size = _window("RandomCrop", size)
         if isinstance(fill, str):
             if fill not in ("mean", "zero"):
                 raise ValueError(f"RandomCrop: fill must be 'mean', 'zero' or a number/tuple, got {fill!r}")
@@ -167,6 +172,53 @@ class RandomCrop(_Random):
 
     def __repr__(self):
         return f"RandomCrop(size={self.size}, fill={self.fill}, label_fill={self.label_fill})"
+
+
+class CenterCrop:
+    """The central (h, w) window of image and label (the classification recipes' validation crop); an image
+    smaller than the window is an error, as there is nothing to fill a classification crop with."""
+
+    def __init__(self, size):
+        self.size = _window("CenterCrop", size)
+
+    def __call__(self, image, label=None):
+        image, label = _check_pair("CenterCrop", image, label)
+        (h, w), (H, W) = self.size, image.shape[:2]
+        if H < h or W < w:
+            raise ValueError(f"CenterCrop: image of size {(H, W)} is smaller than the crop {self.size}")
+        y, x = (H - h) // 2, (W - w) // 2
+        return image[y:y + h, x:x + w], None if label is None else label[y:y + h, x:x + w]
+
+    def __repr__(self):
+        return f"CenterCrop(size={self.size})"
+
+
+class Resize:
+    """Resize so that the shorter side is ``size`` (the ImageNet recipes' isotropic rescaling to 256),
+    the image bilinearly, the label by nearest neighbour (class ids stay class ids)."""
+
+    def __init__(self, size: int):
+        if not isinstance(size, numbers.Integral) or size < 1:
+            raise ValueError(f"Resize: size must be a positive int (the shorter side), got {size!r}")
+        self.size = int(size)
+
+    def __call__(self, image, label=None):
+        from PIL import Image
+
+        image, label = _check_pair("Resize", image, label)
+        H, W = image.shape[:2]
+        scale = self.size / min(H, W)
+        shape = (max(1, round(W * scale)), max(1, round(H * scale)))
+        if shape == (W, H):
+            return image, label
+        image = np.asarray(Image.fromarray(image.squeeze(2) if image.shape[2] == 1 else image)
+                           .resize(shape, Image.BILINEAR)).reshape(shape[1], shape[0], image.shape[2])
+        if label is not None:
+            label = np.asarray(Image.fromarray(label).resize(shape, Image.NEAREST))
+        return image, label
+
+    def __repr__(self):
+        return f"Resize(size={self.size})"
 
 
 class PadCollate:

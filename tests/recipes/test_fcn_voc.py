@@ -7,8 +7,10 @@ import pytest
 import lumen
 from recipes import fcn_voc
 
+# The embedded classifier (--init embedded, the default) at a tiny size too.
+TINY_CLASSIFIER = "--iters 2 --batch-size 8 --n-train 2 --n-val 1 --size 40 --crop 32"
 TINY = ["--n-train", "4", "--n-val", "2", "--size", "24", "--width", "0.0625", "--eval-every", "2",
-        "--checkpoint-every", "100"]
+        "--checkpoint-every", "100", "--classifier", TINY_CLASSIFIER]
 
 
 def tiny(tmp_path, *extra, out="out"):
@@ -131,8 +133,8 @@ def test_resume_takes_the_new_lr_and_refuses_another_optimizer(tmp_path, capsys)
     assert fcn_voc.main(tiny(tmp_path, "--iters", "2", "--model", "fcn32s", "--resume", "--lr", "1e-5")) == 0
     ckpt = lumen.load(tmp_path / "out" / "checkpoint.npz")
     assert [g["lr"] for g in ckpt["optimizer"]["param_groups"]] == [1e-5, 2e-5]
-    assert fcn_voc.main(tiny(tmp_path, "--model", "fcn32s", "--resume", "--optimizer", "sgd")) == 2
-    assert "optimizer 'adam'" in capsys.readouterr().err
+    assert fcn_voc.main(tiny(tmp_path, "--model", "fcn32s", "--resume", "--optimizer", "adam")) == 2
+    assert "optimizer 'sgd'" in capsys.readouterr().err
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())  # strict JSON: NaN IU is null
     assert None in metrics["stages"]["fcn32s"]["per_class_iu"]
 

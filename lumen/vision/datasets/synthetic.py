@@ -7,6 +7,11 @@ stripes/columns/checks/dots at a class-specific period); the background uses
 low-saturation colours only, with noise and blobs, some of them textured. As in
 VOC, a band of void (255) pixels a few pixels wide runs along every object
 boundary.
+
+``synthetic_imagenet`` draws the classification counterpart in the ImageNet folder layout:
+one dominant object of one of the 20 classes per image, with the same class styles on the
+same clutter, so that a classifier trained on it learns features that transfer to the
+segmentation sets (the FCN paper's premise).
 """
 from __future__ import annotations
 
@@ -42,13 +47,15 @@ def _grey(rng):
     return np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.0, 0.25), rng.uniform(0.15, 0.95)))
 
 
-def _shape_mask(rng, h, w):
+def _shape_mask(rng, h, w, radius=(0.12, 0.32), centre=(0.15, 0.85)):
+    """A random ellipse, rectangle or polygon of ``radius`` (fractions of the shorter side) centred
+    within ``centre`` (fractions of each side)."""
     from PIL import Image, ImageDraw
 
     img = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(img)
-    r = min(h, w) * rng.uniform(0.12, 0.32)
-    cy, cx = rng.uniform(0.15, 0.85) * h, rng.uniform(0.15, 0.85) * w
+    r = min(h, w) * rng.uniform(*radius)
+    cy, cx = rng.uniform(*centre) * h, rng.uniform(*centre) * w
     kind = rng.integers(3)
     if kind == 0:
         ry, rx = r * rng.uniform(0.6, 1.4), r * rng.uniform(0.6, 1.4)
@@ -64,15 +71,13 @@ def _shape_mask(rng, h, w):
     return np.asarray(img, dtype=bool)
 
 
-def render_sample(rng: np.random.Generator, height: int, width: int):
-    """One synthetic sample: (image (H, W, 3) uint8 RGB, label (H, W) uint8 in 0..20 or 255)."""
-    from scipy import ndimage
-
+def _clutter(rng, height, width):
+    """The background: a low-saturation colour, uneven lighting, 3-8 blobs (half of them textured)."""
     yy, xx = np.mgrid[0:height, 0:width]
     image = np.empty((height, width, 3))
     image[...] = _grey(rng)
     image += np.linspace(-0.1, 0.1, height)[:, None, None] * rng.uniform(-1, 1)  # uneven lighting
-    for _ in range(int(rng.integers(3, 9))):  # clutter
+    for _ in range(int(rng.integers(3, 9))):
         blob = _shape_mask(rng, height, width)
         colour = _grey(rng)
         if rng.random() < 0.5:
@@ -80,20 +85,61 @@ def render_sample(rng: np.random.Generator, height: int, width: int):
             image[blob] = np.where(dark[blob, None], 0.55 * colour, colour)
         else:
             image[blob] = colour
+    return image, yy, xx
+
+
+def _paint_object(rng, image, mask, k, yy, xx):
+    colour, kind, period = _class_style(k)
+    dark = _texture(kind, period, yy, xx, rng)
+    image[mask] = np.where(dark[mask, None], 0.5 * colour, colour)
+
+
+def _to_uint8(image, rng):
+    image += rng.normal(0.0, 0.03, image.shape)
+    return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+
+
+def render_sample(rng: np.random.Generator, height: int, width: int):
+    """One synthetic sample: (image (H, W, 3) uint8 RGB, label (H, W) uint8 in 0..20 or 255)."""
+    from scipy import ndimage
+
+    image, yy, xx = _clutter(rng, height, width)
     label = np.zeros((height, width), dtype=np.uint8)
     for _ in range(int(rng.integers(1, 4))):
         k = int(rng.integers(1, _N_CLASSES + 1))
         mask = _shape_mask(rng, height, width)
-        colour, kind, period = _class_style(k)
-        dark = _texture(kind, period, yy, xx, rng)
-        image[mask] = np.where(dark[mask, None], 0.5 * colour, colour)
+        _paint_object(rng, image, mask, k, yy, xx)
         label[mask] = k
-    image += rng.normal(0.0, 0.03, image.shape)
+    image = _to_uint8(image, rng)
     r = max(1, round(min(height, width) / 160))  # VOC's void band is ~5 px on 500 px images
     window = 2 * r + 1
     boundary = ndimage.maximum_filter(label, window) != ndimage.minimum_filter(label, window)
     label[boundary] = VOID
-    return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8), label
+    return image, label
+
+
+def render_classification_sample(rng: np.random.Generator, height: int, width: int, k: int) -> np.ndarray:
+    """One classification image (H, W, 3) uint8 RGB: a dominant object of class ``k`` (1..20), larger
+    and nearer the centre than the segmentation sets' objects, on their clutter."""
+    if not 1 <= k <= _N_CLASSES:
+        raise ValueError(f"render_classification_sample: class must be in 1..{_N_CLASSES}, got {k}")
+    image, yy, xx = _clutter(rng, height, width)
+    _paint_object(rng, image, _shape_mask(rng, height, width, radius=(0.2, 0.36), centre=(0.3, 0.7)), k, yy, xx)
+    return _to_uint8(image, rng)
+
+
+def _is_complete(root: Path, params: dict) -> bool:
+    """Whether ``root`` holds the finished set of ``params``; refuses a non-empty folder it did not write."""
+    marker = root / _MARKER
+    if marker.is_file():
+        try:
+            return json.loads(marker.read_text()) == {**params, "complete": True}
+        except json.JSONDecodeError:
+            return False
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"synthetic_{params['layout']}: {root} is not empty and holds no {_MARKER}; "
+                              "refusing to write a synthetic data set over other files")
+    return False
 
 
 def _generate(root, layout, n_train, n_val, size, size_jitter, seed):
@@ -112,16 +158,8 @@ def _generate(root, layout, n_train, n_val, size, size_jitter, seed):
     root = Path(root)
     params = {"layout": layout, "version": _VERSION, "n_train": int(n_train), "n_val": int(n_val),
               "size": list(size), "size_jitter": int(size_jitter), "seed": int(seed)}
-    marker = root / _MARKER
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text()) == {**params, "complete": True}:
-                return root
-        except json.JSONDecodeError:
-            pass
-    elif root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"synthetic_{layout}: {root} is not empty and holds no {_MARKER}; "
-                              "refusing to write a synthetic data set over other files")
+    if _is_complete(root, params):
+        return root
     if layout == "voc":
         image_dir, label_dir, list_dir, label_ext = "JPEGImages", "SegmentationClass", "ImageSets/Segmentation", ".png"
     else:
@@ -131,6 +169,7 @@ def _generate(root, layout, n_train, n_val, size, size_jitter, seed):
     for sub, ext in ((image_dir, ".jpg"), (label_dir, label_ext)):  # a previous, different synthetic set
         for old in (root / sub).glob(f"synth_*{ext}"):
             old.unlink()
+    marker = root / _MARKER
     marker.write_text(json.dumps({**params, "complete": False}))
 
     splits = {}
@@ -183,3 +222,41 @@ def synthetic_sbd(root, n_train: int = 200, n_val: int = 50, size=64, seed: int 
                   size_jitter: int = 0) -> Path:
     """As ``synthetic_voc`` in the SBD ``dataset`` layout: img/*.jpg, cls/*.mat, train.txt, val.txt."""
     return _generate(root, "sbd", n_train, n_val, size, size_jitter, seed)
+
+
+def synthetic_imagenet(root, n_train: int = 50, n_val: int = 10, size: int = 72, seed: int = 0) -> Path:
+    """Write a synthetic classification set into ``root`` in the ImageNet folder layout; returns ``root``.
+
+    ``root/train/<class>/*.JPEG`` holds ``n_train`` and ``root/val/<class>/*.JPEG`` ``n_val``
+    size x size images per class, the classes being the 20 VOC object classes
+    (``aeroplane`` ... ``tvmonitor``, whose alphabetical order is VOC's), each image one
+    dominant object (``render_classification_sample``). ``ImageFolder(root / "train")``
+    reads it. Deterministic in ``seed``, cached and guarded as ``synthetic_voc``.
+    """
+    from PIL import Image
+
+    size = int(size)
+    if size < 8 or n_train < 1 or n_val < 1:
+        raise ValueError(f"synthetic_imagenet: size must be >= 8 and n_train, n_val >= 1, got size={size}, "
+                         f"n_train={n_train}, n_val={n_val}")
+    root = Path(root)
+    params = {"layout": "imagenet", "version": _VERSION, "n_train": int(n_train), "n_val": int(n_val),
+              "size": size, "seed": int(seed)}
+    if _is_complete(root, params):
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    marker = root / _MARKER
+    marker.write_text(json.dumps({**params, "complete": False}))
+    for code, (split, n) in enumerate((("train", n_train), ("val", n_val))):
+        for k, name in enumerate(VOC_CLASSES[1:], 1):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob("synth_*.JPEG"):  # a previous, different synthetic set
+                old.unlink()
+            for i in range(n):
+                rng = np.random.default_rng([seed, 2 + code, k, i])
+                image = render_classification_sample(rng, size, size, k)
+                Image.fromarray(image).save(folder / f"synth_{split}_{k:02d}_{i:05d}.JPEG", format="JPEG",
+                                            quality=90)
+    marker.write_text(json.dumps({**params, "complete": True}))
+    return root

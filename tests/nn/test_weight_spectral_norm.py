@@ -160,3 +160,90 @@ def test_skip_init():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nn.utils.skip_init(nn.Conv2d, 1, 2, 3, device="cpu")
+
+
+# ---- torch.nn.utils.parametrize / parametrizations ------------------------------------------------------
+
+def _parametrized_twins(make, apply):
+    torch.manual_seed(7)
+    tmod = apply(torch, make(torch).double())
+    lmod = apply(lumen, make(lumen).double())
+    assert sorted(lmod.state_dict()) == sorted(tmod.state_dict())
+    assert [n for n, _ in lmod.named_parameters()] == [n for n, _ in tmod.named_parameters()]
+    assert repr(lmod) == repr(tmod) and type(lmod).__name__ == type(tmod).__name__
+    lmod.load_state_dict({k: lumen.tensor(v.detach().numpy()) for k, v in tmod.state_dict().items()})
+    return lmod, tmod
+
+
+APPLY = {"weight_norm": lambda lib, m: lib.nn.utils.parametrizations.weight_norm(m, dim=1),
+         "spectral_norm": lambda lib, m: lib.nn.utils.parametrizations.spectral_norm(m, n_power_iterations=2)}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+@pytest.mark.parametrize("kind", sorted(APPLY))
+def test_parametrizations_match_torch(layer, kind):
+    make, shape = LAYERS[layer]
+    lmod, tmod = _parametrized_twins(make, APPLY[kind])
+    x = np.random.default_rng(8).standard_normal(shape)
+    for _ in range(2):
+        _compare_step(lmod, tmod, x)
+        for (name, ours), (_, theirs) in zip(lmod.named_buffers(), tmod.named_buffers()):
+            np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-13, err_msg=name)
+        lmod.zero_grad()
+        tmod.zero_grad()
+    lumen.nn.utils.parametrize.remove_parametrizations(lmod, "weight")
+    torch.nn.utils.parametrize.remove_parametrizations(tmod, "weight")
+    assert type(lmod) is make(lumen).__class__ and sorted(lmod.state_dict()) == sorted(tmod.state_dict())
+    np.testing.assert_allclose(lmod.weight.detach().numpy(), tmod.weight.detach().numpy(), rtol=1e-12)
+
+
+class _Symmetric(nn.Module):
+    def forward(self, x):
+        return x.triu() + x.triu(1).transpose(-1, -2)
+
+    def right_inverse(self, a):
+        return a.triu()
+
+
+class _Scale(nn.Module):
+    def forward(self, x):
+        return 2 * x
+
+    def right_inverse(self, x):
+        return x / 2
+
+
+def test_register_parametrization_chain_setter_cache_and_removal():
+    layer = nn.Linear(3, 3).double()
+    parametrize = nn.utils.parametrize
+    parametrize.register_parametrization(layer, "weight", _Symmetric())
+    parametrize.register_parametrization(layer, "weight", _Scale())
+    assert parametrize.is_parametrized(layer) and parametrize.is_parametrized(layer, "weight")
+    assert not parametrize.is_parametrized(layer, "bias")
+    assert parametrize.type_before_parametrizations(layer) is nn.Linear
+    w = layer.weight.detach().numpy()
+    np.testing.assert_allclose(w, w.T)
+    target = np.array([[1.0, 2, 3], [2, 4, 5], [3, 5, 6]])
+    layer.weight = lumen.tensor(target)  # stored through the chain's right_inverse
+    np.testing.assert_allclose(layer.weight.detach().numpy(), target)
+    np.testing.assert_allclose(layer.parametrizations.weight.original.detach().numpy(), np.triu(target) / 2)
+    with parametrize.cached():
+        assert layer.weight is layer.weight
+    assert layer.weight is not layer.weight
+    x = lumen.tensor(np.random.default_rng(9).standard_normal((2, 3)))
+    layer(x).sum().backward()
+    assert layer.parametrizations.weight.original.grad is not None
+    parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)
+    assert type(layer) is nn.Linear and not hasattr(layer, "parametrizations")
+    np.testing.assert_allclose(layer.weight.detach().numpy(), np.triu(target) / 2)
+    with pytest.raises(ValueError, match="does not have a parametrization on weight"):
+        parametrize.remove_parametrizations(layer, "weight")
+    with pytest.raises(ValueError, match="no parameter or buffer with name 'kernel'"):
+        parametrize.register_parametrization(layer, "kernel", _Scale())
+
+    class Shrink(nn.Module):
+        def forward(self, x):
+            return x[:1]
+    with pytest.raises(ValueError, match="shape"):
+        parametrize.register_parametrization(layer, "weight", Shrink())
+    assert type(layer) is nn.Linear

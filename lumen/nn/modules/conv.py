@@ -273,7 +273,10 @@ class ConvTranspose2d(_ConvTransposeNd):
     def is_fixed_bilinear(self) -> bool:
         """Whether ``forward`` takes the bilinear fast path: ``fix_bilinear_`` was called and the weight
         has stayed frozen and unwritten since (a write, a load or a new requires_grad turns it off)."""
-        return self._bilinear_version == self.weight._version and not self.weight.requires_grad
+        # None first: reading a parametrized weight computes it (a spectral norm's power step), and the
+        # forward's own read must stay the only one, as in torch
+        return (self._bilinear_version is not None and self._bilinear_version == self.weight._version
+                and not self.weight.requires_grad)
 
     def _apply(self, fn):
         # A move or cast (Module.to) replaces the weight's storage and bumps its version, but the values

@@ -142,8 +142,15 @@ def _taps(coordinate, n, mode, padding_mode, align_corners):
             start = coordinate.detach().floor()
             upper = coordinate - start
             taps = [(start, 1 - upper), (start + 1, upper)]
-    return [(position.clamp(0, n - 1).long(), weight, (position >= 0) & (position <= n - 1))
-            for position, weight in taps]
+    # a NaN coordinate (a diverged grid) reads position 0, never out of bounds; as torch's, its output is
+    # NaN (the NaN weight kept), except nearest's, which reads nothing with padding_mode="zeros"
+    taps_out = []
+    for position, weight in taps:
+        undefined = position.isnan()
+        inside = (position >= 0) & (position <= n - 1)
+        taps_out.append((where(undefined, 0.0, position).clamp(0, n - 1).long(), weight,
+                         inside if mode == "nearest" else inside | undefined))
+    return taps_out
 
 
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):

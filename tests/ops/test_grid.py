@@ -162,3 +162,16 @@ def test_errors():
         F.affine_grid(lumen.zeros(1, 2, 3), (1, 1, 2), False)
     with pytest.raises(ValueError, match="positive output size"):
         F.affine_grid(lumen.zeros(1, 2, 3), (1, 1, 0, 2), False)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("padding_mode", PADDINGS)
+def test_nan_grid_points_stay_in_bounds(mode, padding_mode):
+    x = lumen.tensor(np.random.default_rng(9).standard_normal((1, 1, 3, 3)))
+    g = lumen.tensor(np.array([[[[np.nan, 0.0], [0.2, 0.1]]]]))
+    y = F.grid_sample(x, g, mode, padding_mode, False).numpy().ravel()
+    t = torch.nn.functional.grid_sample(torch.tensor(x.numpy()), torch.tensor(g.numpy()), mode, padding_mode,
+                                        False).numpy().ravel()
+    np.testing.assert_allclose(y[1], t[1], rtol=1e-12)  # the finite point is unaffected
+    if padding_mode == "zeros":  # torch: NaN, except nearest, which reads nothing
+        np.testing.assert_array_equal(y[0], t[0])

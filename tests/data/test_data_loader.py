@@ -302,3 +302,17 @@ def test_seed_none_draws_the_shuffle_seed_from_the_generator():
     assert DataLoader(Indexed(20), shuffle=True).seed == c.seed
     with pytest.raises(TypeError, match="generator must be a lumen.Generator"):
         DataLoader(Indexed(20), generator=object())
+
+
+class _ThreadedOps(lumen.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return lumen.relu(lumen.ones(1 << 21) - i).sum()  # large enough for the CPU backend's thread pool
+
+
+def test_workers_may_run_threaded_backend_ops_after_the_parent_did():
+    lumen.relu(lumen.ones(1 << 21))  # the parent's pool exists when the workers fork
+    loader = lumen.data.DataLoader(_ThreadedOps(), batch_size=1, num_workers=2, timeout=60)
+    assert [batch.item() for batch in loader] == [2.0 ** 21, 0.0]

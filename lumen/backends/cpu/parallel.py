@@ -18,6 +18,17 @@ _pool_lock = threading.Lock()
 _local = threading.local()  # .nested: this thread is running a part already
 
 
+def _forget_pool_after_fork():
+    # A forked child (a DataLoader worker) inherits the pool object but not its threads, and maybe a held
+    # lock: it starts a pool of its own on first use.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def over_range(fn, count, elements, ranges_per_thread=4):
     """Run fn(i0, i1) on ranges covering [0, count), in parallel when ``elements`` (the work's size) is large.
 

@@ -212,8 +212,8 @@ def make_scheduler(opt, args):
 def classification_loss(outputs, targets, aux_weight):
     if isinstance(outputs, models.GoogLeNetOutputs):
         loss = F.cross_entropy(outputs.logits, targets)
-        return loss + aux_weight * (F.cross_entropy(outputs.aux_logits1, targets) +
-                                    F.cross_entropy(outputs.aux_logits2, targets))
+        return loss + aux_weight * (F.cross_entropy(outputs.aux1, targets) +
+                                    F.cross_entropy(outputs.aux2, targets))
     return F.cross_entropy(outputs, targets)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math as _math
+import operator as _operator
 
 from .tensor import Size, Tensor  # first: the ops it loads (and lumen.random, which they use) build on it
 from . import autograd, backends, cuda
@@ -60,6 +61,14 @@ from .ops.arith import result_type
 from .ops.linalg import (chain_matmul, det, inv as inverse, logdet, matrix_exp, matrix_power, pinverse, slogdet,
                          torch_cholesky as cholesky, torch_cross as cross, torch_qr as qr, torch_svd as svd)
 from .dtypes import can_cast, finfo, iinfo, promote_types
+from .ops.linalg import inner, kron, renorm, tensordot, vdot
+from .ops.reduce import corrcoef, cov, cumulative_trapezoid, trapezoid, trapz
+from .ops.unary import (abs_, acos_, acosh_, arccos_, arccosh_, arcsin_, arcsinh_, arctan_, arctanh_, asin_, asinh_,
+                        atan_, atanh_, ceil_, clamp_, clamp_max_, clamp_min_, clip_, cos_, cosh_, deg2rad_, erf_,
+                        erfc_, exp2_, exp_, expm1_, fill_, fix_, floor_, frac_, gcd_, lcm_, ldexp_, log10_, log1p_,
+                        log2_, log_, logit_, nan_to_num_, neg_, negative_, rad2deg_, reciprocal_, round_, rsqrt_,
+                        sigmoid_, sin_, sinc_, sinh_, sqrt_, square_, tan_, tanh_, trunc_, xlogy_, zero_)
+from .tensor import set_printoptions
 from .serialization import load, save
 
 half, float, double, long, int = float16, float32, float64, int64, int32
@@ -86,6 +95,20 @@ def numel(input):
 
 def is_tensor(obj):
     return isinstance(obj, Tensor)
+
+
+def get_num_threads():
+    """The threads of the CPU backend's work (its worker pool and, where Lumen drives it, OpenBLAS)."""
+    return backends.get("cpu").get_num_threads()
+
+
+def set_num_threads(int):
+    """Set the CPU backend's threads (see ``NumpyBackend.set_num_threads`` for what a running process can
+    change: without NumPy's OpenBLAS, the BLAS keeps the count it started with)."""
+    count = _operator.index(int)  # TypeError for what is not an integer, as torch
+    if count <= 0:
+        raise RuntimeError(f"set_num_threads expects a positive integer, got {count}")
+    backends.get("cpu").set_num_threads(count)
 
 
 def typename(obj) -> str:

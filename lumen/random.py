@@ -11,6 +11,7 @@ backend's own state bytes.
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
 import zlib
@@ -428,3 +429,36 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     values = b.add(b.multiply(values, std._data if isinstance(std, Tensor) else std),
                    mean._data if isinstance(mean, Tensor) else mean).astype(dtype_np, copy=False)
     return _drawn(values, tensors, first.device)
+
+
+def _uniform_like(tensor, generator, op):
+    """U[0, 1) draws of the tensor's shape, in its dtype (float64 for integer tensors), from ``generator``."""
+    dtype = tensor.dtype if tensor.dtype.is_floating_point else dtypes.float64
+    gen = array_generator(tensor.device, generator, op)
+    return tensor._like(tensor._backend.random.uniform(gen, tuple(tensor.shape), dtype.np, 0.0, 1.0))
+
+
+def cauchy_(tensor, median=0.0, sigma=1.0, generator=None):
+    """``tensor.cauchy_(median, sigma, generator=generator)``: ``median + sigma * tan(pi (u - 1/2))``."""
+    if not tensor.dtype.is_floating_point:
+        raise RuntimeError(f"cauchy_: needs a floating point tensor, got dtype {tensor.dtype}")
+    if not sigma > 0:
+        raise RuntimeError(f"cauchy_: expects sigma > 0.0, but found sigma={sigma}")
+    u = _uniform_like(tensor, generator, "cauchy_")
+    return tensor.copy_(((u - 0.5) * math.pi).tan() * sigma + median)
+
+
+def log_normal_(tensor, mean=1.0, std=2.0, generator=None):
+    """``tensor.log_normal_(mean, std, generator=generator)``: ``exp`` of N(mean, std^2) draws."""
+    if not std > 0:
+        raise RuntimeError(f"log_normal_: expects std > 0.0, but found std={std}")
+    return normal_(tensor, mean, std, generator).exp_()
+
+
+def geometric_(tensor, p, generator=None):
+    """``tensor.geometric_(p, generator=generator)``: the trial of the first success, ``ceil(log(u) / log(1 - p))``
+    for u in (0, 1] (at least 1); integer tensors too."""
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_: expects p to be in (0, 1), but got p={p}")
+    u = 1 - _uniform_like(tensor, generator, "geometric_")
+    return tensor.copy_((u.log() / math.log1p(-p)).ceil().clamp_min(1))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import sys
 
 from . import backends, dtypes
 from .autograd import backward as autograd_backward, function as autograd_function
@@ -382,8 +383,7 @@ class Tensor:
         return id(self)
 
     def __repr__(self):
-        body = self._backend.format_array(self._data, separator=", ", precision=4, prefix="tensor(",
-                                          threshold=200)
+        body = self._backend.format_array(self._data, separator=", ", prefix="tensor(", **_print_options)
         extras = []
         if self._device.type != "cpu":
             extras.append(f"device='{self._device}'")
@@ -1568,6 +1568,65 @@ class Tensor:
     def cross(self, other, dim=None):
         return linalg_ops.torch_cross(self, other, dim)
 
+    def inner(self, other):
+        return linalg_ops.inner(self, other)
+
+    def vdot(self, other):
+        return linalg_ops.vdot(self, other)
+
+    def kron(self, other):
+        return linalg_ops.kron(self, other)
+
+    def renorm(self, p, dim, maxnorm):
+        return linalg_ops.renorm(self, p, dim, maxnorm)
+
+    def renorm_(self, p, dim, maxnorm):
+        return inplace.out_of_place_then_write(self, lambda s: linalg_ops.renorm(s, p, dim, maxnorm))
+
+    def cov(self, *, correction=1, fweights=None, aweights=None):
+        return red.cov(self, correction=correction, fweights=fweights, aweights=aweights)
+
+    def corrcoef(self):
+        return red.corrcoef(self)
+
+    def fill_diagonal_(self, fill_value, wrap=False):
+        return arith.fill_diagonal_(self, fill_value, wrap)
+
+    def sum_to_size(self, *size):
+        return arith.sum_to_size(self, *size)
+
+    def byte(self):
+        return self.to(dtypes.uint8)
+
+    def char(self):
+        return self.to(dtypes.int8)
+
+    def short(self):
+        return self.to(dtypes.int16)
+
+    def get_device(self):
+        """-1 on the CPU, else the device's index (as torch)."""
+        return -1 if self._device.type == "cpu" else (self._device.index or 0)
+
+    def new(self, *args, **kwargs):
+        """The legacy constructor: ``new()`` an empty tensor, ``new(*sizes)`` an uninitialised one, ``new(data)``
+        a copy of the data, in this tensor's dtype and device."""
+        if len(args) == 1 and not isinstance(args[0], int):
+            return self.new_tensor(args[0], **kwargs)
+        return self.new_empty(args or (0,), **kwargs)
+
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+        from .random import cauchy_  # lumen.random builds on Tensor
+        return cauchy_(self, median, sigma, generator)
+
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+        from .random import log_normal_  # lumen.random builds on Tensor
+        return log_normal_(self, mean, std, generator)
+
+    def geometric_(self, p, *, generator=None):
+        from .random import geometric_  # lumen.random builds on Tensor
+        return geometric_(self, p, generator)
+
     # ---- in-place ------------------------------------------------------------------
     def add_(self, other, *, alpha=1):
         return inplace.add_(self, other, alpha)
@@ -1655,6 +1714,37 @@ class Tensor:
 
     def __itruediv__(self, other):
         return inplace.div_(self, other)
+
+
+# numpy.array2string's names; Lumen's defaults (torch's threshold is 1000, its line width 80)
+_DEFAULT_PRINT_OPTIONS = {"precision": 4, "threshold": 200, "edgeitems": 3, "max_line_width": 75}
+_print_options = dict(_DEFAULT_PRINT_OPTIONS)
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """``torch.set_printoptions``: digits after the point, the element count above which a tensor is summarised,
+    the items kept at each end when it is, the line width; ``profile`` 'default', 'short' or 'full' first;
+    ``sci_mode`` True/False forces or forbids scientific notation (None: numpy's choice)."""
+    profiles = {"default": _DEFAULT_PRINT_OPTIONS,
+                "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "max_line_width": 80},
+                "full": {"precision": 4, "threshold": sys.maxsize, "edgeitems": 3, "max_line_width": 80}}
+    if profile is not None:
+        if profile not in profiles:
+            raise ValueError(f"set_printoptions: profile must be 'default', 'short' or 'full', got {profile!r}")
+        _print_options.clear()
+        _print_options.update(profiles[profile])
+    for name, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                        ("max_line_width", linewidth)):
+        if value is not None:
+            _print_options[name] = value
+    if sci_mode is not None:
+        digits = _print_options["precision"]
+        _print_options.pop("suppress_small", None)
+        _print_options.pop("formatter", None)
+        if sci_mode:
+            _print_options["formatter"] = {"float_kind": lambda x: f"{x:.{digits}e}"}
+        else:
+            _print_options["suppress_small"] = True
 
 
 def _size(shape):

@@ -938,3 +938,31 @@ def result_type(tensor, other):
     return dtypes.promote([t.dtype for t in operands if isinstance(t, Tensor) and t.ndim],
                           [t.dtype for t in operands if isinstance(t, Tensor) and not t.ndim],
                           [t for t in operands if not isinstance(t, Tensor)])
+
+
+def fill_diagonal_(tensor, fill_value, wrap=False):
+    """``Tensor.fill_diagonal_``: the main diagonal (of a matrix, or of a tensor whose dims are all equal) set to
+    ``fill_value``; a tall matrix with ``wrap`` restarts the diagonal every ``cols + 1`` rows, as torch."""
+    from ..creation import arange  # creation builds on the ops
+    if tensor.ndim < 2:
+        raise RuntimeError(f"fill_diagonal_: dimensions must larger than 1, got shape {tuple(tensor.shape)}")
+    if tensor.ndim > 2 and len(set(tensor.shape)) != 1:
+        raise RuntimeError(f"fill_diagonal_: all dimensions of input must be of equal length, got shape "
+                           f"{tuple(tensor.shape)}")
+    rows, cols = tensor.shape[0], tensor.shape[1]
+    if tensor.ndim > 2 or not wrap or rows <= cols:
+        i = arange(min(tensor.shape), device=tensor.device)
+        tensor[(i,) * tensor.ndim] = fill_value
+        return tensor
+    flat = arange(0, rows * cols, cols + 1, device=tensor.device)
+    tensor[flat // cols, flat % cols] = fill_value
+    return tensor
+
+
+def sum_to_size(tensor, *size):
+    """``Tensor.sum_to_size``: the tensor summed down to ``size``, which it must be expandable from."""
+    size = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+    lead = tensor.ndim - len(size)
+    if lead < 0 or any(s != 1 and s != n for s, n in zip(size, tensor.shape[lead:])):
+        raise RuntimeError(f"sum_to_size: size {list(size)} is not expandable to size {list(tensor.shape)}")
+    return sum_to(tensor, size)

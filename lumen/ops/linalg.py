@@ -1022,3 +1022,73 @@ def torch_qr(input, some=True):
     """``torch.qr`` (deprecated there for linalg.qr, with its warning): ``some=False`` is mode 'complete'."""
     _deprecated("qr", "qr")
     return qr(input, "reduced" if some else "complete")
+
+
+# ---- more products (compositions of matmul and the shape ops) ---------------------------------------------
+def tensordot(a, b, dims=2, out=None):
+    """``torch.tensordot``: contract the last ``dims`` dims of ``a`` with the first of ``b``, or the listed
+    pairs ``dims=([a dims], [b dims])``."""
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()
+    if isinstance(dims, int):
+        if dims < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
+    if len(da) != len(db):
+        raise RuntimeError(f"both dimension lists should have same length, got {da} and {db}")
+    da, db = [d % a.ndim for d in da], [d % b.ndim for d in db]
+    for i, j in zip(da, db):
+        if a.shape[i] != b.shape[j]:
+            raise RuntimeError(f"contracted dimensions need to match, but first has size {a.shape[i]} in dim {i} and "
+                               f"second has size {b.shape[j]} in dim {j}")
+    free_a = [d for d in range(a.ndim) if d not in da]
+    free_b = [d for d in range(b.ndim) if d not in db]
+    k = math.prod(a.shape[d] for d in da)
+    left = a.permute(*free_a, *da).reshape(math.prod(a.shape[d] for d in free_a), k)
+    right = b.permute(*db, *free_b).reshape(k, math.prod(b.shape[d] for d in free_b))
+    result = (left @ right).reshape(tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b))
+    return result if out is None else inplace.write_out(out, result, "tensordot", a, b)
+
+
+def inner(input, other):
+    """``torch.inner``: the sum of products over the last dims (a number times a tensor when either is 0-d)."""
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    if input.shape[-1] != other.shape[-1]:
+        raise RuntimeError(f"inner() the last dimension must match on both input tensors but got shapes "
+                           f"{tuple(input.shape)} and {tuple(other.shape)}")
+    return tensordot(input, other, ([-1], [-1]))
+
+
+def vdot(input, other):
+    """``torch.vdot``: the dot product of two 1-d tensors (Lumen's are real, so no conjugate)."""
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+    return dot(input, other)
+
+
+def kron(input, other):
+    """``torch.kron``: the Kronecker product (dims paired from the right; the shorter padded with ones)."""
+    n = max(input.ndim, other.ndim)
+    a = input.reshape((1,) * (n - input.ndim) + tuple(input.shape))
+    b = other.reshape((1,) * (n - other.ndim) + tuple(other.shape))
+    spread_a = [s for d in a.shape for s in (d, 1)]
+    spread_b = [s for d in b.shape for s in (1, d)]
+    return (a.reshape(spread_a) * b.reshape(spread_b)).reshape(tuple(x * y for x, y in zip(a.shape, b.shape)))
+
+
+def renorm(input, p, dim, maxnorm):
+    """``torch.renorm``: each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to it (by
+    ``maxnorm / (norm + 1e-7)``, as torch), differentiable through the norm."""
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"renorm: expected a floating point tensor, got {input.dtype}")
+    if p <= 0:
+        raise RuntimeError(f"renorm: non-positive-norm not supported, got p={p}")
+    if maxnorm < 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    d = dim % input.ndim
+    others = tuple(i for i in range(input.ndim) if i != d)
+    norms = vector_norm(input, p, others, keepdim=True)
+    return input * where(norms > maxnorm, maxnorm / (norms + 1e-7), 1.0)

@@ -435,3 +435,85 @@ def logcumsumexp(input, dim):
         x = logaddexp(x, shifted)
         step *= 2
     return x
+
+
+# ---- integration and covariance -------------------------------------------------------------------------
+def _trapezoid_parts(y, x, dx, dim, op):
+    if x is not None and dx is not None:
+        raise TypeError(f"{op}: give x or dx, not both")
+    if x is not None and not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): x must be a Tensor (a spacing goes by keyword: dx=), got {type(x).__name__}")
+    d = normalize_dims(dim, y.ndim, op)[0]
+    n = y.shape[d]
+    pair_sum = y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1) if n else y
+    if x is None:
+        return pair_sum * ((1.0 if dx is None else dx) / 2), d
+    if x.ndim == 1:
+        if x.shape[0] != n:
+            raise RuntimeError(f"{op}: there must be one `x` value for each sample point (x has {x.shape[0]}, y "
+                               f"{n} along dim {dim})")
+        shape = [1] * y.ndim
+        shape[d] = n - 1 if n else 0  # (reduce.max shadows the builtin here)
+        spacing = x.diff().reshape(shape)
+    else:
+        spacing = x.diff(dim=dim)
+    return pair_sum * spacing / 2, d
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """``torch.trapezoid``: the trapezoid rule along ``dim``, at points ``x`` (1-d or y's shape) or spacing
+    ``dx`` (default 1)."""
+    parts, d = _trapezoid_parts(y, x, dx, dim, "trapezoid")
+    return parts.sum(d)
+
+
+def trapz(y, x=None, *, dx=None, dim=-1):
+    """``torch.trapz``: :func:`trapezoid`'s older name."""
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+    """``torch.cumulative_trapezoid``: the running trapezoid rule (one element fewer along ``dim``)."""
+    parts, d = _trapezoid_parts(y, x, dx, dim, "cumulative_trapezoid")
+    return cumsum(parts, d)
+
+
+def cov(input, *, correction=1, fweights=None, aweights=None):
+    """``torch.cov``: the covariance of the rows (variables) over the columns (observations), with integer
+    frequency weights and observation weights as numpy.cov; a 1-d input is one variable."""
+    if input.ndim > 2:
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with "
+                           f"{input.ndim} dimensions")
+    x = input.reshape(1, -1) if input.ndim < 2 else input
+    if not x.dtype.is_floating_point:
+        x = x.to(dtypes.get_default_dtype())
+    w = None
+    if fweights is not None:
+        w = fweights.to(x.dtype)
+    if aweights is not None:
+        w = aweights.to(x.dtype) if w is None else w * aweights.to(x.dtype)
+    n_obs = x.shape[1]
+    if w is None:
+        avg = x.mean(1, keepdim=True)
+        w_sum = x.new_full((), float(n_obs))
+        norm = w_sum - correction
+    else:
+        w_sum = w.sum()
+        avg = (x * w).sum(1, keepdim=True) / w_sum
+        if aweights is None or correction == 0:
+            norm = w_sum - correction
+        else:
+            norm = w_sum - correction * (w * aweights.to(x.dtype)).sum() / w_sum
+    centred = x - avg
+    weighted = centred if w is None else centred * w
+    c = (weighted @ centred.mT) / norm.clamp_min(0)
+    return c.squeeze() if input.ndim < 2 else c
+
+
+def corrcoef(input):
+    """``torch.corrcoef``: Pearson's correlation coefficients of the rows, clipped to [-1, 1]."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = c.diagonal().sqrt()
+    return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)

@@ -353,3 +353,26 @@ def frexp(input):
 
 class return_types:
     frexp = namedtuple("frexp", ["mantissa", "exponent"])
+
+
+def _in_place_function(name):
+    """``torch.<name>(input, ...)``: the in-place Tensor method as a function (``torch.abs_(x)`` is
+    ``x.abs_()``)."""
+    def op(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"``input.{name}(...)``: in place, returning ``input``."
+    return op
+
+
+(abs_, acos_, acosh_, arccos_, arccosh_, arcsin_, arcsinh_, arctan_, arctanh_, asin_, asinh_, atan_, atanh_, ceil_,
+ clamp_, clamp_max_, clamp_min_, clip_, cos_, cosh_, deg2rad_, erf_, erfc_, exp2_, exp_, expm1_, fill_, fix_, floor_,
+ frac_, gcd_, lcm_, ldexp_, log10_, log1p_, log2_, log_, logit_, nan_to_num_, neg_, negative_, rad2deg_,
+ reciprocal_, round_, rsqrt_, sigmoid_, sin_, sinc_, sinh_, sqrt_, square_, tan_, tanh_, trunc_, xlogy_, zero_) = (
+    _in_place_function(n) for n in (
+        "abs_", "acos_", "acosh_", "arccos_", "arccosh_", "arcsin_", "arcsinh_", "arctan_", "arctanh_", "asin_",
+        "asinh_", "atan_", "atanh_", "ceil_", "clamp_", "clamp_max_", "clamp_min_", "clip_", "cos_", "cosh_",
+        "deg2rad_", "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fill_", "fix_", "floor_", "frac_", "gcd_", "lcm_",
+        "ldexp_", "log10_", "log1p_", "log2_", "log_", "logit_", "nan_to_num_", "neg_", "negative_", "rad2deg_",
+        "reciprocal_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_", "sqrt_", "square_", "tan_",
+        "tanh_", "trunc_", "xlogy_", "zero_"))

@@ -290,3 +290,67 @@ def test_tensor_methods_and_top_level_aliases():
                                    atol=1e-12)
     np.testing.assert_allclose(la.slogdet()[1].numpy(), ta.slogdet()[1].numpy())
     np.testing.assert_allclose(lumen.slogdet(la).logabsdet.numpy(), torch.slogdet(ta).logabsdet.numpy())
+
+
+@pytest.mark.parametrize("dims", [2, 1, 0, ([1, 0], [0, 1]), ([2], [0])])
+def test_tensordot(dims):
+    a = RNG.standard_normal((2, 3, 4))
+    b = RNG.standard_normal((3, 2, 5)) if dims == ([1, 0], [0, 1]) else RNG.standard_normal((4, 5)) \
+        if dims == ([2], [0]) else RNG.standard_normal((3, 4, 5)) if dims == 2 else RNG.standard_normal((4, 3)) \
+        if dims == 1 else RNG.standard_normal((2,))
+    compare(lambda x, y: lumen.tensordot(x, y, dims), lambda x, y: torch.tensordot(x, y, dims), a, b)
+    with pytest.raises(RuntimeError, match="contracted dimensions need to match"):
+        lumen.tensordot(lumen.tensor(a), lumen.tensor(a), 1)
+
+
+def test_inner_vdot_kron_renorm():
+    a, b = RNG.standard_normal((2, 3)), RNG.standard_normal((4, 3))
+    compare(lumen.inner, torch.inner, a, b)
+    compare(lumen.inner, torch.inner, np.array(1.5), b)
+    compare(lambda x, y: x.inner(y), lambda x, y: x.inner(y), a[0], b[1])
+    compare(lumen.vdot, torch.vdot, a[0], b[0])
+    with pytest.raises(RuntimeError, match="1D tensors expected"):
+        lumen.vdot(lumen.tensor(a), lumen.tensor(a[0]))
+    compare(lumen.kron, torch.kron, a, b)
+    compare(lumen.kron, torch.kron, a, b[0])
+    compare(lambda x, y: x.kron(y), lambda x, y: x.kron(y), RNG.standard_normal((2, 1, 2)), a)
+    x = RNG.standard_normal((3, 4, 2)) * 2
+    for p, dim, maxnorm in ((2, 0, 1.0), (1, 2, 2.0), (3, 1, 100.0)):
+        compare(lambda t: lumen.renorm(t, p, dim, maxnorm), lambda t: torch.renorm(t, p, dim, maxnorm), x)
+        np.testing.assert_allclose(lumen.tensor(x).renorm_(p, dim, maxnorm).numpy(),
+                                   torch.tensor(x).renorm_(p, dim, maxnorm).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn", ["trapezoid", "trapz", "cumulative_trapezoid"])
+def test_trapezoid_family(fn):
+    y = RNG.standard_normal((3, 5))
+    lf, tf = getattr(lumen, fn), getattr(torch, fn)
+    compare(lf, tf, y)
+    compare(lambda t: lf(t, dx=0.5, dim=0), lambda t: tf(t, dx=0.5, dim=0), y)
+    x = np.sort(RNG.standard_normal(5))
+    compare(lambda t, s: lf(t, s), lambda t, s: tf(t, s), y, x)
+    compare(lambda t, s: lf(t, s, dim=1), lambda t, s: tf(t, s, dim=1), y, np.sort(RNG.standard_normal((3, 5)), 1))
+    with pytest.raises(TypeError, match="dx="):
+        lf(lumen.tensor(y), 0.25)
+    with pytest.raises(TypeError):
+        tf(torch.tensor(y), 0.25)
+
+
+def test_cov_and_corrcoef():
+    x = RNG.standard_normal((3, 6))
+    compare(lumen.cov, torch.cov, x)
+    compare(lambda t: lumen.cov(t, correction=0), lambda t: torch.cov(t, correction=0), x)
+    compare(lumen.cov, torch.cov, x[0])
+    fw, aw = np.array([1, 2, 1, 3, 1, 2]), RNG.uniform(0.1, 1, 6)
+    for kwargs in ({"fweights": fw}, {"aweights": aw}, {"fweights": fw, "aweights": aw, "correction": 2}):
+        lk = {k: lumen.tensor(v) for k, v in kwargs.items() if k != "correction"}
+        tk = {k: torch.tensor(v) for k, v in kwargs.items() if k != "correction"}
+        c = kwargs.get("correction", 1)
+        compare(lambda t: lumen.cov(t, correction=c, **lk), lambda t: torch.cov(t, correction=c, **tk), x)
+    compare(lumen.corrcoef, torch.corrcoef, x)
+    compare(lambda t: t.corrcoef(), lambda t: t.corrcoef(), x[:2], numeric=False)
+    np.testing.assert_allclose(lumen.tensor(x).cov().numpy(), torch.tensor(x).cov().numpy(), rtol=1e-12)
+    ints = np.array([[1, 2, 4], [3, 1, 0]])
+    lc, tc = lumen.cov(lumen.tensor(ints)), torch.cov(torch.tensor(ints))
+    assert lc.dtype.name == str(tc.dtype).split(".")[1]
+    np.testing.assert_allclose(lc.numpy(), tc.numpy(), rtol=1e-6)

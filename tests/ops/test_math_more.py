@@ -451,3 +451,95 @@ def test_logcumsumexp(n, dim):
     a = np.random.default_rng(n).uniform(-40, 40, (n, 3) if dim == 0 else (3, n))
     compare_grad(lambda t: lumen.logcumsumexp(t, dim), lambda t: torch.logcumsumexp(t, dim), a, gradgrad=n < 4)
     same(lumen.tensor(a).logcumsumexp(dim - 2), torch.tensor(a).logcumsumexp(dim - 2))
+
+
+# ---- in-place function forms, tensor utilities, random fills, printing and threads -----------------------
+@pytest.mark.parametrize("name, args", [("abs_", ()), ("exp_", ()), ("sin_", ()), ("tanh_", ()), ("sigmoid_", ()),
+                                        ("clamp_", (-0.5, 0.5)), ("clamp_min_", (0.1,)), ("fill_", (2.5,)),
+                                        ("zero_", ()), ("neg_", ()), ("trunc_", ()), ("square_", ()),
+                                        ("nan_to_num_", ()), ("deg2rad_", ())])
+def test_in_place_functions_at_module_level(name, args):
+    lx, tx = pair(F.copy())
+    assert getattr(lumen, name)(lx, *args) is lx
+    getattr(torch, name)(tx, *args)
+    same(lx, tx, rtol=1e-12)
+
+
+def test_fill_diagonal_matches_torch():
+    for shape, wrap in (((3, 4), False), ((7, 3), True), ((7, 3), False), ((3, 3, 3), False)):
+        same(lumen.zeros(*shape).fill_diagonal_(2.5, wrap), torch.zeros(*shape).fill_diagonal_(2.5, wrap))
+    with pytest.raises(RuntimeError, match="equal length"):
+        lumen.zeros(2, 3, 3).fill_diagonal_(1)
+
+
+def test_sum_to_size_casts_and_device_queries():
+    compare_grad(lambda t: t.sum_to_size(1, 4), lambda t: t.sum_to_size(1, 4), F)
+    compare_grad(lambda t: t.sum_to_size((4,)), lambda t: t.sum_to_size((4,)), F)
+    with pytest.raises(RuntimeError, match="not expandable"):
+        lumen.tensor(F).sum_to_size(2, 4)
+    li, ti = pair(INTS * 20)
+    for name in ("byte", "char", "short"):
+        same(getattr(li, name)(), getattr(ti, name)())
+    assert lumen.tensor(F).get_device() == torch.tensor(F).get_device() == -1
+    la = lumen.tensor(F)
+    assert la.new(2, 3).shape == (2, 3) and la.new(2, 3).dtype is la.dtype and la.new().shape == (0,)
+    same(la.new([1, 2]), torch.tensor(F).new([1, 2]))
+
+
+@pytest.mark.parametrize("name, args, check", [
+    ("cauchy_", (1.0, 2.0), lambda x: abs(np.median(x) - 1.0) < 0.05 and abs(np.median(np.abs(x - 1)) - 2.0) < 0.1),
+    ("log_normal_", (0.5, 0.4), lambda x: (x > 0).all() and abs(np.log(x).mean() - 0.5) < 0.02
+     and abs(np.log(x).std() - 0.4) < 0.02),
+    ("geometric_", (0.3,), lambda x: (x >= 1).all() and (x == np.round(x)).all() and abs(x.mean() - 1 / 0.3) < 0.1),
+])
+def test_random_fills(name, args, check):
+    x = lumen.empty(40000, dtype=lumen.float64)
+    assert getattr(x, name)(*args, generator=lumen.Generator().manual_seed(0)) is x
+    assert check(x.numpy())
+    again = getattr(lumen.empty(40000, dtype=lumen.float64), name)(*args, generator=lumen.Generator().manual_seed(0))
+    np.testing.assert_array_equal(again.numpy(), x.numpy())
+
+
+def test_random_fill_errors_and_integer_geometric():
+    ints = lumen.empty(1000, dtype=lumen.int64).geometric_(0.5)
+    assert ints.dtype is lumen.int64 and int(ints.min()) >= 1
+    for call, match in ((lambda: lumen.empty(3).cauchy_(sigma=0), "sigma"),
+                        (lambda: lumen.empty(3).geometric_(1.5), "p to be in"),
+                        (lambda: lumen.empty(3).log_normal_(std=-1), "std"),
+                        (lambda: lumen.empty(3, dtype=lumen.int64).cauchy_(), "floating")):
+        with pytest.raises(RuntimeError, match=match):
+            call()
+
+
+def test_set_printoptions_changes_repr():
+    x = lumen.tensor([1.123456, 2e-5, 300.0])
+    try:
+        lumen.set_printoptions(precision=2)
+        assert repr(x) == "tensor([1.12e+00, 2.00e-05, 3.00e+02])"
+        lumen.set_printoptions(sci_mode=False)
+        assert "e+" not in repr(x) and "300." in repr(x)
+        lumen.set_printoptions(threshold=5, edgeitems=2)
+        assert repr(lumen.arange(10)) == "tensor([0, 1, ..., 8, 9])"
+        lumen.set_printoptions(profile="full")
+        assert "..." not in repr(lumen.arange(300))
+        with pytest.raises(ValueError, match="profile"):
+            lumen.set_printoptions(profile="long")
+    finally:
+        lumen.set_printoptions(profile="default")
+    assert repr(x) == "tensor([1.1235e+00, 2.0000e-05, 3.0000e+02])"
+
+
+def test_num_threads():
+    before = lumen.get_num_threads()
+    try:
+        lumen.set_num_threads(1)
+        assert lumen.get_num_threads() == 1
+        a = lumen.randn(300, 300)
+        np.testing.assert_allclose((a @ a).numpy(), a.numpy() @ a.numpy(), rtol=1e-4, atol=1e-3)
+    finally:
+        lumen.set_num_threads(before)
+    assert lumen.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="positive"):
+        lumen.set_num_threads(0)
+    with pytest.raises(TypeError):
+        lumen.set_num_threads(1.5)

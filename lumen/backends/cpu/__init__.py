@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import Backend
-from . import activation, blas, conv, loss, lrn, memory, pool, random
+from . import activation, blas, conv, loss, lrn, memory, parallel, pool, random
 
 
 def _special(name):
@@ -49,6 +49,21 @@ class NumpyBackend(Backend):
         """The ``n``-th derivative of digamma (scipy's polygamma is not a ufunc: no ``out=``)."""
         from scipy import special
         return special.polygamma(n, a).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def get_num_threads():
+        """The threads Lumen's CPU work is split over (its worker pool, and OpenBLAS's when NumPy's is found)."""
+        return parallel.WORKERS
+
+    @staticmethod
+    def set_num_threads(n):
+        """Split Lumen's CPU work over ``n`` threads and, when Lumen found NumPy's OpenBLAS, set its thread count
+        too. Without that OpenBLAS (SciPy's BLAS in use), the BLAS keeps the threads it started with
+        (``OPENBLAS_NUM_THREADS`` before the process starts sets them). A pool already started keeps its size
+        as a ceiling, so raising ``n`` past the first count takes effect in the BLAS only."""
+        parallel.WORKERS = n
+        if blas._THREADS is not None:
+            blas._THREADS[0](n)
 
     LinAlgError = np.linalg.LinAlgError  # what ``linalg`` raises for singular or non-definite input
 

@@ -63,7 +63,8 @@ def spec_for(args) -> bench.Spec:
                           fcn.FCN8s.from_fcn16s, args.stage_lr_factor ** 2)][:args.stages]
     return bench.Spec("fcn_context", stages, data, {"": list(CONTEXT_CLASSES)},
                       lambda x: from_caffe_input(x, CONTEXT_BGR_MEAN),
-                      lambda results: bench.table(PAPER_TABLE, results), description=description)
+                      lambda results: bench.table(PAPER_TABLE, results), meta={"mean": list(CONTEXT_BGR_MEAN)},
+                      description=description)
 
 
 def run(args, on_iteration=None):

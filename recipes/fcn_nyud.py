@@ -87,7 +87,7 @@ def spec_for(args) -> bench.Spec:
         stages.append(bench.Stage(kind, ROWS[kind], kind, make(kind), init_from=("color", "hha") if fused else (),
                                   carry=(lambda c, h: LateFusionFCN.from_nets({"color": c, "hha": h})) if fused else None))
     return bench.Spec("fcn_nyud", stages, data, {"": list(NYUD_CLASSES)}, lambda x: _display(x, keys[-1]),
-                      lambda results: bench.table(PAPER_TABLE, results), meta={"input": args.input},
+                      lambda results: bench.table(PAPER_TABLE, results), meta={"input": args.input, "mean": list(NYUD_BGR_MEAN)},
                       description=description)
 
 

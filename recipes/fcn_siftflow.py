@@ -62,7 +62,7 @@ def spec_for(args) -> bench.Spec:
     return bench.Spec("fcn_siftflow", stages, {"siftflow": (train, test)}, HEADS,
                       lambda x: from_caffe_input(x, SIFTFLOW_BGR_MEAN),
                       lambda results: bench.table(PAPER_TABLE, results, "sem", ("geom. acc.", "geo", "pixel_accuracy")),
-                      scored={"sem": present}, description=description)
+                      scored={"sem": present}, meta={"mean": list(SIFTFLOW_BGR_MEAN)}, description=description)
 
 
 def run(args, on_iteration=None):

@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import lumen
+from lumen import nn
 from lumen.serialization import CheckpointError
 from lumen.vision.datasets import VOC_CLASSES
 from lumen.vision.inference import Predictor, find_images
@@ -98,12 +99,59 @@ def load_model(path):
     return model, classes, meta.get("mean", list(VOC_BGR_MEAN)), meta.get("palette")  # None: VOC's palette
 
 
+class _Head(nn.Module):
+    """One head of a net of several, as a net of its own (a Predictor reads one score map)."""
+
+    def __init__(self, net, head):
+        super().__init__()
+        self.net, self.head = net, head
+
+    def forward(self, x):
+        return self.net(x)[self.head]
+
+
+# The FCN paper's other benchmarks (recipes.fcn_nyud, fcn_siftflow, fcn_context): their stages' nets.
+BENCHMARKS = ("fcn_nyud", "fcn_siftflow", "fcn_context")
+
+
+def _load_benchmark(path, ckpt, meta):
+    """[(folder, model, class names, BGR mean, None)] from a benchmark recipe's checkpoint, one per head."""
+    key, heads = meta.get("stage_key"), meta.get("heads", {})
+    if key not in fcn.CONSTRUCTORS and key != "color":
+        raise UserError(f"{path}: a {key} net reads {key} inputs; predict segments colour images (the "
+                        "RGB net of recipes.fcn_nyud, or the SIFT Flow and PASCAL-Context nets)")
+    num_classes = {h: len(c) for h, c in heads.items()}
+    model = fcn.CONSTRUCTORS.get(key, fcn.fcn32s)(num_classes.get("", num_classes), width=meta["width"])
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise UserError(f"{path}: the weights do not fit a {key} of heads {num_classes}: {e}") from None
+    if "" in heads:
+        return [("", model, list(heads[""]), meta["mean"], None)]
+    return [(head, _Head(model, head), list(classes), meta["mean"], None) for head, classes in heads.items()]
+
+
+def load_heads(path):
+    """[(output subfolder, model, class names, BGR mean, palette)]: one entry ("" folder) for a net of one
+    head, one per head (folder = head name) for a two-headed SIFT Flow net."""
+    if not str(path).endswith(".caffemodel"):
+        try:
+            ckpt = lumen.load(path, map_location="cpu")
+        except (OSError, CheckpointError, ValueError):
+            ckpt = None  # load_model names the problem
+        meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
+        if meta.get("format") in BENCHMARKS:
+            return _load_benchmark(path, ckpt, meta)
+    return [("", *load_model(path))]
+
+
 def main(argv=None):
     try:
         args = parse_args(argv)
-        model, classes, mean, colors = load_model(args.checkpoint)
-        if len(classes) > 256:
-            raise UserError(f"{len(classes)} classes do not fit the 256 values of a palette PNG")
+        heads = load_heads(args.checkpoint)
+        for _, _, classes, _, _ in heads:
+            if len(classes) > 256:
+                raise UserError(f"{len(classes)} classes do not fit the 256 values of a palette PNG")
         try:
             found = find_images(args.inputs)
         except FileNotFoundError as e:
@@ -114,18 +162,21 @@ def main(argv=None):
         print(f"predict: error: {e}", file=sys.stderr)
         return 2
     stems = dict(found)
-    predictor = Predictor(model, mean, args.device, args.batch_size)
-    failed = 0
+    failed = set()
     start = time.perf_counter()
-    with tqdm(total=len(found), unit="img", desc="predict", dynamic_ncols=True, disable=None) as bar:
-        for result in predictor.predict([path for path, _ in found], scores=args.scores):
-            if isinstance(result, tuple):
-                path, error = result
-                tqdm.write(f"predict: skipped {path}: {error}", file=sys.stderr)
-                failed += 1
-            else:
-                result.save(args.out / stems[result.source], colors, classes, args.overlay, args.scores)
-            bar.update(1)
+    for folder, model, classes, mean, colors in heads:  # a net of several heads: a folder of maps per head
+        predictor = Predictor(model, mean, args.device, args.batch_size)
+        with tqdm(total=len(found), unit="img", desc="predict", dynamic_ncols=True, disable=None) as bar:
+            for result in predictor.predict([path for path, _ in found], scores=args.scores):
+                if isinstance(result, tuple):
+                    path, error = result
+                    if path not in failed:
+                        tqdm.write(f"predict: skipped {path}: {error}", file=sys.stderr)
+                    failed.add(path)
+                else:
+                    result.save(args.out / folder / stems[result.source], colors, classes, args.overlay, args.scores)
+                bar.update(1)
+    failed = len(failed)
     done = len(found) - failed
     print(f"predict: wrote {done} label map(s) to {args.out} in {time.perf_counter() - start:.1f} s"
           + (f"; {failed} image(s) could not be read" if failed else ""))

@@ -115,9 +115,9 @@ def render_room(rng, height, width):
     image[label == _WALL] = _grey(rng)
     image[label == _FLOOR] = _grey(rng)
     horizon = int(np.argmax((label == _FLOOR).any(axis=1))) or height
-    for _ in range(int(rng.integers(1, 4))):
+    for _ in range(int(rng.integers(1, 3))):
         kind = (_PICTURE, _WHITEBOARD, _BOX)[int(rng.integers(3))]
-        h, w = int(rng.integers(height // 6, height // 2.5)), int(rng.integers(width // 6, width // 2.5))
+        h, w = int(rng.integers(height // 4, height // 2)), int(rng.integers(width // 4, width // 2))
         y = int(rng.integers(0, max(1, horizon - h)))
         x = int(rng.integers(0, width - w))
         patch = (slice(y, y + h), slice(x, x + w))

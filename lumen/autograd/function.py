@@ -555,6 +555,9 @@ def register_hook(tensor, hook):
     return handle
 
 
+_post_accumulate_hooks_made = [0]  # none ever: backward skips looking for leaves to finish early
+
+
 def register_post_accumulate_grad_hook(tensor, hook):
     """``Tensor.register_post_accumulate_grad_hook``: ``hook(tensor)`` runs after a backward has added
     into this leaf's ``.grad`` (an optimizer step fused into backward, say)."""
@@ -564,6 +567,7 @@ def register_post_accumulate_grad_hook(tensor, hook):
     if tensor.grad_fn is not None:
         raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
     hooks = tensor.__dict__.setdefault("_post_accumulate_grad_hooks", {})
+    _post_accumulate_hooks_made[0] += 1
     handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
     return handle
@@ -627,6 +631,24 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
     nodes: dict[int, Node] = {}
     heap: list = []
     leaf_grads: dict[int, list] = {}  # id -> [leaf, summed gradient], handed over at the end
+    # As PyTorch's AccumulateGrad, a leaf with post-accumulate hooks (DistributedDataParallel's) is finished
+    # as soon as the last node that feeds it has run, so its hooks run while the rest of the pass does.
+    awaited = _hooked_leaf_edges(roots) if inputs is None and _post_accumulate_hooks_made[0] else None
+    root_arrays = [g._data for g in grad_roots]
+
+    def edge_done(leaf):
+        left = awaited.get(id(leaf))
+        if left is None:
+            return
+        if left > 1:
+            awaited[id(leaf)] = left - 1
+            return
+        del awaited[id(leaf)]
+        entry = leaf_grads.pop(id(leaf), None)
+        if entry is not None:
+            _run_leaf_hooks(entry)
+            # another node's slot may still hold this very array: the leaf gets its own copy
+            _store_leaf_grads([entry], root_arrays, create_graph, own_copy=True)
 
     def deliver(edge, g):
         node, index = edge
@@ -688,7 +710,11 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             if not retain_graph:
                 node._release()
             for edge, gx, meta in zip(node.next, gxs, node.input_meta):
-                if edge is None or gx is None:
+                if edge is None:
+                    continue
+                if gx is None:
+                    if awaited and edge[0] is None:
+                        edge_done(edge[1])
                     continue
                 if gx.shape != meta[0]:
                     raise RuntimeError(f"{type(node).__name__}.backward: gradient of shape {gx.shape} for an "
@@ -696,17 +722,43 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 if gx._data.dtype != meta[1]:
                     gx = gx.to(from_numpy_dtype(meta[1]))
                 deliver(edge, gx)
+                if awaited and edge[0] is None:
+                    edge_done(edge[1])
 
         for entry in leaf_grads.values():
-            for hook in list((entry[0]._grad_hooks or {}).values()):
-                new = hook(entry[1])
-                entry[1] = entry[1] if new is None else new
+            _run_leaf_hooks(entry)
 
     if inputs is not None:
         capture.update((key, g) for key, (_, g) in leaf_grads.items())
         return [capture.get(id(t)) for t in inputs]
-    _store_leaf_grads(leaf_grads.values(), [g._data for g in grad_roots], create_graph)
+    _store_leaf_grads(leaf_grads.values(), root_arrays, create_graph)
     return None
+
+
+def _run_leaf_hooks(entry):
+    """A leaf's ``register_hook`` hooks on its summed gradient (``entry``: [leaf, gradient], updated)."""
+    for hook in list((entry[0]._grad_hooks or {}).values()):
+        new = hook(entry[1])
+        entry[1] = entry[1] if new is None else new
+
+
+def _hooked_leaf_edges(roots):
+    """id of each leaf with post-accumulate hooks -> how many edges of the roots' graph lead to it."""
+    counts, seen = {}, set()
+    stack = [root.grad_fn for root in roots if root.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for edge in node.next:
+            if edge is None:
+                continue
+            if edge[0] is not None:
+                stack.append(edge[0])
+            elif edge[1].__dict__.get("_post_accumulate_grad_hooks"):
+                counts[id(edge[1])] = counts.get(id(edge[1]), 0) + 1
+    return counts
 
 
 def _nodes_leading_to(roots, leaf_targets, node_targets):
@@ -749,7 +801,7 @@ def _forward_traceback(node):
             + "".join(traceback.format_list(node._forward_stack)))
 
 
-def _store_leaf_grads(entries, root_arrays, create_graph):
+def _store_leaf_grads(entries, root_arrays, create_graph, own_copy=False):
     """Put each leaf's gradient into ``.grad``: added into an existing buffer, or as a new one that
     is the leaf's own (a gradient may alias another leaf's or the caller's ``gradient=`` array, and a
     later backward adds into ``.grad`` in place)."""
@@ -763,7 +815,7 @@ def _store_leaf_grads(entries, root_arrays, create_graph):
             leaf.grad = accumulate_grad(leaf.grad, g.detach())
         else:
             g = g.detach()
-            if any(g._backend.may_share_memory(g._data, other) for other in stored):
+            if own_copy or any(g._backend.may_share_memory(g._data, other) for other in stored):
                 g = g.clone()
             stored.append(g._data)
             leaf.grad = g

@@ -26,6 +26,7 @@ HOST_DATA = {
     "lumen/vision/convert.py": "reads and writes weight files",
     "lumen/vision/models/npz.py": "reads and writes weight files",
     "lumen/serialization.py": "the npz checkpoint format holds host arrays",
+    "lumen/distributed/nccl.py": "hands device pointers to CuPy's NCCL communicator (no array math: NCCL reduces)",
     "lumen/data/": "sampling orders and collation of host samples",
     "lumen/dtypes.py": "numpy dtypes name each dtype's storage (metadata, no arrays)",
     "lumen/random.py": "generator states travel as host bytes",
@@ -33,7 +34,7 @@ HOST_DATA = {
                                    "backend under test",
 }
 # The core wraps and unwraps arrays: only it may read ``._data``.
-CORE = ("lumen/tensor.py", "lumen/ops/", "lumen/autograd/", "lumen/random.py")
+CORE = ("lumen/tensor.py", "lumen/creation.py", "lumen/ops/", "lumen/autograd/", "lumen/random.py")
 
 
 def _allowed(path, table):

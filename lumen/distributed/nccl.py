@@ -10,8 +10,6 @@ choice of device (with a stand-in communicator); the collectives need two GPUs t
 """
 from __future__ import annotations
 
-import importlib
-
 from .mpi import Work
 
 _OPS = ("SUM", "AVG", "PRODUCT", "MIN", "MAX")
@@ -22,9 +20,10 @@ _NCCL_TYPES = {"float16": "NCCL_FLOAT16", "float32": "NCCL_FLOAT32", "float64": 
 
 
 def _cupy_modules():
-    # Imported by name: the backend wall (tests/test_backend_wall.py) keeps cupy's array math below the
-    # backends, and this module hands device pointers to NCCL's communicator without any.
-    return importlib.import_module("cupy"), importlib.import_module("cupy.cuda.nccl")
+    # on first use: CPU-only machines import lumen.distributed without CuPy
+    import cupy
+    from cupy.cuda import nccl
+    return cupy, nccl
 
 
 def nccl_available() -> bool:

@@ -564,9 +564,9 @@ def logdet(A):
     return where(sign < 0, float("nan"), logabsdet)
 
 
-def _as_matrix_rhs(A, B, left):
+def _as_matrix_rhs(A, B):
     """torch's rule: B is a batch of vectors when it is 1-d or has A's batch shape with one dim less."""
-    return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]) and left)
+    return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
 
 
 class Solve(Function):
@@ -600,7 +600,10 @@ def solve(A, B, *, left=True, out=None):
     if A.dtype is not B.dtype:
         raise RuntimeError(f"linalg.solve: expected A and B to have the same dtype, but found A of type {A.dtype} "
                            f"and B of type {B.dtype} instead")
-    vector = _as_matrix_rhs(A, B, left)
+    vector = _as_matrix_rhs(A, B)
+    if vector and not left:
+        raise RuntimeError(f"linalg.solve: vector broadcasting of the left hand side is not supported for left=False "
+                           f"(A {tuple(A.shape)}, B {tuple(B.shape)}); the equation is B / A.squeeze(-1) there")
     Bm = B.unsqueeze(-1) if vector else B if left else B.mT
     if Bm.shape[-2] != A.shape[-1]:
         raise RuntimeError(f"linalg.solve: incompatible shapes of A and B for the equation "

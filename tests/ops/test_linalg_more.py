@@ -81,7 +81,12 @@ def test_solve_broadcasts_batches_and_vectors(ba, bb, n, k):
         return
     a, b = well_conditioned(*ba, n, n, seed=n), RNG.standard_normal(bb + (n, k))
     compare(LA.solve, torch.linalg.solve, a, b, gradgrad=True)
-    if n > 1:  # torch refuses left=False for 1 x 1 systems whose B could be read as a vector
+    try:
+        torch.linalg.solve(torch.tensor(a), torch.tensor(b).mT, left=False)
+    except RuntimeError:  # a B that reads as a batch of vectors: refused for left=False by both
+        with pytest.raises(RuntimeError, match="left=False"):
+            LA.solve(lumen.tensor(a), lumen.tensor(b).mT, left=False)
+    else:
         compare(lambda x, y: LA.solve(x, y.mT, left=False), lambda x, y: torch.linalg.solve(x, y.mT, left=False),
                 a, b)
     compare(LA.solve, torch.linalg.solve, a, RNG.standard_normal((n,)))
@@ -354,3 +359,62 @@ def test_cov_and_corrcoef():
     lc, tc = lumen.cov(lumen.tensor(ints)), torch.cov(torch.tensor(ints))
     assert lc.dtype.name == str(tc.dtype).split(".")[1]
     np.testing.assert_allclose(lc.numpy(), tc.numpy(), rtol=1e-6)
+
+
+# name -> (function of tensors, input shapes, input range): this file's ops and those of test_math_more on the
+# cuda device against the CPU
+CUDA_OPS = {
+    "inv_det_slogdet": (lambda a: LA.inv(a).sum(-1) + LA.det(a).unsqueeze(-1) + LA.slogdet(a)[1].unsqueeze(-1),
+                        [(2, 3, 3)], (1.0, 2.0)),
+    "solve_cholesky": (lambda a, b: LA.solve(a @ a.mT + 3 * lumen.eye(3, dtype=a.dtype, device=a.device), b)
+                       + LA.cholesky(a @ a.mT + lumen.eye(3, dtype=a.dtype, device=a.device))[..., :1],
+                       [(2, 3, 3), (2, 3, 1)], (-1.0, 1.0)),
+    "qr_svdvals_eigvalsh": (lambda a: LA.qr(a).R.sum(0) + LA.svd(a, False).S + LA.eigvalsh(a.mT @ a),
+                            [(4, 3)], (-1.0, 1.0)),
+    "pinv_matrix_exp": (lambda a: LA.pinv(a).sum(1) + LA.matrix_exp(a[:3] / 3).sum(0), [(4, 3)], (-1.0, 1.0)),
+    "products": (lambda a, b: lumen.kron(a, b).sum(0)[:3] + lumen.tensordot(a, b, ([1], [1])).sum(0)
+                 + lumen.renorm(a, 2, 0, 0.5).sum(0), [(3, 3), (3, 3)], (-1.0, 1.0)),
+    "cov_trapezoid": (lambda a: lumen.cov(a).sum(0) + lumen.trapezoid(a) + lumen.cumulative_trapezoid(a).sum(-1)[:3],
+                      [(3, 5)], (-1.0, 1.0)),
+    "math_more": (lambda a, b: lumen.xlogy(a, b) + lumen.logaddexp(a, b) + lumen.copysign(a, b - 1.5)
+                  + lumen.fmax(a, b) + lumen.sinc(a) + lumen.lgamma(b) + lumen.digamma(b) + lumen.logit(a.sigmoid()),
+                  [(3, 4), (3, 4)], (0.2, 2.0)),
+    "reductions_more": (lambda a: lumen.nansum(a, 1) + lumen.nanmean(a, 1) + lumen.std_mean(a, 1)[0]
+                        + lumen.logcumsumexp(a, 1)[:, -1] + lumen.aminmax(a, dim=1).max, [(3, 5)], (-2.0, 2.0)),
+}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", sorted(CUDA_OPS))
+def test_ops_on_cuda_match_cpu(name):
+    pytest.importorskip("cupy", reason="needs CuPy and a CUDA GPU, or --cuda-emulator")
+    fn, shapes, (low, high) = CUDA_OPS[name]
+    results = {}
+    for device in ("cpu", "cuda"):
+        rng = np.random.default_rng(len(shapes))
+        xs = [lumen.tensor(rng.uniform(low, high, s), dtype=lumen.float64, device=device, requires_grad=True)
+              for s in shapes]
+        y = fn(*xs)
+        assert y.device.type == device
+        w = lumen.tensor(np.random.default_rng(9).standard_normal(tuple(y.shape)), dtype=lumen.float64, device=device)
+        (y * w).sum().backward()
+        results[device] = [y.detach().cpu().numpy()] + [x.grad.cpu().numpy() for x in xs]
+    for got, want in zip(results["cuda"], results["cpu"]):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.cuda
+def test_logic_and_predicates_on_cuda_match_cpu():
+    pytest.importorskip("cupy", reason="needs CuPy and a CUDA GPU, or --cuda-emulator")
+    data = np.array([[0.0, -0.0, 1.0, -2.5], [np.inf, -np.inf, np.nan, 3.0]])
+    ints = np.array([[0, 1, -3, 12], [7, -8, 5, 2]])
+    checks = (lambda x, i: lumen.isinf(x) | lumen.isposinf(x) ^ lumen.signbit(x),
+              lambda x, i: lumen.isin(i, i[0]) & lumen.logical_xor(x, i),
+              lambda x, i: (i << 2) + (i >> 1) + lumen.gcd(i, i.flip(1)) + lumen.bitwise_not(i),
+              lambda x, i: lumen.nan_to_num(x, posinf=7.0) + lumen.heaviside(x, x.new_ones(())),
+              lambda x, i: lumen.frexp(lumen.nan_to_num(x)).mantissa + lumen.eq(x, 1.0))
+    for check in checks:
+        got = check(lumen.tensor(data, device="cuda"), lumen.tensor(ints, device="cuda"))
+        want = check(lumen.tensor(data), lumen.tensor(ints))
+        assert got.device.type == "cuda"
+        np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())

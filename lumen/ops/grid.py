@@ -14,7 +14,7 @@ import math
 import warnings
 
 from .. import dtypes
-from ..creation import linspace, ones
+from ..creation import linspace, ones, zeros
 from ._check import check_tensor
 from .arith import where
 from .shape import stack
@@ -31,9 +31,9 @@ def _base_coordinates(n, align_corners, dtype, device):
     """The normalised centres of ``n`` pixels along one axis: [-1, 1] at the corner pixels' centres with
     ``align_corners``, else scaled by (n - 1) / n (the corners' outer edges); 0 for a unit axis."""
     if n <= 1:
-        return linspace(0.0, 0.0, n, dtype=dtype, device=device)
+        return zeros(n, dtype=dtype, device=device)
     steps = linspace(-1.0, 1.0, n, dtype=dtype, device=device)
-    return steps if align_corners else steps * ((n - 1) / n)
+    return steps if align_corners else steps * (n - 1) / n
 
 
 def affine_grid(theta, size, align_corners=None):
@@ -76,10 +76,20 @@ def affine_grid(theta, size, align_corners=None):
     return (base @ theta.transpose(1, 2)).reshape((size[0],) + spatial + (dims,))
 
 
-def _unnormalize(coordinate, n, align_corners):
+def _unnormalize(coordinate, n, align_corners, dims):
+    """Pixel coordinates from normalised ones, rounded as torch's CPU kernels round them (its 2-d kernel
+    and its 3-d one use different forms, the 2-d one a fused multiply-subtract, reproduced for float32
+    by computing the product and difference in float64): on a grid of pixel centres (an identity
+    affine_grid, a spatial transformer's start) a point one ulp off lands in the neighbouring cell,
+    and the grid's gradient there is the other cell's."""
+    if dims == 3:
+        return (coordinate + 1) / 2 * (n - 1) if align_corners else ((coordinate + 1) * n - 1) / 2
     if align_corners:
         return (coordinate + 1) * ((n - 1) / 2)
-    return ((coordinate + 1) * n - 1) / 2
+    shifted = coordinate + 1
+    if shifted.dtype.itemsize < 8:
+        return (shifted.double() * (n / 2) - 0.5).to(coordinate.dtype)
+    return shifted * (n / 2) - 0.5
 
 
 def _clip(coordinate, n):
@@ -122,9 +132,9 @@ def _cubic_weights(t):
     return [far(t + 1), near(t), near(1 - t), far(2 - t)]
 
 
-def _taps(coordinate, n, mode, padding_mode, align_corners):
+def _taps(coordinate, n, mode, padding_mode, align_corners, dims):
     """One axis's taps from normalised coordinates: (int64 positions, weights, in-range masks)."""
-    coordinate = _unnormalize(coordinate, n, align_corners)
+    coordinate = _unnormalize(coordinate, n, align_corners, dims)
     if mode == "bicubic":
         # torch pads each tap's integer position, not the sampling coordinate
         start = coordinate.detach().floor()
@@ -201,7 +211,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     points = math.prod(out_spatial)
     flat = input.reshape(n, c, -1)
     # axis d of the input is grid component dims - 1 - d (x is the last axis)
-    axes = [_taps(grid[..., dims - 1 - d].reshape(n, points), size, mode, padding_mode, align_corners)
+    axes = [_taps(grid[..., dims - 1 - d].reshape(n, points), size, mode, padding_mode, align_corners, dims)
             for d, size in enumerate(spatial)]
     strides = [math.prod(spatial[d + 1:]) for d in range(dims)]
     output = None

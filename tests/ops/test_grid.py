@@ -175,3 +175,22 @@ def test_nan_grid_points_stay_in_bounds(mode, padding_mode):
     np.testing.assert_allclose(y[1], t[1], rtol=1e-12)  # the finite point is unaffected
     if padding_mode == "zeros":  # torch: NaN, except nearest, which reads nothing
         np.testing.assert_array_equal(y[0], t[0])
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("n", [11, 28, 29, 38])
+def test_float32_identity_grid_gradient_takes_torchs_cells(n, align_corners):
+    """On torch's identity grid every point sits on a pixel centre, where the grid's gradient is a one-sided
+    difference: the cell each point falls in must be torch's, whose 2-d kernel rounds (x + 1) * n/2 - 0.5
+    as one fused multiply-subtract."""
+    size = (2, 1, n, n)
+    theta = torch.tensor([[[1.0, 0, 0], [0, 1, 0]]] * 2)
+    grid = torch.nn.functional.affine_grid(theta, size, align_corners=align_corners).numpy()
+    x = np.random.default_rng(n).standard_normal(size).astype(np.float32)
+    grads = []
+    for lib in (lumen, torch):
+        g = lib.tensor(grid, requires_grad=True)
+        y = lib.nn.functional.grid_sample(lib.tensor(x), g, align_corners=align_corners)
+        (y * lib.tensor(x)).sum().backward()
+        grads.append(g.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-4)

@@ -1627,6 +1627,29 @@ class Tensor:
         from .random import geometric_  # lumen.random builds on Tensor
         return geometric_(self, p, generator)
 
+    def squeeze_(self, dim=None):
+        return arith.view_in_place_(self, lambda s: s.squeeze(dim))
+
+    def unsqueeze_(self, dim):
+        return arith.view_in_place_(self, lambda s: s.unsqueeze(dim))
+
+    def t_(self):
+        return arith.view_in_place_(self, lambda s: s.t())
+
+    def transpose_(self, dim0, dim1):
+        return arith.view_in_place_(self, lambda s: s.transpose(dim0, dim1))
+
+    def swapaxes_(self, axis0, axis1):
+        return arith.view_in_place_(self, lambda s: s.transpose(axis0, axis1))
+
+    swapdims_ = swapaxes_
+
+    def data_ptr(self):
+        return self._backend.data_ptr(self._data)
+
+    def storage_offset(self):
+        return self._backend.storage_offset(self._data)
+
     # ---- in-place ------------------------------------------------------------------
     def add_(self, other, *, alpha=1):
         return inplace.add_(self, other, alpha)

@@ -966,3 +966,17 @@ def sum_to_size(tensor, *size):
     if lead < 0 or any(s != 1 and s != n for s, n in zip(size, tensor.shape[lead:])):
         raise RuntimeError(f"sum_to_size: size {list(size)} is not expandable to size {list(tensor.shape)}")
     return sum_to(tensor, size)
+
+
+def view_in_place_(tensor, view):
+    """``tensor`` made ``view(tensor)`` in place (``squeeze_``, ``t_``, ``transpose_``, ...): it takes the view's
+    array and, under autograd, its node; its version bumps, as torch's. A leaf that requires grad is refused, as
+    torch refuses it."""
+    if inplace.records(tensor):
+        inplace.check_in_graph(tensor)
+    result = view(tensor)
+    tensor._data = result._data
+    if result.grad_fn is not None:
+        tensor.grad_fn, tensor._output_index = result.grad_fn, result._output_index
+    tensor._version_counter.value += 1
+    return tensor

@@ -543,3 +543,24 @@ def test_num_threads():
         lumen.set_num_threads(0)
     with pytest.raises(TypeError):
         lumen.set_num_threads(1.5)
+
+
+@pytest.mark.parametrize("name, args", [("squeeze_", (1,)), ("squeeze_", ()), ("unsqueeze_", (0,)), ("t_", ()),
+                                        ("transpose_", (0, 1)), ("swapaxes_", (1, 0)), ("swapdims_", (0, 1))])
+def test_in_place_views(name, args):
+    a = F[:, :1] if name == "squeeze_" else F
+    lx, tx = pair(a.copy())
+    assert getattr(lx, name)(*args) is lx
+    getattr(tx, name)(*args)
+    same(lx, tx)
+    assert lx._version == tx._version
+    compare_grad(lambda t: getattr(t * 2, name)(*args) * 3, lambda t: getattr(t * 2, name)(*args) * 3, a)
+    with pytest.raises(RuntimeError, match="leaf"):
+        getattr(lumen.tensor(a, requires_grad=True), name)(*args)
+
+
+def test_data_ptr_and_storage_offset_of_views():
+    la, ta = lumen.zeros(4, 5), torch.zeros(4, 5)
+    for view in (lambda x: x, lambda x: x[1:, 2:], lambda x: x[2], lambda x: x.t()[1], lambda x: x[:, 3]):
+        assert view(la).storage_offset() == view(ta).storage_offset()
+        assert view(la).data_ptr() - la.data_ptr() == view(ta).data_ptr() - ta.data_ptr()

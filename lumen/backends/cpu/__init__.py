@@ -51,6 +51,19 @@ class NumpyBackend(Backend):
         return special.polygamma(n, a).astype(a.dtype, copy=False)
 
     @staticmethod
+    def data_ptr(a):
+        """The address of the array's first element."""
+        return a.__array_interface__["data"][0]
+
+    @staticmethod
+    def storage_offset(a):
+        """Elements between the start of the memory the array views and its first element."""
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        return (a.__array_interface__["data"][0] - root.__array_interface__["data"][0]) // a.itemsize
+
+    @staticmethod
     def get_num_threads():
         """The threads Lumen's CPU work is split over (its worker pool, and OpenBLAS's when NumPy's is found)."""
         return parallel.WORKERS

@@ -104,6 +104,16 @@ class CupyBackend(base.Backend):
         from cupyx.scipy import special
         return special.polygamma(n, a).astype(a.dtype, copy=False)
 
+    @staticmethod
+    def data_ptr(a):
+        """The device address of the array's first element."""
+        return a.data.ptr
+
+    @staticmethod
+    def storage_offset(a):
+        """Elements between the start of the allocation the array views and its first element."""
+        return (a.data.ptr - a.data.mem.ptr) // a.itemsize
+
     LinAlgError = cupy.linalg.LinAlgError  # what ``linalg`` raises for singular or non-definite input
 
     @staticmethod

@@ -147,8 +147,9 @@ CANONICAL = {"svd": lambda u, s, vh: (s, (u * s[..., None, :]) @ vh), "linalg/ei
              "linalg/qr": lambda q, r: (abs(q), abs(r))}
 # numpy.linalg and cuSOLVER have no float16.
 NO_FLOAT16 = {"svd", "linalg"}
-# Not comparable with the CPU: random draws (checked by their distribution), the array plumbing, the error type.
-NOT_COMPARED = {"LinAlgError", "asarray", "to_numpy", "owns", "format_array", "name", "random", "xp", "dropout_mask"}
+# Not compared value for value: random draws (checked by their distribution), the array plumbing (addresses:
+# test_array_addresses), the error type.
+NOT_COMPARED = {"LinAlgError", "data_ptr", "storage_offset", "asarray", "to_numpy", "owns", "format_array", "name", "random", "xp", "dropout_mask"}
 
 
 def test_every_primitive_has_a_case():
@@ -194,3 +195,11 @@ def test_dropout_mask(dtype, gpu):
     assert m.dtype == dtype and set(np.unique(m)) == {dtype(0), dtype(1 / 0.75)}
     assert abs((m == 0).mean() - 0.25) < 0.03
     assert not cupy.asnumpy(gpu.dropout_mask((3,), 1.0, dtype, gpu.random.generator(1))).any()
+
+
+def test_array_addresses(gpu):
+    x = np.arange(24.0).reshape(4, 6)
+    for backend, a in ((CPU, x), (gpu, gpu.asarray(x))):
+        view = a[1:, 2:]
+        assert backend.storage_offset(a) == 0 and backend.storage_offset(view) == 8
+        assert backend.data_ptr(view) - backend.data_ptr(a) == 8 * x.itemsize

@@ -48,6 +48,14 @@ class ndarray(numpy.ndarray):
     def device(self):
         return cuda.Device(0)
 
+    @property
+    def data(self):
+        """A ``cupy.cuda.MemoryPointer``: ``ptr`` the first element's address, ``mem`` the whole allocation."""
+        root = self
+        while isinstance(root.base, numpy.ndarray):
+            root = root.base
+        return cuda.MemoryPointer(cuda.Memory(root.ctypes.data, root.nbytes), self.ctypes.data)
+
 
 def _is_host_array(obj) -> bool:
     return isinstance(obj, numpy.ndarray) and not isinstance(obj, ndarray)

@@ -43,6 +43,20 @@ class Device:
         return f"<CUDA Device {self.id} (emulated)>"
 
 
+class Memory:
+    """An allocation: ``ptr`` its start, ``size`` its bytes."""
+
+    def __init__(self, ptr, size):
+        self.ptr, self.size = ptr, size
+
+
+class MemoryPointer:
+    """An address inside an allocation, as ``ndarray.data`` gives it."""
+
+    def __init__(self, mem, ptr):
+        self.mem, self.ptr = mem, ptr
+
+
 class Stream:
     def synchronize(self):
         pass

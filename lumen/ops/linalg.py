@@ -442,7 +442,9 @@ def einsum(equation, *operands):
 
 # ---- inverses, determinants, solves and decompositions (the backend's LAPACK) --------------------------------
 class LinAlgError(RuntimeError):
-    """A matrix that is singular or not positive-definite, where the op needs it to be (torch.linalg.LinAlgError)."""
+    """A matrix that is singular or not positive-definite, where the op needs it to be (torch.linalg.LinAlgError).
+    The CPU backend (LAPACK through numpy) detects an exactly zero pivot; CuPy does not check by default, so on
+    the cuda device a singular input gives inf or NaN instead."""
 
 
 class return_types:
@@ -540,8 +542,8 @@ def slogdet(A):
 
 
 class Det(Function):
-    """``det A``; gradient ``g det(A) A^-T`` (LinAlgError for a singular matrix, where PyTorch goes through the
-    SVD)."""
+    """``det A``; gradient ``g adj(A)^T``: ``g det(A) A^-T`` where A is invertible, else the adjugate from the
+    SVD, ``det(U) det(V) V diag(prod_{j != i} s_j) U^T`` (so a singular matrix has its gradient, as PyTorch's)."""
 
     def forward(self, a):
         self.save_inputs(0)
@@ -550,7 +552,19 @@ class Det(Function):
 
     def backward(self, g):
         (a,), (y,) = self.saved_inputs, self.saved_outputs
-        return (g * y).unsqueeze(-1).unsqueeze(-1) * inv(a).mT
+        try:
+            return (g * y).unsqueeze(-1).unsqueeze(-1) * inv(a).mT
+        except LinAlgError:
+            return g.unsqueeze(-1).unsqueeze(-1) * _adjugate(a).mT
+
+
+def _adjugate(a):
+    u, s, vh = svd(a, full_matrices=False)
+    n = s.shape[-1]
+    off = s.new_ones(n).diag_embed().to(dtypes.bool_)
+    others = where(off, 1, s.unsqueeze(-2).expand(s.shape[:-1] + (n, n))).prod(-1)
+    sign = det(u) * det(vh)
+    return sign.unsqueeze(-1).unsqueeze(-1) * (vh.mT * others.unsqueeze(-2)) @ u.mT
 
 
 def det(A):

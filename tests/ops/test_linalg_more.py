@@ -418,3 +418,14 @@ def test_logic_and_predicates_on_cuda_match_cpu():
         want = check(lumen.tensor(data), lumen.tensor(ints))
         assert got.device.type == "cuda"
         np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("rank", [0, 1, 2])
+def test_det_gradient_of_singular_matrices_is_torchs(rank):
+    rng = np.random.default_rng(rank)
+    a = np.zeros((3, 3)) if rank == 0 else rng.standard_normal((3, rank)) @ rng.standard_normal((rank, 3))
+    a = np.stack([a, rng.standard_normal((3, 3))])
+    compare(LA.det, torch.linalg.det, a, numeric=False)
+    lx = lumen.tensor(a, requires_grad=True)
+    LA.det(lx).sum().backward()
+    assert np.isfinite(lx.grad.numpy()).all()

@@ -40,7 +40,10 @@ def affine_grid(theta, size, align_corners=None):
     """The sampling grid of the affine maps ``theta`` over an output of ``size``, as
     ``torch.nn.functional.affine_grid``: theta (N, 2, 3) with size (N, C, H, W) -> (N, H, W, 2), or
     theta (N, 3, 4) with size (N, C, D, H, W) -> (N, D, H, W, 3); each grid point is theta applied to
-    the output pixel's normalised (x, y[, z], 1)."""
+    the output pixel's normalised (x, y[, z], 1). Those coordinates come from :func:`lumen.linspace`,
+    which rounds some float32 steps one ulp away from torch's vectorised linspace: values then agree to
+    an ulp, but a point of an identity grid, which sits on a pixel centre, can fall in the neighbouring
+    cell, and grid_sample's one-sided gradient there is that cell's."""
     check_tensor(theta, "theta", "affine_grid")
     if align_corners is None:
         warnings.warn(_ALIGN_WARNING, UserWarning, stacklevel=2)

@@ -811,8 +811,8 @@ class SVD(Function):
 
 def svd(A, full_matrices=True, *, driver=None):
     """``torch.linalg.svd``: ``(U, S, Vh)``, S descending. ``full_matrices=True`` (torch's default) completes U
-    or Vh to square orthogonal matrices (their extra columns carry no gradient, and a gradient for them is
-    refused, as PyTorch refuses it); ``driver`` (a cuSOLVER choice) is accepted and ignored."""
+    or Vh to square orthogonal matrices, whose extra columns' gradients are ignored (as PyTorch documents);
+    ``driver`` (a cuSOLVER choice) is accepted and ignored."""
     if A.ndim < 2:
         raise RuntimeError(f"linalg.svd: A must have at least 2 dimensions, got shape {tuple(A.shape)}")
     _float_matrix(A, "linalg.svd")

@@ -429,3 +429,16 @@ def test_det_gradient_of_singular_matrices_is_torchs(rank):
     lx = lumen.tensor(a, requires_grad=True)
     LA.det(lx).sum().backward()
     assert np.isfinite(lx.grad.numpy()).all()
+
+
+def test_svd_full_matrices_ignores_the_extra_columns_gradient_as_torch():
+    a = RNG.standard_normal((4, 3))
+    lx, tx = lumen.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    w = RNG.standard_normal((4, 4))
+    w[:, 3] = 0  # the extra column's sign is arbitrary; with or without its gradient the rest must agree
+    (gauge(LA.svd(lx).U) * lumen.tensor(w)).sum().backward()
+    (gauge(torch.linalg.svd(tx).U) * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(lx.grad.numpy(), tx.grad.numpy(), atol=1e-10)
+    ly = lumen.tensor(a, requires_grad=True)
+    LA.svd(ly).U[:, 3].sum().backward()
+    assert not ly.grad.numpy().any()

@@ -163,3 +163,18 @@ def test_pool_with_indices_always_return_indices_as_torch(name, args, shape):
         tv, ti = getattr(torch.nn.functional, name + "_with_indices")(torch.tensor(x), *args)
         np.testing.assert_array_equal(lv.numpy(), tv.numpy())
         np.testing.assert_array_equal(li.numpy(), ti.numpy())
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(0, 6), m=st.integers(1, 4), p=st.sampled_from([0.5, 1.0, 2.0, 3.0, float("inf")]),
+       seed=st.integers(0, 2**16))
+def test_pdist_shapes_hypothesis(n, m, p, seed):
+    x = np.random.default_rng(seed).standard_normal((n, m))
+    lx, tx = _pair(x)
+    ly, ty = F.pdist(lx, p), torch.pdist(tx, p)
+    assert ly.shape == tuple(ty.shape)
+    np.testing.assert_allclose(ly.detach().numpy(), ty.detach().numpy(), rtol=1e-13)
+    if ty.numel():
+        ly.sum().backward()
+        ty.sum().backward()
+        _check_grads([(lx, tx)])

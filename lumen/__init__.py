@@ -69,6 +69,7 @@ from .ops.unary import (abs_, acos_, acosh_, arccos_, arccosh_, arcsin_, arcsinh
                         log2_, log_, logit_, nan_to_num_, neg_, negative_, rad2deg_, reciprocal_, round_, rsqrt_,
                         sigmoid_, sin_, sinc_, sinh_, sqrt_, square_, tan_, tanh_, trunc_, xlogy_, zero_)
 from .tensor import set_printoptions
+from .ops.linalg import cholesky_inverse, cholesky_solve
 from .serialization import load, save
 
 half, float, double, long, int = float16, float32, float64, int64, int32

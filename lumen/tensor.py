@@ -1562,6 +1562,12 @@ class Tensor:
     def matrix_power(self, n):
         return linalg_ops.matrix_power(self, n)
 
+    def cholesky_solve(self, input2, upper=False):
+        return linalg_ops.cholesky_solve(self, input2, upper)
+
+    def cholesky_inverse(self, upper=False):
+        return linalg_ops.cholesky_inverse(self, upper)
+
     def matrix_exp(self):
         return linalg_ops.matrix_exp(self)
 

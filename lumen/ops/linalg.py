@@ -1109,3 +1109,19 @@ def renorm(input, p, dim, maxnorm):
     others = tuple(i for i in range(input.ndim) if i != d)
     norms = vector_norm(input, p, others, keepdim=True)
     return input * where(norms > maxnorm, maxnorm / (norms + 1e-7), 1.0)
+
+
+def _from_factor(L, upper, op):
+    _square(L, op, "the Cholesky factor")
+    return L.mT @ L if upper else L @ L.mT
+
+
+def cholesky_solve(B, L, upper=False):
+    """``torch.cholesky_solve``: ``X`` with ``A X = B`` for ``A = L L^T`` (``upper``: ``U^T U``) given its factor,
+    differentiable in both."""
+    return solve(_from_factor(L, upper, "cholesky_solve"), B)
+
+
+def cholesky_inverse(L, upper=False):
+    """``torch.cholesky_inverse``: ``A^-1`` for ``A = L L^T`` (``upper``: ``U^T U``) given its factor."""
+    return inv(_from_factor(L, upper, "cholesky_inverse"))

@@ -442,3 +442,14 @@ def test_svd_full_matrices_ignores_the_extra_columns_gradient_as_torch():
     ly = lumen.tensor(a, requires_grad=True)
     LA.svd(ly).U[:, 3].sum().backward()
     assert not ly.grad.numpy().any()
+
+
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_solve_and_inverse(upper):
+    factor = np.linalg.cholesky(spd(2, 3, 3))
+    factor = np.swapaxes(factor, -1, -2) if upper else factor
+    b = RNG.standard_normal((2, 3, 2))
+    compare(lambda f, y: lumen.cholesky_solve(y, f, upper), lambda f, y: torch.cholesky_solve(y, f, upper), factor, b)
+    compare(lambda f: lumen.cholesky_inverse(f[0], upper), lambda f: torch.cholesky_inverse(f[0], upper), factor)
+    np.testing.assert_allclose(lumen.tensor(b).cholesky_solve(lumen.tensor(factor), upper).numpy(),
+                               torch.tensor(b).cholesky_solve(torch.tensor(factor), upper).numpy(), rtol=1e-10)

@@ -660,6 +660,8 @@ def pdist(input, p=2):
         raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
     if p < 0:
         raise RuntimeError(f"{op}: p must be non-negative, got p={p}")
+    if input.shape[0] < 2:  # no pairs: an empty result still on the graph, as torch's
+        return input[:0].sum(1)
     from .shape import triu_indices
     first, second = triu_indices(input.shape[0], input.shape[0], 1, device=input.device)
     return vector_norm(input.index_select(0, first) - input.index_select(0, second), p, 1)

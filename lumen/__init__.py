@@ -43,7 +43,7 @@ from .ops.shape import (diag, diag_embed, diagonal, flip, fliplr, flipud, meshgr
 from .ops.sort import argsort, bincount, bucketize, histc, kthvalue, median, mode, searchsorted, sort, topk, unique
 from .ops.shape import (atleast_1d, atleast_2d, atleast_3d, column_stack, concat, concatenate, dsplit, dstack, hsplit,
                         hstack, movedim, moveaxis, ravel, rot90, select, swapaxes, swapdims, tensor_split, tile,
-                        tril_indices, triu_indices, unbind, unflatten, vsplit, vstack)
+                        tril_indices, triu_indices, unbind, unflatten, vsplit, vstack, vstack as row_stack)
 from .ops.index import count_nonzero, index_put, put
 from .ops.sort import msort, nanmedian, nanquantile, quantile, unique_consecutive
 from .ops.sort import cummax, cummin
@@ -69,10 +69,10 @@ from .ops.unary import (abs_, acos_, acosh_, arccos_, arccosh_, arcsin_, arcsinh
                         log2_, log_, logit_, nan_to_num_, neg_, negative_, rad2deg_, reciprocal_, round_, rsqrt_,
                         sigmoid_, sin_, sinc_, sinh_, sqrt_, square_, tan_, tanh_, trunc_, xlogy_, zero_)
 from .tensor import set_printoptions
-from .ops.linalg import cholesky_inverse, cholesky_solve
+from .ops.linalg import addbmm, addr, cholesky_inverse, cholesky_solve
 from .serialization import load, save
 
-half, float, double, long, int = float16, float32, float64, int64, int32
+half, float, double, long, int, short = float16, float32, float64, int64, int32, int16
 clip, mm, negative = clamp, matmul, neg
 
 __version__ = "0.1.0"
@@ -110,6 +110,23 @@ def set_num_threads(int):
     if count <= 0:
         raise RuntimeError(f"set_num_threads expects a positive integer, got {count}")
     backends.get("cpu").set_num_threads(count)
+
+
+def addmv_(input, mat, vec, *, beta=1, alpha=1):
+    return input.addmv_(mat, vec, beta=beta, alpha=alpha)
+
+
+def split_with_sizes(input, split_sizes, dim=0):
+    return input.split_with_sizes(split_sizes, dim)
+
+
+def fill(input, value):
+    """A new tensor of ``input``'s shape, dtype and device filled with ``value`` (``fill_`` out of place)."""
+    return full_like(input, value.item() if isinstance(value, Tensor) else value)
+
+
+def get_device(input) -> int:
+    return input.get_device()
 
 
 def typename(obj) -> str:

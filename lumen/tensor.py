@@ -932,6 +932,29 @@ class Tensor:
         return inplace.out_of_place_then_write(self, lambda s: linalg_ops.baddbmm(s, batch1, batch2, beta=beta,
                                                                                    alpha=alpha), batch1, batch2)
 
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return linalg_ops.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addbmm_(self, batch1, batch2, *, beta=1, alpha=1):
+        return inplace.out_of_place_then_write(self, lambda s: linalg_ops.addbmm(s, batch1, batch2, beta=beta,
+                                                                                 alpha=alpha), batch1, batch2)
+
+    def addr(self, vec1, vec2, *, beta=1, alpha=1):
+        return linalg_ops.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+
+    def addr_(self, vec1, vec2, *, beta=1, alpha=1):
+        return inplace.out_of_place_then_write(self, lambda s: linalg_ops.addr(s, vec1, vec2, beta=beta,
+                                                                               alpha=alpha), vec1, vec2)
+
+    def floor_divide_(self, other):
+        return inplace.out_of_place_then_write(self, lambda s: arith.floor_divide(s, other), other)
+
+    def pow_(self, exponent):
+        return inplace.out_of_place_then_write(self, lambda s: arith.pow(s, exponent), exponent)
+
+    def split_with_sizes(self, split_sizes, dim=0):
+        return shape_ops.split(self, list(split_sizes), dim)
+
     def addmv_(self, mat, vec, *, beta=1, alpha=1):
         return inplace.out_of_place_then_write(self, lambda s: linalg_ops.addmv(s, mat, vec, beta=beta,
                                                                                  alpha=alpha), mat, vec)

@@ -9,7 +9,8 @@ class GradcheckError(AssertionError):
 
 
 def _as_tuple(x):
-    return x if isinstance(x, tuple) else (x,)
+    # a tuple or list of inputs (torch takes both), or one tensor
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
 def _projection(fn, inputs, weights):

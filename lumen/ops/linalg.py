@@ -318,6 +318,20 @@ def addmv(input, mat, vec, *, beta=1, alpha=1):
     return _scaled_sum("addmv", input, mv(mat, vec), beta, alpha)
 
 
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * input + alpha * sum_b batch1[b] @ batch2[b]`` (the batched products reduced over the batch)."""
+    _check_dims("addbmm", batch1=(batch1, 3), batch2=(batch2, 3))
+    _check_dtypes("addbmm", input, batch1, batch2)
+    return _scaled_sum("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    """``beta * input + alpha * outer(vec1, vec2)``."""
+    _check_dims("addr", vec1=(vec1, 1), vec2=(vec2, 1))
+    _check_dtypes("addr", input, vec1, vec2)
+    return _scaled_sum("addr", input, outer(vec1, vec2), beta, alpha)
+
+
 # ---- einsum --------------------------------------------------------------------------------------
 def _parse_operand(term, ndim, i, op):
     """One operand's subscripts as a list of labels: letters as themselves, the dims an ellipsis covers

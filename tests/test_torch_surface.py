@@ -98,6 +98,19 @@ LEFT_OUT = [
             r"Muon|Adafactor|fractional_max_pool.*|FractionalMaxPool.*)",
      "signal processing, general (non-symmetric) eigen and LU factorisations, rare special functions and "
      "recent optimizers: outside what a convnet/segmentation/autograd researcher needs; candidates for later"),
+    (r"torch(\.Tensor)?", r"(diagonal|select|slice)_scatter|histogram|index_reduce_?|vander",
+     "out-of-place scatters into views, torch.histogram, index_reduce and torch.vander's column order: rare in "
+     "convnet code (histc, scatter_reduce and linalg.vander exist); candidates for later"),
+    (r"torch(\.Tensor)?", r"lstsq|solve|matrix_rank",
+     "removed from torch's top level (torch 2.x raises, naming torch.linalg's, which Lumen has)"),
+    (r"torch(\.Tensor)?", r"sym_.*|vmap|is_neg|resolve_neg|as_subclass|name|index|ModuleDict|ParameterDict",
+     "symbolic shapes, functorch's vmap, the lazy negation bit, tensor subclassing, named tensors, and nn "
+     "containers torch re-exports at its top level by accident (lumen.nn has them)"),
+    (r"torch\.nn", r"CrossMapLRN2d",
+     "torch's legacy LRN: its own backward fails gradcheck against its forward (nn.LocalResponseNorm is exact)"),
+    (r"torch", r"embedding_bag",
+     "torch's top-level embedding_bag returns internal bookkeeping (offset2bag, bag_size, max_indices); "
+     "F.embedding_bag is the API"),
 ]
 
 

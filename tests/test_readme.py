@@ -1,12 +1,13 @@
 """Every code block of README.md runs, so the docs cannot rot.
 
 Python blocks are executed in order in a scratch folder. Shell blocks are checked command by command:
-each `python -m recipes.fcn_voc ...`, `recipes.predict ...` or `lumen.utils.summary ...` line must be accepted
-by that program's own argument parser (the real data it names is not here; the programs themselves run end to
+each `python -m recipes.<recipe> ...` or `lumen.utils.summary ...` line must be accepted by that program's own
+argument parser (the real data it names is not here; the programs themselves run end to
 end in tests/recipes and tests/utils), and each
 `pip install -e '.[extra]'` must name an extra that pyproject.toml defines. The README's test command is
 what CI runs, so it is proved by CI itself.
 """
+import importlib
 import re
 import shlex
 import tomllib
@@ -40,17 +41,12 @@ def _shell_commands():
 
 @pytest.mark.parametrize("command", list(_shell_commands()))
 def test_shell_command_is_valid(command):
-    words = shlex.split(command)
-    if words[:3] == ["python", "-m", "recipes.fcn_voc"]:
-        from recipes import fcn_voc
-        args = fcn_voc.parse_args(words[3:])
-        assert args.model in fcn_voc.MODELS
-    elif words[:3] == ["python", "-m", "recipes.predict"]:
-        from recipes import predict
-        predict.parse_args(words[3:])
-    elif words[:3] == ["python", "-m", "lumen.utils.summary"]:
-        from lumen.utils.summary import parse_args
-        parse_args(words[3:])
+    words = shlex.split(command, comments=True)
+    if words[:2] == ["python", "-m"] and (words[2].startswith("recipes.") or words[2] == "lumen.utils.summary"):
+        args = importlib.import_module(words[2]).parse_args(words[3:])
+        if words[2] == "recipes.fcn_voc":
+            from recipes import fcn_voc
+            assert args.model in fcn_voc.MODELS
     elif words[:3] == ["pip", "install", "-e"]:
         extras = re.findall(r"\[(.*)\]", words[3])
         defined = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]

@@ -67,7 +67,7 @@ def test_a_short_run_learns_above_chance(tmp_path):
                           "--batch-size", "16", "--iters", "120", "--eval-every", "60", "--cache",
                           str(tmp_path / "cache"), "--out", str(tmp_path / "out")]) == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert metrics["top1"] > 0.1 and metrics["top5"] > 0.4  # chance: 0.05 and 0.25
+    assert metrics["top1"] > 0.075 and metrics["top5"] > 0.4  # chance: 0.05 and 0.25
 
 
 def test_user_errors(tmp_path, capsys):

@@ -32,7 +32,7 @@ from lumen.serialization import CheckpointError, atomic_write
 from lumen.utils.csv_log import CSVLog
 from lumen.vision import metrics, plot
 from lumen.vision.models import read_npz
-from recipes._common import Interrupt, UserError, curves_figure, progress, read_checkpoint, rng_state, set_rng_state
+from recipes._common import Interrupt, UserError, progress, read_checkpoint, rng_state, set_rng_state
 
 IGNORE = 255
 METRICS = ("pixel_accuracy", "mean_accuracy", "mean_iu", "frequency_weighted_iu")
@@ -361,7 +361,7 @@ def write_outputs(args, spec, history, results, shown):
     with atomic_write(args.out / "metrics.json") as f:
         f.write(json.dumps(payload, indent=2, allow_nan=False).encode("utf-8"))
     with atomic_write(args.out / "curves.png") as f:
-        curves_figure(history, "mean_iu", "validation mean IU").savefig(f, format="png")
+        plot.training_curves(history, "mean_iu", "validation mean IU").savefig(f, format="png")
     images, truths, preds = zip(*shown)
     with atomic_write(args.out / "predictions.png") as f:
         plot.segmentation_grid(images, truths, preds).savefig(f, format="png", dpi=80)

@@ -43,7 +43,7 @@ from lumen.vision.datasets import (VOC_CLASSES, SBDSegmentation, SegmentationFol
 from lumen.vision.models import fcn, read_npz
 from lumen.vision.transforms import (VOC_BGR_MEAN, Compose, PadCollate, RandomCrop, ToCaffeInput,
                                      from_caffe_input)
-from recipes._common import (Interrupt, UserError, add_run_arguments, cache_dir, curves_figure, progress, read_checkpoint, rng_state,
+from recipes._common import (Interrupt, UserError, add_run_arguments, cache_dir, progress, read_checkpoint, rng_state,
                              set_rng_state)
 
 MODELS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "staged")
@@ -551,7 +551,7 @@ def write_outputs(args, history, results, confusion, shown):
     with atomic_write(args.out / "metrics.json") as f:
         f.write(text.encode("utf-8"))
     with atomic_write(args.out / "curves.png") as f:
-        curves_figure(history, "mean_iu", "validation mean IU").savefig(f, format="png")
+        plot.training_curves(history, "mean_iu", "validation mean IU").savefig(f, format="png")
     images, truths, preds = zip(*shown)
     with atomic_write(args.out / "predictions.png") as f:
         plot.segmentation_grid(images, truths, preds).savefig(f, format="png", dpi=80)

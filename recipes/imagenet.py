@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 import lumen
 from lumen import nn, optim
@@ -37,7 +36,7 @@ from lumen.data import DataError, DataLoader
 from lumen.nn import functional as F
 from lumen.serialization import atomic_write
 from lumen.utils.csv_log import CSVLog
-from lumen.vision import models
+from lumen.vision import models, plot
 from lumen.vision.datasets.imagefolder import ImageFolder, ImageList
 from lumen.vision.datasets.synthetic import synthetic_imagenet
 from lumen.vision.models.alexnet import _caffenet_init, caffenet_trunk
@@ -46,7 +45,7 @@ from lumen.vision.models.layers import fc_head, scaled_channels
 from lumen.vision.models.vgg import CFGS, vgg_trunk
 from lumen.vision.transforms import (VOC_BGR_MEAN, CenterCrop, Compose, RandomCrop, RandomHorizontalFlip, Resize,
                                      ToCaffeInput)
-from recipes._common import (Interrupt, UserError, add_run_arguments, cache_dir, curves_figure, progress, read_checkpoint, rng_state,
+from recipes._common import (Interrupt, UserError, add_run_arguments, cache_dir, progress, read_checkpoint, rng_state,
                              set_rng_state)
 
 ARCHS = ("alexnet", "caffenet", "vgg11", "vgg13", "vgg16", "vgg19", "googlenet")
@@ -224,12 +223,12 @@ def evaluate(model, dataset, device, batch_size):
     correct1 = correct5 = total = 0
     with lumen.no_grad():
         for images, targets in loader:
-            scores = model(images.to(device)).numpy()
-            ranked = np.argsort(-scores, axis=1)[:, :5]
-            truth = targets.numpy()[:, None]
-            correct1 += int((ranked[:, :1] == truth).sum())
-            correct5 += int((ranked == truth).any(axis=1).sum())
-            total += len(truth)
+            scores = model(images.to(device)).cpu()
+            ranked = scores.topk(min(5, scores.shape[1]), 1).indices
+            truth = targets.view(-1, 1)
+            correct1 += int((ranked[:, :1] == truth).sum().item())
+            correct5 += int((ranked == truth).any(1).sum().item())
+            total += truth.shape[0]
     model.train()
     return {"top1": correct1 / total, "top5": correct5 / total}
 
@@ -357,8 +356,7 @@ def export_weights(model, path):
     """The state dict as a plain ``numpy.savez`` file of name -> array (``read_npz`` reads it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as f:
-        np.savez(f, **{k: np.asarray(v.detach().cpu().numpy()) for k, v in model.state_dict().items()})
+    models.save_npz(model.state_dict(), path)
 
 
 def write_outputs(args, history, result, model):
@@ -366,7 +364,7 @@ def write_outputs(args, history, result, model):
     with atomic_write(args.out / "metrics.json") as f:
         f.write(json.dumps(result, indent=2).encode("utf-8"))
     with atomic_write(args.out / "curves.png") as f:
-        curves_figure([history], "top1", "validation top-1").savefig(f, format="png")
+        plot.training_curves([history], "top1", "validation top-1").savefig(f, format="png")
     if args.export is not None:
         export_weights(model, args.export)
 

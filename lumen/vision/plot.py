@@ -69,11 +69,20 @@ def per_class_iu(iu, class_names=VOC_CLASSES):
     return fig
 
 
-def training_curves(log):
-    """Loss (left axis) and validation mean IU (right axis) against iteration.
+def moving_average(values, window):
+    """The trailing mean over up to ``window`` values at each position (shorter at the start)."""
+    values = np.asarray(values, dtype=np.float64)
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (sums[1:] - sums[np.arange(1, len(values) + 1) - counts]) / counts
 
-    ``log`` is the recipe's history: ``{"loss": [[iter, loss], ...], "mean_iu": [[iter, miu], ...]}``
-    (one such dict, or a list of them for consecutive stages).
+
+def training_curves(log, metric="mean_iu", metric_label="validation mean IU", window=50):
+    """Training loss (faint: every iteration; solid: its moving average over ``window`` iterations, since a
+    batch-1 loss is mostly noise) and the validation ``metric`` of consecutive stages, stage after stage.
+
+    ``log`` is the recipes' history: ``{"name", "loss": [[iteration, loss], ...], metric: [[iteration,
+    value], ...]}`` for one stage, or a list of them.
     """
     stages = log if isinstance(log, (list, tuple)) else [log]
     fig = Figure(figsize=(7, 3.5), layout="constrained")
@@ -81,20 +90,23 @@ def training_curves(log):
     ax2 = ax.twinx()
     offset = 0
     for k, stage in enumerate(stages):
-        name = stage.get("name", f"stage {k + 1}")
+        colour = f"C{k}"
         loss = np.asarray(stage.get("loss", []), dtype=np.float64).reshape(-1, 2)
-        miu = np.asarray(stage.get("mean_iu", []), dtype=np.float64).reshape(-1, 2)
+        values = np.asarray(stage.get(metric, []), dtype=np.float64).reshape(-1, 2)
         if len(loss):
-            ax.plot(loss[:, 0] + offset, loss[:, 1], lw=1, label=f"loss {name}")
-        if len(miu):
-            ax2.plot(miu[:, 0] + offset, miu[:, 1], "o-", label=f"mean IU {name}")
+            ax.plot(loss[:, 0] + offset, loss[:, 1], lw=0.5, alpha=0.25, color=colour)
+            ax.plot(loss[:, 0] + offset, moving_average(loss[:, 1], window), lw=1.5, color=colour,
+                    label=f"{stage.get('name', f'stage {k + 1}')} loss ({window}-it. mean)")
+        if len(values):
+            ax2.plot(values[:, 0] + offset, values[:, 1], "o--", color=colour, label=f"{stage.get('name', f'stage {k + 1}')} {metric_label}")
         offset += int(loss[-1, 0]) if len(loss) else 0
-    ax.set_xlabel("iteration")
+    ax.set_xlabel("iteration (stages one after another)")
     ax.set_ylabel("training loss")
-    ax2.set_ylabel("validation mean IU")
+    ax.set_yscale("log")
+    ax2.set_ylabel(metric_label)
     ax2.set_ylim(0, 1)
-    handles = ax.get_legend_handles_labels()
-    handles2 = ax2.get_legend_handles_labels()
-    if handles[0] or handles2[0]:
-        ax.legend(handles[0] + handles2[0], handles[1] + handles2[1], fontsize=7, loc="upper right")
+    handles, labels = ax.get_legend_handles_labels()
+    handles2, labels2 = ax2.get_legend_handles_labels()
+    if handles or handles2:
+        ax.legend(handles + handles2, labels + labels2, fontsize=7, loc="lower left")
     return fig

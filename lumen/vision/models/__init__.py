@@ -5,7 +5,7 @@ Caffe-specific options. One import line per model family, so more can be appende
 """
 from lumen.vision.models.alexnet import AlexNet, CaffeNet, alexnet, caffenet
 from lumen.vision.models.googlenet import GoogLeNet, GoogLeNetOutputs, Inception, InceptionAux, googlenet
-from lumen.vision.models.npz import load_npz, read_npz
+from lumen.vision.models.npz import load_npz, read_npz, save_npz
 from lumen.vision.models.surgery import FullyConvNet, convolutionalize
 from lumen.vision.models.vgg import VGG, vgg11, vgg13, vgg16, vgg19
 from lumen.vision.models.geometry import CoordMap, coord_map, register_coord_map

@@ -1,4 +1,4 @@
-"""Loading plain ``name -> array`` ``.npz`` weight files (``python -m lumen.vision.convert`` output)."""
+"""Reading and writing plain ``name -> array`` ``.npz`` weight files (``python -m lumen.vision.convert`` output)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import numpy as np
 import lumen
 from lumen import nn
 
-__all__ = ["load_npz", "read_npz"]
+__all__ = ["load_npz", "read_npz", "save_npz"]
 
 _LUMEN_MANIFEST = "__lumen_manifest__"
 
@@ -27,6 +27,15 @@ def read_npz(path) -> dict:
     if not isinstance(state, dict):
         raise TypeError(f"read_npz: {path} holds a {type(state).__name__}, expected a state dict")
     return state
+
+
+def save_npz(state_dict, path) -> None:
+    """Write a state dict as a plain ``numpy.savez`` file of name -> array (what :func:`read_npz` and
+    ``python -m recipes.fcn_voc --init`` read), atomically."""
+    from lumen.serialization import atomic_write
+    arrays = {key: np.asarray(value.detach().cpu().numpy()) for key, value in state_dict.items()}
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def load_npz(model: nn.Module, path, strict: bool = True):

@@ -23,6 +23,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -32,8 +33,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 import lumen
+import lumen.distributed as dist
 from lumen import optim
-from lumen.data import DataError, DataLoader
+from lumen.data import DataError, DistributedDataLoader
+from lumen.data.distributed import shard
+from lumen.nn.parallel import DistributedDataParallel
 from lumen.nn import functional as F
 from lumen.serialization import CheckpointError, atomic_write
 from lumen.utils.csv_log import CSVLog
@@ -332,14 +336,15 @@ def evaluate(model, dataset, device, args, n_show=4):
     confusion = metrics.ConfusionMatrix(len(args.classes))
     shown = []
     with lumen.no_grad():
-        for i in range(len(dataset)):
-            image, label = dataset[i]
+        for image, label in shard(dataset):
             scores = model(lumen.from_numpy(image[None]).to(device))
             pred = scores.argmax(1)[0].numpy()
             confusion.update(label, pred)  # the ignore label, no class id, is not scored
             if len(shown) < n_show:
                 shown.append((from_caffe_input(image), label, pred))
     model.train()
+    if dist.is_initialized():
+        dist.all_reduce(lumen.from_numpy(confusion.hist))
     return confusion, shown
 
 
@@ -395,14 +400,31 @@ def log_validation(log, name, iteration, scores):
     log.write(stage=name, iteration=iteration, **{key: scores[key] for key in LOG_FIELDS[5:]})
 
 
+class NoLog:
+    """The log of a rank other than 0: rank 0 alone writes log.csv."""
+
+    def write(self, **row):
+        pass
+
+
 def run(args, on_iteration=None):
     """Train (all stages) and evaluate; returns the per-stage metrics. ``on_iteration(it)`` may return
     "stop" to request the same clean stop as Ctrl-C (used by the tests)."""
+    world = dist.get_world_size() if dist.init_if_launched("mpi" if args.device == "cpu" else "nccl") else 1
+    main = dist.is_main_process()
+    if args.batch_size % world:
+        raise UserError(f"--batch-size {args.batch_size} (images per step, all ranks together) must be a multiple "
+                        f"of the {world} ranks")
+    if not main:
+        sys.stdout = open(os.devnull, "w")  # progress and messages are rank 0's
+        dist.barrier()  # rank 0 first: it trains or finds the cached classifier, makes or finds the data
     if args.init == "embedded":  # first: the run's random state must not depend on whether it was cached
         args.init = embedded_classifier(args)
     lumen.manual_seed(args.seed)
     train_set, val_set, description = load_data(args)
-    device = args.device
+    if main and world > 1:
+        dist.barrier()
+    device = f"cuda:{dist.get_node_local_rank()}" if world > 1 and args.device == "cuda" else args.device
     stages = STAGES.get(args.model, (args.model,))
     ckpt_path = args.out / "checkpoint.npz"
     ckpt = None
@@ -422,11 +444,11 @@ def run(args, on_iteration=None):
           f"batch {args.batch_size}, {args.iters} iterations per stage; loss {loss_kind}")
 
     # batches of images of different sizes are padded to their largest (with the mean and the ignore label)
-    collate = PadCollate(label_fill=args.ignore_index) if args.batch_size > 1 else None
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
+    collate = PadCollate(label_fill=args.ignore_index) if args.batch_size // world > 1 else None
+    loader = DistributedDataLoader(train_set, batch_size=args.batch_size // world, shuffle=True, num_workers=args.workers,
                         seed=args.seed, drop_last=args.batch_size > 1, collate_fn=collate)
     loss_weight = lumen.tensor(args.loss_weight, device=device) if args.loss_weight is not None else None
-    log_csv = open_log(args, stages, ckpt)
+    log_csv = open_log(args, stages, ckpt) if main else NoLog()
     history = ckpt["history"] if ckpt else []
     results = dict(ckpt["results"]) if ckpt else {}
     first_stage = ckpt["meta"]["stage"] if ckpt else 0
@@ -441,6 +463,7 @@ def run(args, on_iteration=None):
         else:
             model = build_model(name, args, previous=model_prev)
         model.to(device)
+        net = DistributedDataParallel(model) if world > 1 else model
         lr = args.lr * args.stage_lr_factor ** k
         opt = make_optimizer(model, args, lr)
         start = 0
@@ -458,6 +481,8 @@ def run(args, on_iteration=None):
         history.append(log)
 
         def save(iteration):
+            if not main:
+                return
             state = {"meta": {"format": "fcn_voc", "model": args.model, "backbone": args.backbone,
                               "width": args.width, "optimizer": args.optimizer, "batch_size": args.batch_size,
                               "stage": k, "stage_name": name, "iteration": iteration,
@@ -475,10 +500,14 @@ def run(args, on_iteration=None):
         with Interrupt() as interrupt:
             while it < args.iters:
                 for images, labels in loader:
-                    scores = model(images.to(device))
+                    scores = net(images.to(device))
                     labels = labels.to(device).long()
                     loss = segmentation_loss(scores, labels, args, loss_weight)
-                    value = loss.item()
+                    value, stop_asked = loss.item(), interrupt.requested
+                    if world > 1:  # every rank sees the whole batch's loss, and they all stop together
+                        shared = lumen.tensor([value / world, float(stop_asked)], dtype=lumen.float64)
+                        dist.all_reduce(shared)
+                        value, stop_asked = shared[0].item(), shared[1].item() > 0
                     if not math.isfinite(value):
                         save(it)
                         raise UserError(f"{name}: the loss became {value} at iteration {it + 1}; lower --lr "
@@ -487,7 +516,7 @@ def run(args, on_iteration=None):
                     loss.backward()
                     opt.step()
                     it += 1
-                    seen += images.shape[0]
+                    seen += images.shape[0] * world
                     log["loss"].append([it, value])
                     speed = seen / (time.perf_counter() - t0)
                     log_csv.write(stage=name, iteration=it, loss=value, lr=opt.param_groups[0]["lr"],
@@ -509,7 +538,7 @@ def run(args, on_iteration=None):
                         tqdm.write(f"{name} iteration {it}: loss {value:.4g}, validation mean IU {100 * miu:.1f}")
                     if it % args.checkpoint_every == 0 or it == args.iters:
                         save(it)
-                    if interrupt.requested or stop:
+                    if stop_asked or stop:
                         save(it)
                         bar.close()
                         print(f"fcn_voc: stopped at {name} iteration {it}; checkpoint in {ckpt_path} "
@@ -528,7 +557,8 @@ def run(args, on_iteration=None):
         tqdm.write(f"{name}: validation mean IU {100 * results[name]['mean_iu']:.1f}")
         save(args.iters)
         model_prev = model
-    write_outputs(args, history, results, confusion, shown)
+    if main:
+        write_outputs(args, history, results, confusion, shown)
     print(table2(results))
     return results
 

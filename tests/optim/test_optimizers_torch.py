@@ -232,7 +232,8 @@ def test_lbfgs_needs_a_closure_and_a_known_line_search():
 
 
 # per optimizer, its case with the most options (the most temporaries)
-MEMORY_CASES = list({name: (name, kw) for name, kw in sorted(CASES, key=lambda case: len(case[1]))}.values())
+MEMORY_CASES = list({name: (name, kw) for name, kw in sorted(CASES, key=lambda case: len(case[1]))}.values()) + [
+    ("Rprop", {})]  # Rprop's trajectories are compared in test_rprop.py
 
 
 @pytest.mark.parametrize("name,kw", MEMORY_CASES)

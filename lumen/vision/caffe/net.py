@@ -11,13 +11,13 @@ caffemodel blobs are copied into the layers of the same name, as Caffe's
 from __future__ import annotations
 
 import math
-import mmap
 import os
 import sys
 from collections import OrderedDict
 
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
+from google.protobuf.internal import decoder, wire_format
 
 import lumen
 from lumen import nn
@@ -75,21 +75,94 @@ def read_prototxt(path):
 
 
 def read_caffemodel(path):
-    """The ``NetParameter`` in the binary caffemodel ``path`` (memory-mapped while it is parsed)."""
-    net = schema.NetParameter()
+    """The whole ``NetParameter`` in the binary caffemodel ``path``, for inspection: it holds every blob
+    (``load`` and ``caffemodel_state_dict`` read one layer at a time instead, see ``_trained_layers``)."""
     with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            raise CaffeFormatError(f"caffe: {path}: empty caffemodel")
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            view = memoryview(mm)
+        data = fh.read()
+    if not data:
+        raise CaffeFormatError(f"caffe: {path}: empty caffemodel")
+    try:
+        return schema.NetParameter.FromString(data)
+    except pb_message.DecodeError as e:
+        raise CaffeFormatError(f"caffe: {path}: corrupt or truncated caffemodel ({e})") from None
+
+
+# NetParameter's layer fields: V2 ``layer`` and V1 ``layers``.
+_LAYER_FIELDS = {100: False, 2: True}
+_FIXED_SIZES = {wire_format.WIRETYPE_FIXED64: 8, wire_format.WIRETYPE_FIXED32: 4}
+
+
+def _layer_spans(fh, path):
+    """Yield (V1?, offset, length) of each layer field of the caffemodel open in ``fh``, in file order.
+
+    Only the top level's framing is read here, with protobuf's own varint decoder: every field's
+    tag and, for a length-delimited one, its length, so that each layer can be parsed by protobuf
+    on its own. protobuf's Python parser copies its input into the message (upb does not alias it)
+    and has no streaming parse, so parsing the file whole holds every blob until the last one is
+    converted; a layer at a time holds the parameters made so far and one layer.
+    """
+    size = os.fstat(fh.fileno()).st_size
+    if size == 0:
+        raise CaffeFormatError(f"caffe: {path}: empty caffemodel")
+    pos, formats = 0, set()
+    while pos < size:
+        fh.seek(pos)
+        head = fh.read(20)  # a tag and a length: two varints of at most 10 bytes
+        try:
+            tag, used = decoder._DecodeVarint(head, 0)
+            number, wire_type = wire_format.UnpackTag(tag)
+            if wire_type == wire_format.WIRETYPE_LENGTH_DELIMITED:
+                length, used = decoder._DecodeVarint(head, used)
+            elif wire_type == wire_format.WIRETYPE_VARINT:
+                _, used = decoder._DecodeVarint(head, used)
+                length = 0
+            elif wire_type in _FIXED_SIZES:
+                length = _FIXED_SIZES[wire_type]
+            else:
+                raise CaffeFormatError(f"caffe: {path}: corrupt caffemodel (field {number} at byte {pos} has "
+                                       f"wire type {wire_type}, which NetParameter does not use)")
+        except (IndexError, pb_message.DecodeError):
+            raise CaffeFormatError(f"caffe: {path}: corrupt or truncated caffemodel (the field at byte {pos} "
+                                   "ends past the end of the file)") from None
+        start, pos = pos + used, pos + used + length
+        if pos > size:
+            raise CaffeFormatError(f"caffe: {path}: corrupt or truncated caffemodel (a field of {length} bytes "
+                                   f"at byte {start} ends past its end, {size} bytes)")
+        if number in _LAYER_FIELDS and wire_type == wire_format.WIRETYPE_LENGTH_DELIMITED:
+            formats.add(_LAYER_FIELDS[number])
+            if len(formats) == 2:
+                raise CaffeFormatError(f"caffe: {path}: has both V2 'layer' and V1 'layers' entries; use one "
+                                       "format")
+            yield _LAYER_FIELDS[number], start, length
+
+
+def _trained_layers(path, wanted=None):
+    """Yield (name, V2 type, [(Tensor, legacy 4-d shape?)]) of each caffemodel layer with blobs, in file
+    order (``wanted``: only the layers of these names). Each layer is read, parsed and turned into
+    tensors on its own, its message dropped before its tensors are made: at most two copies of one
+    layer's blobs exist at a time."""
+    with open(path, "rb") as fh:
+        for index, (v1, start, length) in enumerate(_layer_spans(fh, path)):
+            fh.seek(start)
+            payload = fh.read(length)
+            message_type = schema.message("V1LayerParameter" if v1 else "LayerParameter")
             try:
-                net.ParseFromString(view)
+                layer = _Layer(message_type.FromString(payload), v1, index)
             except pb_message.DecodeError as e:
-                raise CaffeFormatError(f"caffe: {path}: corrupt or truncated caffemodel ({e})") from None
-            finally:
-                view.release()
-    return net
+                raise CaffeFormatError(f"caffe: {path}: corrupt or truncated caffemodel (layer {index}: "
+                                       f"{e})") from None
+            del payload
+            if not layer.blobs or (wanted is not None and layer.name not in wanted):
+                continue
+            name, kind = layer.name, layer.type
+            values = [_blob_values(blob, f"{path}: layer {name!r} blob {i}") for i, blob in enumerate(layer.blobs)]
+            del layer  # the parsed layer's arena; its blobs' bytes live on in ``values`` only
+            blobs = []
+            while values:
+                data, dtype, shape, legacy = values.pop(0)
+                blobs.append((_blob_tensor(data, dtype, shape), legacy))
+                del data
+            yield name, kind, _unlegacy(kind, blobs)
 
 
 def _v2_message(layer):
@@ -133,43 +206,68 @@ def _blob_shape(blob):
     return (blob.num, blob.channels, blob.height, blob.width), True
 
 
-def _blob_tensor(blob, where):
-    """The blob's values as a float32 Tensor of its stored shape; the message's data fields are cleared."""
-    shape, _ = _blob_shape(blob)
+class _BlobReader:
+    """A caffemodel's layers' blobs by layer name, read from the file as they are asked for.
+
+    A caffemodel lists its layers in its net's order (Caffe writes them so), so ``load`` asking
+    for each layer's blobs just before building its module reads one layer at a time, and the
+    blocks freed by one layer's copies are the ones the next layer reuses. A layer asked for out
+    of the file's order reads the layers before it ahead and keeps them until asked for.
+    """
+
+    def __init__(self, path, wanted):
+        self._stream = _trained_layers(path, wanted) if path is not None else iter(())
+        self._ahead = {}
+
+    def take(self, name):
+        """The blobs of layer ``name`` (None: the caffemodel has no blobs for it)."""
+        while name not in self._ahead:
+            found = next(self._stream, None)
+            if found is None:
+                return None
+            self._ahead[found[0]] = found[2]
+        return self._ahead.pop(name)
+
+    def rest(self):
+        """Yield (name, blobs) of the layers not taken, in the file's order (later layers of a name
+        already taken: Caffe copies every layer it finds, so the last of a name wins)."""
+        while self._ahead:
+            yield self._ahead.popitem()
+        for name, _, blobs in self._stream:
+            yield name, blobs
+
+
+def _blob_values(blob, where):
+    """(values, dtype, shape, legacy 4-d shape?) of a blob, its values a float32/float64 memoryview over
+    one copy of its packed data (or, for a blob written unpacked, a list read through ``BlobValues``)."""
+    shape, legacy = _blob_shape(blob)
     count = math.prod(shape)
-    if blob.data:
-        raw, kind, dtype = b"".join(blob.data), "f", lumen.float32
-    elif blob.double_data:
-        raw, kind, dtype = b"".join(blob.double_data), "d", lumen.float64
-    else:
-        raise CaffeFormatError(f"caffe: {where} has shape {shape} but no (packed) data")
-    blob.ClearField("data")
-    blob.ClearField("double_data")
-    itemsize = 4 if kind == "f" else 8
-    if len(raw) != count * itemsize:
-        raise CaffeFormatError(f"caffe: {where} has {len(raw) // itemsize} values, its shape {shape} "
-                               f"needs {count}")
     if sys.byteorder != "little":
         raise CaffeFormatError("caffe: caffemodel blobs are little-endian; this machine is big-endian")
-    values = lumen.tensor(memoryview(raw).cast(kind), dtype=dtype) if count else lumen.zeros(0, dtype=dtype)
-    return values.reshape(shape).to(lumen.float32)
+    if blob.data or blob.double_data:
+        # one packed field is one bytes object, which join returns as it is
+        double = not blob.data
+        raw = b"".join(blob.double_data if double else blob.data)
+        itemsize = 8 if double else 4
+        if len(raw) % itemsize:
+            raise CaffeFormatError(f"caffe: {where} has {len(raw)} bytes of data, not a whole number of "
+                                   f"{itemsize}-byte values")
+        values = memoryview(raw).cast("d" if double else "f")
+    else:
+        unpacked = schema.message("BlobValues").FromString(blob.SerializeToString())
+        double = not unpacked.data
+        values = list(unpacked.double_data if double else unpacked.data)
+        if not values and count:
+            raise CaffeFormatError(f"caffe: {where} has shape {shape} but no data")
+    if len(values) != count:
+        raise CaffeFormatError(f"caffe: {where} has {len(values)} values, its shape {shape} needs {count}")
+    return values, lumen.float64 if double else lumen.float32, shape, legacy
 
 
-def _caffemodel_layers(path) -> "OrderedDict":
-    """{layer name: the caffemodel's layer (a ``_Layer``)} for its layers with blobs, in order.
-
-    The blobs stay in the parsed message until ``_layer_blobs`` turns them into tensors, so that
-    ``load`` makes tensors of one layer's blobs at a time, not of the whole model's.
-    """
-    net = read_caffemodel(path)
-    return OrderedDict((layer.name, layer) for layer in _layers(net, f"caffe: {path}") if layer.blobs)
-
-
-def _layer_blobs(layer, path):
-    """[(Tensor, legacy 4-d shape?)] of a caffemodel layer's blobs; its legacy InnerProduct shapes made 2-d / 1-d."""
-    blobs = [(_blob_tensor(blob, f"{path}: layer {layer.name!r} blob {i}"), _blob_shape(blob)[1])
-             for i, blob in enumerate(layer.blobs)]
-    return _unlegacy(layer.type, blobs)
+def _blob_tensor(values, dtype, shape):
+    """A float32 Tensor of ``shape`` holding a copy of ``values``."""
+    tensor = lumen.tensor(values, dtype=dtype) if len(values) else lumen.zeros(0, dtype=dtype)
+    return tensor.reshape(shape).to(lumen.float32)
 
 
 def _unlegacy(kind, blobs):
@@ -191,8 +289,8 @@ def caffemodel_state_dict(path) -> "OrderedDict":
     (BatchNorm: ``running_mean`` / ``running_var``, divided by its stored count), the keys of ``load``'s
     ``Net`` and of Lumen's FCN and CaffeNet modules. Legacy 4-d InnerProduct blobs become 2-d / 1-d."""
     out = OrderedDict()
-    for name, layer in _caffemodel_layers(path).items():
-        blobs, kind, key = _layer_blobs(layer, path), layer.type, _module_name(name)
+    for name, kind, blobs in _trained_layers(path):
+        key = _module_name(name)
         if kind == "BatchNorm":
             total = float(blobs[2][0].reshape(-1)[0]) if len(blobs) == 3 else 1.0
             factor = 0.0 if total == 0 else 1.0 / total
@@ -375,9 +473,11 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
     layer the caffemodel lacks, with ``strict=False``) parameters start from the prototxt's
     fillers, Caffe's default being constant 0. ``strict``: every layer with parameters must find
     its blobs in the caffemodel. Layers of the caffemodel that the net lacks are ignored, as Caffe
-    does. Memory: the caffemodel is memory-mapped, parsed once (each packed blob one buffer, see
-    ``schema``) and turned into parameters one layer at a time, so loading holds the parsed file and
-    the parameters (about twice the weights: ~1.1 GB for VGG16's 528 MB) plus one layer's blobs.
+    does; a caffemodel holding a layer twice loads the last one. Memory: the caffemodel is read
+    and parsed one layer at a time (each packed blob one buffer, see ``schema``), just before that
+    layer's module is built, so loading peaks near the weights plus two copies of the largest
+    layer, not at twice the weights: a VGG16-shaped 528 MiB caffemodel peaks 979 MiB above the
+    starting memory (it was 1516 MiB when the file was parsed whole).
     Raises ``CaffeFormatError`` (unreadable file, wrong blob count or shape, missing blobs) or
     ``layers.CaffeLayerError`` (unsupported layer type or malformed layer), each naming the layer.
     """
@@ -387,9 +487,9 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
     where = f"caffe: {prototxt}"
     layers = [layer for layer in _layers(net_param, where) if _included(layer, _PHASES[phase])]
     inputs = _net_inputs(net_param, layers, where)
-    trained = _caffemodel_layers(caffemodel) if caffemodel is not None else {}
+    trained = _BlobReader(caffemodel, {layer.name for layer in layers if layer.type not in L.DATA_LAYERS})
     env = _dry_inputs(inputs)
-    steps, names, missing = [], set(), []
+    steps, names, built, missing = [], set(), {}, []
     known = {name for name, _ in inputs}
     for layer in layers:
         if layer.type in L.DATA_LAYERS:
@@ -397,7 +497,7 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
         if _module_name(layer.name) in names:
             raise CaffeFormatError(f"{where}: two layers are named {layer.name!r}")
         names.add(_module_name(layer.name))
-        blobs = _layer_blobs(trained.pop(layer.name), caffemodel) if layer.name in trained else None
+        blobs = trained.take(layer.name)
         unknown = [b for b in layer.bottom if b not in known]
         if unknown:
             raise CaffeFormatError(f"{where}: layer {layer.name!r} reads blob(s) {unknown} that no earlier "
@@ -407,6 +507,7 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
         module = L.build(layer, bottoms, [b for b, _ in blobs] if blobs else None)
         if blobs:
             _copy_blobs(layer, module, blobs, caffemodel)
+            blobs = None  # the module's parameters hold the values now
         elif caffemodel is not None and strict and (layer.type == "BatchNorm" or any(
                 True for _ in module.parameters())):
             missing.append(layer.name)
@@ -416,6 +517,9 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
                 outs = _as_tops(module(*bottoms))
             env.update(zip(layer.top, outs))
         steps.append((_v2_message(layer), module))
+        built[layer.name] = layer, module
+    for name, blobs in trained.rest():
+        _copy_blobs(*built[name], blobs, caffemodel)
     if missing:
         raise CaffeFormatError(f"caffe: {caffemodel}: no blobs for layer(s) {missing} of {prototxt} "
                                "(strict=False keeps their fillers' values)")

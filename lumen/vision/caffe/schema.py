@@ -14,7 +14,10 @@ One deliberate difference: ``BlobProto.data`` and ``double_data`` are Caffe's *p
 of little-endian IEEE values, which is on the wire exactly a ``bytes`` field, so they are
 declared ``repeated bytes`` here: a 528 MB VGG16 caffemodel then parses into one buffer
 per blob that becomes a tensor in one copy, instead of 138 million Python floats.
-(Caffe always writes these fields packed; an unpacked blob is reported as missing data.)
+Caffe always writes these fields packed. A writer that did not (one value per field, wire type
+5 or 1) leaves them as unknown fields of ``BlobProto``; ``BlobValues`` declares the two fields
+as repeated floats/doubles, which protobuf parses in either encoding, so such a blob is read by
+re-parsing it through ``BlobValues`` (and written unpacked by it, proto2's default encoding).
 """
 from __future__ import annotations
 
@@ -65,6 +68,7 @@ _MESSAGES = {
     "BlobProto": [("shape", 7, "BlobShape", None), ("data", 5, "bytes*", None),
                   ("double_data", 8, "bytes*", None), ("num", 1, "int64", 0), ("channels", 2, "int64", 0),
                   ("height", 3, "int64", 0), ("width", 4, "int64", 0)],
+    "BlobValues": [("data", 5, "float*", None), ("double_data", 8, "double*", None)],
     "FillerParameter": [("type", 1, "string", "constant"), ("value", 2, "float", 0.0),
                         ("min", 3, "float", 0.0), ("max", 4, "float", 1.0), ("mean", 5, "float", 0.0),
                         ("std", 6, "float", 1.0), ("sparse", 7, "int32", -1),
@@ -156,7 +160,7 @@ _MESSAGES = {
 
 _F = descriptor_pb2.FieldDescriptorProto
 _SCALARS = {"int64": _F.TYPE_INT64, "int32": _F.TYPE_INT32, "uint32": _F.TYPE_UINT32, "float": _F.TYPE_FLOAT,
-            "bool": _F.TYPE_BOOL, "string": _F.TYPE_STRING, "bytes": _F.TYPE_BYTES}
+            "double": _F.TYPE_DOUBLE, "bool": _F.TYPE_BOOL, "string": _F.TYPE_STRING, "bytes": _F.TYPE_BYTES}
 
 
 def _default_text(value) -> str:

@@ -23,7 +23,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -47,8 +46,8 @@ from lumen.vision.datasets import (VOC_CLASSES, SBDSegmentation, SegmentationFol
 from lumen.vision.models import fcn, read_npz
 from lumen.vision.transforms import (VOC_BGR_MEAN, Compose, PadCollate, RandomCrop, ToCaffeInput,
                                      from_caffe_input)
-from recipes._common import (Interrupt, UserError, add_run_arguments, cache_dir, progress, read_checkpoint, rng_state,
-                             set_rng_state)
+from recipes._common import (Interrupt, NoLog, UserError, add_run_arguments, cache_dir, global_loss_and_stop,
+                             join_ranks, progress, rank0_first, read_checkpoint, rng_state, set_rng_state)
 
 MODELS = ("fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce", "staged")
 BACKBONES = ("vgg16", "alexnet", "googlenet")
@@ -289,7 +288,7 @@ def embedded_classifier(args) -> Path:
         cls_args.resume = "auto"
     print(f"fcn_voc: training the embedded classifier once (recipes.imagenet: vgg16, width {args.width:g}, "
           f"{cls_args.iters} iterations of {cls_args.batch_size}); it is cached in {where}")
-    result = imagenet.run(cls_args)
+    result = imagenet.run(cls_args, alone=True)  # the other ranks wait for it (run's rank0_first)
     if result is None:
         raise UserError(f"the classifier's training was stopped; run again to resume it ({where})")
     return weights
@@ -400,31 +399,16 @@ def log_validation(log, name, iteration, scores):
     log.write(stage=name, iteration=iteration, **{key: scores[key] for key in LOG_FIELDS[5:]})
 
 
-class NoLog:
-    """The log of a rank other than 0: rank 0 alone writes log.csv."""
-
-    def write(self, **row):
-        pass
-
-
 def run(args, on_iteration=None):
     """Train (all stages) and evaluate; returns the per-stage metrics. ``on_iteration(it)`` may return
     "stop" to request the same clean stop as Ctrl-C (used by the tests)."""
-    world = dist.get_world_size() if dist.init_if_launched("mpi" if args.device == "cpu" else "nccl") else 1
+    world, device = join_ranks(args)
     main = dist.is_main_process()
-    if args.batch_size % world:
-        raise UserError(f"--batch-size {args.batch_size} (images per step, all ranks together) must be a multiple "
-                        f"of the {world} ranks")
-    if not main:
-        sys.stdout = open(os.devnull, "w")  # progress and messages are rank 0's
-        dist.barrier()  # rank 0 first: it trains or finds the cached classifier, makes or finds the data
-    if args.init == "embedded":  # first: the run's random state must not depend on whether it was cached
-        args.init = embedded_classifier(args)
-    lumen.manual_seed(args.seed)
-    train_set, val_set, description = load_data(args)
-    if main and world > 1:
-        dist.barrier()
-    device = f"cuda:{dist.get_node_local_rank()}" if world > 1 and args.device == "cuda" else args.device
+    with rank0_first(world):  # rank 0 trains or finds the cached classifier, makes or finds the data
+        if args.init == "embedded":  # first: the run's random state must not depend on whether it was cached
+            args.init = embedded_classifier(args)
+        lumen.manual_seed(args.seed)
+        train_set, val_set, description = load_data(args)
     stages = STAGES.get(args.model, (args.model,))
     ckpt_path = args.out / "checkpoint.npz"
     ckpt = None
@@ -503,11 +487,7 @@ def run(args, on_iteration=None):
                     scores = net(images.to(device))
                     labels = labels.to(device).long()
                     loss = segmentation_loss(scores, labels, args, loss_weight)
-                    value, stop_asked = loss.item(), interrupt.requested
-                    if world > 1:  # every rank sees the whole batch's loss, and they all stop together
-                        shared = lumen.tensor([value / world, float(stop_asked)], dtype=lumen.float64)
-                        dist.all_reduce(shared)
-                        value, stop_asked = shared[0].item(), shared[1].item() > 0
+                    value, stop_asked = global_loss_and_stop(loss.item(), interrupt.requested, world)
                     if not math.isfinite(value):
                         save(it)
                         raise UserError(f"{name}: the loss became {value} at iteration {it + 1}; lower --lr "

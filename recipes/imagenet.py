@@ -18,6 +18,13 @@ trains with its reference solver:
 
 Biases learn at twice the lr without weight decay (Caffe's lr_mult/decay_mult). Top-1 and top-5
 accuracy on the validation set; checkpoints resume exactly; curves.png, metrics.json, log.csv.
+
+``mpirun -np N python -m recipes.imagenet ...`` trains data-parallel: ``--batch-size`` stays the global
+batch (N must divide it), each rank loads batch / N images, and the gradients of the batch-averaged loss
+are averaged over the ranks, so N ranks step as one process at that batch (same lr, same loss). Rank 0
+alone writes checkpoints, logs, metrics, curves and the export and shows progress; the validation set is
+split over the ranks and their top-1/top-5 counts summed; a checkpoint resumes on any number of ranks
+that divides its batch.
 """
 from __future__ import annotations
 
@@ -31,9 +38,12 @@ from pathlib import Path
 
 
 import lumen
+import lumen.distributed as dist
 from lumen import nn, optim
-from lumen.data import DataError, DataLoader
+from lumen.data import DataError, DataLoader, DistributedDataLoader
+from lumen.data.distributed import shard
 from lumen.nn import functional as F
+from lumen.nn.parallel import DistributedDataParallel
 from lumen.serialization import atomic_write
 from lumen.utils.csv_log import CSVLog
 from lumen.vision import models, plot
@@ -45,8 +55,8 @@ from lumen.vision.models.layers import fc_head, scaled_channels
 from lumen.vision.models.vgg import CFGS, vgg_trunk
 from lumen.vision.transforms import (VOC_BGR_MEAN, CenterCrop, Compose, RandomCrop, RandomHorizontalFlip, Resize,
                                      ToCaffeInput)
-from recipes._common import (Interrupt, UserError, add_run_arguments, cache_dir, progress, read_checkpoint, rng_state,
-                             set_rng_state)
+from recipes._common import (Interrupt, NoLog, UserError, add_run_arguments, cache_dir, global_loss_and_stop,
+                             join_ranks, progress, rank0_first, read_checkpoint, rng_state, set_rng_state)
 
 ARCHS = ("alexnet", "caffenet", "vgg11", "vgg13", "vgg16", "vgg19", "googlenet")
 _VGG_CFG = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
@@ -79,7 +89,7 @@ def parse_args(argv=None):
     p.add_argument("--arch", help=f"one of {', '.join(ARCHS)} (default: vgg16 on the embedded data, else caffenet)")
     p.add_argument("--width", type=float, help="channel multiplier (1 = the reference nets)")
     p.add_argument("--iters", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int, help="images per step, all ranks together under mpirun")
     p.add_argument("--lr", type=float, help="base learning rate (the reference: 0.01)")
     p.add_argument("--momentum", type=float)
     p.add_argument("--weight-decay", type=float)
@@ -216,9 +226,12 @@ def classification_loss(outputs, targets, aux_weight):
     return F.cross_entropy(outputs, targets)
 
 
-def evaluate(model, dataset, device, batch_size):
-    """{"top1", "top5"} accuracy over ``dataset`` (top-5 is top-k with k = min(5, classes))."""
+def evaluate(model, dataset, device, batch_size, world=1):
+    """{"top1", "top5"} accuracy over ``dataset`` (top-5 is top-k with k = min(5, classes)); with ``world`` > 1
+    ranks each scores its shard and the counts are summed."""
     model.eval()
+    if world > 1:
+        dataset = shard(dataset)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     correct1 = correct5 = total = 0
     with lumen.no_grad():
@@ -230,6 +243,10 @@ def evaluate(model, dataset, device, batch_size):
             correct5 += int((ranked == truth).any(1).sum().item())
             total += truth.shape[0]
     model.train()
+    if world > 1:
+        counts = lumen.tensor([correct1, correct5, total], dtype=lumen.int64)
+        dist.all_reduce(counts)
+        correct1, correct5, total = counts.tolist()
     return {"top1": correct1 / total, "top5": correct5 / total}
 
 
@@ -255,42 +272,59 @@ def check_resumable(ckpt, args, classes):
         raise UserError(f"the checkpoint is of {len(meta['classes'])} classes, this data has {len(classes)}")
 
 
-def run(args, on_iteration=None, quiet=False):
+def run(args, on_iteration=None, quiet=False, alone=False):
     """Train and validate; returns {"top1", "top5", "classes", "export"}, or None when stopped early.
-    ``on_iteration(it)`` may return "stop" (the tests' Ctrl-C)."""
-    lumen.manual_seed(args.seed)
-    train_set, val_set, description = load_data(args)
-    classes = train_set.classes
+    ``on_iteration(it)`` may return "stop" (the tests' Ctrl-C). Under ``mpirun -np N`` it trains data-parallel
+    (see the module's docstring) unless ``alone`` (recipes.fcn_voc's rank 0 trains its cached classifier so
+    while the other ranks wait)."""
+    world, device = join_ranks(args, alone)
+    main = world == 1 or dist.is_main_process()
     ckpt_path = args.out / "checkpoint.npz"
     ckpt = None
-    if args.resume is not None:
-        ckpt = read_checkpoint(ckpt_path if args.resume == "auto" else Path(args.resume), "imagenet")
-        check_resumable(ckpt, args, classes)
+    with rank0_first(world):  # rank 0 makes or finds the embedded data, and says what does not fit the checkpoint
+        lumen.manual_seed(args.seed)
+        train_set, val_set, description = load_data(args)
+        classes = train_set.classes
+        if args.resume is not None:
+            ckpt = read_checkpoint(ckpt_path if args.resume == "auto" else Path(args.resume), "imagenet")
+            check_resumable(ckpt, args, classes)
+        model = build_classifier(args.arch, len(classes), args.width).to(device)
+        if ckpt is not None:
+            try:
+                model.load_state_dict(ckpt["model_state"])
+            except (RuntimeError, KeyError, ValueError) as e:
+                details = "; ".join(line.strip() for line in str(e).splitlines()[1:]) or str(e)
+                raise UserError(f"the checkpoint's weights do not fit this {args.arch} (width {args.width:g}): "
+                                f"{details}") from None
     say = (lambda *a, **k: None) if quiet else print
-    say(f"imagenet: {args.arch} (width {args.width:g}), {description}, device {args.device}")
+    ranks = f" x {world} ranks" if world > 1 else ""
+    say(f"imagenet: {args.arch} (width {args.width:g}), {description}, device {device}{ranks}")
     say(f"imagenet: SGD lr {args.lr:g} ({args.policy}), momentum {args.momentum:g}, weight decay "
         f"{args.weight_decay:g}, batch {args.batch_size}, {args.iters} iterations, {args.crop} px crops, mirrored")
 
-    model = build_classifier(args.arch, len(classes), args.width).to(args.device)
     opt = optim.SGD(optim.caffe_param_groups(model, args.lr, args.weight_decay), lr=args.lr, momentum=args.momentum)
     scheduler = make_scheduler(opt, args)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
-                        seed=args.seed, drop_last=len(train_set) >= args.batch_size)
+    loader = DistributedDataLoader(train_set, batch_size=args.batch_size // world, shuffle=True,
+                                   num_replicas=world, rank=dist.get_rank() if world > 1 else 0,
+                                   num_workers=args.workers, seed=args.seed,
+                                   drop_last=len(train_set) >= args.batch_size)
     history = {"name": args.arch, "loss": [], "top1": []}
     it = 0
     if ckpt is not None:
-        model.load_state_dict(ckpt["model_state"])
         opt.load_state_dict(ckpt["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
         loader.load_state_dict(ckpt["loader"])
         set_rng_state(ckpt["rng"], "imagenet")
         history, it = ckpt["history"], ckpt["meta"]["iteration"]
+    net = DistributedDataParallel(model) if world > 1 else model
     position = it
-    log = CSVLog(args.out / "log.csv", LOG_FIELDS,
-                 keep=None if ckpt is None else lambda row: int(row["iteration"]) <= position)
+    log = NoLog() if not main else CSVLog(args.out / "log.csv", LOG_FIELDS,
+                                          keep=None if ckpt is None else lambda row: int(row["iteration"]) <= position)
 
     def save():
+        if not main:
+            return
         args.out.mkdir(parents=True, exist_ok=True)
         lumen.save({"meta": {"format": "imagenet", "arch": args.arch, "width": args.width, "policy": args.policy,
                              "batch_size": args.batch_size, "iteration": it, "classes": list(classes),
@@ -304,8 +338,8 @@ def run(args, on_iteration=None, quiet=False):
     with Interrupt() as interrupt:
         while it < args.iters:
             for images, targets in loader:
-                loss = classification_loss(model(images.to(args.device)), targets.to(args.device), args.aux_weight)
-                value = loss.item()
+                loss = classification_loss(net(images.to(device)), targets.to(device), args.aux_weight)
+                value, stop_asked = global_loss_and_stop(loss.item(), interrupt.requested, world)
                 if not math.isfinite(value):
                     save()
                     raise UserError(f"{args.arch}: the loss became {value} at iteration {it + 1}; lower --lr")
@@ -313,7 +347,7 @@ def run(args, on_iteration=None, quiet=False):
                 loss.backward()
                 opt.step()
                 it += 1
-                seen += images.shape[0]
+                seen += images.shape[0] * world
                 lr = opt.param_groups[0]["lr"]
                 if scheduler is not None and args.policy != "plateau":
                     scheduler.step()
@@ -325,7 +359,7 @@ def run(args, on_iteration=None, quiet=False):
                     bar.update(1)
                 stop = on_iteration(it) == "stop" if on_iteration else False
                 if it % args.eval_every == 0 or it == args.iters:
-                    scores = evaluate(model, val_set, args.device, args.batch_size)
+                    scores = evaluate(model, val_set, device, args.batch_size // world, world)
                     history["top1"].append([it, scores["top1"]])
                     log.write(iteration=it, **scores)
                     if args.policy == "plateau":
@@ -333,9 +367,9 @@ def run(args, on_iteration=None, quiet=False):
                     if bar is not None:
                         bar.write(f"{args.arch} iteration {it}: loss {value:.4g}, validation top-1 "
                                   f"{100 * scores['top1']:.1f}%, top-5 {100 * scores['top5']:.1f}%")
-                if it % args.checkpoint_every == 0 or it == args.iters or interrupt.requested or stop:
+                if it % args.checkpoint_every == 0 or it == args.iters or stop_asked or stop:
                     save()
-                if interrupt.requested or stop:
+                if stop_asked or stop:
                     if bar is not None:
                         bar.close()
                     say(f"imagenet: stopped at iteration {it}; checkpoint in {ckpt_path} (resume with --resume)")
@@ -345,7 +379,8 @@ def run(args, on_iteration=None, quiet=False):
     if bar is not None:
         bar.close()
     result = {**scores, "classes": list(classes), "arch": args.arch, "width": args.width, "iterations": it}
-    write_outputs(args, history, result, model)
+    if main:
+        write_outputs(args, history, result, model)
     say(f"imagenet: validation top-1 {100 * scores['top1']:.1f}%, top-5 {100 * scores['top5']:.1f}% "
         f"(chance {100 / len(classes):.1f}%); wrote {args.out / 'metrics.json'}, curves.png"
         + (f", {args.export}" if args.export else ""))

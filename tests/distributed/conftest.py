@@ -1,6 +1,6 @@
 """Runs small programs under ``mpirun -np N`` (skipped only when MPI is not installed: pip install
 'lumen[distributed]'), with a time limit, and hands back the finished process. Under --cuda-emulator the
-ranks, too, get tests/cuda_emu's CuPy double."""
+ranks, too, get tests/cuda_emu's CuPy double. ``recipe_runs`` runs a recipe alone or under mpirun."""
 from __future__ import annotations
 
 import importlib.util
@@ -20,11 +20,16 @@ def _mpirun():
     return str(beside_python) if beside_python.exists() else shutil.which("mpirun") or shutil.which("mpiexec")
 
 
-@pytest.fixture
-def mpirun(request):
+def _mpirun_or_skip():
     launcher = _mpirun()
     if importlib.util.find_spec("mpi4py") is None or launcher is None:
         pytest.skip("needs MPI and mpi4py: pip install 'lumen[distributed]'")
+    return launcher
+
+
+@pytest.fixture
+def mpirun(request):
+    launcher = _mpirun_or_skip()
 
     def run(script, *args, np=2, timeout=60, check=True):
         """With ``check``, asserts a clean exit and every rank's closing ``ok rank R`` line."""
@@ -45,3 +50,45 @@ def mpirun(request):
         return result
 
     return run
+
+
+# A recipe with dropout off, so that one process at batch 2 and two ranks at batch 1 draw no masks to differ in;
+# STOP_AT=k stops it after iteration k as Ctrl-C would.
+_RECIPE_DRIVER = """
+import importlib, os, sys
+import lumen
+lumen.nn.Dropout.forward = lambda self, x: x
+recipe, argv = importlib.import_module(sys.argv[1]), sys.argv[2:]
+stop_at = int(os.environ["STOP_AT"])
+if stop_at:
+    recipe.run(recipe.parse_args(argv), on_iteration=lambda it: "stop" if it == stop_at else None)
+else:
+    sys.exit(recipe.main(argv))
+"""
+
+
+@pytest.fixture
+def recipe_runs(tmp_path):
+    """``recipe_runs(module, args)`` gives ``run(out, ranks, *more, stop_at=0, status=0)``: the recipe
+    ``module`` with ``args``, ``--out tmp_path/out`` and ``more``, in one process or under ``mpirun -np ranks``
+    (one thread per rank); it asserts the exit status and returns the output folder, or the finished process
+    when ``status`` is not 0."""
+    launcher = _mpirun_or_skip()
+    driver = tmp_path / "recipe_driver.py"
+    driver.write_text(_RECIPE_DRIVER)
+    root = Path(__file__).parents[2]
+
+    def runs(module, args, timeout=240):
+        def run(out, ranks, *more, stop_at=0, status=0):
+            command = [sys.executable, str(driver), module, *args, "--out", str(tmp_path / out), *more]
+            if ranks > 1:
+                command = [launcher, "-np", str(ranks), *command]
+            env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", STOP_AT=str(stop_at),
+                       PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+            done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+            assert done.returncode == status, done.stdout + done.stderr
+            return done if status else tmp_path / out
+
+        return run
+
+    return runs

@@ -27,7 +27,9 @@ The attributes are read on every convolution call, so an assignment takes effect
 
     - cpu: ``"im2col"`` (runs everything), ``"implicit"`` (stride 1, ungrouped, float32/float64),
       ``"winograd2"``, ``"winograd4"`` (F(2x2,3x3), F(4x4,3x3): also 3x3 and dilation 1;
-      forward and backward-data only), described in ``lumen/backends/cpu/conv.py``.
+      forward and backward-data only), ``"phase"`` (stride > 1, ungrouped, dilation 1,
+      float32/float64: the phase decomposition, also the fast path of a transposed convolution),
+      described in ``lumen/backends/cpu/conv.py``.
     - cuda: ``"gemm"`` (runs everything), ``"implicit"`` (every tensor below 2**31 elements,
       groups <= 65535), described in ``lumen/backends/cuda/conv.py``.
 """
@@ -102,13 +104,14 @@ class Algorithms:
 # copies and transforms write disjoint ranges; so each output element is summed in one fixed order
 # whatever the scheduling: im2col (columns, one GEMM per group, col2im as one strided add per kernel
 # tap in tap order), implicit (taps accumulated in tap order, band by band in band order),
-# winograd2/4 (fixed transforms around GEMMs) all give bit-identical results on repeated calls and
-# runs with the same thread count (parallel.WORKERS, fixed at import from the CPU affinity). Another
-# thread count cuts other blocks, for which OpenBLAS may pick kernels that round differently
+# winograd2/4 (fixed transforms around GEMMs), phase (fixed copies around one GEMM or implicit's)
+# all give bit-identical results on repeated calls and runs with the same thread count
+# (parallel.WORKERS, fixed at import from the CPU affinity). Another thread count cuts other
+# blocks, for which OpenBLAS may pick kernels that round differently
 # (measured: im2col forward, 2x16x20x18 input, last bits differ with 1 or 3 threads instead of 2).
-CPU = Algorithms("cpu", {"forward": ("im2col", "implicit", "winograd2", "winograd4"),
-                         "backward_data": ("im2col", "implicit", "winograd2", "winograd4"),
-                         "backward_filter": ("im2col", "implicit")})
+CPU = Algorithms("cpu", {"forward": ("im2col", "implicit", "winograd2", "winograd4", "phase"),
+                         "backward_data": ("im2col", "implicit", "winograd2", "winograd4", "phase"),
+                         "backward_filter": ("im2col", "implicit", "phase")})
 # CUDA: gemm is im2col, a cuBLAS GEMM (bitwise reproducible on one GPU architecture and stream,
 # cuBLAS's "Results reproducibility") and a gather col2im, batch chunks summed in order; implicit
 # has no atomics, its backward-filter sums the per-block partial products in a fixed order.

@@ -8,9 +8,11 @@ Arrays keep their dtype: float32 stays float32, float64 stays float64.
 
 Stride-1 ungrouped convolutions may instead run as an implicit GEMM (``implicit.py``: kh*kw
 shifted GEMMs, no column matrix), and the 3x3 ones (forward and backward-data) as Winograd
-F(2x2,3x3) or F(4x4,3x3) (``winograd.py``). Which one runs is set by ``lumen.backends.conv``
+F(2x2,3x3) or F(4x4,3x3) (``winograd.py``); strided ungrouped ones with dilation 1 (a transposed
+convolution's forward is their backward-data) as one stride-1 convolution over the input's
+stride phases (``phase.py``). Which one runs is set by ``lumen.backends.conv``
 (``benchmark``, ``deterministic``, ``algorithm``: a heuristic per layer shape, timing, or one
-forced); the names are ``ALGORITHMS``. All four are deterministic: every GEMM splits its output,
+forced); the names are ``ALGORITHMS``. All five are deterministic: every GEMM splits its output,
 never its reduction, over the threads (``lumen.backends.conv.CPU`` says why for each), so repeated
 calls give bit-identical results for one thread count. Every GEMM goes through ``blas.py``. Column matrices larger than
 ``_CHUNK_BYTES`` are built in bands of output rows, so memory stays bounded on
@@ -25,7 +27,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import conv as settings
-from . import blas, implicit, parallel, winograd
+from . import blas, implicit, parallel, phase, winograd
 
 # Column buffers are reused between calls (like cuDNN's workspace): a fresh
 # buffer of this size costs page faults comparable to the im2col copy itself.
@@ -136,26 +138,37 @@ ALGORITHMS = settings.CPU.names
 
 def _algorithms(dtype, w_shape, stride, dilation, groups):
     """The algorithms that can run a forward convolution of this shape; im2col runs every one."""
-    if stride != (1, 1) or groups != 1:
+    if groups != 1:
         return ("im2col",)
     names = ["im2col"]
-    if dtype in implicit.DTYPES:
-        names.append("implicit")
-    if w_shape[2:] == (3, 3) and dilation == (1, 1):
-        names += ["winograd2", "winograd4"]
+    if stride == (1, 1):
+        if dtype in implicit.DTYPES:
+            names.append("implicit")
+        if w_shape[2:] == (3, 3) and dilation == (1, 1):
+            names += ["winograd2", "winograd4"]
+    # At stride 1 the phase decomposition is implicit's forward and im2col's single GEMM for backward-data.
+    if dilation == (1, 1) and dtype in phase.DTYPES:
+        names.append("phase")
     return tuple(names)
 
 
-def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False):
+def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1, 1), stride=(1, 1)):
     # A 1x1 unpadded convolution is one GEMM on the input as it lies, which nothing beats.
     # Measured on this 2-core AVX-512 machine with every GEMM on Lumen's threads (benchmarks/NOTES.md,
     # rows 11-14): F(2x2,3x3) wins from 256 channels on maps of at least 14x14 (by up to 25%); the
     # implicit GEMM wins by 5-10% on large maps with fewer channels; im2col's single long GEMM wins
     # on small maps, with few channels (VGG's conv1_1) and for big kernels on small maps (FCN's fc6),
     # and ties or wins every backward-filter. F(4x4,3x3) loses to F(2x2) everywhere here.
+    # Strided layers (benchmarks/NOTES.md, issue 22): the phase decomposition wins where its sub-kernels
+    # waste few taps (every FCN deconvolution, k4/s2: up to 16x on a transposed convolution's forward,
+    # 1.0-2.5x on the other two directions); where padding the kernel to a multiple of the stride adds
+    # taps (k3/s2: 16 for 9, AlexNet's k11/s4: 144 for 121) im2col's single GEMM wins.
     pixels = n * ho * wo
     if pointwise:
         return "im2col"
+    if "phase" in candidates and stride != (1, 1):
+        padded_taps = np.prod([-(-k // s) * s for k, s in zip(kernel, stride)])
+        return "phase" if padded_taps <= 1.1 * np.prod(kernel) else "im2col"
     if "winograd2" in candidates and min(c, o) >= 256 and ho * wo >= 14 * 14 and pixels >= 1024:
         return "winograd2"
     if "implicit" in candidates and op != "bwd_filter" and min(c, o) >= 32 and pixels >= 8192:
@@ -176,6 +189,10 @@ def _timer(run):
 
 def _winograd_workspace(slot, shape, dtype):
     return _workspace(shape, dtype, ("winograd", slot))
+
+
+def _phase_workspace(slot, shape, dtype):
+    return _workspace(shape, dtype, ("phase", slot))
 
 
 def _winograd(x, w, m, padding):
@@ -200,7 +217,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     algo = settings.CPU.choose(
         "forward", (x.shape, w.shape, stride, padding, dilation, groups, x.dtype),
         _algorithms(x.dtype, w.shape, stride, dilation, groups),
-        lambda names: _heuristic(names, n, c, o, ho, wo, pointwise=_is_pointwise(w.shape, padding)),
+        lambda names: _heuristic(names, n, c, o, ho, wo, pointwise=_is_pointwise(w.shape, padding),
+                                 kernel=w.shape[2:], stride=stride),
         _timer(lambda a: _forward_by(a, x, w, b, stride, padding, dilation, groups, ho, wo)),
         lambda: settings.describe(x.dtype, ("input", x.shape), ("weight", w.shape), stride=stride,
                                   padding=padding, dilation=dilation, groups=groups))
@@ -210,6 +228,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
 def _forward_by(algo, x, w, b, stride, padding, dilation, groups, ho, wo):
     if algo == "implicit":
         return implicit.forward(x, w, b, padding, dilation)
+    if algo == "phase":
+        return phase.forward(x, w, b, stride, padding, (ho, wo))
     if algo == "im2col":
         y = _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo)
     else:
@@ -268,13 +288,14 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
     # Stride 1 with no output_padding: the input gradient is the forward convolution of gy with
     # the flipped, transposed kernel, padded by d(k-1) - p, which every algorithm can run.
     full = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
-    if (ho, wo) == (h + 2 * ph - dh * (kh - 1), wd + 2 * pw - dw * (kw - 1)):
+    if (ho, wo) == (h + 2 * ph - dh * (kh - 1), wd + 2 * pw - dw * (kw - 1)) or stride != (1, 1):
         candidates = _algorithms(gy.dtype, w.shape, stride, dilation, groups)
     else:
         candidates = ("im2col",)
     algo = settings.CPU.choose(
         "backward_data", (gy.shape, w.shape, x_shape, stride, padding, dilation, groups, gy.dtype), candidates,
-        lambda names: _heuristic(names, n, o, c, h, wd, pointwise=_is_pointwise(w.shape, padding)),
+        lambda names: _heuristic(names, n, o, c, h, wd, pointwise=_is_pointwise(w.shape, padding),
+                                 kernel=w.shape[2:], stride=stride),
         _timer(lambda a: _backward_data_by(a, gy, w, x_shape, stride, padding, dilation, groups, full)),
         lambda: settings.describe(gy.dtype, ("grad_output", gy.shape), ("weight", w.shape),
                                   ("input shape", x_shape), stride=stride, padding=padding, dilation=dilation,
@@ -285,6 +306,8 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
 def _backward_data_by(algo, gy, w, x_shape, stride, padding, dilation, groups, full):
     if algo == "im2col":
         return _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups)
+    if algo == "phase":
+        return phase.backward_data(gy, w, x_shape, stride, padding, _phase_workspace)
     wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
     # A negative padding of that forward convolution (p > d(k-1)) is a crop of gy.
     crop_h, crop_w = max(0, -full[0]), max(0, -full[1])
@@ -354,7 +377,8 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
     candidates = tuple(a for a in _algorithms(x.dtype, w_shape, stride, dilation, groups) if a in implemented)
     algo = settings.CPU.choose(
         "backward_filter", (x.shape, w_shape, stride, padding, dilation, groups, x.dtype), candidates,
-        lambda names: _heuristic(names, n, x.shape[1], o, ho, wo, "bwd_filter", _is_pointwise(w_shape, padding)),
+        lambda names: _heuristic(names, n, x.shape[1], o, ho, wo, "bwd_filter", _is_pointwise(w_shape, padding),
+                                 w_shape[2:], stride),
         _timer(lambda a: _backward_filter_by(a, x, gy, w_shape, stride, padding, dilation, groups)),
         lambda: settings.describe(x.dtype, ("input", x.shape), ("grad_output", gy.shape),
                                   ("weight shape", w_shape), stride=stride, padding=padding, dilation=dilation,
@@ -365,6 +389,8 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
 def _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups):
     if algo == "implicit":
         return implicit.backward_filter(x, gy, w_shape, padding, dilation)
+    if algo == "phase":
+        return phase.backward_filter(x, gy, w_shape, stride, padding)
     n, c = x.shape[:2]
     o, cg, kh, kw = w_shape
     og = o // groups

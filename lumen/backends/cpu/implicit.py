@@ -62,22 +62,26 @@ def forward(x, w, b, padding, dilation):
     x (N, C, H, W), w (O, C, kh, kw), b (O,) or None, one dtype in ``DTYPES``
     -> (N, O, H + 2ph - dh(kh-1), W + 2pw - dw(kw-1)) of that dtype.
     """
-    n, c, h, wd = x.shape
+    return forward_grid(_grid(x, padding), w, b, dilation)
+
+
+def forward_grid(xg, w, b, dilation):
+    """``forward`` on an input already laid out as the zero-padded grid xg (C, N, Hp, Wp) that
+    ``_grid`` builds (or a strided convolution's phases, ``phase.py``): -> (N, O, Ho, Wo)."""
+    c, n, hp, wp = xg.shape
     o, _, kh, kw = w.shape
-    xg = _grid(x, padding)
-    _, _, hp, wp = xg.shape
     ho, wo = hp - dilation[0] * (kh - 1), wp - dilation[1] * (kw - 1)
     total = n * hp * wp
     taps = _taps(kh, kw, dilation, wp)
     pixels = total - taps[-1]
     wt = np.ascontiguousarray(w.transpose(2, 3, 0, 1))
     xf = xg.reshape(c, total)
-    yg = np.empty((o, n, hp, wp), x.dtype)
+    yg = np.empty((o, n, hp, wp), xg.dtype)
     yf = yg.reshape(o, total)
-    for m0, m in _bands(pixels, c + o, x.itemsize):
+    for m0, m in _bands(pixels, c + o, xg.itemsize):
         for t, off in enumerate(taps):
             blas.gemm(wt[divmod(t, kw)], xf[:, m0 + off:m0 + off + m], yf[:, m0:m0 + m], beta=1.0 if t else 0.0)
-    y = np.empty((n, o, ho, wo), x.dtype)
+    y = np.empty((n, o, ho, wo), xg.dtype)
     valid = yg[:, :, :ho, :wo].transpose(1, 0, 2, 3)
 
     def channels(c0, c1):
@@ -92,18 +96,20 @@ def forward(x, w, b, padding, dilation):
 
 def backward_filter(x, gy, w_shape, padding, dilation):
     """Gradient of ``forward`` w.r.t. its filter: x (N, C, H, W), gy (N, O, Ho, Wo) -> (O, C, kh, kw)."""
-    n, c = x.shape[:2]
+    return backward_filter_grid(_grid(x, padding), gy, w_shape, dilation)
+
+
+def backward_filter_grid(xg, gy, w_shape, dilation):
+    """``backward_filter`` on an input already laid out as a grid xg (C, N, Hp, Wp), as ``forward_grid``."""
+    c, n, hp, wp = xg.shape
     o, _, kh, kw = w_shape
-    xg = _grid(x, padding)
-    _, _, hp, wp = xg.shape
-    ho, wo = gy.shape[2:]
     gg = _grid(gy, (0, 0), hp, wp)
     total = n * hp * wp
     taps = _taps(kh, kw, dilation, wp)
     pixels = total - taps[-1]
     xf, gf = xg.reshape(c, total), gg.reshape(o, total)
-    gw = np.empty((kh * kw, o, c), x.dtype)
-    for m0, m in _bands(pixels, c + o, x.itemsize):
+    gw = np.empty((kh * kw, o, c), xg.dtype)
+    for m0, m in _bands(pixels, c + o, xg.itemsize):
         for t, off in enumerate(taps):
             blas.gemm(gf[:, m0:m0 + m], xf[:, m0 + off:m0 + off + m].T, gw[t], beta=1.0 if m0 else 0.0)
     return np.ascontiguousarray(gw.reshape(kh, kw, o, c).transpose(2, 3, 0, 1))

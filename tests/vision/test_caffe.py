@@ -98,8 +98,12 @@ def conv_relu(spec, bottom, name, conv, relu_name=None):
 
 # ---- FCN-8s: the reference voc-fcn8s net.py, layer for layer ------------------------------
 
-def fcn8s_spec(model, n_classes, with_loss=False):
-    s = Spec("fcn8s")
+def fcn8s_spec(model, n_classes, with_loss=False, v1=False):
+    """V1 nets (longjon/caffe's, which trained the FCNs) have parameterless crops placed by coordinate maps."""
+    s = Spec("fcn8s", v1)
+
+    def crop(name, bottoms, offset):
+        s.add(name, "Crop", bottoms, [name], **({} if v1 else {"crop_param": {"axis": 2, "offset": [offset]}}))
     s.input("data", (1, 3, 40, 44))
     if with_loss:
         s.input("label", (1, 1, 40, 44))
@@ -119,15 +123,15 @@ def fcn8s_spec(model, n_classes, with_loss=False):
     up = {"num_output": n_classes, "kernel_size": [4], "stride": [2], "bias_term": False}
     s.add("upscore2", "Deconvolution", ["score_fr"], ["upscore2"], convolution_param=up)
     s.add("score_pool4", "Convolution", ["pool4"], ["score_pool4"], convolution_param={"num_output": n_classes, "kernel_size": [1]})
-    s.add("score_pool4c", "Crop", ["score_pool4", "upscore2"], ["score_pool4c"], crop_param={"axis": 2, "offset": [5]})
+    crop("score_pool4c", ["score_pool4", "upscore2"], 5)
     s.add("fuse_pool4", "Eltwise", ["upscore2", "score_pool4c"], ["fuse_pool4"], eltwise_param={"operation": 1})
     s.add("upscore_pool4", "Deconvolution", ["fuse_pool4"], ["upscore_pool4"], convolution_param=up)
     s.add("score_pool3", "Convolution", ["pool3"], ["score_pool3"], convolution_param={"num_output": n_classes, "kernel_size": [1]})
-    s.add("score_pool3c", "Crop", ["score_pool3", "upscore_pool4"], ["score_pool3c"], crop_param={"axis": 2, "offset": [9]})
+    crop("score_pool3c", ["score_pool3", "upscore_pool4"], 9)
     s.add("fuse_pool3", "Eltwise", ["upscore_pool4", "score_pool3c"], ["fuse_pool3"], eltwise_param={"operation": 1})
     s.add("upscore8", "Deconvolution", ["fuse_pool3"], ["upscore8"],
           convolution_param={"num_output": n_classes, "kernel_size": [16], "stride": [8], "bias_term": False})
-    s.add("score", "Crop", ["upscore8", "data"], ["score"], crop_param={"axis": 2, "offset": [31]})
+    crop("score", ["upscore8", "data"], 31)
     if with_loss:
         s.add("loss", "SoftmaxWithLoss", ["score", "label"], ["loss"],
               loss_param={"normalize": False, "ignore_label": 255})
@@ -157,8 +161,9 @@ def small_fcn8s():
     return _randomize(fcn8s(num_classes=5, width=1 / 16))
 
 
-def test_fcn8s_v2_equals_native(tmp_path, small_fcn8s):
-    proto, weights = write_pair(tmp_path, fcn8s_spec(small_fcn8s, 5), _weights_of(small_fcn8s))
+@pytest.mark.parametrize("v1", [False, True], ids=["V2", "V1"])
+def test_fcn8s_equals_native(tmp_path, small_fcn8s, v1):
+    proto, weights = write_pair(tmp_path, fcn8s_spec(small_fcn8s, 5, v1=v1), _weights_of(small_fcn8s))
     net = caffe.load(proto, weights)
     assert not net.training and net.input_names == ["data"] and net.output_names == ["score"]
     assert set(net.state_dict()) == set(small_fcn8s.state_dict())
@@ -170,6 +175,11 @@ def test_fcn8s_v2_equals_native(tmp_path, small_fcn8s):
     diffs = caffe.compare(net, small_fcn8s, x, print_fn=None)
     assert {"conv1_1", "fc7", "score_fr", "upscore2", "score_pool4", "upscore8"} <= set(diffs)
     assert max(diffs.values()) <= 1e-5 * float(native.abs().max())
+    caffe.save(net, tmp_path / "saved.prototxt", tmp_path / "saved.caffemodel")
+    saved = caffe.read_prototxt(tmp_path / "saved.prototxt")
+    assert not saved.layers and [(layer.name, list(layer.crop_param.offset)) for layer in saved.layer
+                                 if layer.type == "Crop"] == [("score_pool4c", [5] * (1 + v1)),
+                                                              ("score_pool3c", [9] * (1 + v1)), ("score", [31] * (1 + v1))]
 
 
 def test_fcn8s_softmax_with_loss_ignore_label_and_normalize_false(tmp_path, small_fcn8s):
@@ -612,6 +622,20 @@ def test_v1_text_prototxt_with_enum_types_and_net_level_inputs(tmp_path):
     with pytest.raises(caffe.CaffeLayerError) as e:
         caffe.load(proto)
     _one_line(e, "'abs'", "AbsVal")
+
+
+@pytest.mark.parametrize("bottom, needle", [("fc", "no blob up both"), ("pool", "scale 1")], ids=["unmapped", "scaled"])
+def test_a_v1_crop_its_coordinates_cannot_place_names_the_layer(tmp_path, bottom, needle):
+    s = Spec("crops", v1=True)
+    s.input("data", (1, 1, 6, 6))
+    s.add("pool", "Pooling", ["data"], ["pool"], pooling_param={"pool": 0, "kernel_size": 2, "stride": 2})
+    s.add("fc", "InnerProduct", ["data"], ["fc"], inner_product_param={"num_output": 2})
+    s.add("crop", "Crop", [bottom, "data"], ["crop"])
+    proto = tmp_path / "crops.prototxt"
+    proto.write_text(s.text())
+    with pytest.raises(caffe.CaffeLayerError) as e:
+        caffe.load(proto)
+    _one_line(e, "'crop'", needle)
 
 
 def test_malformed_layers(tmp_path):

@@ -3,7 +3,8 @@
 A prototxt is parsed with protobuf's text parser and a caffemodel with its binary parser,
 both against ``schema`` (Caffe's field numbers). Layers in either the V2 ``layer`` or the
 legacy V1 ``layers`` format are accepted; V1 types are upgraded to their V2 names as Caffe
-does. Layers are kept or dropped by their ``include``/``exclude`` rules for the phase
+does, and a V1 crop (``CROP = 40``, longjon/caffe's, which upstream's V1 lacks) becomes a V2 Crop
+at the offsets its coordinate maps give (``coords``). Layers are kept or dropped by their ``include``/``exclude`` rules for the phase
 asked for (TEST by default, as ``caffe.Net(prototxt, weights, caffe.TEST)``), and
 caffemodel blobs are copied into the layers of the same name, as Caffe's
 ``CopyTrainedLayersFrom`` does.
@@ -21,6 +22,7 @@ from google.protobuf.internal import decoder, wire_format
 
 import lumen
 from lumen import nn
+from lumen.vision.caffe import coords
 from lumen.vision.caffe import layers as L
 from lumen.vision.caffe import schema
 
@@ -180,6 +182,21 @@ def _v2_message(layer):
     for field, value in layer._message.ListFields():
         if field.name.endswith("_param"):
             getattr(out, field.name).CopyFrom(value)
+    return out
+
+
+def _placed_v1_crops(layers):
+    """The layers with each V1 crop (longjon/caffe's parameterless ``CROP``) made a V2 Crop at the
+    offsets its coordinate maps give (``coords``), as it would crop in that fork."""
+    out = []
+    for layer in layers:
+        if layer.v1 and layer.type == "Crop":
+            message = schema.message("LayerParameter")(name=layer.name, type="Crop", bottom=layer.bottom,
+                                                       top=layer.top)
+            message.crop_param.axis = 2
+            message.crop_param.offset.extend(coords.crop_offsets(layer, out))
+            layer = _Layer(message, False, len(out))
+        out.append(layer)
     return out
 
 
@@ -485,7 +502,7 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
         raise ValueError(f"caffe.load: phase must be 'TRAIN' or 'TEST', got {phase!r}")
     net_param = read_prototxt(prototxt)
     where = f"caffe: {prototxt}"
-    layers = [layer for layer in _layers(net_param, where) if _included(layer, _PHASES[phase])]
+    layers = _placed_v1_crops([layer for layer in _layers(net_param, where) if _included(layer, _PHASES[phase])])
     inputs = _net_inputs(net_param, layers, where)
     trained = _BlobReader(caffemodel, {layer.name for layer in layers if layer.type not in L.DATA_LAYERS})
     env = _dry_inputs(inputs)

@@ -37,7 +37,7 @@ _ENUMS = {
     "PoolingParameter.RoundMode": {"CEIL": 0, "FLOOR": 1},
     "V1LayerParameter.LayerType": {
         "NONE": 0, "ABSVAL": 35, "ACCURACY": 1, "ARGMAX": 30, "BNLL": 2, "CONCAT": 3,
-        "CONTRASTIVE_LOSS": 37, "CONVOLUTION": 4, "DATA": 5, "DECONVOLUTION": 39, "DROPOUT": 6,
+        "CONTRASTIVE_LOSS": 37, "CONVOLUTION": 4, "CROP": 40, "DATA": 5, "DECONVOLUTION": 39, "DROPOUT": 6,
         "DUMMY_DATA": 32, "EUCLIDEAN_LOSS": 7, "ELTWISE": 25, "EXP": 38, "FLATTEN": 8,
         "HDF5_DATA": 9, "HDF5_OUTPUT": 10, "HINGE_LOSS": 28, "IM2COL": 11, "IMAGE_DATA": 12,
         "INFOGAIN_LOSS": 13, "INNER_PRODUCT": 14, "LRN": 15, "MEMORY_DATA": 29,
@@ -46,10 +46,12 @@ _ENUMS = {
         "SOFTMAX_LOSS": 21, "SPLIT": 22, "SLICE": 33, "TANH": 23, "WINDOW_DATA": 24, "THRESHOLD": 31},
 }
 
-#: V1 ``LayerType`` enum names -> the V2 type strings (Caffe's ``UpgradeV1LayerType``).
+#: V1 ``LayerType`` enum names -> the V2 type strings (Caffe's ``UpgradeV1LayerType``). ``CROP = 40``
+#: is not upstream's: it is longjon/caffe's (the fork the FCN nets were trained with), whose
+#: parameterless crop ``coords`` places.
 V1_LAYER_TYPES = {
     "ABSVAL": "AbsVal", "ACCURACY": "Accuracy", "ARGMAX": "ArgMax", "BNLL": "BNLL", "CONCAT": "Concat",
-    "CONTRASTIVE_LOSS": "ContrastiveLoss", "CONVOLUTION": "Convolution", "DATA": "Data",
+    "CONTRASTIVE_LOSS": "ContrastiveLoss", "CONVOLUTION": "Convolution", "CROP": "Crop", "DATA": "Data",
     "DECONVOLUTION": "Deconvolution", "DROPOUT": "Dropout", "DUMMY_DATA": "DummyData",
     "EUCLIDEAN_LOSS": "EuclideanLoss", "ELTWISE": "Eltwise", "EXP": "Exp", "FLATTEN": "Flatten",
     "HDF5_DATA": "HDF5Data", "HDF5_OUTPUT": "HDF5Output", "HINGE_LOSS": "HingeLoss", "IM2COL": "Im2col",

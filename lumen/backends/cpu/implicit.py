@@ -62,19 +62,19 @@ def forward(x, w, b, padding, dilation):
     x (N, C, H, W), w (O, C, kh, kw), b (O,) or None, one dtype in ``DTYPES``
     -> (N, O, H + 2ph - dh(kh-1), W + 2pw - dw(kw-1)) of that dtype.
     """
-    return forward_grid(_grid(x, padding), w, b, dilation)
+    return forward_grid(_grid(x, padding), np.ascontiguousarray(w.transpose(2, 3, 0, 1)), b, dilation)
 
 
-def forward_grid(xg, w, b, dilation):
+def forward_grid(xg, wt, b, dilation):
     """``forward`` on an input already laid out as the zero-padded grid xg (C, N, Hp, Wp) that
-    ``_grid`` builds (or a strided convolution's phases, ``phase.py``): -> (N, O, Ho, Wo)."""
+    ``_grid`` builds (or a strided convolution's phases, ``phase.py``), with the weight tap-major,
+    wt (kh, kw, O, C) C-contiguous: -> (N, O, Ho, Wo)."""
     c, n, hp, wp = xg.shape
-    o, _, kh, kw = w.shape
+    kh, kw, o, _ = wt.shape
     ho, wo = hp - dilation[0] * (kh - 1), wp - dilation[1] * (kw - 1)
     total = n * hp * wp
     taps = _taps(kh, kw, dilation, wp)
     pixels = total - taps[-1]
-    wt = np.ascontiguousarray(w.transpose(2, 3, 0, 1))
     xf = xg.reshape(c, total)
     yg = np.empty((o, n, hp, wp), xg.dtype)
     yf = yg.reshape(o, total)
@@ -96,11 +96,14 @@ def forward_grid(xg, w, b, dilation):
 
 def backward_filter(x, gy, w_shape, padding, dilation):
     """Gradient of ``forward`` w.r.t. its filter: x (N, C, H, W), gy (N, O, Ho, Wo) -> (O, C, kh, kw)."""
-    return backward_filter_grid(_grid(x, padding), gy, w_shape, dilation)
+    o, c, kh, kw = w_shape
+    gw = backward_filter_grid(_grid(x, padding), gy, w_shape, dilation)
+    return np.ascontiguousarray(gw.reshape(kh, kw, o, c).transpose(2, 3, 0, 1))
 
 
 def backward_filter_grid(xg, gy, w_shape, dilation):
-    """``backward_filter`` on an input already laid out as a grid xg (C, N, Hp, Wp), as ``forward_grid``."""
+    """``backward_filter`` on an input already laid out as a grid xg (C, N, Hp, Wp), as ``forward_grid``;
+    the gradient tap-major, (kh*kw, O, C)."""
     c, n, hp, wp = xg.shape
     o, _, kh, kw = w_shape
     gg = _grid(gy, (0, 0), hp, wp)
@@ -112,4 +115,4 @@ def backward_filter_grid(xg, gy, w_shape, dilation):
     for m0, m in _bands(pixels, c + o, xg.itemsize):
         for t, off in enumerate(taps):
             blas.gemm(gf[:, m0:m0 + m], xf[:, m0 + off:m0 + off + m].T, gw[t], beta=1.0 if m0 else 0.0)
-    return np.ascontiguousarray(gw.reshape(kh, kw, o, c).transpose(2, 3, 0, 1))
+    return gw

@@ -37,13 +37,17 @@ def _taps(kernel, stride):
 
 
 def _sub_kernels(w, stride):
-    """w (O, C, kh, kw) -> view (O, C, nh, nw, uh, uw) with [o, c, rh, rw, u, v] = w[o, c, sh*u + rh, sw*v + rw],
-    zero past the kernel; nh, nw the phases some tap reads, uh, uw the sub-kernel taps."""
+    """w (O, C, kh, kw) -> view (O, C, uh, nh, uw, nw) with [o, c, u, rh, v, rw] = w[o, c, sh*u + rh, sw*v + rw],
+    zero past the kernel; uh, uw the sub-kernel taps, nh, nw the phases some tap reads. Each caller
+    copies it into the order its GEMMs read, runs of nw values staying contiguous."""
     o, c, kh, kw = w.shape
     (sh, sw), ((uh, uw), (nh, nw)) = stride, _taps((kh, kw), stride)
-    padded = np.zeros((o, c, uh * sh, uw * sw), w.dtype)
-    padded[:, :, :kh, :kw] = w
-    return padded.reshape(o, c, uh, sh, uw, sw)[:, :, :, :nh, :, :nw].transpose(0, 1, 3, 5, 2, 4)
+    if (kh, kw) == (uh * sh, uw * sw):
+        padded = w
+    else:
+        padded = np.zeros((o, c, uh * sh, uw * sw), w.dtype)
+        padded[:, :, :kh, :kw] = w
+    return padded.reshape(o, c, uh, sh, uw, sw)[:, :, :, :nh, :, :nw]
 
 
 def _phase_grid(x, stride, padding, phases, rows, cols):
@@ -75,8 +79,8 @@ def forward(x, w, b, stride, padding, out_hw):
     o, c = w.shape[:2]
     (uh, uw), phases = _taps(w.shape[2:], stride)
     g = _phase_grid(x, stride, padding, phases, out_hw[0] + uh - 1, out_hw[1] + uw - 1)
-    sub = _sub_kernels(w, stride).reshape(o, g.shape[0], uh, uw)
-    return implicit.forward_grid(g, sub, b, (1, 1))
+    taps = np.ascontiguousarray(_sub_kernels(w, stride).transpose(2, 4, 0, 1, 3, 5)).reshape(uh, uw, o, g.shape[0])
+    return implicit.forward_grid(g, taps, b, (1, 1))
 
 
 def backward_filter(x, gy, w_shape, stride, padding):
@@ -86,9 +90,13 @@ def backward_filter(x, gy, w_shape, stride, padding):
     ho, wo = gy.shape[2:]
     g = _phase_grid(x, stride, padding, (nh, nw), ho + uh - 1, wo + uw - 1)
     gsub = implicit.backward_filter_grid(g, gy, (o, g.shape[0], uh, uw), (1, 1))
-    gw = np.zeros((o, c, uh, sh, uw, sw), x.dtype)
-    gw[:, :, :, :nh, :, :nw] = gsub.reshape(o, c, nh, nw, uh, uw).transpose(0, 1, 4, 2, 5, 3)
-    return np.ascontiguousarray(gw.reshape(o, c, uh * sh, uw * sw)[:, :, :kh, :kw])
+    gw = np.empty((o, c, uh, sh, uw, sw), x.dtype)
+    if (nh, nw) != (sh, sw):
+        gw[:, :, :, nh:] = 0
+        gw[:, :, :, :, :, nw:] = 0
+    np.copyto(gw[:, :, :, :nh, :, :nw], gsub.reshape(uh, uw, o, c, nh, nw).transpose(2, 3, 0, 4, 1, 5))
+    gw = gw.reshape(o, c, uh * sh, uw * sw)
+    return gw if (kh, kw) == gw.shape[2:] else np.ascontiguousarray(gw[:, :, :kh, :kw])
 
 
 def backward_data(gy, w, x_shape, stride, padding, workspace):
@@ -109,7 +117,7 @@ def backward_data(gy, w, x_shape, stride, padding, workspace):
     cols = workspace("cols", windows.shape, gy.dtype)
     parallel.over_range(lambda o0, o1: np.copyto(cols[o0:o1], windows[o0:o1]), o, cols.size)
     # Tap (i, j) of those columns meets sub-kernel tap (uh-1-i, uw-1-j): the flipped sub-kernels.
-    flipped = _sub_kernels(w, stride)[:, :, :, :, ::-1, ::-1].transpose(0, 4, 5, 1, 2, 3)
+    flipped = _sub_kernels(w, stride)[:, :, ::-1, :, ::-1].transpose(0, 2, 4, 1, 3, 5)
     taps = np.ascontiguousarray(flipped).reshape(o * uh * uw, c * nh * nw)
     phased = workspace("phased", (n, jh, jw, c, nh, nw), gy.dtype)
     blas.gemm(cols.reshape(o * uh * uw, n * jh * jw).T, taps, phased.reshape(n * jh * jw, c * nh * nw))

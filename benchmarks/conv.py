@@ -1,17 +1,24 @@
-"""Benchmark Lumen's NumPy convolution primitives on VGG16 and AlexNet layer shapes.
+"""Benchmark Lumen's NumPy convolution primitives on VGG16 and AlexNet layer shapes, and the learned
+transposed convolutions of FCN's upsamplings.
 
 For every layer: forward, backward-data and backward-filter times (median after
 warm-up), GFLOP/s, the fraction of NumPy's own float32 matmul peak measured in
 the same run, and PyTorch's time on the same shapes (torch.set_num_threads(2))
 where torch is installed.
 
-Run as ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv.py [--quick] [--write]``
+The transposed convolutions (``--transposed``; shapes from Lumen's FCN-32s/16s/8s on a 500x500
+image) run in child processes, one library (or one forced Lumen algorithm) per child, in
+alternating rounds so that all see the same machine load: Lumen's default choice, Lumen with
+im2col forced (GEMM + col2im, the path before the phase decomposition), PyTorch.
+
+Run as ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv.py [--quick] [--transposed] [--write]``
 so OpenBLAS picks its kernels for the real CPU.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -166,6 +173,123 @@ def render(rows, peak, quick, load):
     return "\n".join(lines) + "\n"
 
 
+def fcn_upsamplings(size=500):
+    """The distinct deconvolutions of Lumen's FCN-32s, -16s and -8s on a size x size image, as recorded by
+    forward hooks on narrow nets (the geometry does not depend on the width): dicts of name, channels c,
+    input hw, k, s, p and output hw."""
+    import lumen
+    from lumen import nn
+    from lumen.vision.models import fcn
+    seen = {}
+    for build in (fcn.fcn32s, fcn.fcn16s, fcn.fcn8s):
+        net = build(width=1 / 16, upsampling="learned").eval()
+        for name, module in net.named_modules():
+            if isinstance(module, nn.ConvTranspose2d):
+                def hook(mod, inputs, output, name=f"{build.__name__} {name}"):
+                    (k, _), (s, _), (p, _) = mod.kernel_size, mod.stride, mod.padding
+                    key = (inputs[0].shape[1], inputs[0].shape[2], k, s, p)
+                    seen.setdefault(key, dict(name=name, c=key[0], hw=key[1], k=k, s=s, p=p, out=output.shape[2]))
+                module.register_forward_hook(hook)
+        with lumen.no_grad():
+            net(lumen.zeros(1, 3, size, size))
+    return sorted(seen.values(), key=lambda layer: layer["k"])
+
+
+TRANSPOSED_PASSES = ("fwd", "bwd-data", "bwd-filter")
+
+
+def _transposed_arrays(layer):
+    rng = np.random.default_rng(0)
+    c, hw, k, s, out = (layer[key] for key in ("c", "hw", "k", "s", "out"))
+    x = rng.standard_normal((1, c, hw, hw), dtype=np.float32)
+    w = rng.standard_normal((c, c, k, k), dtype=np.float32)  # (C_in, C_out, k, k)
+    gy = rng.standard_normal((1, c, out, out), dtype=np.float32)
+    return x, w, gy, 2.0 * x.size * c * k * k
+
+
+def transposed_child(lib, algorithm, layers, budget_s):
+    """{layer name: {pass: ms}} of conv_transpose2d's forward and its two gradients, in this process."""
+    results = {}
+    for layer in layers:
+        x, w, gy, _ = _transposed_arrays(layer)
+        s, p = (layer["s"],) * 2, (layer["p"],) * 2
+        if lib == "torch":
+            torch.set_num_threads(2)
+            xt, wt, gyt = (torch.from_numpy(a) for a in (x, w, gy))
+
+            def backward(mask):
+                return torch.ops.aten.convolution_backward(gyt, xt, wt, None, list(s), list(p), [1, 1], True,
+                                                           [0, 0], 1, mask)
+
+            with torch.no_grad():
+                fns = {"fwd": lambda: torch.nn.functional.conv_transpose2d(xt, wt, None, s, p),
+                       "bwd-data": lambda: backward([True, False, False]),
+                       "bwd-filter": lambda: backward([False, True, False])}
+                results[layer["name"]] = {name: _median_ms(fn, budget_s) for name, fn in fns.items()}
+            continue
+        from lumen.backends import conv as settings
+        geometry = (s, p, (1, 1), 1)
+        # A transposed convolution is conv2d's backward-data; its gradients are conv2d's forward
+        # (input) and backward-filter (weight), with the roles of input and output swapped.
+        fns = {"fwd": lambda: conv.conv2d_backward_data(x, w, gy.shape, *geometry),
+               "bwd-data": lambda: conv.conv2d_forward(gy, w, None, *geometry),
+               "bwd-filter": lambda: conv.conv2d_backward_filter(gy, x, w.shape, *geometry)}
+        with settings.flags(algorithm=algorithm):
+            results[layer["name"]] = {name: _median_ms(fn, budget_s) for name, fn in fns.items()}
+    return results
+
+
+TRANSPOSED_RUNS = (("lumen", None), ("lumen", "im2col"), ("torch", None))
+
+
+def bench_transposed(rounds, budget_s):
+    """(layers, {(lib, algorithm): {layer: {pass: median ms over the rounds}}}, load before and after):
+    each round one child process per entry of TRANSPOSED_RUNS, in an order that rotates between rounds."""
+    layers = fcn_upsamplings()
+    runs = [r for r in TRANSPOSED_RUNS if r[0] == "lumen" or torch is not None]
+    load = [os.getloadavg()[0]]
+    samples = {run: [] for run in runs}
+    for r in range(rounds):
+        for lib, algorithm in runs[r % len(runs):] + runs[:r % len(runs)]:
+            cmd = [sys.executable, __file__, "--transposed-child", lib, algorithm or "default", "--budget", str(budget_s)]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"transposed convolutions, {lib} {algorithm}: child failed:\n{out.stderr[-3000:]}")
+            samples[lib, algorithm].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    load.append(os.getloadavg()[0])
+    medians = {run: {layer["name"]: {op: float(np.median([one[layer["name"]][op] for one in got]))
+                                     for op in TRANSPOSED_PASSES} for layer in layers}
+               for run, got in samples.items()}
+    return layers, medians, load
+
+
+def render_transposed(layers, medians, load, peak, rounds):
+    has_torch = ("torch", None) in medians
+    lines = ["### Transposed convolutions (FCN's upsamplings, learned weights)", "",
+             f"Shapes of Lumen's FCN-32s/16s/8s on a 500x500 image, batch 1, float32, no bias. Median of {rounds} "
+             f"rounds, each round one child process per column in rotating order; 1-min load average "
+             f"{load[0]:.1f} before and {load[1]:.1f} after. fwd = conv_transpose2d, bwd-data = its input "
+             "gradient (a strided conv2d), bwd-filter = its weight gradient. Cells: ms; GFLOP/s and % of the "
+             "sgemm peak for Lumen's default" + ("; ratio = Lumen default / PyTorch (< 1: Lumen faster)."
+                                                 if has_torch else "."), "",
+             "| layer | C, in -> out, k/s/p | pass | Lumen ms | GFLOP/s, % peak | Lumen im2col ms |"
+             + (" torch ms | ratio |" if has_torch else ""),
+             "|---|---|---|---|---|---|" + ("---|---|" if has_torch else "")]
+    for layer in layers:
+        flops = _transposed_arrays(layer)[3]
+        shape = f"{layer['c']}, {layer['hw']} -> {layer['out']}, {layer['k']}/{layer['s']}/{layer['p']}"
+        for op in TRANSPOSED_PASSES:
+            ours = medians["lumen", None][layer["name"]][op]
+            gf = flops / ours / 1e6
+            row = (f"| {layer['name']} | {shape} | {op} | {ours:.2f} | {gf:.0f}, {100 * gf / peak:.0f}% | "
+                   f"{medians['lumen', 'im2col'][layer['name']][op]:.2f} |")
+            if has_torch:
+                theirs = medians["torch", None][layer["name"]][op]
+                row += f" {theirs:.2f} | {ours / theirs:.2f} |"
+            lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
 def conv_stack_memory(with_torch):
     """Peak memory of one VGG16 conv-stack training step (batch 1, 224x224), each library in a child
     process (benchmarks/models.py measures resident memory from after building the net)."""
@@ -182,7 +306,19 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a 5-layer subset")
     parser.add_argument("--write", action="store_true", help=f"replace the section in {RESULTS}")
     parser.add_argument("--budget", type=float, default=0.5, help="seconds of timed runs per op (default 0.5)")
+    parser.add_argument("--transposed", action="store_true",
+                        help="only the transposed-convolution table, printed (--write needs the full run)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the transposed-convolution children")
+    parser.add_argument("--transposed-child", nargs=2, metavar=("LIB", "ALGORITHM"), help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
+    if opts.transposed_child:
+        lib, algorithm = opts.transposed_child
+        print(json.dumps(transposed_child(lib, None if algorithm == "default" else algorithm, fcn_upsamplings(),
+                                          opts.budget)))
+        return
+    if opts.transposed:
+        print(render_transposed(*bench_transposed(opts.rounds, opts.budget), sgemm_peak_gflops(), opts.rounds))
+        return
     if torch is not None:
         torch.set_num_threads(2)
     layers = [lay for lay in _vgg16() + _alexnet() if not opts.quick or lay["name"] in QUICK]
@@ -199,6 +335,7 @@ def main(argv=None):
         time.sleep(1.0)
         rows = [(layer, flops, ours, bench_torch(layer, opts.budget)) for layer, flops, ours, _ in rows]
     text = render(rows, peak, opts.quick, (load_before, os.getloadavg()[0]))
+    text += "\n" + render_transposed(*bench_transposed(opts.rounds, opts.budget), peak, opts.rounds)
     text += "\n\n" + conv_stack_memory(torch is not None)
     print(text)
     if opts.write:

@@ -158,9 +158,9 @@ def render(runs, opts):
              f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}; 1-min load average {min(loads):.1f}-{max(loads):.1f} "
              f"over the runs (2 cores: above ~1 other processes share them and the figures are noise-dominated).", "",
              f"FCN-8s VGG16 (width {opts.width:g}), {opts.size}x{opts.size}, one image per rank, float32, SGD; "
-             f"{two['grad_mib']:.0f} MiB of gradients; median of {opts.steps} steps after {opts.warmup} warm-up "
+             f"{two['grad_mib']:.0f} MiB of gradients; median of {opts.steps} steps after {opts.warmup} untimed "
              f"steps. Run: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.distributed "
-             f"--size {opts.size} --width {opts.width:g} --steps {opts.steps}`.", "",
+             f"--size {opts.size} --width {opts.width:g} --steps {opts.steps} --warmup {opts.warmup}`.", "",
              "| configuration | step ms | images/s | vs 1 rank x 1 thread |", "|---|---:|---:|---:|"]
     rows = [("1 rank x 1 thread", median[(1, 1)]["alone"], 1), ("1 rank x 2 threads", median[(1, 2)]["alone"], 1),
             ("2 ranks x 1 thread, DDP (default buckets)", median[(2, 1)]["bucketed"], 2)]
@@ -187,7 +187,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128, help="image side in pixels")
     parser.add_argument("--width", type=float, default=1.0, help="trunk channel multiplier (1 = VGG16)")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per configuration")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="a check that it runs: width 1/4, 64 px, 2 steps")
     parser.add_argument("--write", action="store_true", help=f"replace the section in {RESULTS}")

@@ -10,10 +10,12 @@ when the last bucket has started, the reductions are waited for and the averaged
 over the batch (with a summed loss: the sum's gradient divided by N; multiply the learning rate by N, or the
 loss by N, for one process's summed loss).
 
-The reductions overlap the backward pass as far as the engine runs the hooks during it: each hook also polls
-the started reductions, since MPI moves their data only inside its calls. Lumen's engine now stores every
-leaf's gradient when the pass ends, so today the buckets' reductions overlap one another, not the backward
-computation.
+The reductions overlap the rest of the backward pass: as torch's AccumulateGrad, Lumen's engine finishes a
+leaf that has post-accumulate hooks as soon as its gradient is complete, so a bucket is started while earlier
+layers' gradients are still being computed. MPI moves a started reduction's data only inside its calls, so
+each ready gradient also polls the started reductions; how much of their time the backward pass hides is
+measured by ``benchmarks/distributed.py`` (a ``bucket_cap_mb`` larger than the model gives one bucket, after
+the first 1 MiB one, started only when backward ends: the same work without the overlap).
 """
 from __future__ import annotations
 

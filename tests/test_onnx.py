@@ -89,3 +89,31 @@ def test_errors(tmp_path):
         export(fcn32s(width=1 / 16), lumen.zeros(3, 8, 8), tmp_path / "x.onnx")
     with pytest.raises(NotImplementedError, match="GRU|has no ONNX"):
         export(nn.Sequential(nn.Conv2d(3, 2, 1), nn.PixelShuffle(1)), lumen.zeros(1, 3, 4, 4), tmp_path / "x.onnx")
+
+
+class _Doubling(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+def test_a_rule_registered_for_a_new_module_type_exports_it(tmp_path):
+    from lumen.onnx import register_export
+
+    @register_export(_Doubling)
+    def _doubling(g, m, x, name):
+        return g.op("Mul", [x, g.const(lumen.tensor(2.0), f"{name}.factor")], name)
+
+    model = _randomize(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _Doubling(), nn.ReLU()))
+    _check(model, tmp_path / "doubling.onnx", [(9, 7), (5, 12)])
+    with pytest.raises(TypeError, match="must be a class"):
+        register_export("Conv2d")
+    with pytest.raises(TypeError, match="expected a function"):
+        register_export(_Doubling, 3)
+
+
+def test_lumen_onnx_does_not_import_the_vision_models():
+    import subprocess
+    import sys
+    code = "import sys, lumen.onnx; print(sorted(m for m in sys.modules if m.startswith('lumen.vision.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,33 +1,35 @@
-"""ONNX export of the models Lumen ships: ``lumen.onnx.export(model, example_input, path, dynamic_axes=...)``.
+"""ONNX export: ``lumen.onnx.export(model, example_input, path, dynamic_axes=...)``.
 
-The graph is written from the modules' structure, not traced: each shipped net (the FCNs on every
-backbone, VGG, AlexNet, CaffeNet, GoogLeNet, ``convolutionalize``'s nets, and ``nn.Sequential``
-chains of the layers below) is walked in its ``forward``'s order and every layer becomes its ONNX
-operator with the layer's weights as initializers: Conv, ConvTranspose, Relu, LeakyRelu, MaxPool /
-AveragePool (``ceil_mode``, ``count_include_pad``), LRN, Gemm, BatchNormalization, Sigmoid, Tanh,
-Softmax, Concat, Flatten; dropout is the identity (export is of the net in eval mode). An FCN's
-crops are ``Slice`` ops whose ends are read from the reference's ``Shape``, so one export takes any
-input size when height and width are dynamic. Built and checked with the ``onnx`` package
+The graph is written from the modules' structure, not traced: the model is walked in its
+``forward``'s order and every module becomes ONNX operators through the export rule registered
+for its type (``register_export``), its weights becoming initializers. Rules here cover
+``nn``'s layers and chains: Conv, ConvTranspose, Relu, LeakyRelu, MaxPool / AveragePool
+(``ceil_mode``, ``count_include_pad``), adaptive average pooling, LRN, Gemm,
+BatchNormalization, Sigmoid, Tanh, Softmax, Flatten, and ``nn.Sequential`` as the chain of its
+children; dropout is the identity (export is of the net in eval mode). Packages above ``nn``
+register rules for their own models: ``lumen.vision.models`` registers the FCNs on every
+backbone (their crops ``Slice`` ops whose ends are read from the reference's ``Shape``, so one
+export takes any input size when height and width are dynamic), VGG, AlexNet, CaffeNet,
+GoogLeNet and ``convolutionalize``'s nets. Built and checked with the ``onnx`` package
 (``pip install 'lumen[onnx]'``); ``onnxruntime`` runs the files.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import lumen
 from lumen import nn
-from lumen.vision.models.alexnet import AlexNet, CaffeNet
-from lumen.vision.models.backbones import Backbone
-from lumen.vision.models.fcn import FCN
-from lumen.vision.models.googlenet import GoogLeNet, Inception
-from lumen.vision.models.surgery import FullyConvNet
-from lumen.vision.models.vgg import VGG
 
-__all__ = ["export", "OPSET"]
+__all__ = ["export", "register_export", "convert", "chain", "scoped", "Graph", "OPSET"]
 
 #: The ONNX opset the graphs use.
 OPSET = 17
 
 
-class _Graph:
+class Graph:
+    """The ONNX graph being written, for export rules: ``op`` adds a node and returns its output's
+    name, ``const`` / ``ints`` add an initializer (a Tensor, a list of ints) and return its name."""
+
     def __init__(self, onnx):
         self.onnx, self.nodes, self.initializers, self._count = onnx, [], [], 0
 
@@ -116,113 +118,100 @@ def _adaptive_avg(g, m, x, name):
     return g.op("MatMul", [rows, cols], name)
 
 
-def _leaf(g, m, x, name):
-    """One layer of a chain."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        return _conv(g, m, x, name)
-    if isinstance(m, nn.ReLU):
-        return g.op("Relu", [x], name)
-    if isinstance(m, nn.LeakyReLU):
-        return g.op("LeakyRelu", [x], name, alpha=float(m.negative_slope))
-    if isinstance(m, nn.Sigmoid):
-        return g.op("Sigmoid", [x], name)
-    if isinstance(m, nn.Tanh):
-        return g.op("Tanh", [x], name)
-    if isinstance(m, (nn.Dropout, nn.Identity)):
-        return x
-    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-        return _pool(g, m, x, name)
-    if isinstance(m, nn.AdaptiveAvgPool2d):
-        return _adaptive_avg(g, m, x, name)
-    if isinstance(m, nn.LocalResponseNorm):
-        return g.op("LRN", [x], name, size=m.size, alpha=float(m.alpha), beta=float(m.beta), bias=float(m.k))
-    if isinstance(m, nn.Linear):
-        inputs = [x, g.const(m.weight, f"{name}.weight")] + ([g.const(m.bias, f"{name}.bias")] if m.bias is not None else [])
-        return g.op("Gemm", inputs, name, transB=1)
-    if isinstance(m, nn.Flatten):
-        return g.op("Flatten", [x], name, axis=m.start_dim)
-    if isinstance(m, nn.BatchNorm2d):
-        mean, var = m.running_mean, m.running_var
-        weight = m.weight if m.weight is not None else lumen.ones(mean.shape)
-        bias = m.bias if m.bias is not None else lumen.zeros(mean.shape)
-        return g.op("BatchNormalization", [x, g.const(weight, f"{name}.weight"), g.const(bias, f"{name}.bias"),
-                                          g.const(mean, f"{name}.running_mean"), g.const(var, f"{name}.running_var")],
-                    name, epsilon=float(m.eps))
-    if isinstance(m, nn.Softmax):
-        return g.op("Softmax", [x], name, axis=m.dim if m.dim is not None else 1)
-    if isinstance(m, Inception):
-        branches = [
-            g.op("Relu", [_conv(g, m.conv1x1, x, f"{name}.conv1x1")]),
-            g.op("Relu", [_conv(g, m.conv3x3, g.op("Relu", [_conv(g, m.conv3x3_reduce, x, f"{name}.conv3x3_reduce")]),
-                                f"{name}.conv3x3")]),
-            g.op("Relu", [_conv(g, m.conv5x5, g.op("Relu", [_conv(g, m.conv5x5_reduce, x, f"{name}.conv5x5_reduce")]),
-                                f"{name}.conv5x5")]),
-            g.op("Relu", [_conv(g, m.pool_proj, _pool(g, m.pool, x, f"{name}.pool"), f"{name}.pool_proj")]),
-        ]
-        return g.op("Concat", branches, f"{name}.concat", axis=1)
-    if isinstance(m, nn.Sequential):
-        return _chain(g, m.named_children(), x, name)
-    raise NotImplementedError(f"lumen.onnx.export: layer {name} ({type(m).__name__}) has no ONNX conversion")
+_RULES: dict[type, Callable] = {}
 
 
-def _chain(g, named, x, prefix):
+def register_export(module_type: type, fn: Callable | None = None):
+    """Make ``fn(graph, module, x, name) -> output name`` the ONNX export of ``module_type`` and its
+    subclasses: it adds ``module``'s operators to ``graph`` (a ``Graph``) reading the value named
+    ``x`` and returns the name of its output. ``name`` is the module's qualified name in the model
+    ("" for the model itself), to prefix its nodes and weights with. ``register_export(MyNet, fn)``
+    or, as a decorator, ``@register_export(MyNet)`` over ``fn``; returns ``fn``.
+    """
+    if not isinstance(module_type, type):
+        raise TypeError(f"register_export: module_type must be a class, got {module_type!r}")
+    if fn is None:
+        return lambda f: register_export(module_type, f)
+    if not callable(fn):
+        raise TypeError(f"register_export({module_type.__name__}): expected a function "
+                        f"(graph, module, x, name) -> output name, got {fn!r}")
+    _RULES[module_type] = fn
+    return fn
+
+
+def convert(g, m, x, name):
+    """The output of module ``m`` applied to the value ``x``, written by the rule of ``m``'s type."""
+    rule = next((_RULES[cls] for cls in type(m).__mro__ if cls in _RULES), None)
+    if rule is None:
+        raise NotImplementedError(f"lumen.onnx.export: layer {name or '(the model)'} ({type(m).__name__}) has no "
+                                  f"ONNX conversion; register one with @lumen.onnx.register_export("
+                                  f"{type(m).__name__})")
+    return rule(g, m, x, name)
+
+
+def scoped(prefix, name):
+    """The qualified name of ``prefix``'s child ``name`` (``named_modules``' names)."""
+    return f"{prefix}.{name}" if prefix else name
+
+
+def chain(g, named, x, prefix):
+    """``x`` through the (name, module) pairs ``named`` in turn, each named under ``prefix``."""
     for child_name, child in named:
-        x = _leaf(g, child, x, f"{prefix}.{child_name}" if prefix else child_name)
+        x = convert(g, child, x, scoped(prefix, child_name))
     return x
 
 
-def _crop(g, x, ref, offset, name):
-    """Caffe's crop of x's spatial dims to ref's, at ``offset``: a Slice whose ends come from ref's Shape."""
-    sizes = g.op("Slice", [g.op("Shape", [ref]), g.ints([2], "start"), g.ints([4], "end")], f"{name}.size")
-    starts = g.ints([offset, offset], f"{name}.offset")
-    ends = g.op("Add", [sizes, starts], f"{name}.ends")
-    return g.op("Slice", [x, starts, ends, g.ints([2, 3], f"{name}.axes")], name)
+def _op_rule(kind):
+    return lambda g, m, x, name: g.op(kind, [x], name or kind.lower())
 
 
-def _fcn(g, model, x):
-    trunk = model.backbone
-    wanted = {layer: feature for feature, layer in trunk.FEATURES.items()}
-    feats, y = {}, x
-    for name, layer in trunk.named_children():
-        y = _leaf(g, layer, y, name)
-        if name in wanted:
-            feats[wanted[name]] = y
-            if len(feats) == len(wanted):
-                break
-    score = _conv(g, model.score_fr, feats[trunk.out_feature], "score_fr")
-    for up_name, skip in zip(model._intermediate_ups, model.SKIPS):
-        score = _conv(g, getattr(model, up_name), score, up_name)
-        scorer, cropped = model._SKIP_NAMES[skip]
-        skip_in = feats[trunk.skip_features[skip]]
-        if skip in model.SKIP_SCALES:
-            skip_in = g.op("Mul", [skip_in, g.const(lumen.tensor(model.SKIP_SCALES[skip]), f"scale_{scorer}")])
-        skip_score = _crop(g, _conv(g, getattr(model, scorer), skip_in, scorer), score,
-                           model.crop_offsets[cropped], cropped)
-        score = g.op("Add", [score, skip_score], f"fuse_{scorer}")
-    score = _conv(g, getattr(model, model._final_up), score, model._final_up)
-    return _crop(g, score, x, model.crop_offsets["score"], "score")
+register_export(nn.Conv2d, _conv)
+register_export(nn.ConvTranspose2d, _conv)
+register_export(nn.MaxPool2d, _pool)
+register_export(nn.AvgPool2d, _pool)
+register_export(nn.AdaptiveAvgPool2d, _adaptive_avg)
+register_export(nn.ReLU, _op_rule("Relu"))
+register_export(nn.Sigmoid, _op_rule("Sigmoid"))
+register_export(nn.Tanh, _op_rule("Tanh"))
+register_export(nn.Dropout, lambda g, m, x, name: x)
+register_export(nn.Identity, lambda g, m, x, name: x)
+register_export(nn.Sequential, lambda g, m, x, name: chain(g, m.named_children(), x, name))
 
 
-def _graph_output(g, model, x):
-    if isinstance(model, FCN):
-        return _fcn(g, model, x)
-    if isinstance(model, (VGG, AlexNet)):
-        y = _leaf(g, model.avgpool, _chain(g, model.features.named_children(), x, "features"), "avgpool")
-        return _chain(g, model.classifier.named_children(), g.op("Flatten", [y], "flatten", axis=1), "classifier")
-    if isinstance(model, CaffeNet):
-        y = _chain(g, ((n, getattr(model, n)) for n in model.FEATURES), x, "")
-        y = g.op("Flatten", [y], "flatten", axis=1)
-        return _chain(g, ((n, getattr(model, n)) for n in model.CLASSIFIER), y, "")
-    if isinstance(model, GoogLeNet):
-        y = _chain(g, ((n, getattr(model, n)) for n in model.TRUNK), x, "")
-        y = g.op("Flatten", [g.op("GlobalAveragePool", [y], "avgpool")], "flatten", axis=1)
-        return _leaf(g, model.fc, y, "fc")
-    if isinstance(model, FullyConvNet):
-        y = _chain(g, model.features.named_children(), x, "features")
-        return _chain(g, model.classifier.named_children(), y, "classifier")
-    if isinstance(model, Backbone):
-        raise NotImplementedError("lumen.onnx.export: a Backbone returns a dict of maps; export the FCN")
-    return _leaf(g, model, x, type(model).__name__.lower())
+@register_export(nn.LeakyReLU)
+def _leaky_relu(g, m, x, name):
+    return g.op("LeakyRelu", [x], name, alpha=float(m.negative_slope))
+
+
+@register_export(nn.LocalResponseNorm)
+def _lrn(g, m, x, name):
+    return g.op("LRN", [x], name, size=m.size, alpha=float(m.alpha), beta=float(m.beta), bias=float(m.k))
+
+
+@register_export(nn.Linear)
+def _linear(g, m, x, name):
+    inputs = [x, g.const(m.weight, f"{name}.weight")] + ([g.const(m.bias, f"{name}.bias")] if m.bias is not None else [])
+    return g.op("Gemm", inputs, name, transB=1)
+
+
+@register_export(nn.Flatten)
+def _flatten(g, m, x, name):
+    return g.op("Flatten", [x], name, axis=m.start_dim)
+
+
+@register_export(nn.BatchNorm2d)
+def _batch_norm(g, m, x, name):
+    mean, var = m.running_mean, m.running_var
+    weight = m.weight if m.weight is not None else lumen.ones(mean.shape)
+    bias = m.bias if m.bias is not None else lumen.zeros(mean.shape)
+    return g.op("BatchNormalization", [x, g.const(weight, f"{name}.weight"), g.const(bias, f"{name}.bias"),
+                                      g.const(mean, f"{name}.running_mean"), g.const(var, f"{name}.running_var")],
+                name, epsilon=float(m.eps))
+
+
+@register_export(nn.Softmax)
+def _softmax(g, m, x, name):
+    return g.op("Softmax", [x], name, axis=m.dim if m.dim is not None else 1)
 
 
 def _value_info(onnx, name, shape, axes):
@@ -261,8 +250,8 @@ def export(model, example_input, path, dynamic_axes=None, input_names=("input",)
     try:
         with lumen.no_grad():
             out = model(example_input)
-        g = _Graph(onnx)
-        result = _graph_output(g, model, in_name)
+        g = Graph(onnx)
+        result = convert(g, model, in_name, "")
         g.nodes.append(onnx.helper.make_node("Identity", [result], [out_name], name=out_name))
     finally:
         model.train(was_training)

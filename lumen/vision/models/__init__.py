@@ -12,3 +12,4 @@ from lumen.vision.models.geometry import CoordMap, coord_map, register_coord_map
 from lumen.vision.models.backbones import AlexNetBackbone, Backbone, GoogLeNetBackbone, VGG16Backbone
 from lumen.vision.models.fcn import FCN, FCN8s, FCN8sAtOnce, FCN16s, FCN32s, fcn8s, fcn8s_atonce, fcn16s, fcn32s
 from lumen.vision.models.fusion import LateFusionFCN
+from lumen.vision.models import onnx_export  # noqa: F401  (registers the models' lumen.onnx export rules)

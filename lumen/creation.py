@@ -4,14 +4,15 @@ from __future__ import annotations
 import warnings
 
 from . import backends, dtypes, random
-from .device import as_device, target_device
+from .device import as_device, placed, target_device
 from .tensor import Tensor, _size, as_array
 
 
 def _make(array_fn, dtype, device, requires_grad):
     dev = target_device(device)
     backend = backends.get(dev.type)
-    t = Tensor._wrap(array_fn(backend), dev, backend=backend)
+    with placed(dev):
+        t = Tensor._wrap(array_fn(backend), dev, backend=backend)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -51,12 +52,12 @@ def from_numpy(array):
 
 def from_dlpack(obj):
     """A tensor sharing memory with any DLPack producer (numpy, CuPy, PyTorch) without a copy."""
-    kind, _ = obj.__dlpack_device__()
+    kind, index = obj.__dlpack_device__()
     if kind == 1:  # kDLCPU
         return from_numpy(backends.get("cpu").from_dlpack(obj))
     if kind == 2:  # kDLCUDA
         backend = backends.get("cuda")
-        return Tensor._wrap(backend.from_dlpack(obj), as_device("cuda"), backend=backend)
+        return Tensor._wrap(backend.from_dlpack(obj), as_device(f"cuda:{index}"), backend=backend)
     raise RuntimeError(f"from_dlpack: unsupported DLPack device type {kind}; expected CPU (1) or CUDA (2)")
 
 

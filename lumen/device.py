@@ -1,14 +1,31 @@
-"""Devices name a backend: ``lumen.device("cpu")``, ``lumen.device("cuda:0")``."""
+"""Devices name a backend: ``lumen.device("cpu")``, ``lumen.device("cuda:1")``; :func:`placed` runs code on one."""
 from __future__ import annotations
+
+import contextlib
+import sys
+
+
+def current_cuda_index() -> int:
+    """The current CUDA device's index (``lumen.cuda.current_device()``); 0 while the CUDA backend has not been
+    imported, so that naming ``"cuda"`` never imports CuPy."""
+    backend = sys.modules.get("lumen.backends.cuda")
+    return 0 if backend is None else backend.current_device()
 
 
 class device:
+    """``device("cpu")``, ``device("cuda:1")``, ``device("cuda", 1)`` or ``device(1)`` (CUDA device 1).
+
+    ``device("cuda")`` names the current CUDA device (``lumen.cuda.current_device()``) at the time it is made,
+    so its index is never None; PyTorch keeps ``index=None`` and resolves it when the device is used.
+    """
     __slots__ = ("type", "index")
 
     def __init__(self, spec, index=None):
         if isinstance(spec, device):
             self.type, self.index = spec.type, spec.index
             return
+        if isinstance(spec, int) and not isinstance(spec, bool):
+            spec, index = "cuda", spec  # PyTorch: an ordinal names a device of the accelerator
         if not isinstance(spec, str):
             raise TypeError(f"device: expected a string such as 'cpu' or 'cuda:0', got {spec!r}")
         kind, _, idx = spec.partition(":")
@@ -20,8 +37,10 @@ class device:
             index = int(idx)
         if kind == "cpu" and index not in (None, 0):
             raise ValueError(f"unknown device {spec!r}; the CPU has no index")
+        if index is not None and index < 0:
+            raise RuntimeError(f"device: index must not be negative, got {index}")
         self.type = kind
-        self.index = (index or 0) if kind == "cuda" else None
+        self.index = (current_cuda_index() if index is None else index) if kind == "cuda" else None
 
     def __eq__(self, other):
         if isinstance(other, str):
@@ -64,3 +83,23 @@ def as_device(d) -> device:
     if isinstance(d, device):
         return d
     return CPU if d == "cpu" else device(d)  # one CPU object, so device checks are identity checks
+
+
+_ANYWHERE = contextlib.nullcontext()
+
+
+def placed(d):
+    """A context manager inside which new backend arrays and kernel launches land on device ``d``: CUDA's
+    current device becomes ``d``'s (restored on exit; a RuntimeError for an index past the device count);
+    nothing changes for the CPU."""
+    dev = as_device(d)
+    backend = sys.modules.get("lumen.backends.cuda") if dev.type == "cuda" else None
+    # Before the CUDA backend is imported no CUDA array exists to place (the creation functions get the backend,
+    # and so import it, before they place their arrays).
+    return _ANYWHERE if backend is None else backend.device_context(dev.index)
+
+
+def mismatch_error(first, second) -> RuntimeError:
+    """PyTorch's error for an op given tensors on two devices (``first`` the one seen first)."""
+    return RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                        f"{first} and {second}!")

@@ -7,7 +7,7 @@ import sys
 from . import backends, dtypes
 from .autograd import backward as autograd_backward, function as autograd_function
 from .autograd.function import run_backward
-from .device import as_device
+from .device import as_device, placed
 
 
 _new = object.__new__
@@ -64,8 +64,9 @@ class Tensor:
             # As torch.Tensor(data): the default float dtype unless one is given (lumen.tensor infers it).
             dev = as_device(device)
             backend = backends.get(dev.type)
-            self._init(as_array(backend, data if data is not None else [], dtype or dtypes.get_default_dtype()),
-                       dev, backend)
+            with placed(dev):
+                self._init(as_array(backend, data if data is not None else [],
+                                    dtype or dtypes.get_default_dtype()), dev, backend)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -222,7 +223,8 @@ class Tensor:
         # Only the array is copied: the backend (and its random generator) is shared state.
         if self.grad_fn is not None:
             raise RuntimeError("deepcopy: only leaf tensors can be deep-copied; detach() it first")
-        out = Tensor._wrap(self._data.copy(), self._device, backend=self._backend)
+        with placed(self._device):  # CuPy copies onto the current device
+            out = Tensor._wrap(self._data.copy(), self._device, backend=self._backend)
         out.__class__ = type(self)
         out._requires_grad = self._requires_grad
         if self.grad is not None:
@@ -256,8 +258,9 @@ class Tensor:
             if self.numel() != 1:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs; this "
                                    f"tensor has shape {tuple(self.shape)}, pass gradient= of that shape")
-            gradient = Tensor._wrap(self._backend.ones(self.shape, self._data.dtype), self._device,
-                                    backend=self._backend)
+            with placed(self._device):
+                gradient = Tensor._wrap(self._backend.ones(self.shape, self._data.dtype), self._device,
+                                        backend=self._backend)
         elif not isinstance(gradient, Tensor):
             gradient = Tensor(gradient, dtype=self.dtype, device=self.device)
         if gradient.shape != self.shape:
@@ -404,7 +407,8 @@ class Tensor:
         unless told otherwise (the ``new_*`` methods' rule)."""
         dev = self._device if device is None else as_device(device)
         backend = self._backend if device is None else backends.get(dev.type)
-        out = Tensor._wrap(make(backend, dtypes.as_dtype(dtype or self.dtype).np), dev, backend=backend)
+        with placed(dev):
+            out = Tensor._wrap(make(backend, dtypes.as_dtype(dtype or self.dtype).np), dev, backend=backend)
         return out.requires_grad_() if requires_grad else out
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):

@@ -171,3 +171,46 @@ def test_random_state_round_trip():
     first = cupy.asnumpy(gen.standard_normal((3,), dtype=np.float32))
     gen.bit_generator._state[...] = cupy.asarray(state)
     np.testing.assert_array_equal(cupy.asnumpy(gen.standard_normal((3,), dtype=np.float32)), first)
+
+
+@emulated_only
+def test_devices_are_current_per_context_and_arrays_remember_theirs():
+    assert cupy.cuda.runtime.getDeviceCount() >= 2 and cupy.cuda.runtime.getDevice() == 0
+    a = cupy.arange(6.0)
+    with cupy.cuda.Device(1) as dev:
+        assert cupy.cuda.runtime.getDevice() == 1 and cupy.cuda.Device() == dev
+        b = cupy.ones(6)
+        with cupy.cuda.Device(0):
+            assert cupy.cuda.runtime.getDevice() == 0
+        assert (b + b).device.id == 1 and b.reshape(2, 3)[1:].device.id == 1 and b.data.device_id == 1
+        assert b.__dlpack_device__() == (2, 1)
+    assert cupy.cuda.runtime.getDevice() == 0 and a.device == cupy.cuda.Device(0) and b.device.id == 1
+    np.testing.assert_array_equal(cupy.asnumpy(b), np.ones(6))  # a host copy from any device
+    moved = cupy.asarray(b)  # CuPy copies an array of another device onto the current one
+    assert moved.device.id == 0 and b.copy().device.id == 0 and cupy.asarray(a) is a
+    count = cupy.cuda.runtime.getDeviceCount()
+    with pytest.raises(cupy.cuda.runtime.CUDARuntimeError, match=f"invalid device ordinal {count}"):
+        cupy.cuda.Device(count)
+
+
+@emulated_only
+def test_arrays_of_another_device_than_the_current_one_are_refused():
+    with cupy.cuda.Device(1):
+        b = cupy.ones(4, np.float32)
+    a = cupy.zeros(4, np.float32)
+    peer = "The device where the array resides \\(1\\) is different from the current device \\(0\\)"
+    for op in (lambda: b + 1, lambda: a + b, lambda: b.sum(), lambda: cupy.exp(b), lambda: cupy.concatenate([a, b]),
+               lambda: b.astype(np.float64), lambda: b.fill(2), lambda: a.__setitem__(slice(None), b),
+               lambda: b[cupy.asarray([0, 1])], lambda: cupy.matmul(b, b)):
+        with pytest.raises(ValueError, match=peer):
+            op()
+    from lumen.backends.cuda import _module as km
+
+    relu = km.kernel("elementwise.cu", "relu", np.float32, "relu")
+    with pytest.raises(ValueError, match=r"argument 0 is an array on device 1, the kernel launches on the current "
+                                         r"device 0"):
+        relu((1,), (256,), (b, a, np.int64(4)))
+    with cupy.cuda.Device(1):
+        out = cupy.empty(4, np.float32)
+        relu((1,), (256,), (b, out, np.int64(4)))  # under its device the same launch runs
+    np.testing.assert_array_equal(cupy.asnumpy(out), np.ones(4))

@@ -7,7 +7,15 @@ Install with ``pip install 'lumen[cuda]'`` (or the ``cupy-cudaXXx`` wheel that
 matches your CUDA driver).
 
 Kernels live in ``kernels/*.cu``, compiled by NVRTC through ``cupy.RawModule``
-on first use, once per element type (float16, float32, float64).
+on first use, once per element type (float16, float32, float64); CuPy loads a
+compiled module on each device where one of its kernels is launched.
+
+Devices: CuPy makes arrays and launches kernels on its *current* device, not on
+the device of the arrays it is given. Every primitive of :class:`CupyBackend`
+therefore runs with the device of its first array argument current (primitives
+without one, such as ``zeros`` or ``asarray``, use the current device: the
+caller places them with :func:`device_context`), so ``backend.add(a, b)`` on
+cuda:1 arrays runs on cuda:1 whichever device is current.
 """
 from __future__ import annotations
 
@@ -20,6 +28,9 @@ try:
     import cupyx
 except Exception as exc:  # a broken CuPy install raises more than ImportError
     raise ImportError(f"{_INSTALL_HINT} (importing cupy failed: {exc!r})") from exc
+
+import functools
+import inspect
 
 import numpy
 
@@ -38,6 +49,48 @@ def available() -> bool:
 
 def device_count() -> int:
     return cupy.cuda.runtime.getDeviceCount()
+
+
+def current_device() -> int:
+    """The index of CuPy's current device (of this host thread); 0 without a usable device."""
+    return cupy.cuda.runtime.getDevice() if available() else 0
+
+
+def device_context(index: int):
+    """``cupy.cuda.Device(index)``, a context manager making it current, for an index that exists: cuda:N
+    with N >= device_count() is a RuntimeError naming both."""
+    count = device_count()
+    if not 0 <= index < count:
+        raise RuntimeError(f"cuda:{index}: invalid device ordinal; CuPy sees {count} CUDA device(s)"
+                           + (f" (cuda:0 to cuda:{count - 1})" if count else ""))
+    return cupy.cuda.Device(index)
+
+
+def set_device(index: int) -> None:
+    """Make device ``index`` current for this host thread."""
+    device_context(index).use()
+
+
+def _first_array(args):
+    for a in args:
+        if isinstance(a, cupy.ndarray):
+            return a
+        if isinstance(a, (list, tuple)) and a and isinstance(a[0], cupy.ndarray):
+            return a[0]
+    return None
+
+
+def _on_inputs_device(fn):
+    """``fn`` run with its first array argument's device current: CuPy would otherwise allocate the result and
+    launch the kernels on the current device, reading the arrays through peer access or failing."""
+    @functools.wraps(fn)
+    def on_inputs_device(*args, **kwargs):
+        array = _first_array(args)
+        if array is None:
+            return fn(*args, **kwargs)
+        with array.device:
+            return fn(*args, **kwargs)
+    return on_inputs_device
 
 
 def synchronize() -> None:
@@ -103,6 +156,11 @@ class CupyBackend(base.Backend):
         """The ``n``-th derivative of digamma."""
         from cupyx.scipy import special
         return special.polygamma(n, a).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def may_share_memory(a, b, max_work=None):
+        """Whether ``a`` and ``b`` may overlap in memory: never when they live on two devices."""
+        return a.device == b.device and cupy.may_share_memory(a, b, max_work)
 
     @staticmethod
     def data_ptr(a):
@@ -172,14 +230,15 @@ class CupyBackend(base.Backend):
         (an array-level generator of this backend: ``lumen.random.array_generator``)."""
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout_mask: p must be in [0, 1], got {p}")
-        if p == 1.0:
-            return cupy.zeros(shape, dtype)
-        fn = km.kernel("elementwise.cu", "dropout_mask", dtype, "dropout_mask")
-        u = random.uniform(generator, shape, numpy.float32)
-        mask = cupy.empty(shape, dtype)
-        km.launch(fn, mask.size, (u, mask, numpy.int64(mask.size), numpy.float64(p),
-                                  numpy.float64(1.0 / (1.0 - p))))
-        return mask
+        with random.device_of(generator):
+            if p == 1.0:
+                return cupy.zeros(shape, dtype)
+            fn = km.kernel("elementwise.cu", "dropout_mask", dtype, "dropout_mask")
+            u = random.uniform(generator, shape, numpy.float32)
+            mask = cupy.empty(shape, dtype)
+            km.launch(fn, mask.size, (u, mask, numpy.int64(mask.size), numpy.float64(p),
+                                      numpy.float64(1.0 / (1.0 - p))))
+            return mask
 
     @staticmethod
     def _channel_layout(op, y, b):
@@ -231,4 +290,22 @@ class CupyBackend(base.Backend):
         return y
 
 
-__all__ = ["CupyBackend", "available"]
+# Primitives that do not take the device from an array argument: transfers make their arrays on the current
+# device (the caller places them) and the rest only read metadata.
+_UNPLACED = {"asarray", "to_numpy", "owns", "format_array", "data_ptr", "storage_offset"}
+
+
+def _place_primitives(cls):
+    for name in dir(cls):
+        if name.startswith("_") or name in _UNPLACED:
+            continue
+        raw = inspect.getattr_static(cls, name)
+        if isinstance(raw, staticmethod):
+            setattr(cls, name, staticmethod(_on_inputs_device(raw.__func__)))
+        elif inspect.isfunction(raw):
+            setattr(cls, name, _on_inputs_device(raw))
+
+
+_place_primitives(CupyBackend)
+
+__all__ = ["CupyBackend", "available", "current_device", "device_context", "device_count", "set_device"]

@@ -1,7 +1,9 @@
 """Random numbers on the GPU: CuPy cuRAND (XORWOW) generators drawn in the caller's float width, state as bytes.
 
 The random-number interface every backend implements (see ``Backend.random``). A generator's state is the
-array of per-thread cuRAND states CuPy keeps on the device; it is copied to and from the host as bytes.
+array of per-thread cuRAND states CuPy keeps on the device where the generator was made (the current device
+then: the caller places it); it is copied to and from the host as bytes. Every draw runs on that device, so its
+numbers land there whichever device is current.
 """
 from __future__ import annotations
 
@@ -11,8 +13,6 @@ import cupy
 import numpy
 
 from ..cpu import random as host
-# numpy's Generator calls these make suit CuPy's
-from ..cpu.random import binomial, exponential, integers, normal, poisson, uniform  # noqa: F401
 
 
 def generator(seed: int):
@@ -20,17 +20,35 @@ def generator(seed: int):
     return cupy.random.Generator(cupy.random.XORWOW(seed))
 
 
-multinomial = functools.partial(host.multinomial, xp=cupy)
-
-
-def permutation(gen, n, dtype):
-    """A random permutation of 0 .. n-1 of integer ``dtype`` (CuPy's Generator has no ``permutation``)."""
-    return cupy.argsort(gen.random(int(n))).astype(dtype, copy=False)
-
-
 def _states(gen):
     # CuPy exposes no accessor for the per-thread cuRAND states; they live in this int8 device array.
     return gen.bit_generator._state
+
+
+def device_of(gen):
+    """The device holding ``gen``'s state, as a context manager making it current."""
+    return _states(gen).device
+
+
+def _on_generator_device(draw):
+    @functools.wraps(draw)
+    def on_generator_device(gen, *args, **kwargs):
+        with device_of(gen):
+            return draw(gen, *args, **kwargs)
+    return on_generator_device
+
+
+# numpy's Generator calls these make suit CuPy's
+binomial, exponential, integers, normal, poisson, uniform = (
+    _on_generator_device(draw) for draw in (host.binomial, host.exponential, host.integers, host.normal,
+                                            host.poisson, host.uniform))
+multinomial = _on_generator_device(functools.partial(host.multinomial, xp=cupy))
+
+
+@_on_generator_device
+def permutation(gen, n, dtype):
+    """A random permutation of 0 .. n-1 of integer ``dtype`` (CuPy's Generator has no ``permutation``)."""
+    return cupy.argsort(gen.random(int(n))).astype(dtype, copy=False)
 
 
 def get_state(gen) -> bytes:
@@ -44,4 +62,5 @@ def set_state(gen, data: bytes) -> None:
     if len(data) != states.nbytes:
         raise ValueError(f"a cuda (XORWOW) random state of this device is {states.nbytes} bytes, "
                          f"got {len(data)} bytes")
-    states[...] = cupy.asarray(numpy.frombuffer(data, dtype=states.dtype))
+    with states.device:
+        states[...] = cupy.asarray(numpy.frombuffer(data, dtype=states.dtype))

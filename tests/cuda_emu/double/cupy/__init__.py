@@ -2,7 +2,10 @@
 
 Not CuPy and not a GPU. Device arrays are numpy arrays of the subclass :class:`ndarray`; every function here
 refuses host (plain numpy) arrays where CuPy would raise, so host code that forgets a transfer fails as on a
-GPU. Arrays from :func:`empty` and :func:`empty_like` are filled with NaN (-1 for integers), so output the
+GPU. There are ``cupy.cuda.runtime.getDeviceCount()`` emulated devices (2 unless ``LUMEN_CUDA_EMU_DEVICES``
+says otherwise); an array remembers the device it was made on (the current one, ``cupy.cuda.Device``), and an
+operation or kernel launch on an array of another device than the current one raises CuPy's ValueError for
+devices without peer access, so host code that forgets a device context fails. Arrays from :func:`empty` and :func:`empty_like` are filled with NaN (-1 for integers), so output the
 kernels forget to write shows. ``RawModule`` compiles the CUDA source as host C++ through ``cuda_emu.build``
 and its kernels run in ``cuda_emu.runtime`` (fibers, chosen thread orders, argument checks).
 
@@ -21,7 +24,14 @@ from lumen.backends.base import ARRAY_PRIMITIVES
 
 
 class ndarray(numpy.ndarray):
-    """A device array. Mixing it with a host numpy array in any operation raises TypeError, as in CuPy."""
+    """A device array on device ``device.id``. Mixing it with a host numpy array in any operation raises
+    TypeError, as in CuPy; using it while another device is current raises ValueError (see
+    :func:`_check_current`)."""
+
+    def __array_finalize__(self, obj):
+        # A view (slice, reshape, transpose) lives where its base does; anything else is made on the current
+        # device. Operations that make new arrays from device arrays (astype, copy) say where explicitly.
+        self._device_id = obj._device_id if isinstance(obj, ndarray) else cuda.runtime.getDevice()
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         name = f"cupy.{ufunc.__name__}"
@@ -38,7 +48,30 @@ class ndarray(numpy.ndarray):
         return _as_device(func(*_to_host_views(args, name), **_to_host_views(kwargs, name)))
 
     def __dlpack_device__(self):
-        return (2, 0)  # kDLCUDA, device 0
+        return (2, self._device_id)  # kDLCUDA
+
+    def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
+        if not copy and numpy.dtype(dtype) == self.dtype:
+            return self
+        _check_current(self, "cupy.ndarray.astype")
+        return self.view(numpy.ndarray).astype(dtype, order=order, casting=casting or "unsafe").view(ndarray)
+
+    def copy(self, order="C"):
+        """A copy on the current device, which may differ from this array's (CuPy's device-to-device copy)."""
+        return numpy.array(self.view(numpy.ndarray), order=order).view(ndarray)
+
+    def fill(self, value):
+        _check_current(self, "cupy.ndarray.fill")
+        self.view(numpy.ndarray).fill(value)
+
+    def __getitem__(self, key):
+        if _holds_array(key):  # advanced indexing is a kernel; a basic index only makes a view
+            _check_devices((self, key), "cupy.ndarray.__getitem__")
+        return super().__getitem__(key)
+
+    def __setitem__(self, key, value):
+        _check_devices((self, key, value), "cupy.ndarray.__setitem__")
+        super().__setitem__(key, value)
 
     def get(self):
         """A host copy (CuPy's ``ndarray.get``)."""
@@ -46,7 +79,7 @@ class ndarray(numpy.ndarray):
 
     @property
     def device(self):
-        return cuda.Device(0)
+        return cuda.Device(self._device_id)
 
     @property
     def data(self):
@@ -54,16 +87,41 @@ class ndarray(numpy.ndarray):
         root = self
         while isinstance(root.base, numpy.ndarray):
             root = root.base
-        return cuda.MemoryPointer(cuda.Memory(root.ctypes.data, root.nbytes), self.ctypes.data)
+        return cuda.MemoryPointer(cuda.Memory(root.ctypes.data, root.nbytes), self.ctypes.data, self._device_id)
 
 
 def _is_host_array(obj) -> bool:
     return isinstance(obj, numpy.ndarray) and not isinstance(obj, ndarray)
 
 
-def _to_host_views(obj, name):
-    """``obj`` with every device array replaced by a plain view of its memory; TypeError for host arrays."""
+def _holds_array(key) -> bool:
+    return isinstance(key, (numpy.ndarray, list)) or (isinstance(key, tuple) and any(map(_holds_array, key)))
+
+
+def _check_current(array, name):
+    """ValueError, CuPy's for devices without peer access, when ``array`` is not on the current device: a GPU
+    with peer access would read it remotely instead (with a PerformanceWarning) and put results on the current
+    device, so Lumen's host code must run under its arrays' device."""
+    current = cuda.runtime.getDevice()
+    if array._device_id != current:
+        raise ValueError(f"{name}: The device where the array resides ({array._device_id}) is different from the "
+                         f"current device ({current}). Peer access is unavailable between these devices.")
+
+
+def _check_devices(obj, name):
+    """:func:`_check_current` for every device array in ``obj`` (nested tuples and lists)."""
     if isinstance(obj, ndarray):
+        _check_current(obj, name)
+    elif isinstance(obj, (list, tuple)):
+        for o in obj:
+            _check_devices(o, name)
+
+
+def _to_host_views(obj, name):
+    """``obj`` with every device array replaced by a plain view of its memory; TypeError for host arrays and
+    ValueError for device arrays on another device than the current one."""
+    if isinstance(obj, ndarray):
+        _check_current(obj, name)
         return obj.view(numpy.ndarray)
     if _is_host_array(obj):
         raise TypeError(f"{name}: Unsupported type {type(obj)} (a host numpy array where CuPy needs a device "
@@ -129,8 +187,11 @@ def array_equal(a1, a2, equal_nan=False):
 
 
 def asarray(a, dtype=None, order=None):
-    """A device array of ``a``: a device array as it is (or cast), host data copied to the device."""
+    """A device array of ``a`` on the current device: a device array there as it is (or cast), one on another
+    device and host data copied over."""
     if isinstance(a, ndarray):
+        if a._device_id != cuda.runtime.getDevice():
+            return numpy.array(a.view(numpy.ndarray), dtype=dtype, order=order or "K").view(ndarray)
         return a.astype(dtype, copy=False) if dtype is not None else a
     return numpy.array(a, dtype=dtype, order=order or "K").view(ndarray)
 
@@ -170,10 +231,11 @@ def from_dlpack(x):
     """A device array sharing memory with a DLPack producer on the (emulated) device; a CPU producer raises."""
     if isinstance(x, ndarray):
         return x
-    kind, _ = x.__dlpack_device__()
+    kind, device_id = x.__dlpack_device__()
     if kind != 2:
         raise RuntimeError(f"cupy.from_dlpack: the object lives on DLPack device type {kind}, not CUDA (2)")
-    return numpy.from_dlpack(x).view(ndarray)
+    with cuda.Device(device_id):
+        return numpy.from_dlpack(x).view(ndarray)
 
 
 class RawKernel:
@@ -188,10 +250,15 @@ class RawKernel:
                             f"{type(block).__name__} and {type(args).__name__}")
         if shared_mem:
             raise NotImplementedError("dynamic shared memory is not emulated")
+        current = cuda.runtime.getDevice()
         for i, a in enumerate(args):
             if _is_host_array(a):
                 raise TypeError(f"{self._kernel.name}: argument {i} is a host numpy array; kernels take device "
                                 f"arrays (cupy.asarray) and numpy scalars")
+            if isinstance(a, ndarray) and a._device_id != current:
+                raise ValueError(f"{self._kernel.name}: argument {i} is an array on device {a._device_id}, the "
+                                 f"kernel launches on the current device {current} (a GPU would fault or read "
+                                 f"through peer access): launch it under cupy.cuda.Device({a._device_id})")
         self._kernel(grid, block, args)
 
 

@@ -1,5 +1,5 @@
-"""``cupy.cuda`` of the double: one emulated device, events timed on the host clock, a stream that is always
-idle (launches run to completion before they return)."""
+"""``cupy.cuda`` of the double: emulated devices (``runtime``: how many, and the current one), events timed on
+the host clock, a stream that is always idle (launches run to completion before they return)."""
 from __future__ import annotations
 
 import time
@@ -12,26 +12,36 @@ ATTRIBUTES = {"MultiProcessorCount": 132, "MaxThreadsPerBlock": 1024, "MaxShared
 
 
 class Device:
+    """A device; ``Device()`` is the current one. As a context manager it makes itself current and restores the
+    previous device on exit, as CuPy's."""
+
     def __init__(self, device=None):
-        self.id = 0 if device is None else int(device)
+        self.id = runtime.getDevice() if device is None else int(device)
         if not 0 <= self.id < runtime.getDeviceCount():
             raise runtime.CUDARuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal {self.id}")
+        self._previous = []
 
     @property
     def attributes(self):
         return dict(ATTRIBUTES)
 
     def use(self):
-        pass
+        runtime.setDevice(self.id)
 
     def synchronize(self):
         pass
 
     def __enter__(self):
+        self._previous.append(runtime.getDevice())
+        runtime.setDevice(self.id)
         return self
 
     def __exit__(self, *exc):
+        runtime.setDevice(self._previous.pop())
         return False
+
+    def __int__(self):
+        return self.id
 
     def __eq__(self, other):
         return isinstance(other, Device) and other.id == self.id
@@ -51,10 +61,14 @@ class Memory:
 
 
 class MemoryPointer:
-    """An address inside an allocation, as ``ndarray.data`` gives it."""
+    """An address inside an allocation on device ``device_id``, as ``ndarray.data`` gives it."""
 
-    def __init__(self, mem, ptr):
-        self.mem, self.ptr = mem, ptr
+    def __init__(self, mem, ptr, device_id=0):
+        self.mem, self.ptr, self.device_id = mem, ptr, device_id
+
+    @property
+    def device(self):
+        return Device(self.device_id)
 
 
 class Stream:

@@ -404,16 +404,16 @@ def run(args, on_iteration=None):
     "stop" to request the same clean stop as Ctrl-C (used by the tests)."""
     world, device = join_ranks(args)
     main = dist.is_main_process()
-    with rank0_first(world):  # rank 0 trains or finds the cached classifier, makes or finds the data
+    stages = STAGES.get(args.model, (args.model,))
+    ckpt_path = args.out / "checkpoint.npz"
+    ckpt = None
+    with rank0_first(world):  # rank 0 trains or finds the classifier, makes or finds the data, checks the checkpoint
         if args.init == "embedded":  # first: the run's random state must not depend on whether it was cached
             args.init = embedded_classifier(args)
         lumen.manual_seed(args.seed)
         train_set, val_set, description = load_data(args)
-    stages = STAGES.get(args.model, (args.model,))
-    ckpt_path = args.out / "checkpoint.npz"
-    ckpt = None
-    if args.resume is not None:
-        ckpt = load_checkpoint(ckpt_path if args.resume == "auto" else Path(args.resume), args)
+        if args.resume is not None:
+            ckpt = load_checkpoint(ckpt_path if args.resume == "auto" else Path(args.resume), args)
 
     print(f"fcn_voc: {args.model} on {args.backbone} (width {args.width:g}), {description}, device {device}")
     if args.data is None:

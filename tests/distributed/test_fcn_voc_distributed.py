@@ -1,5 +1,6 @@
 """recipes.fcn_voc under mpirun: 2 ranks x 1 image train to the weights and log of 1 process x 2 images, and a
-checkpoint resumes on the other number of ranks (dropout off, so the runs can agree to float32 rounding)."""
+checkpoint resumes on the other number of ranks, or is refused in one line (dropout off, so the runs can agree to
+float32 rounding)."""
 import numpy as np
 import pytest
 
@@ -34,3 +35,6 @@ def test_two_ranks_train_as_one_process_at_the_global_batch_and_resume_across_ra
     for key, value in weights(alone).items():
         np.testing.assert_allclose(weights(resumed)[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
     assert log_without_speed(resumed) == log_without_speed(alone)
+    refused = recipe("alone", 2, "--resume", "--width", "0.125", status=2)  # said once, by rank 0
+    assert refused.stderr.strip() == (f"fcn_voc: error: checkpoint {alone / 'checkpoint.npz'} is of width 0.0625, "
+                                      f"but this run asks for 0.125")

@@ -100,9 +100,10 @@ def join_ranks(args, alone=False):
     """(world size, this rank's device). Under ``mpirun -np N`` (N > 1) it starts the process group (MPI on
     the CPU, NCCL between GPUs: rank r takes the machine's GPU r) for data-parallel training: ``--batch-size``
     is the global batch, each rank loads batch / N of its images and DistributedDataParallel averages the
-    gradients, so N ranks step exactly as one process at that batch with the same per-image loss averaged
-    over the batch (UserError unless N divides the batch). Ranks other than 0 print nothing on stdout (their
-    errors still reach stderr). ``alone``: this process trains by itself even under mpirun (world size 1)."""
+    gradients, so N ranks step as one process at that batch when the loss is a mean over images (a mean over
+    pixels is taken per rank, then averaged); UserError unless N divides the batch. Ranks other than 0 print
+    nothing on stdout (their errors still reach stderr). ``alone``: this process trains by itself even under
+    mpirun (world size 1)."""
     if alone or not dist.init_if_launched("mpi" if args.device == "cpu" else "nccl"):
         return 1, args.device
     world = dist.get_world_size()

@@ -41,7 +41,7 @@ import weakref
 
 from ..dtypes import from_numpy_dtype
 from .anomaly_mode import _state as _anomaly
-from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import _state as _grad_mode, is_grad_enabled, no_grad, set_grad_enabled
 
 _sequence = itertools.count()
 _Tensor = None  # lumen.tensor.Tensor, imported on first use (tensor.py imports this module)
@@ -183,7 +183,7 @@ class Function(Node):
         if cls.inplace:
             counter = inputs[0]._version_counter
             counter.value += 1
-        if requires_grad and is_grad_enabled():
+        if requires_grad and getattr(_grad_mode, "enabled", True):  # is_grad_enabled(), inlined
             edges, meta, generation = [], [], 0
             for x in inputs:
                 if x is None:
@@ -208,8 +208,11 @@ class Function(Node):
             else:
                 node._saved_in = ()
             skip = node._non_differentiable
-            outputs = [Tensor._wrap(a, dev, backend=backend) if i in skip else
-                       Tensor._wrap(a, dev, node, i, backend=backend) for i, a in enumerate(raw)]
+            if single and not skip:
+                outputs = [Tensor._wrap(raw[0], dev, node, 0, None, backend)]
+            else:
+                outputs = [Tensor._wrap(a, dev, backend=backend) if i in skip else
+                           Tensor._wrap(a, dev, node, i, backend=backend) for i, a in enumerate(raw)]
             if counter is not None:
                 outputs[0]._version_counter = counter
             if node._save_out:
@@ -606,8 +609,14 @@ _FREED = ("{}.backward: trying to backward through the graph a second time (or t
           "after they were freed); pass retain_graph=True to the first backward() if you need to")
 
 
-def _accumulate(slot, g):
-    return g if slot is None else slot + g
+def _accumulate(slot, g, create_graph):
+    if slot is None:
+        return g
+    if create_graph:
+        return slot + g
+    # Nothing to record: the arrays' sum without an op's dispatch (in a chain that reuses a weight at
+    # every step, these sums are a third of the ops backward runs).
+    return g._wrap(slot._backend.add(slot._data, g._data), slot._device, backend=slot._backend)
 
 
 def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=None):
@@ -659,7 +668,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             # Summed out of place while the pass runs: an array handed to a leaf may still be
             # waiting in another node's slot, so nothing may write into it before the end.
             entry = leaf_grads.setdefault(id(leaf), [leaf, None])
-            entry[1] = _accumulate(entry[1], g)
+            entry[1] = _accumulate(entry[1], g, create_graph)
             return
         slots = pending.get(id(node))
         if slots is None:
@@ -668,7 +677,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             slots = pending[id(node)] = [None] * node.n_outputs
             nodes[id(node)] = node
             heapq.heappush(heap, (-node.generation, -node.sequence, id(node)))
-        slots[index] = _accumulate(slots[index], g)
+        slots[index] = _accumulate(slots[index], g, create_graph)
 
     with set_grad_enabled(create_graph):
         for i, (root, g) in enumerate(zip(roots, grad_roots)):

@@ -13,8 +13,9 @@ second. Configurations, each in its own processes, OMP/OpenBLAS threads set befo
   the 1 MiB first one, as torch's): that all-reduce can only start once backward is over. It also times
   the all-reduce of all the gradients alone (one buffer, and the default buckets back to back).
 
-Extra time of a step = its time minus the step without communication; the all-reduce time hidden by
-bucketing = the one-bucket step's extra minus the bucketed step's. Medians over ``--steps`` timed steps
+Extra time of a step = its time minus the step without communication (the all-reduce, and DDP's copies of
+the gradients into buckets and back); the all-reduce time hidden by bucketing = the one-bucket step's extra
+minus the bucketed step's. Medians over ``--steps`` timed steps
 after ``--warmup`` untimed ones; each step starts after a barrier, timed on rank 0.
 
 Run as ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.distributed [--size 128]

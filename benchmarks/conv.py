@@ -61,14 +61,14 @@ def _alexnet():
 QUICK = {"vgg16 conv1_2", "vgg16 conv3_1", "vgg16 conv5_1", "alexnet conv1", "alexnet conv2"}
 
 
-def _median_ms(fn, budget_s, min_runs=3, max_runs=15):
+def _median_ms(fn, budget_s, min_runs=3, max_runs=15, clock=time.perf_counter):
     fn()  # warm-up: first-touch page faults, OpenBLAS thread start
     times = []
     start = time.perf_counter()
     while len(times) < min_runs or (len(times) < max_runs and time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return float(np.median(times)) * 1e3
 
 
@@ -207,14 +207,16 @@ def _transposed_arrays(layer):
     return x, w, gy, 2.0 * x.size * c * k * k
 
 
-def transposed_child(lib, algorithm, layers, budget_s):
-    """{layer name: {pass: ms}} of conv_transpose2d's forward and its two gradients, in this process."""
+def transposed_child(lib, algorithm, layers, budget_s, cpu_time=False):
+    """{layer name: {pass: ms}} of conv_transpose2d's forward and its two gradients, in this process;
+    cpu_time: CPU time of one thread (the parent pins the child to one core) instead of wall time."""
     results = {}
+    clock = time.process_time if cpu_time else time.perf_counter
     for layer in layers:
         x, w, gy, _ = _transposed_arrays(layer)
         s, p = (layer["s"],) * 2, (layer["p"],) * 2
         if lib == "torch":
-            torch.set_num_threads(2)
+            torch.set_num_threads(1 if cpu_time else 2)
             xt, wt, gyt = (torch.from_numpy(a) for a in (x, w, gy))
 
             def backward(mask):
@@ -225,7 +227,7 @@ def transposed_child(lib, algorithm, layers, budget_s):
                 fns = {"fwd": lambda: torch.nn.functional.conv_transpose2d(xt, wt, None, s, p),
                        "bwd-data": lambda: backward([True, False, False]),
                        "bwd-filter": lambda: backward([False, True, False])}
-                results[layer["name"]] = {name: _median_ms(fn, budget_s) for name, fn in fns.items()}
+                results[layer["name"]] = {name: _median_ms(fn, budget_s, clock=clock) for name, fn in fns.items()}
             continue
         from lumen.backends import conv as settings
         geometry = (s, p, (1, 1), 1)
@@ -235,16 +237,18 @@ def transposed_child(lib, algorithm, layers, budget_s):
                "bwd-data": lambda: conv.conv2d_forward(gy, w, None, *geometry),
                "bwd-filter": lambda: conv.conv2d_backward_filter(gy, x, w.shape, *geometry)}
         with settings.flags(algorithm=algorithm):
-            results[layer["name"]] = {name: _median_ms(fn, budget_s) for name, fn in fns.items()}
+            results[layer["name"]] = {name: _median_ms(fn, budget_s, clock=clock) for name, fn in fns.items()}
     return results
 
 
 TRANSPOSED_RUNS = (("lumen", None), ("lumen", "im2col"), ("torch", None))
 
 
-def bench_transposed(rounds, budget_s):
+def bench_transposed(rounds, budget_s, cpu_time=False):
     """(layers, {(lib, algorithm): {layer: {pass: median ms over the rounds}}}, load before and after):
-    each round one child process per entry of TRANSPOSED_RUNS, in an order that rotates between rounds."""
+    each round one child process per entry of TRANSPOSED_RUNS, in an order that rotates between rounds.
+    cpu_time: each child pinned to one core (so Lumen's pool has one worker) with one OpenBLAS and one
+    PyTorch thread, timed by its CPU time, which other processes on the machine disturb much less."""
     layers = fcn_upsamplings()
     runs = [r for r in TRANSPOSED_RUNS if r[0] == "lumen" or torch is not None]
     load = [os.getloadavg()[0]]
@@ -252,7 +256,12 @@ def bench_transposed(rounds, budget_s):
     for r in range(rounds):
         for lib, algorithm in runs[r % len(runs):] + runs[:r % len(runs)]:
             cmd = [sys.executable, __file__, "--transposed-child", lib, algorithm or "default", "--budget", str(budget_s)]
-            out = subprocess.run(cmd, capture_output=True, text=True)
+            if cpu_time:
+                cmd.append("--cpu-time")
+            one_core = min(os.sched_getaffinity(0))
+            out = subprocess.run(cmd, capture_output=True, text=True,
+                                 env=dict(os.environ, OPENBLAS_NUM_THREADS="1") if cpu_time else None,
+                                 preexec_fn=(lambda: os.sched_setaffinity(0, {one_core})) if cpu_time else None)
             if out.returncode != 0:
                 raise RuntimeError(f"transposed convolutions, {lib} {algorithm}: child failed:\n{out.stderr[-3000:]}")
             samples[lib, algorithm].append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -263,14 +272,16 @@ def bench_transposed(rounds, budget_s):
     return layers, medians, load
 
 
-def render_transposed(layers, medians, load, peak, rounds):
+def render_transposed(layers, medians, load, peak, rounds, cpu_time=False):
     has_torch = ("torch", None) in medians
     lines = ["### Transposed convolutions (FCN's upsamplings, learned weights)", "",
              f"Shapes of Lumen's FCN-32s/16s/8s on a 500x500 image, batch 1, float32, no bias. Median of {rounds} "
-             f"rounds, each round one child process per column in rotating order; 1-min load average "
+             f"rounds, each round one child process per column in rotating order"
+             + ("; single-thread CPU time (one core, one OpenBLAS and PyTorch thread)" if cpu_time else "")
+             + "; 1-min load average "
              f"{load[0]:.1f} before and {load[1]:.1f} after. fwd = conv_transpose2d, bwd-data = its input "
-             "gradient (a strided conv2d), bwd-filter = its weight gradient. Cells: ms; GFLOP/s and % of the "
-             "sgemm peak for Lumen's default" + ("; ratio = Lumen default / PyTorch (< 1: Lumen faster)."
+             "gradient (a strided conv2d), bwd-filter = its weight gradient. Cells: ms; GFLOP/s of Lumen's default "
+             "(and % of the run's sgemm peak, on wall-clock times)" + ("; ratio = Lumen default / PyTorch (< 1: Lumen faster)."
                                                  if has_torch else "."), "",
              "| layer | C, in -> out, k/s/p | pass | Lumen ms | GFLOP/s, % peak | Lumen im2col ms |"
              + (" torch ms | ratio |" if has_torch else ""),
@@ -281,7 +292,9 @@ def render_transposed(layers, medians, load, peak, rounds):
         for op in TRANSPOSED_PASSES:
             ours = medians["lumen", None][layer["name"]][op]
             gf = flops / ours / 1e6
-            row = (f"| {layer['name']} | {shape} | {op} | {ours:.2f} | {gf:.0f}, {100 * gf / peak:.0f}% | "
+            # the peak is the run's 2-thread wall-clock sgemm: no yardstick for one thread's CPU time
+            of_peak = "" if cpu_time else f", {100 * gf / peak:.0f}%"
+            row = (f"| {layer['name']} | {shape} | {op} | {ours:.2f} | {gf:.0f}{of_peak} | "
                    f"{medians['lumen', 'im2col'][layer['name']][op]:.2f} |")
             if has_torch:
                 theirs = medians["torch", None][layer["name"]][op]
@@ -309,15 +322,18 @@ def main(argv=None):
     parser.add_argument("--transposed", action="store_true",
                         help="only the transposed-convolution table, printed (--write needs the full run)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the transposed-convolution children")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="with --transposed: single-thread CPU time, robust when other processes share the cores")
     parser.add_argument("--transposed-child", nargs=2, metavar=("LIB", "ALGORITHM"), help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
     if opts.transposed_child:
         lib, algorithm = opts.transposed_child
         print(json.dumps(transposed_child(lib, None if algorithm == "default" else algorithm, fcn_upsamplings(),
-                                          opts.budget)))
+                                          opts.budget, opts.cpu_time)))
         return
     if opts.transposed:
-        print(render_transposed(*bench_transposed(opts.rounds, opts.budget), sgemm_peak_gflops(), opts.rounds))
+        print(render_transposed(*bench_transposed(opts.rounds, opts.budget, opts.cpu_time), sgemm_peak_gflops(),
+                                opts.rounds, opts.cpu_time))
         return
     if torch is not None:
         torch.set_num_threads(2)

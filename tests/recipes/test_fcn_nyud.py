@@ -7,17 +7,18 @@ from recipes import fcn_nyud
 from tests.recipes._benchmark_runs import interrupted_equals_whole, tiny
 
 
-@pytest.mark.slow  # three stages, twice: ~25 s on 2 busy cores
+@pytest.mark.slow  # four stages, twice: ~35 s on 2 busy cores
 def test_color_hha_resumes_exactly_and_starts_from_the_single_nets(tmp_path, capsys):
     metrics = interrupted_equals_whole(fcn_nyud, tmp_path, 5, "--input", "color-hha")  # stop in the fusion stage
-    assert list(metrics["stages"]) == ["FCN-32s RGB", "FCN-32s HHA", "FCN-32s RGB-HHA"]
+    assert list(metrics["stages"]) == ["FCN-32s RGB", "FCN-32s HHA", "FCN-32s RGB-HHA", "FCN-16s RGB-HHA"]
     for by_head in metrics["stages"].values():
         assert len(by_head[""]["per_class_iu"]) == 40 and 0 <= by_head[""]["pixel_accuracy"] <= 1
     printed = capsys.readouterr().out
     assert "| FCN-32s RGB-HHA (paper) | 64.3 | 44.9 | 32.8 | 48.0 |" in printed
+    assert "| FCN-16s RGB-HHA (paper) | 65.4 | 46.1 | 34.0 | 49.5 |" in printed
     color = lumen.load(tmp_path / "whole" / "color.npz")
     fused = lumen.load(tmp_path / "whole" / "checkpoint.npz")["model_state"]
-    assert "conv1_1color.weight" in fused and "score_frhha.weight" in fused
+    assert "conv1_1color.weight" in fused and "score_pool4hha.weight" in fused and "upscore16.weight" in fused
     assert color["conv1_1.weight"].shape == fused["conv1_1color.weight"].shape
 
 

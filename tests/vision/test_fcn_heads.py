@@ -102,3 +102,25 @@ def test_errors():
         LateFusionFCN("fcn32s", 4, width=W)(lumen.randn(1, 3, 8, 8), lumen.randn(1, 3, 9, 8))
     with pytest.raises(TypeError, match="FCNs of one kind"):
         LateFusionFCN.from_nets({"a": fcn.fcn32s(4, width=W), "b": fcn.fcn16s(4, width=W)})
+
+
+def test_a_fusion_upgraded_to_16s_keeps_its_layers_and_is_the_sum_of_the_single_16s_nets():
+    lumen.manual_seed(3)
+    color, hha = (fcn.fcn32s(6, width=W).eval() for _ in range(2))
+    _randomise_scorers(color, 1)
+    _randomise_scorers(hha, 2)
+    fused32 = LateFusionFCN.from_nets({"color": color, "hha": hha}).eval()
+    fused16 = LateFusionFCN.from_fusion(fused32, "fcn16s")
+    assert fused16.arch == "fcn16s" and not fused16.training and fused16.weights == (0.5, 0.5)
+    state16 = fused16.state_dict()
+    for key, value in fused32.state_dict().items():
+        if key in state16:
+            assert lumen.equal(state16[key], value), key
+    for modality in ("color", "hha"):
+        assert not state16[f"score_pool4{modality}.weight"].any() and not state16[f"score_pool4{modality}.bias"].any()
+    # Each modality's FCN-16s carried forward alone, summed, is the upgraded fusion.
+    xc, xh = lumen.randn(1, 3, 37, 30), lumen.randn(1, 3, 37, 30)
+    expected = fcn.FCN16s.from_fcn32s(color)(xc) * 0.5 + fcn.FCN16s.from_fcn32s(hha)(xh) * 0.5
+    assert lumen.allclose(fused16(xc, xh), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="one stride coarser than 'fcn8s'"):
+        LateFusionFCN.from_fusion(fused32, "fcn8s")

@@ -94,6 +94,25 @@ class LateFusionFCN(nn.Module):
         fused.train(first.training)
         return fused
 
+    @classmethod
+    def from_fusion(cls, fused: "LateFusionFCN", arch: str) -> "LateFusionFCN":
+        """A finer-stride fusion carrying a trained one forward, as the paper upgrades its FCN-32s RGB-HHA to
+        FCN-16s: trunks, scorers and shared upsamplings copied, each modality's new skip scorer zero (so the
+        fused scores start unmodified), the new upsamplings bilinear."""
+        order = ("fcn32s", "fcn16s", "fcn8s")
+        if not isinstance(fused, LateFusionFCN) or arch not in order or fused.arch not in order \
+                or order.index(arch) != order.index(fused.arch) + 1:
+            raise ValueError(f"LateFusionFCN.from_fusion: expected a fusion one stride coarser than {arch!r} "
+                             f"(fcn32s -> fcn16s -> fcn8s), got {getattr(fused, 'arch', type(fused).__name__)!r}")
+        finer = cls(arch, fused.num_classes, fused.modalities, fused.weights, fused.backbone_name, fused.width,
+                    fused.upsampling)
+        ref = next(fused.parameters())
+        finer.to(device=ref.device, dtype=ref.dtype)
+        mine = finer.state_dict()
+        finer.load_state_dict({k: v for k, v in fused.state_dict().items() if k in mine}, strict=False)
+        finer.train(fused.training)
+        return finer
+
     def trainable_parameters(self):
         """The parameters an optimiser should see (fixed deconvolutions left out)."""
         return (p for p in self.parameters() if p.requires_grad)

@@ -67,8 +67,8 @@ def _check_pairs(op, **pairs):
 
 def _check_float(op, *named):
     dtypes = {a.dtype for _, a in named}
-    desc = ", ".join(_describe(n, a) for n, a in named)
     if len(dtypes) != 1 or not np.issubdtype(next(iter(dtypes)), np.floating):
+        desc = ", ".join(_describe(n, a) for n, a in named)
         raise TypeError(f"{op}: expected arrays of one floating dtype, got {desc}")
 
 
@@ -167,8 +167,9 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
     if pointwise:
         return "im2col"
     if "phase" in candidates and stride != (1, 1):
-        padded_taps = np.prod([-(-k // s) * s for k, s in zip(kernel, stride)])
-        return "phase" if padded_taps <= 1.1 * np.prod(kernel) else "im2col"
+        (kh, kw), (sh, sw) = kernel, stride
+        padded_taps = -(-kh // sh) * sh * -(-kw // sw) * sw
+        return "phase" if padded_taps <= 1.1 * kh * kw else "im2col"
     if "winograd2" in candidates and min(c, o) >= 256 and ho * wo >= 14 * 14 and pixels >= 1024:
         return "winograd2"
     if "implicit" in candidates and op != "bwd_filter" and min(c, o) >= 32 and pixels >= 8192:

@@ -27,8 +27,8 @@ The attributes are read on every convolution call, so an assignment takes effect
 
     - cpu: ``"im2col"`` (runs everything), ``"implicit"`` (stride 1, ungrouped, float32/float64),
       ``"winograd2"``, ``"winograd4"`` (F(2x2,3x3), F(4x4,3x3): also 3x3 and dilation 1;
-      forward and backward-data only), ``"phase"`` (stride > 1, ungrouped, dilation 1,
-      float32/float64: the phase decomposition, also the fast path of a transposed convolution),
+      forward and backward-data only), ``"phase"`` (ungrouped, dilation 1, float32/float64:
+      the phase decomposition, the fast path of a transposed convolution; chosen at strides > 1),
       described in ``lumen/backends/cpu/conv.py``.
     - cuda: ``"gemm"`` (runs everything), ``"implicit"`` (every tensor below 2**31 elements,
       groups <= 65535), described in ``lumen/backends/cuda/conv.py``.

@@ -108,7 +108,7 @@ def _special(name):
 
 
 class CupyBackend(base.Backend):
-    """Backend on the current CUDA device; arrays are ``cupy.ndarray``."""
+    """Backend of every CUDA device; arrays are ``cupy.ndarray``, each primitive runs on its arrays' device."""
 
     name = "cuda"
     xp = cupy

@@ -10,7 +10,7 @@ import lumen
 import lumen.nn.functional as F
 from lumen.autograd import gradcheck
 from lumen.backends import conv as conv_settings
-from lumen.backends.cpu import conv
+from lumen.backends.cpu import conv, phase
 
 # Error relative to the largest sum of |x| * |w| (norm-wise: one output that cancels to near zero would
 # fail any bound relative to itself). Measured on these shapes: float32 ~1e-7, float64 ~1e-16.
@@ -162,3 +162,19 @@ def test_phase_is_deterministic():
     first, second = _all_three("phase", x, w, gy, args), _all_three("phase", x, w, gy, args)
     for a, b in zip(first, second):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("padding,extra", [((0, 0), (0, 0)), ((1, 2), (1, 2))])
+def test_backward_data_in_sample_chunks(monkeypatch, padding, extra):
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, 3, 6, 6))
+    stride = (2, 3)
+    x_shape = (3, 3) + tuple((o - 1) * s + 6 - 2 * p + e for o, s, p, e in zip((5, 4), stride, padding, extra))
+    gy = rng.standard_normal((3, 4, 5, 4))
+    args = (stride, padding, (1, 1), 1)
+    with conv_settings.flags(algorithm="im2col"):
+        ref = conv.conv2d_backward_data(gy, w, x_shape, *args)
+    monkeypatch.setattr(phase, "_CHUNK_BYTES", 1)  # one sample per chunk
+    with conv_settings.flags(algorithm="phase"):
+        got = conv.conv2d_backward_data(gy, w, x_shape, *args)
+    assert got.shape == x_shape and np.abs(got - ref).max() <= 1e-13 * np.abs(ref).max()

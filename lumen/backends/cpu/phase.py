@@ -29,6 +29,8 @@ from numpy.lib.stride_tricks import as_strided
 from . import blas, implicit, parallel
 
 DTYPES = blas.DTYPES
+# backward-data's phase outputs are built this many bytes of samples at a time (as im2col's columns).
+_CHUNK_BYTES = 64 << 20
 # Up to this many phases, interleaving them into the output as one copy each beats one copy of all
 # (whose innermost runs are only nw values long): measured 3.5x at stride 2, even at stride 4.
 _FEW_PHASES = 9
@@ -106,27 +108,43 @@ def backward_data(gy, w, x_shape, stride, padding, workspace):
     """Gradient of ``forward`` w.r.t. its input, a transposed convolution's forward: gy (N, O, Ho, Wo),
     w (O, C, kh, kw) -> (N, C, H, W) = x_shape; rows and columns no window reaches are zero.
 
-    workspace(slot, shape, dtype) -> a reusable uninitialised array."""
+    workspace(slot, shape, dtype) -> a reusable uninitialised array. Samples are taken in chunks whose
+    phase outputs fit _CHUNK_BYTES, so the temporaries stay bounded whatever the batch."""
     n, c, h, wd = x_shape
     o, _, kh, kw = w.shape
     _, _, ho, wo = gy.shape
-    (sh, sw), (ph, pw) = stride, padding
     (uh, uw), (nh, nw) = _taps((kh, kw), stride)
     jh, jw = ho + uh - 1, wo + uw - 1  # the phase rows and columns some sub-kernel tap reaches
+    # Tap (i, j) of the columns below meets sub-kernel tap (uh-1-i, uw-1-j): the flipped sub-kernels.
+    flipped = _sub_kernels(w, stride)[:, :, ::-1, :, ::-1].transpose(0, 2, 4, 1, 3, 5)
+    taps = np.ascontiguousarray(flipped).reshape(o * uh * uw, c * nh * nw)
+    gx = np.empty(x_shape, gy.dtype)
+    step = max(1, _CHUNK_BYTES // max(1, c * nh * nw * jh * jw * gy.itemsize))
+    for n0 in range(0, n, step):
+        _backward_data_chunk(gy[n0:n0 + step], taps, gx[n0:n0 + step], stride, padding, (uh, uw), (nh, nw),
+                             workspace)
+    return gx
+
+
+def _backward_data_chunk(gy, taps, gx, stride, padding, ku, phases, workspace):
+    """backward_data of a few samples, written into gx (their slice of the output)."""
+    n, c, h, wd = gx.shape
+    _, o, ho, wo = gy.shape
+    (sh, sw), (ph, pw), (uh, uw), (nh, nw) = stride, padding, ku, phases
+    jh, jw = ho + uh - 1, wo + uw - 1
     # Columns (O, uh, uw, N, jh, jw) over gy zero-padded by ku - 1: [o, i, j, n, m, q] = gy[n, o, m+i-uh+1, q+j-uw+1].
     grid = _phase_grid(gy, (1, 1), (uh - 1, uw - 1), (1, 1), jh + uh - 1, jw + uw - 1)
     s_o, s_n, s_h, s_w = grid.strides
     windows = as_strided(grid, (o, uh, uw, n, jh, jw), (s_o, s_h, s_w, s_n, s_h, s_w), writeable=False)
     cols = workspace("cols", windows.shape, gy.dtype)
     parallel.over_range(lambda o0, o1: np.copyto(cols[o0:o1], windows[o0:o1]), o, cols.size)
-    # Tap (i, j) of those columns meets sub-kernel tap (uh-1-i, uw-1-j): the flipped sub-kernels.
-    flipped = _sub_kernels(w, stride)[:, :, ::-1, :, ::-1].transpose(0, 2, 4, 1, 3, 5)
-    taps = np.ascontiguousarray(flipped).reshape(o * uh * uw, c * nh * nw)
     phased = workspace("phased", (n, jh, jw, c, nh, nw), gy.dtype)
     blas.gemm(cols.reshape(o * uh * uw, n * jh * jw).T, taps, phased.reshape(n * jh * jw, c * nh * nw))
-    # Interleave the phases into the padded output, then cut the padding off.
+    # Interleave the phases into the padded output (gx itself where no padding is cut off).
     mh, mw = max(jh, -(-(ph + h) // sh)), max(jw, -(-(pw + wd) // sw))
-    full = np.empty((n, c, mh, sh, mw, sw), gy.dtype)
+    cropped = (ph, pw) != (0, 0) or (mh * sh, mw * sw) != (h, wd)
+    full = (workspace("full", (n, c, mh, sh, mw, sw), gy.dtype) if cropped else
+            gx.reshape(n, c, mh, sh, mw, sw))
     source = phased.transpose(0, 3, 1, 4, 2, 5)
 
     def channels(c0, c1):
@@ -141,11 +159,7 @@ def backward_data(gy, w, x_shape, stride, padding, workspace):
                     np.copyto(part[:, :, :jh, rh, :jw, rw], source[:, c0:c1, :, rh, :, rw])
         else:
             np.copyto(part[:, :, :jh, :nh, :jw, :nw], source[:, c0:c1])
+        if cropped:
+            np.copyto(gx[:, c0:c1], part.reshape(n, c1 - c0, mh * sh, mw * sw)[:, :, ph:ph + h, pw:pw + wd])
 
     parallel.over_range(channels, c, full.size)
-    full = full.reshape(n, c, mh * sh, mw * sw)
-    if (ph, pw) == (0, 0) and (mh * sh, mw * sw) == (h, wd):
-        return full
-    gx = np.empty(x_shape, gy.dtype)
-    parallel.over_range(lambda c0, c1: np.copyto(gx[:, c0:c1], full[:, c0:c1, ph:ph + h, pw:pw + wd]), c, gx.size)
-    return gx

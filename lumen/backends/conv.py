@@ -22,12 +22,12 @@ The attributes are read on every convolution call, so an assignment takes effect
     False, as with cuDNN.
 ``algorithm``
     None (default) or one of the backend's names, run for every convolution call of a direction
-    it implements (``CPU.directions``; Winograd has no backward-filter, which then chooses as
-    usual). A shape the forced algorithm cannot run raises ValueError naming those that can.
+    it implements (``CPU.directions``; a direction that one lacks chooses as usual). A shape the
+    forced algorithm cannot run raises ValueError naming those that can.
 
     - cpu: ``"im2col"`` (runs everything), ``"implicit"`` (stride 1, ungrouped, float32/float64),
-      ``"winograd2"``, ``"winograd4"`` (F(2x2,3x3), F(4x4,3x3): also 3x3 and dilation 1;
-      forward and backward-data only), ``"phase"`` (ungrouped, dilation 1, float32/float64:
+      ``"winograd2"``, ``"winograd4"`` (F(2x2,3x3), F(4x4,3x3): also 3x3 and dilation 1; all
+      three directions), ``"phase"`` (ungrouped, dilation 1, float32/float64:
       the phase decomposition, the fast path of a transposed convolution; chosen at strides > 1),
       described in ``lumen/backends/cpu/conv.py``.
     - cuda: ``"gemm"`` (runs everything), ``"implicit"`` (every tensor below 2**31 elements,
@@ -111,7 +111,7 @@ class Algorithms:
 # (measured: im2col forward, 2x16x20x18 input, last bits differ with 1 or 3 threads instead of 2).
 CPU = Algorithms("cpu", {"forward": ("im2col", "implicit", "winograd2", "winograd4", "phase"),
                          "backward_data": ("im2col", "implicit", "winograd2", "winograd4", "phase"),
-                         "backward_filter": ("im2col", "implicit", "phase")})
+                         "backward_filter": ("im2col", "implicit", "winograd2", "winograd4", "phase")})
 # CUDA: gemm is im2col, a cuBLAS GEMM (bitwise reproducible on one GPU architecture and stream,
 # cuBLAS's "Results reproducibility") and a gather col2im, batch chunks summed in order; implicit
 # has no atomics, its backward-filter sums the per-block partial products in a fixed order.

@@ -170,7 +170,7 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
         (kh, kw), (sh, sw) = kernel, stride
         padded_taps = -(-kh // sh) * sh * -(-kw // sw) * sw
         return "phase" if padded_taps <= 1.1 * kh * kw else "im2col"
-    if "winograd2" in candidates and min(c, o) >= 256 and ho * wo >= 14 * 14 and pixels >= 1024:
+    if "winograd2" in candidates and op != "bwd_filter" and min(c, o) >= 256 and ho * wo >= 14 * 14 and pixels >= 1024:
         return "winograd2"
     if "implicit" in candidates and op != "bwd_filter" and min(c, o) >= 32 and pixels >= 8192:
         return "implicit"
@@ -232,25 +232,31 @@ def _forward_by(algo, x, w, b, stride, padding, dilation, groups, ho, wo):
     if algo == "phase":
         return phase.forward(x, w, b, stride, padding, (ho, wo))
     if algo == "im2col":
-        y = _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo)
-    else:
-        y = _winograd(x, w, 2 if algo == "winograd2" else 4, padding)
+        return _im2col_forward(x, w, b, stride, padding, dilation, groups, ho, wo)
+    y = _winograd(x, w, 2 if algo == "winograd2" else 4, padding)
     if b is not None:
         y += b.reshape(-1, 1, 1)
     return y
 
 
-def _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo):
+def _im2col_forward(x, w, b, stride, padding, dilation, groups, ho, wo):
     n = x.shape[0]
     o, cg, kh, kw = w.shape
     og = o // groups
     wg = w.reshape(groups, og, cg * kh * kw)
     y = np.empty((n, groups, og, ho * wo), dtype=x.dtype)
+    # The bias goes in before the GEMMs, which then accumulate onto it: with beta = 0 OpenBLAS
+    # zero-fills the output in a pass of its own, so the bias costs no pass (benchmarks/NOTES.md row 21).
+    beta = 0.0
+    if b is not None:
+        parallel.over_range(lambda o0, o1: np.copyto(y[:, :, o0:o1], b.reshape(groups, og, 1)[:, o0:o1]),
+                            og, y.size)
+        beta = 1.0
     if _is_pointwise(w.shape, padding):
         # A 1x1 unpadded convolution is a plain matmul on the (strided) pixels.
         if stride != (1, 1):
             x = x[:, :, ::stride[0], ::stride[1]]
-        blas.matmul(wg, np.ascontiguousarray(x).reshape(n, groups, cg, ho * wo), out=y)
+        blas.matmul(wg, np.ascontiguousarray(x).reshape(n, groups, cg, ho * wo), out=y, beta=beta)
     else:
         xp = _pad(x, padding)
         yr = y.reshape(n, groups, og, ho * wo)
@@ -259,7 +265,7 @@ def _im2col_forward(x, w, stride, padding, dilation, groups, ho, wo):
             view = _windows(xp[n0:n1, :, r0 * stride[0]:], kh, kw, (r1 - r0, wo), stride, dilation)
             parallel.over_range(lambda c0, c1: np.copyto(cols[:, c0:c1], view[:, c0:c1]), groups * cg, cols.size)
             blas.matmul(wg, cols.reshape(n1 - n0, groups, cg * kh * kw, (r1 - r0) * wo),
-                      out=yr[n0:n1, :, :, r0 * wo:r1 * wo])
+                        out=yr[n0:n1, :, :, r0 * wo:r1 * wo], beta=beta)
     return y.reshape(n, o, ho, wo)
 
 
@@ -374,7 +380,7 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
     if gy.shape != (n, o, ho, wo):
         raise ValueError(f"{op}: grad_output {tuple(gy.shape)} does not match input {tuple(x.shape)} and "
                          f"weight {w_shape}: expected {(n, o, ho, wo)}")
-    implemented = settings.CPU.directions["backward_filter"]  # no Winograd backward-filter
+    implemented = settings.CPU.directions["backward_filter"]
     candidates = tuple(a for a in _algorithms(x.dtype, w_shape, stride, dilation, groups) if a in implemented)
     algo = settings.CPU.choose(
         "backward_filter", (x.shape, w_shape, stride, padding, dilation, groups, x.dtype), candidates,
@@ -392,6 +398,9 @@ def _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups)
         return implicit.backward_filter(x, gy, w_shape, padding, dilation)
     if algo == "phase":
         return phase.backward_filter(x, gy, w_shape, stride, padding)
+    if algo in ("winograd2", "winograd4"):
+        return winograd.filter_gradient(x, gy, 2 if algo == "winograd2" else 4, padding, _winograd_workspace,
+                                        parallel.over_range)
     n, c = x.shape[:2]
     o, cg, kh, kw = w_shape
     og = o // groups

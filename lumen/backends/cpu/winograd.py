@@ -74,6 +74,52 @@ def _combine(coefs, terms, out, tmp):
             np.add(out, tmp, out=out)
 
 
+def _input_transform(x, m, padding, t0, tb, tiles_w, workspace, over_channels):
+    """V = B^T d B for the tiles of tile rows [t0, t0 + tb): x (N, C, H, W) -> (a, a, C, N, tb, tiles_w).
+
+    The band's padded input rows [m*t0, m*(t0+tb)+2) are copied once with zero borders (also past
+    the image, where the last tiles overhang it), then transformed rows first, columns second."""
+    bt = _MATRICES[m][0]
+    a = m + 2
+    n, c, h, w = x.shape
+    ph, pw = padding
+    wp = m * tiles_w + 2
+    xb = workspace(0, (n, c, m * tb + 2, wp), x.dtype)
+    r0 = m * t0 - ph
+    x0, x1 = max(0, r0), min(h, r0 + m * tb + 2)
+    rows = workspace(1, (a, n, c, tb, wp), x.dtype)
+    v = workspace(2, (a, a, c, n, tb, tiles_w), x.dtype)
+
+    def channels(c0, c1):
+        xc = xb[:, c0:c1]
+        xc[:, :, :max(0, x0 - r0)] = 0
+        xc[:, :, max(0, x1 - r0):] = 0
+        if x1 > x0:
+            inner = xc[:, :, x0 - r0:x1 - r0]
+            inner[..., :pw] = 0
+            inner[..., pw + w:] = 0
+            np.copyto(inner[..., pw:pw + w], x[:, c0:c1, x0:x1])
+        tmp = np.empty((n, c1 - c0, tb, wp), x.dtype)
+        src = [xc[:, :, i:i + m * (tb - 1) + 1:m] for i in range(a)]
+        for xi in range(a):
+            _combine(bt[xi], src, rows[xi, :, c0:c1], tmp)
+        tmp = np.empty((n, c1 - c0, tb, tiles_w), x.dtype)
+        for xi in range(a):
+            src = [rows[xi, :, c0:c1, :, j:j + m * (tiles_w - 1) + 1:m] for j in range(a)]
+            for nu in range(a):
+                _combine(bt[nu], src, v[xi, nu, c0:c1].transpose(1, 0, 2, 3), tmp)
+
+    over_channels(channels, c, v.size)
+    return v
+
+
+def _bands(tiles_h, n, tiles_w, channels_per_point, itemsize):
+    """(t0, tb): bands of tile rows whose per-point buffers (channels_per_point channels at each
+    transform point of each tile) stay within _BAND_BYTES."""
+    band = max(1, min(tiles_h, _BAND_BYTES // (channels_per_point * n * tiles_w * itemsize)))
+    return [(t0, min(band, tiles_h - t0)) for t0 in range(0, tiles_h, band)]
+
+
 def conv3x3(x, u, m, padding, workspace, over_channels):
     """Cross-correlation of x with the filters whose transform is u (from ``transform_filter``).
 
@@ -81,49 +127,19 @@ def conv3x3(x, u, m, padding, workspace, over_channels):
     ``workspace(slot, shape, dtype)`` gives reusable scratch arrays; ``over_channels(fn, channels,
     elements)`` runs fn(c0, c1) over channel ranges, possibly in parallel.
     """
-    bt, _, at = _MATRICES[m]
+    _, _, at = _MATRICES[m]
     a = m + 2
     n, c, h, w = x.shape
     o = u.shape[1]
     ph, pw = padding
     ho, wo = h + 2 * ph - 2, w + 2 * pw - 2
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
-    wp = m * tiles_w + 2
     y = np.empty((n, o, m * tiles_h, m * tiles_w), x.dtype)
-    per_row = (a * a * max(c, o) + m * a * c) * n * tiles_w * x.dtype.itemsize
-    band = max(1, min(tiles_h, _BAND_BYTES // per_row))
-    for t0 in range(0, tiles_h, band):
-        tb = min(band, tiles_h - t0)
+    for t0, tb in _bands(tiles_h, n, tiles_w, a * a * max(c, o) + m * a * c, x.dtype.itemsize):
         p = n * tb * tiles_w
-        # The band's padded input rows [m*t0, m*(t0+tb)+2), copied once with zero borders.
-        xb = workspace(0, (n, c, m * tb + 2, wp), x.dtype)
-        r0 = m * t0 - ph
-        x0, x1 = max(0, r0), min(h, r0 + m * tb + 2)
-        rows = workspace(1, (a, n, c, tb, wp), x.dtype)
-        v = workspace(2, (a, a, c, n, tb, tiles_w), x.dtype)
+        v = _input_transform(x, m, padding, t0, tb, tiles_w, workspace, over_channels)
         mm = workspace(3, (a, a, o, n, tb, tiles_w), x.dtype)
         z = workspace(4, (a, m, o, n, tb, tiles_w), x.dtype)
-
-        def input_transform(c0, c1):
-            xc = xb[:, c0:c1]
-            xc[:, :, :max(0, x0 - r0)] = 0
-            xc[:, :, max(0, x1 - r0):] = 0
-            if x1 > x0:
-                inner = xc[:, :, x0 - r0:x1 - r0]
-                inner[..., :pw] = 0
-                inner[..., pw + w:] = 0
-                np.copyto(inner[..., pw:pw + w], x[:, c0:c1, x0:x1])
-            tmp = np.empty((n, c1 - c0, tb, wp), x.dtype)
-            src = [xc[:, :, i:i + m * (tb - 1) + 1:m] for i in range(a)]
-            for xi in range(a):
-                _combine(bt[xi], src, rows[xi, :, c0:c1], tmp)
-            tmp = np.empty((n, c1 - c0, tb, tiles_w), x.dtype)
-            for xi in range(a):
-                src = [rows[xi, :, c0:c1, :, j:j + m * (tiles_w - 1) + 1:m] for j in range(a)]
-                for nu in range(a):
-                    _combine(bt[nu], src, v[xi, nu, c0:c1].transpose(1, 0, 2, 3), tmp)
-
-        over_channels(input_transform, c, v.size)
         blas.matmul(u, v.reshape(a * a, c, p), out=mm.reshape(a * a, o, p))
         yb = y[:, :, m * t0:m * (t0 + tb)].reshape(n, o, tb, m, tiles_w, m)
 
@@ -142,3 +158,51 @@ def conv3x3(x, u, m, padding, workspace, over_channels):
     if (ho, wo) != y.shape[2:]:
         y = np.ascontiguousarray(y[:, :, :ho, :wo])
     return y
+
+
+def filter_gradient(x, gy, m, padding, workspace, over_channels):
+    """Gradient of ``conv3x3`` w.r.t. its 3x3 filters: x (N, C, H, W), gy (N, O, Ho, Wo) -> (O, C, 3, 3).
+
+    The forward's M = U * V (per transform point) and Y = A^T M A read backwards: the output
+    gradient goes to the transform domain as dM = A gY A^T per tile (zero past Ho x Wo, where the
+    forward's overhanging tiles are cropped), dU[p] = dM[p] (O, tiles) @ V[p]^T (tiles, C) summed
+    over the bands, and the filter gradient is G^T dU G, one (9, a*a) GEMM with G (x) G transposed.
+    """
+    _, g, at = _MATRICES[m]
+    a = m + 2
+    n, c = x.shape[:2]
+    o, ho, wo = gy.shape[1:]
+    tiles_h, tiles_w = -(-ho // m), -(-wo // m)
+    du = np.empty((a * a, o, c), x.dtype)
+    for k, (t0, tb) in enumerate(_bands(tiles_h, n, tiles_w, a * a * (c + o) + m * a * max(c, o),
+                                        x.dtype.itemsize)):
+        p = n * tb * tiles_w
+        v = _input_transform(x, m, padding, t0, tb, tiles_w, workspace, over_channels)
+        gyb = gy[:, :, m * t0:m * (t0 + tb)]
+        if gyb.shape[2:] != (m * tb, m * tiles_w):
+            padded = workspace(5, (n, o, m * tb, m * tiles_w), x.dtype)
+            padded[:, :, gyb.shape[2]:] = 0
+            padded[:, :, :, gyb.shape[3]:] = 0
+            padded[:, :, :gyb.shape[2], :gyb.shape[3]] = gyb
+            gyb = padded
+        gyb = gyb.reshape(n, o, tb, m, tiles_w, m)
+        dm = workspace(3, (a, a, o, n, tb, tiles_w), x.dtype)
+        z = workspace(4, (a, m, o, n, tb, tiles_w), x.dtype)
+
+        def gradient_transform(o0, o1):
+            tmp = np.empty((o1 - o0, n, tb, tiles_w), x.dtype)
+            for xi in range(a):
+                src = [gyb[:, o0:o1, :, i].transpose(1, 0, 2, 3, 4) for i in range(m)]
+                for j in range(m):
+                    _combine(at[:, xi], [s[..., j] for s in src], z[xi, j, o0:o1], tmp)
+            for xi in range(a):
+                src = [z[xi, j, o0:o1] for j in range(m)]
+                for nu in range(a):
+                    _combine(at[:, nu], src, dm[xi, nu, o0:o1], tmp)
+
+        over_channels(gradient_transform, o, dm.size)
+        blas.matmul(dm.reshape(a * a, o, p), v.reshape(a * a, c, p).transpose(0, 2, 1), out=du,
+                    beta=1.0 if k else 0.0)
+    kron = np.einsum("xi,yj->xyij", g, g).reshape(a * a, 9).astype(x.dtype)
+    gw = blas.matmul(np.ascontiguousarray(kron.T), du.reshape(a * a, o * c))
+    return np.ascontiguousarray(gw.reshape(3, 3, o, c).transpose(2, 3, 0, 1))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import lumen
 import lumen.nn.functional as F
-from lumen.autograd import gradcheck
+from lumen.autograd import gradcheck, gradgradcheck
 from lumen.backends import conv as conv_settings
 from lumen.backends.cpu import conv, phase
 
@@ -61,7 +61,7 @@ def test_phase_matches_im2col_in_every_direction(case, dtype, seed):
         assert np.abs(g - r).max() <= BOUND[dtype] * max(s, 1e-30)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(case=strided_cases(), bias=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
        seed=st.integers(0, 2 ** 16))
 def test_conv_transpose2d_by_phase_matches_torch(case, bias, dtype, seed):
@@ -114,6 +114,16 @@ def test_conv_transpose2d_by_phase_gradcheck(k, stride, padding, output_padding)
     b = lumen.tensor(rng.standard_normal(2), dtype=lumen.float64, requires_grad=True)
     with conv_settings.flags(algorithm="phase"):
         assert gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, stride, padding, output_padding), (x, w, b))
+
+
+def test_conv_transpose2d_by_phase_gradgradcheck():
+    """Double backward: every node of the graph (the transposed convolution, its input and weight gradients
+    and theirs) is a strided convolution run by phase."""
+    rng = np.random.default_rng(4)
+    x = lumen.tensor(rng.standard_normal((1, 2, 3, 3)), dtype=lumen.float64, requires_grad=True)
+    w = lumen.tensor(rng.standard_normal((2, 2, 4, 4)), dtype=lumen.float64, requires_grad=True)
+    with conv_settings.flags(algorithm="phase"):
+        assert gradgradcheck(lambda x, w: F.conv_transpose2d(x, w, None, 2, 1, 1), (x, w))
 
 
 def _chosen(monkeypatch, direction, c, o, hw, k, s, p=0):

@@ -158,7 +158,9 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
     # rows 11-14): F(2x2,3x3) wins from 256 channels on maps of at least 14x14 (by up to 25%); the
     # implicit GEMM wins by 5-10% on large maps with fewer channels; im2col's single long GEMM wins
     # on small maps, with few channels (VGG's conv1_1) and for big kernels on small maps (FCN's fc6),
-    # and ties or wins every backward-filter. F(4x4,3x3) loses to F(2x2) everywhere here.
+    # and ties or wins every backward-filter but those with 512 channels over >= 8x14x14 output pixels,
+    # where F(2x2)'s (K = tiles) wins by ~5-15% (issue 22, NOTES row 20). F(4x4,3x3) loses to F(2x2)
+    # everywhere here.
     # Strided layers (benchmarks/NOTES.md, issue 22): the phase decomposition wins where its sub-kernels
     # waste few taps (every FCN deconvolution, k4/s2: up to 16x on a transposed convolution's forward,
     # 1.0-2.5x on the other two directions); where padding the kernel to a multiple of the stride adds
@@ -171,6 +173,8 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
         padded_taps = -(-kh // sh) * sh * -(-kw // sw) * sw
         return "phase" if padded_taps <= 1.1 * kh * kw else "im2col"
     if "winograd2" in candidates and op != "bwd_filter" and min(c, o) >= 256 and ho * wo >= 14 * 14 and pixels >= 1024:
+        return "winograd2"
+    if "winograd2" in candidates and op == "bwd_filter" and min(c, o) >= 512 and ho * wo >= 14 * 14 and pixels >= 1568:
         return "winograd2"
     if "implicit" in candidates and op != "bwd_filter" and min(c, o) >= 32 and pixels >= 8192:
         return "implicit"
@@ -413,7 +417,11 @@ def _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups)
         gyt = np.ascontiguousarray(gyr.transpose(1, 2, 0, 3)).reshape(groups, og, n * ho * wo)
         return blas.matmul(gyt, cols.transpose(0, 2, 1)).reshape(w_shape)
     xp = _pad(x, padding)
-    gw = np.empty((groups, og, cg * kh * kw), x.dtype)
+    # The transposed product gw^T = cols @ gy^T (C*kh*kw as BLAS's M) ran 1.1-1.4x faster than
+    # gy @ cols^T with up to 256 output channels over many pixels, and up to 2x slower with 512
+    # channels on 14x14-16x16 maps (benchmarks/NOTES.md row 23).
+    transposed = og <= 256 <= cg * kh * kw and n * ho * wo >= 2048
+    gw = np.empty((groups, cg * kh * kw, og) if transposed else (groups, og, cg * kh * kw), x.dtype)
     for k, (n0, n1, r0, r1) in enumerate(_chunks(n, ho, c * kh * kw * wo, x.dtype.itemsize)):
         nb, rb = n1 - n0, r1 - r0
         # Columns as (C, kh, kw, N, rows, Wo): the batch joins the GEMM's K dimension.
@@ -422,6 +430,8 @@ def _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups)
         view = view.transpose(1, 2, 3, 0, 4, 5)
         parallel.over_range(lambda c0, c1: np.copyto(cols[c0:c1], view[c0:c1]), c, cols.size)
         gyt = np.ascontiguousarray(gyr[n0:n1, :, :, r0 * wo:r1 * wo].transpose(1, 2, 0, 3))
-        blas.matmul(gyt.reshape(groups, og, nb * rb * wo),
-                    cols.reshape(groups, cg * kh * kw, nb * rb * wo).transpose(0, 2, 1), out=gw, beta=1.0 if k else 0.0)
-    return gw.reshape(w_shape)
+        gy_k = gyt.reshape(groups, og, nb * rb * wo)
+        cols_k = cols.reshape(groups, cg * kh * kw, nb * rb * wo)
+        a, b = (cols_k, gy_k) if transposed else (gy_k, cols_k)
+        blas.matmul(a, b.transpose(0, 2, 1), out=gw, beta=1.0 if k else 0.0)
+    return np.ascontiguousarray(gw.transpose(0, 2, 1) if transposed else gw).reshape(w_shape)

@@ -1,5 +1,4 @@
-"""Benchmark Lumen's NumPy convolution primitives on VGG16 and AlexNet layer shapes, and the learned
-transposed convolutions of FCN's upsamplings.
+"""Benchmark Lumen's NumPy convolution primitives: VGG16's and AlexNet's layers, FCN's learned deconvolutions.
 
 For every layer: forward, backward-data and backward-filter times (median after
 warm-up), GFLOP/s, the fraction of NumPy's own float32 matmul peak measured in

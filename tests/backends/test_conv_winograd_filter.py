@@ -87,6 +87,17 @@ def test_heuristic_keeps_im2col_for_backward_filter_where_winograd_loses():
     assert pick(1, 64, 64, 224) == "im2col"
 
 
+def test_heuristic_runs_implicit_from_2048_pixels_for_3x3_kernels():
+    # Measured (benchmarks/NOTES.md row 24): the implicit GEMM beats im2col by 20-40% on 64-128
+    # channels at 56x56-64x64 (forward and backward-data); larger kernels keep the 8192-pixel bar.
+    names = ("im2col", "implicit", "winograd2", "winograd4")
+    pick = lambda c, hw, k=3: conv._heuristic(names, 1, c, c, hw, hw, "fwd", False, (k, k))
+    assert pick(64, 56) == pick(128, 64) == "implicit"
+    assert pick(128, 32) == "im2col"
+    assert pick(64, 48, k=5) == "im2col"
+    assert pick(64, 96, k=5) == "implicit"
+
+
 # im2col's changed paths, over both GEMM orientations of the backward-filter (transposed from 2048
 # output pixels with <= 256 channels per group and >= 256 rows of columns) and with bias, groups,
 # strides, dilations and 1x1 kernels in the forward.

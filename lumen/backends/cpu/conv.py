@@ -156,7 +156,8 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
     # A 1x1 unpadded convolution is one GEMM on the input as it lies, which nothing beats.
     # Measured on this 2-core AVX-512 machine with every GEMM on Lumen's threads (benchmarks/NOTES.md,
     # rows 11-14): F(2x2,3x3) wins from 256 channels on maps of at least 14x14 (by up to 25%); the
-    # implicit GEMM wins by 5-10% on large maps with fewer channels; im2col's single long GEMM wins
+    # implicit GEMM wins by 5-10% on large maps with fewer channels (20-40% on 64-128 channels at
+    # 56x56-64x64, issue 22, NOTES row 24); im2col's single long GEMM wins
     # on small maps, with few channels (VGG's conv1_1) and for big kernels on small maps (FCN's fc6),
     # and ties or wins every backward-filter but those with 512 channels over >= 8x14x14 output pixels,
     # where F(2x2)'s (K = tiles) wins by ~5-15% (issue 22, NOTES row 20). F(4x4,3x3) loses to F(2x2)
@@ -176,7 +177,8 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
         return "winograd2"
     if "winograd2" in candidates and op == "bwd_filter" and min(c, o) >= 512 and ho * wo >= 14 * 14 and pixels >= 1568:
         return "winograd2"
-    if "implicit" in candidates and op != "bwd_filter" and min(c, o) >= 32 and pixels >= 8192:
+    if "implicit" in candidates and op != "bwd_filter" and min(c, o) >= 32 and \
+            pixels >= (2048 if np.prod(kernel) <= 9 else 8192):
         return "implicit"
     return "im2col"
 

@@ -92,6 +92,8 @@ def placed(d):
     """A context manager inside which new backend arrays and kernel launches land on device ``d``: CUDA's
     current device becomes ``d``'s (restored on exit; a RuntimeError for an index past the device count);
     nothing changes for the CPU."""
+    if d is CPU:  # the hot path: every op on a CPU tensor asks
+        return _ANYWHERE
     dev = as_device(d)
     backend = sys.modules.get("lumen.backends.cuda") if dev.type == "cuda" else None
     # Before the CUDA backend is imported no CUDA array exists to place (the creation functions get the backend,

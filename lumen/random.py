@@ -19,7 +19,7 @@ import zlib
 import numpy as np  # host bytes of states only
 
 from . import backends, dtypes
-from .device import as_device
+from .device import as_device, placed
 from .tensor import Tensor  # first: lumen.tensor loads the ops it delegates to
 from .autograd.function import Function
 from .ops.arith import broadcast_shapes
@@ -65,7 +65,8 @@ class Generator:
     def manual_seed(self, seed) -> "Generator":
         """Restart from ``seed``; returns this generator."""
         seed = _as_seed(seed, "Generator.manual_seed")
-        self._array_generator = self._random.generator(seed)
+        with placed(self.device):  # a CUDA generator's state lives on the device current when it is made
+            self._array_generator = self._random.generator(seed)
         self._initial_seed = seed
         return self
 

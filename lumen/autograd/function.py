@@ -39,6 +39,7 @@ import os
 import traceback
 import weakref
 
+from ..device import mismatch_error, placed
 from ..dtypes import from_numpy_dtype
 from .anomaly_mode import _state as _anomaly
 from .grad_mode import _state as _grad_mode, is_grad_enabled, no_grad, set_grad_enabled
@@ -160,8 +161,7 @@ class Function(Node):
             if dev is None:
                 backend, dev = x._backend, x._device
             elif x._device is not dev and x._device != dev:
-                shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in inputs if t is not None)
-                raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {shapes}")
+                raise mismatch_error(dev, x._device)
             needs.append(x._requires_grad)
             arrays.append(x._data)
         if dev is None:
@@ -170,7 +170,11 @@ class Function(Node):
         requires_grad = True in needs
         if requires_grad:
             node.needs_input_grad = tuple(needs)
-        raw = node.forward(*arrays)
+        if dev.type == "cuda":  # CuPy works on its current device, not on the arrays' device
+            with placed(dev):
+                raw = node.forward(*arrays)
+        else:
+            raw = node.forward(*arrays)
         single = not isinstance(raw, tuple)
         raw = (raw,) if single else raw
 
@@ -704,7 +708,12 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             if node._freed:
                 raise RuntimeError(_FREED.format(node.name()))
             try:
-                gxs = node.backward(*grads)
+                first = grads[0] if grads[0] is not None else next((g for g in grads if g is not None), None)
+                if first is not None and first._device.type == "cuda":  # CuPy allocates on its current device
+                    with placed(first._device):
+                        gxs = node.backward(*grads)
+                else:
+                    gxs = node.backward(*grads)
             except Exception as error:
                 if node._forward_stack is not None:
                     error.add_note(_forward_traceback(node))
@@ -824,7 +833,8 @@ def _store_leaf_grads(entries, root_arrays, create_graph, own_copy=False):
             leaf.grad = accumulate_grad(leaf.grad, g.detach())
         else:
             g = g.detach()
-            if own_copy or any(g._backend.may_share_memory(g._data, other) for other in stored):
+            if own_copy or any(type(other) is type(g._data) and g._backend.may_share_memory(g._data, other)
+                               for other in stored):
                 g = g.clone()
             stored.append(g._data)
             leaf.grad = g

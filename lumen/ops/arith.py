@@ -6,6 +6,7 @@ import math
 
 from .. import dtypes
 from ..autograd.function import Function
+from ..device import mismatch_error, placed
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 from . import inplace
@@ -281,7 +282,8 @@ def scalar_tensor(ref, value, dtype=None):
         return value
     if dtype is None and (isinstance(value, (bool, int, float)) or getattr(value, "ndim", None) == 0):
         dtype = dtypes.promote([], [ref.dtype], [value])
-    return ref._like(_as_backend_array(ref._backend, value, dtype))
+    with placed(ref._device):
+        return ref._like(_as_backend_array(ref._backend, value, dtype))
 
 
 def _as_backend_array(backend, value, dtype):
@@ -299,17 +301,17 @@ def binary(fn, a, b, reverse=False, true_div=False):
                                groups[1] + ([] if b.ndim else [b.dtype]))
             a, b = a.to(d), b.to(d)
         if a._device is not b._device and a._device != b._device:
-            raise RuntimeError(f"{fn.__name__.lower()}: expected both tensors on one device, got "
-                               f"{tuple(a.shape)} on {a.device} and {tuple(b.shape)} on {b.device}")
+            raise mismatch_error(a.device, b.device)
     elif isinstance(b, (bool, int, float)) or getattr(b, "ndim", None) == 0:
         d = a.dtype
         if d.category < dtypes.scalar_category(b):  # else the tensor's dtype wins (promote's rule)
             d = dtypes.promote([a.dtype] if a.ndim else [], [] if a.ndim else [a.dtype], [b])
             a = a.to(d)
-        try:
-            arr = a._backend.asarray(b, dtype=d.np)
-        except OverflowError:  # uint8_tensor + -1 wraps around, as in PyTorch
-            arr = a._backend.asarray(b).astype(d.np)
+        with placed(a._device):
+            try:
+                arr = a._backend.asarray(b, dtype=d.np)
+            except OverflowError:  # uint8_tensor + -1 wraps around, as in PyTorch
+                arr = a._backend.asarray(b).astype(d.np)
         b = a._like(arr)
     else:
         return binary(fn, a, scalar_tensor(a, b), reverse, true_div)
@@ -396,8 +398,7 @@ def clamp(input, min=None, max=None):
         d = dtypes.promote([t.dtype for t in present if t.ndim], [t.dtype for t in present if not t.ndim])
         for t in present[1:]:
             if t._device != input._device:
-                raise RuntimeError(f"clamp: expected all tensors on one device, got input on {input.device} "
-                                   f"and a bound of shape {tuple(t.shape)} on {t.device}")
+                raise mismatch_error(input.device, t.device)
         try:
             broadcast_shapes(*(t.shape for t in present))
         except ValueError:
@@ -457,8 +458,7 @@ def compare(input, other, ufunc):
     """A comparison or bitwise op (backend ufunc ``ufunc``) of ``input`` and ``other``, broadcast."""
     other = scalar_tensor(input, other)
     if input._device != other._device:
-        raise RuntimeError(f"{ufunc}: expected both tensors on one device, got {input.device} and "
-                           f"{other.device}")
+        raise mismatch_error(input.device, other.device)
     try:
         broadcast_shapes(input.shape, other.shape)
     except ValueError:
@@ -485,8 +485,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         raise RuntimeError(f"isclose: {input.dtype} did not match {other.dtype} (shapes {tuple(input.shape)} "
                            f"and {tuple(other.shape)}); convert one of them")
     if input._device != other._device:
-        raise RuntimeError(f"isclose: expected both tensors on one device, got {input.device} and "
-                           f"{other.device}")
+        raise mismatch_error(input.device, other.device)
     try:
         broadcast_shapes(input.shape, other.shape)
     except ValueError:
@@ -499,8 +498,7 @@ def equal(input, other):
     """True when both have one shape and equal elements (values compared across dtypes), as
     ``torch.equal``."""
     if input._device != other._device:
-        raise RuntimeError(f"equal: expected both tensors on one device, got {input.device} and "
-                           f"{other.device}")
+        raise mismatch_error(input.device, other.device)
     return tuple(input.shape) == tuple(other.shape) and bool(input._backend.array_equal(input._data,
                                                                                          other._data))
 
@@ -660,7 +658,7 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False):
         elements = scalar_tensor(test_elements, elements)
     test = scalar_tensor(elements, test_elements)
     if test._device != elements._device:
-        raise RuntimeError(f"isin: expected both tensors on one device, got {elements.device} and {test.device}")
+        raise mismatch_error(elements.device, test.device)
     array = elements._backend.isin(elements._data, test._data, assume_unique=assume_unique, invert=invert)
     return elements._like(array)
 

@@ -3,23 +3,24 @@ from __future__ import annotations
 
 from .. import backends, dtypes
 from ..autograd.function import Function
-from ..device import as_device
+from ..device import as_device, placed
 from .arith import cast
 
 
 class ToDevice(Function):
     """Moves data between backends; the gradient moves back."""
 
-    def __init__(self, device):
-        self.device = device
+    def __init__(self, device, source_device):
+        self.device, self.source_device = device, source_device
 
     def forward(self, a):
         target = backends.get(self.device.type)
-        self.source, self.out_device = self.backend, self.device
-        return target.asarray(self.backend.to_numpy(a)) if target is not self.backend else a.copy()
+        self.out_device = self.device
+        with placed(self.device):  # the copy lands on the current device
+            return target.asarray(self.backend.to_numpy(a)) if target is not self.backend else a.copy()
 
     def backward(self, g):
-        return g.to(self.source.name)
+        return g.to(self.source_device)
 
 
 def to(tensor, *args, dtype=None, device=None, copy=False):
@@ -38,9 +39,7 @@ def to(tensor, *args, dtype=None, device=None, copy=False):
     if device is not None:
         dev = as_device(device)
         if dev != out._device:
-            if dev.type == "cuda" and dev.index != 0:
-                raise RuntimeError(f"to: device {dev} is not supported yet; Lumen drives cuda:0")
-            out = ToDevice.apply(out, device=dev)
+            out = ToDevice.apply(out, device=dev, source_device=out._device)
     if copy and out is tensor:
         out = out.clone()
     return out

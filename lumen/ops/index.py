@@ -4,6 +4,7 @@ masked_scatter, take/take_along_dim/put, nonzero/argwhere."""
 from __future__ import annotations
 
 from .. import dtypes
+from ..device import placed
 from ..autograd.function import Function
 from .arith import scalar_tensor, sum_to
 from .inplace import out_of_place_then_write, records
@@ -18,7 +19,8 @@ def to_index(tensor, idx):
     if isinstance(idx, Tensor):
         return idx._data
     if isinstance(idx, list):
-        return tensor._backend.asarray(idx)
+        with placed(tensor._device):
+            return tensor._backend.asarray(idx)
     return idx
 
 
@@ -116,7 +118,9 @@ def repeated_positions(backend, counts):
 
 def gather_at(x, index, dim):
     """``x`` gathered along ``dim`` at ``index`` (a backend int64 array of x's ndim)."""
-    return GetItem.apply(x, index=along(x._backend, index, dim))
+    with placed(x._device):
+        where = along(x._backend, index, dim)
+    return GetItem.apply(x, index=where)
 
 
 def one_dim(x, dim, op):
@@ -129,7 +133,8 @@ def one_dim(x, dim, op):
 def _check_bounds(op, index, size, d, low=0):
     """``index`` (a Tensor) within [low, size) along dim ``d``."""
     if index.numel():
-        lo, hi = int(index._data.min()), int(index._data.max())
+        with placed(index._device):
+            lo, hi = int(index._data.min()), int(index._data.max())
         if lo < low or hi >= size:
             bad = lo if lo < low else hi
             raise RuntimeError(f"{op}(): index {bad} is out of bounds for dimension {d} with size {size}")
@@ -226,7 +231,9 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     else:
         part = _src_part(src, index)
     if reduce is None:
-        return IndexPut.apply(input, part, index=along(input._backend, index._data, d))
+        with placed(input._device):
+            where = along(input._backend, index._data, d)
+        return IndexPut.apply(input, part, index=where)
     if reduce not in ("add", "multiply"):
         raise RuntimeError(f"scatter(): reduce must be 'add' or 'multiply', got {reduce!r}")
     if src is not None:
@@ -240,8 +247,9 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
 def scatter_add(input, dim, index, src):
     """``input`` with ``src[i][j]`` added at ``[index[i][j]][j]`` (dim 0), repeated indices summed."""
     d = _check_index("scatter_add", input, dim, index, src)
-    return input + IndexAdd.apply(_src_part(src, index), shape=input.shape,
-                                  index=along(input._backend, index._data, d))
+    with placed(input._device):
+        where = along(input._backend, index._data, d)
+    return input + IndexAdd.apply(_src_part(src, index), shape=input.shape, index=where)
 
 
 class ScatterReduce(Function):
@@ -320,7 +328,9 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     if reduce not in _SCATTER_REDUCTIONS:
         raise RuntimeError(f"scatter_reduce(): reduce must be one of {_SCATTER_REDUCTIONS}, got {reduce!r}")
     d = _check_index("scatter_reduce", input, dim, index, src)
-    return ScatterReduce.apply(input, _src_part(src, index), index=along(input._backend, index._data, d),
+    with placed(input._device):
+        where = along(input._backend, index._data, d)
+    return ScatterReduce.apply(input, _src_part(src, index), index=where,
                                reduce=reduce, include_self=include_self)
 
 
@@ -330,10 +340,11 @@ def _along_dim(op, input, dim, index, int32=True):
         raise RuntimeError(f"{op}(): expected a 1-d int64 index, got {index.dtype} of shape {tuple(index.shape)}")
     d = one_dim(input, dim, op)
     n = input.shape[d] if input.ndim else 1
-    if index.numel() and (int(index._data.min()) < 0 or int(index._data.max()) >= n):
-        raise IndexError(f"{op}(): index out of range: values in [{int(index._data.min())}, "
-                         f"{int(index._data.max())}] for dimension {d} of size {n}")
-    return d, (slice(None),) * d + (index._data.reshape(-1).astype(dtypes.int64.np, copy=False),)
+    with placed(index._device):
+        if index.numel() and (int(index._data.min()) < 0 or int(index._data.max()) >= n):
+            raise IndexError(f"{op}(): index out of range: values in [{int(index._data.min())}, "
+                             f"{int(index._data.max())}] for dimension {d} of size {n}")
+        return d, (slice(None),) * d + (index._data.reshape(-1).astype(dtypes.int64.np, copy=False),)
 
 
 def index_select(input, dim, index):

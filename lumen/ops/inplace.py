@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 
 from .. import dtypes
+from ..device import mismatch_error, placed
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
@@ -109,8 +110,7 @@ def _operand(tensor, other, op):
         from .arith import scalar_tensor
         other = scalar_tensor(tensor, other)
     if other._device != tensor._device:
-        raise RuntimeError(f"{op}: expected both tensors on one device, got {tuple(tensor.shape)} on "
-                           f"{tensor.device} and {tuple(other.shape)} on {other.device}")
+        raise mismatch_error(tensor.device, other.device)
     if other.dtype.category > tensor.dtype.category:
         raise RuntimeError(f"{op}: result type {other.dtype} can't be cast to the desired output type "
                            f"{tensor.dtype} (tensor of shape {tuple(tensor.shape)})")
@@ -155,7 +155,8 @@ def _ufunc_into(tensor, op, run):
     """Run ``run()`` (ufuncs with out= the tensor's array), turning numpy's errors into op errors."""
     check_writable(tensor, op)
     try:
-        run()
+        with placed(tensor._device):  # scratch arrays and the ufuncs' launches on the tensor's device
+            run()
     except TypeError as e:
         raise RuntimeError(f"{op}: result can't be cast to the desired output type {tensor.dtype} "
                            f"(tensor of shape {tuple(tensor.shape)}): {e}") from None

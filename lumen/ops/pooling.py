@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 
 from ..autograd.function import Function
+from ..device import placed
 from ._check import check_4d, check_float
 from .activation import relu
 from .conv import batched, ntuple
@@ -386,7 +387,9 @@ def _adaptive_avg(op, input, output_size, n):
     y = input
     for axis, n_in, n_out in zip(range(2, 2 + n), spatial, out):
         if n_in != n_out:
-            y = AxisGather.apply(y, axis=axis, terms=adaptive_avg_terms(input.backend, n_in, n_out, input.dtype.np))
+            with placed(input._device):
+                terms = adaptive_avg_terms(input.backend, n_in, n_out, input.dtype.np)
+            y = AxisGather.apply(y, axis=axis, terms=terms)
     return _unbatch(unbatched, y)
 
 

@@ -6,6 +6,7 @@ from collections import namedtuple
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
 from .. import dtypes
+from ..device import placed
 from .arith import where
 from .shape import cat, stack
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
@@ -197,8 +198,9 @@ def argmin(x, dim=None, keepdim=False):
 
 def _logical_reduce(x, op, dim, keepdim):
     axes = None if dim is None else normalize_dims(dim, x.ndim, op)
-    out = getattr(x._data, op)(axis=axes, keepdims=keepdim)
-    return x._like(x._backend.asarray(out))
+    with placed(x._device):
+        out = getattr(x._data, op)(axis=axes, keepdims=keepdim)
+        return x._like(x._backend.asarray(out))
 
 
 def all(x, dim=None, keepdim=False):

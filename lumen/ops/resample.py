@@ -14,6 +14,7 @@ import math
 import warnings
 
 from .. import dtypes
+from ..device import placed
 from ..autograd.function import Function
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 from ._check import check_4d, check_float, check_tensor, pair
@@ -284,15 +285,17 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         check_float(input, op)
     y = input
     for axis, n_in, n_out, s in zip(range(2, 2 + n), input.shape[2:], out, scales):
-        if antialias:
-            terms = antialias_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np,
-                                    cubic=mode == "bicubic")
-        elif mode == "bicubic":
-            terms = cubic_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np)
-        elif mode in _INTERPOLATING:
-            terms = linear_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np)
-        else:
-            terms = nearest_terms(input.backend, n_in, n_out, s, exact=mode == "nearest-exact", shortcuts=n == 2)
+        with placed(input._device):  # the index and weight arrays on the input's device
+            if antialias:
+                terms = antialias_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np,
+                                        cubic=mode == "bicubic")
+            elif mode == "bicubic":
+                terms = cubic_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np)
+            elif mode in _INTERPOLATING:
+                terms = linear_terms(input.backend, n_in, n_out, s, bool(align_corners), input.dtype.np)
+            else:
+                terms = nearest_terms(input.backend, n_in, n_out, s, exact=mode == "nearest-exact",
+                                      shortcuts=n == 2)
         y = AxisGather.apply(y, axis=axis, terms=terms)
     return y
 

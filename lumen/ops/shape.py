@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from ..autograd.function import Function
+from ..device import placed
 from .arith import sum_to
 from .index import GetItem, IndexAdd, one_dim, repeated_positions
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
@@ -352,7 +353,8 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
 def _plane_diagonal(input, offset, d1, d2):
     rest = [k for k in range(input.ndim) if k not in (d1, d2)]
     planes = permute(input, rest + [d1, d2])
-    rows, cols = _diagonal_positions(input._backend, input.shape[d1], input.shape[d2], offset)
+    with placed(input._device):
+        rows, cols = _diagonal_positions(input._backend, input.shape[d1], input.shape[d2], offset)
     return GetItem.apply(planes, index=(slice(None),) * len(rest) + (rows, cols))
 
 
@@ -363,7 +365,8 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     if d1 == d2:
         raise RuntimeError(f"diag_embed(): dim1 and dim2 must differ, got {dim1} and {dim2}")
     m = input.shape[-1] + abs(offset)
-    rows, cols = _diagonal_positions(input._backend, m, m, offset)
+    with placed(input._device):
+        rows, cols = _diagonal_positions(input._backend, m, m, offset)
     out = IndexAdd.apply(input, shape=input.shape[:-1] + (m, m), index=(slice(None),) * (nd - 2) + (rows, cols))
     # the two new dims are last: move them to d1 and d2
     source = iter(range(nd - 2))
@@ -375,7 +378,8 @@ def diag(input, diagonal=0):
     """1-d -> the square matrix with ``input`` on its ``diagonal``; 2-d -> that diagonal, 1-d."""
     if input.ndim == 1:
         m = input.shape[0] + abs(diagonal)
-        rows, cols = _diagonal_positions(input._backend, m, m, diagonal)
+        with placed(input._device):
+            rows, cols = _diagonal_positions(input._backend, m, m, diagonal)
         return IndexAdd.apply(input, shape=(m, m), index=(rows, cols))
     if input.ndim == 2:
         return _plane_diagonal(input, diagonal, 0, 1)

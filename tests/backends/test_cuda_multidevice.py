@@ -161,3 +161,109 @@ def test_backend_primitives_run_on_their_arrays_device():
         ref = be.conv2d_forward(*(cupy.asarray(a) for a in (x, w, b)), *geometry)  # copied over to cuda:0
     assert ref.device.id == 0
     np.testing.assert_array_equal(cupy.asnumpy(y), cupy.asnumpy(ref))  # one result on either device
+
+
+# ---- with cuda:0 current, every op on cuda:1 tensors must place itself ----------------------------------------
+def test_copies_between_devices_and_the_cpu():
+    host = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    x = lumen.tensor(host)
+    on1 = [x.to("cuda:1"), x.cuda(1), x.to(lumen.device("cuda", 1)), x.to(lumen.zeros(1, device="cuda:1")),
+           x.to(device="cuda:1", dtype=lumen.float64), lumen.tensor(host, device="cuda:0").to("cuda:1")]
+    assert all(_on(t, 1) for t in on1) and on1[4].dtype is lumen.float64
+    back = on1[0].to("cuda:0")
+    assert _on(back, 0) and _on(back.cuda(1), 1) and _on(on1[0].cuda(), 0)  # .cuda(): the current device
+    for t in (*on1, back):
+        np.testing.assert_array_equal(t.cpu().numpy(), host)
+    assert on1[0].to("cuda:1") is on1[0]  # already there: no copy, as PyTorch
+    lumen.cuda.set_device(1)
+    assert _on(x.cuda(), 1) and _on(x.to("cuda"), 1)
+    count = lumen.cuda.device_count()
+    with pytest.raises(RuntimeError, match=re.escape(f"cuda:{count}: invalid device ordinal; CuPy sees {count}")):
+        x.to(f"cuda:{count}")
+
+
+def test_gradients_flow_back_through_device_copies():
+    x = lumen.tensor([1.0, -2.0, 3.0], device="cuda:0", requires_grad=True)
+    h = lumen.tensor([0.5, 0.25, 2.0], requires_grad=True)
+    y = (x.to("cuda:1") * lumen.tensor([2.0, 3.0, 4.0], device="cuda:1") + h.cuda(1)).to("cpu").sum()
+    y.backward()
+    assert _on(x.grad, 0) and h.grad.device == lumen.device("cpu")
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(h.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_ops_run_on_their_inputs_device():
+    rng = np.random.default_rng(0)
+    x = lumen.tensor(rng.standard_normal((2, 3, 6, 6)), device="cuda:1", requires_grad=True)
+    w = lumen.tensor(rng.standard_normal((4, 3, 3, 3)), device="cuda:1", requires_grad=True)
+
+    def loss_of(x, w, device):
+        y = nn.functional.max_pool2d(nn.functional.relu(nn.functional.conv2d(x, w, padding=1)), 2)
+        z = (y.flatten(1) @ lumen.ones(36, 5, dtype=lumen.float64, device=device)).exp().mean()
+        return z + nn.functional.cross_entropy(y.flatten(1)[:, :5], lumen.tensor([1, 0], device=device)), y
+
+    loss, y = loss_of(x, w, "cuda:1")
+    loss.backward()
+    assert all(_on(t, 1) for t in (y, loss, x.grad, w.grad)) and lumen.cuda.current_device() == 0
+    ref_x, ref_w = (lumen.tensor(t.detach().cpu().numpy(), requires_grad=True) for t in (x, w))
+    ref, _ = loss_of(ref_x, ref_w, "cpu")
+    ref.backward()
+    np.testing.assert_allclose(loss.item(), ref.item(), rtol=1e-12)
+    np.testing.assert_allclose(w.grad.cpu().numpy(), ref_w.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_mixing_devices_in_one_op_is_pytorchs_error():
+    a, b = lumen.ones(2, 2, device="cuda:0"), lumen.ones(2, 2, device="cuda:1")
+    for op in (lambda: a + b, lambda: a * b, lambda: a @ b, lambda: lumen.cat([a, b]), lambda: a.add_(b)):
+        with pytest.raises(RuntimeError, match=MIXED):
+            op()
+
+
+def test_module_to_moves_parameters_and_buffers():
+    for move in (lambda m: m.to("cuda:1"), lambda m: m.cuda(1), lambda m: m.to(lumen.zeros(1, device="cuda:1")),
+                 lambda m: m.to(lumen.device("cuda:1"), lumen.float32)):
+        model = move(_ConvNet())
+        tensors = [*model.parameters(), *model.buffers()]
+        assert len(tensors) == 9 and all(_on(t, 1) for t in tensors)
+    assert model.fc.weight.dtype is lumen.float32 and all(_on(t, 0) for t in model.to("cuda:0").parameters())
+
+
+def test_a_training_step_on_cuda1_with_cuda0_current_matches_the_cpu():
+    lumen.manual_seed(0)
+    cpu_model = _ConvNet()
+    gpu_model = _ConvNet()
+    gpu_model.load_state_dict(cpu_model.state_dict())
+    optimizer = _train(gpu_model.cuda(1), "cuda:1")
+    _train(cpu_model, "cpu")
+    assert lumen.cuda.current_device() == 0
+    _assert_trained_alike(gpu_model, optimizer, cpu_model, 1)
+
+
+def test_each_device_has_its_own_default_generator():
+    lumen.cuda.manual_seed_all(7)
+    draws = [lumen.randn(5, device=f"cuda:{i}") for i in (0, 1)]
+    assert _on(draws[0], 0) and _on(draws[1], 1)
+    np.testing.assert_array_equal(draws[0].cpu().numpy(), draws[1].cpu().numpy())  # one seed, two generators
+    state = lumen.cuda.get_rng_state(1)
+    first = lumen.rand(4, device="cuda:1").cpu().numpy()
+    other = lumen.rand(4, device="cuda:0").cpu().numpy()
+    lumen.cuda.set_rng_state(state, "cuda:1")
+    np.testing.assert_array_equal(lumen.rand(4, device="cuda:1").cpu().numpy(), first)
+    assert not np.array_equal(lumen.rand(4, device="cuda:0").cpu().numpy(), other)  # cuda:0's went on
+    lumen.cuda.set_device(1)
+    lumen.cuda.manual_seed(3)  # the current device's only
+    again = lumen.randn(3, device="cuda:1").cpu().numpy()
+    lumen.cuda.manual_seed(3)
+    np.testing.assert_array_equal(lumen.randn(3, device="cuda:1").cpu().numpy(), again)
+    assert lumen.cuda.initial_seed() == 3 and len(lumen.cuda.get_rng_state_all()) == lumen.cuda.device_count()
+
+
+def test_generators_and_dropout_live_on_their_device():
+    gen = lumen.Generator(device="cuda:1").manual_seed(5)
+    a = lumen.rand(6, device="cuda:1", generator=gen)
+    b = nn.functional.dropout(lumen.ones(64, device="cuda:1"), 0.5)
+    assert _on(a, 1) and _on(b, 1) and set(np.unique(b.cpu().numpy())) <= {0.0, 2.0}
+    np.testing.assert_array_equal(a.cpu().numpy(),
+                                  lumen.rand(6, device="cuda:1", generator=gen.manual_seed(5)).cpu().numpy())
+    with pytest.raises(RuntimeError, match="generator is on cuda:1 but the output is on cuda:0"):
+        lumen.rand(2, device="cuda:0", generator=gen)

@@ -88,7 +88,7 @@ def test_heuristic_keeps_im2col_for_backward_filter_where_winograd_loses():
 
 
 def test_heuristic_runs_implicit_from_2048_pixels_for_3x3_kernels():
-    # Measured (benchmarks/NOTES.md row 24): the implicit GEMM beats im2col by 20-40% on 64-128
+    # Measured (benchmarks/NOTES.md row 26): the implicit GEMM beats im2col by 20-40% on 64-128
     # channels at 56x56-64x64 (forward and backward-data); larger kernels keep the 8192-pixel bar.
     names = ("im2col", "implicit", "winograd2", "winograd4")
     pick = lambda c, hw, k=3: conv._heuristic(names, 1, c, c, hw, hw, "fwd", False, (k, k))

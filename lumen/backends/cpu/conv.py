@@ -157,7 +157,7 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
     # Measured on this 2-core AVX-512 machine with every GEMM on Lumen's threads (benchmarks/NOTES.md,
     # rows 11-14): F(2x2,3x3) wins from 256 channels on maps of at least 14x14 (by up to 25%); the
     # implicit GEMM wins by 5-10% on large maps with fewer channels (20-40% on 64-128 channels at
-    # 56x56-64x64, issue 22, NOTES row 24); im2col's single long GEMM wins
+    # 56x56-64x64, issue 22, NOTES row 26); im2col's single long GEMM wins
     # on small maps, with few channels (VGG's conv1_1) and for big kernels on small maps (FCN's fc6),
     # and ties or wins every backward-filter but those with 512 channels over >= 8x14x14 output pixels,
     # where F(2x2)'s (K = tiles) wins by ~5-15% (issue 22, NOTES row 20). F(4x4,3x3) loses to F(2x2)
@@ -421,7 +421,7 @@ def _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups)
     xp = _pad(x, padding)
     # The transposed product gw^T = cols @ gy^T (C*kh*kw as BLAS's M) ran 1.1-1.4x faster than
     # gy @ cols^T with up to 256 output channels over many pixels, and up to 2x slower with 512
-    # channels on 14x14-16x16 maps (benchmarks/NOTES.md row 23).
+    # channels on 14x14-16x16 maps (benchmarks/NOTES.md row 25).
     transposed = og <= 256 <= cg * kh * kw and n * ho * wo >= 2048
     gw = np.empty((groups, cg * kh * kw, og) if transposed else (groups, og, cg * kh * kw), x.dtype)
     for k, (n0, n1, r0, r1) in enumerate(_chunks(n, ho, c * kh * kw * wo, x.dtype.itemsize)):

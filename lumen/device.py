@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 
 
@@ -99,6 +100,19 @@ def placed(d):
     # Before the CUDA backend is imported no CUDA array exists to place (the creation functions get the backend,
     # and so import it, before they place their arrays).
     return _ANYWHERE if backend is None else backend.device_context(dev.index)
+
+
+def on_input_device(fn):
+    """``fn`` (an op that works on its tensors' arrays outside a Function) run with its first tensor argument's
+    CUDA device current, as every Function's forward and backward are: CuPy works on the current device."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        dev = next((a._device for a in args if hasattr(a, "_device")), CPU)
+        if dev is CPU or dev.type != "cuda":
+            return fn(*args, **kwargs)
+        with placed(dev):
+            return fn(*args, **kwargs)
+    return run
 
 
 def mismatch_error(first, second) -> RuntimeError:

@@ -22,6 +22,9 @@ def pytest_addoption(parser):
     group.addoption("--cuda-emulator", action="store_true",
                     help="run the cuda-marked tests on the CPU, against tests/cuda_emu's CuPy double and kernel "
                          "emulator (not a GPU)")
+    group.addoption("--cuda-emulator-other-device", action="store_true",
+                    help="with --cuda-emulator: tensors made for 'cuda' land on cuda:1 while CuPy's current device "
+                         "stays cuda:0, so every op must place its own work (multi-device placement)")
     group.addoption("--cuda-emulator-order", default=None, metavar="ORDER",
                     help="thread order of emulated launches: forward, reverse or random[:SEED] (default random:0)")
 
@@ -50,6 +53,9 @@ def pytest_configure(config):
 
     sys.path.insert(0, str(DOUBLE))
 
+    if config.getoption("--cuda-emulator-other-device"):
+        import lumen  # noqa: F401  (lumen.device is the class; its module is patched)
+        sys.modules["lumen.device"].current_cuda_index = lambda: 1
     order = config.getoption("--cuda-emulator-order")
     if order is not None:
         runtime.set_thread_order(*runtime._parse_order(order))

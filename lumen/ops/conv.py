@@ -10,6 +10,7 @@ depth taps, 2-d convolutions of depth slices (folded into the batch), so their g
 """
 from __future__ import annotations
 
+from ..device import on_input_device
 from ..autograd.function import Function
 from ._check import check_4d, check_float, check_same, check_tensor, pair
 from .shape import pad
@@ -110,6 +111,7 @@ def bilinear_filter_shape(k):
     return factor, factor - 1 if k % 2 else factor - 0.5
 
 
+@on_input_device
 def _bilinear_band(backend, k, n_in, n_out, stride, padding, dtype):
     """(n_in, n_out) matrix m with m[a, i] = f[i + padding - stride*a] where that tap is in the kernel,
     f the 1-d FCN bilinear filter of size k (``nn.init.bilinear_``'s factor per axis): input row a

@@ -5,7 +5,7 @@ Gradients are dense (PyTorch's ``sparse=False``): rows of the weight that no ind
 from __future__ import annotations
 
 from .. import dtypes
-from ..device import placed
+from ..device import on_input_device
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
 from ..creation import arange
@@ -194,6 +194,7 @@ def _bags(op, input, offsets, include_last_offset):
     return input, bag, starts.shape[0]
 
 
+@on_input_device
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,
                   mode="mean", sparse=False, per_sample_weights=None, include_last_offset=False,
                   padding_idx=None):
@@ -218,14 +219,12 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
             raise ValueError(f"{op}: per_sample_weights of shape {tuple(per_sample_weights.shape)} must have "
                              f"input's shape {tuple(input.shape)}")
     check_tensor(input, "input", op)
-    with placed(input._device):
-        flat, bag, n_bags = _bags(op, input, offsets, include_last_offset)
+    flat, bag, n_bags = _bags(op, input, offsets, include_last_offset)
     rows = embedding(flat, weight, None, max_norm, norm_type, scale_grad_by_freq, sparse)
     b = weight._backend
     padding_idx = _padding_idx(op, padding_idx, weight.shape[0])
     if padding_idx is not None:
-        with placed(flat._device):
-            bag = b.where(flat._data != padding_idx, bag, -1)
+        bag = b.where(flat._data != padding_idx, bag, -1)
     if mode == "max":
         return BagMax.apply(rows, bag=bag, n_bags=n_bags)
     if per_sample_weights is not None:

@@ -4,13 +4,14 @@ masked_scatter, take/take_along_dim/put, nonzero/argwhere."""
 from __future__ import annotations
 
 from .. import dtypes
-from ..device import placed
+from ..device import on_input_device, placed
 from ..autograd.function import Function
 from .arith import scalar_tensor, sum_to
 from .inplace import out_of_place_then_write, records
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
+@on_input_device
 def to_index(tensor, idx):
     """An index expression for ``tensor``'s array: Tensors become their arrays, lists arrays on
     ``tensor``'s device."""
@@ -79,10 +80,12 @@ class IndexPut(Function):
         return ga, gv
 
 
+@on_input_device
 def getitem(tensor, index):
     return GetItem.apply(tensor, index=to_index(tensor, index))
 
 
+@on_input_device
 def setitem(tensor, index, value):
     """``tensor[index] = value`` in place (recorded as ``IndexPut`` under autograd)."""
     index = to_index(tensor, index)
@@ -100,6 +103,7 @@ def setitem(tensor, index, value):
 # Each op is an advanced index expression handed to GetItem (reads), IndexPut (writes) or IndexAdd
 # (accumulation), so their gradients are those three's, to any order.
 
+@on_input_device
 def along(backend, index, dim):
     """The advanced index that reads ``index[i]`` along ``dim`` and ``i`` elsewhere: gather's addressing,
     over the positions of ``index``'s shape."""
@@ -108,6 +112,7 @@ def along(backend, index, dim):
                  for d, n in enumerate(index.shape))
 
 
+@on_input_device
 def repeated_positions(backend, counts):
     """``arange(len(counts))`` with position i repeated ``counts[i]`` times, for a backend int array
     ``counts`` (CuPy's ``repeat`` takes only host counts: this stays on the device)."""
@@ -172,6 +177,7 @@ def _src_part(src, index):
     return GetItem.apply(src, index=tuple(slice(0, n) for n in index.shape))
 
 
+@on_input_device
 def gather(input, dim, index, *, sparse_grad=False):
     """``out[i][j] = input[index[i][j]][j]`` (dim 0), shaped as ``index``. ``sparse_grad`` is accepted
     and means nothing here: the gradient is always a dense tensor."""
@@ -179,6 +185,7 @@ def gather(input, dim, index, *, sparse_grad=False):
     return gather_at(input, index._data, d)
 
 
+@on_input_device
 def take_along_dim(input, indices, dim=None):
     """``gather`` with ``input`` and ``indices`` broadcast against each other outside ``dim`` and negative
     indices counted from the end; without ``dim``, over the flattened input."""
@@ -203,6 +210,7 @@ def take_along_dim(input, indices, dim=None):
     return gather_at(x, idx.astype(dtypes.int64.np, copy=False), d)
 
 
+@on_input_device
 def take(input, index):
     """``input`` read as 1-d at ``index`` (negative counts from the end), shaped as ``index``."""
     n = input.numel()
@@ -214,6 +222,7 @@ def take(input, index):
     return GetItem.apply(input.reshape(-1), index=index._data % n if n else index._data)
 
 
+@on_input_device
 def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     """``input`` with ``src[i][j]`` (or ``value``) written at ``[index[i][j]][j]`` (dim 0). With
     ``reduce="add"``/``"multiply"`` the values are combined instead, as ``scatter_reduce`` with
@@ -244,6 +253,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     return scatter_reduce(input, d, index, part.expand(index.shape), "sum" if reduce == "add" else "prod")
 
 
+@on_input_device
 def scatter_add(input, dim, index, src):
     """``input`` with ``src[i][j]`` added at ``[index[i][j]][j]`` (dim 0), repeated indices summed."""
     d = _check_index("scatter_add", input, dim, index, src)
@@ -321,6 +331,7 @@ class ScatterReduce(Function):
 _SCATTER_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
 
 
+@on_input_device
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     """``input`` with ``src[i][j]`` combined into ``[index[i][j]][j]`` (dim 0) by ``reduce`` ("sum",
     "prod", "mean", "amax", "amin"), ``input``'s own value included unless ``include_self=False``.
@@ -347,6 +358,7 @@ def _along_dim(op, input, dim, index, int32=True):
         return d, (slice(None),) * d + (index._data.reshape(-1).astype(dtypes.int64.np, copy=False),)
 
 
+@on_input_device
 def index_select(input, dim, index):
     _, idx = _along_dim("index_select", input, dim, index)
     return GetItem.apply(input, index=idx)
@@ -361,6 +373,7 @@ def _check_source(op, input, d, index, source):
         raise RuntimeError(f"{op}(): expected source of input's dtype {input.dtype}, got {source.dtype}")
 
 
+@on_input_device
 def index_add(input, dim, index, source, *, alpha=1):
     """``input`` with ``alpha * source`` added at ``index`` along ``dim``, repeated indices summed."""
     d, idx = _along_dim("index_add", input, dim, index)
@@ -368,12 +381,14 @@ def index_add(input, dim, index, source, *, alpha=1):
     return input + IndexAdd.apply(source if alpha == 1 else source * alpha, shape=input.shape, index=idx)
 
 
+@on_input_device
 def index_copy(input, dim, index, source):
     d, idx = _along_dim("index_copy", input, dim, index, int32=False)
     _check_source("index_copy", input, d, index, source)
     return IndexPut.apply(input, source.reshape(source.shape if source.ndim else (1,)), index=idx)
 
 
+@on_input_device
 def index_fill(input, dim, index, value):
     """``input`` with ``value`` (a number or a 0-d tensor, differentiable) at ``index`` along ``dim``."""
     from .arith import where
@@ -394,6 +409,7 @@ def _mask_positions(op, mask, shape):
     return b.nonzero(b.broadcast_to(mask._data, shape))
 
 
+@on_input_device
 def masked_select(input, mask):
     """The elements of ``input`` where ``mask`` (broadcast together) is True, as a 1-d tensor."""
     from .arith import broadcast_shapes
@@ -408,6 +424,7 @@ def masked_select(input, mask):
     return GetItem.apply(input.expand(shape), index=positions)
 
 
+@on_input_device
 def masked_scatter(input, mask, source):
     """``input`` with the True positions of ``mask`` (broadcast to input) filled, in order, from the
     first elements of ``source``."""
@@ -423,6 +440,7 @@ def masked_scatter(input, mask, source):
     return IndexPut.apply(input, source.reshape(-1)[:count], index=positions)
 
 
+@on_input_device
 def nonzero(input, *, as_tuple=False):
     """The indices of the non-zero elements: an (n, ndim) int64 tensor, or with ``as_tuple`` one 1-d
     tensor per dim (a 0-d input counting as 1-d)."""
@@ -433,10 +451,12 @@ def nonzero(input, *, as_tuple=False):
     return input._like(b.argwhere(a).astype(dtypes.int64.np, copy=False))
 
 
+@on_input_device
 def argwhere(input):
     return nonzero(input)
 
 
+@on_input_device
 def index_put(input, indices, values, accumulate=False):
     """``input`` with ``values`` (broadcast) written at ``input[indices]``, or added there (repeated
     positions summed) with ``accumulate=True``."""
@@ -448,10 +468,12 @@ def index_put(input, indices, values, accumulate=False):
     return input + IndexAdd.apply(values.expand(selected), shape=input.shape, index=index)
 
 
+@on_input_device
 def count_nonzero(input, dim=None):
     return (input != 0).sum(dim)
 
 
+@on_input_device
 def put(input, index, source, accumulate=False):
     """``input`` read as 1-d with ``source``'s elements written (or added, ``accumulate=True``) at
     ``index`` (negative counts from the end); shape kept."""

@@ -6,7 +6,7 @@ from collections import namedtuple
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
 from .. import dtypes
-from ..device import placed
+from ..device import on_input_device, placed
 from .arith import where
 from .shape import cat, stack
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
@@ -175,6 +175,7 @@ def min(x, dim=None, keepdim=False):
     return extreme(x, "min", dim, keepdim)
 
 
+@on_input_device
 def argextreme(x, op, dim=None, keepdim=False):
     b = x._backend
     fn = b.argmax if op == "argmax" else b.argmin
@@ -196,6 +197,7 @@ def argmin(x, dim=None, keepdim=False):
     return argextreme(x, "argmin", dim, keepdim)
 
 
+@on_input_device
 def _logical_reduce(x, op, dim, keepdim):
     axes = None if dim is None else normalize_dims(dim, x.ndim, op)
     with placed(x._device):

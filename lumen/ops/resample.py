@@ -14,7 +14,7 @@ import math
 import warnings
 
 from .. import dtypes
-from ..device import placed
+from ..device import on_input_device, placed
 from ..autograd.function import Function
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 from ._check import check_4d, check_float, check_tensor, pair
@@ -386,6 +386,7 @@ def _patch_terms(backend, kernel, dilation, stride, blocks, width):
     return (((rows * width + cols).reshape(-1).astype(dtypes.int64.np), None),)
 
 
+@on_input_device
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """im2col, as ``torch.nn.functional.unfold``: (N, C, H, W) or (C, H, W) -> (N, C*kH*kW, L), the L
     sliding blocks' values, column index c*kH*kW + i*kW + j for channel c and kernel tap (i, j)."""
@@ -406,6 +407,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     return y.squeeze(0) if unbatched else y
 
 
+@on_input_device
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """col2im, as ``torch.nn.functional.fold``: (N, C*kH*kW, L) or (C*kH*kW, L) -> (N, C, H, W) of
     ``output_size``, summing each column into its block's positions (the adjoint of :func:`unfold`)."""

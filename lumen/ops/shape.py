@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ..autograd.function import Function
-from ..device import placed
+from ..device import on_input_device, placed
 from .arith import sum_to
 from .index import GetItem, IndexAdd, one_dim, repeated_positions
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
@@ -282,6 +282,7 @@ class ConstantPad(Function):
 _INDEX_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
+@on_input_device
 def pad(input, pad, mode="constant", value=None):
     """Pad the last ``len(pad) // 2`` dims, as ``torch.nn.functional.pad``.
 
@@ -334,6 +335,7 @@ def pad(input, pad, mode="constant", value=None):
 # Selections are advanced indices through GetItem/IndexAdd (lumen.ops.index), whose gradients are
 # each other's; they return copies where PyTorch's diagonal/unfold return views.
 
+@on_input_device
 def _diagonal_positions(backend, rows, cols, offset):
     """(row, col) index arrays of the ``offset`` diagonal of a rows x cols matrix."""
     n = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
@@ -386,6 +388,7 @@ def diag(input, diagonal=0):
     raise RuntimeError(f"diag(): supports 1-d or 2-d tensors, got shape {tuple(input.shape)}")
 
 
+@on_input_device
 def _triangle(input, diagonal, op, lower):
     if input.ndim < 2:
         raise RuntimeError(f"{op}(): input tensor must have at least 2 dimensions, got shape {tuple(input.shape)}")
@@ -468,6 +471,7 @@ def flipud(input):
     return flip(input, (0,))
 
 
+@on_input_device
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     """Each element (each slice along ``dim``) repeated ``repeats`` times (an int, or a tensor of one
     count per element); without ``dim`` over the flattened input. ``repeat_interleave(counts)`` alone
@@ -501,6 +505,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     return GetItem.apply(x, index=(slice(None),) * d + (positions.astype(dtypes.int64.np, copy=False),))
 
 
+@on_input_device
 def unfold(input, dimension, size, step):
     """Windows of ``size`` every ``step`` along ``dimension``: that dim becomes the window count and a
     last dim of ``size`` is added (a copy; PyTorch's is a view)."""
@@ -709,6 +714,7 @@ def rot90(input, k=1, dims=(0, 1)):
     return input.clone()
 
 
+@on_input_device
 def _triangle_indices(row, col, offset, dtype, device, lower, op):
     """The (2, n) row-major coordinates of the lower (upper) triangle of a row x col matrix."""
     from .. import backends, dtypes
@@ -798,6 +804,7 @@ def cartesian_prod(*tensors):
     return stack([reshape(g, (-1,)) for g in grids], 1)
 
 
+@on_input_device
 def combinations(input, r=2, with_replacement=False):
     """The length-``r`` combinations of a 1-d tensor's elements, one per row (as ``itertools``)."""
     import itertools

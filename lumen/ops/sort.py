@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import dtypes
+from ..device import on_input_device
 from ..autograd.function import Function
 from ._check import check_tensor
 from .index import gather_at, one_dim, repeated_positions
@@ -58,6 +59,7 @@ def _check_nonempty(x, d, op):
         raise IndexError(f"{op}(): cannot select from the empty dimension {d} of shape {tuple(x.shape)}")
 
 
+@on_input_device
 def sort(input, dim=-1, descending=False, *, stable=False):
     """``(values, indices)`` sorted along ``dim``. The sort is always stable: ``stable=False`` lets
     PyTorch pick any order for ties, and input order is one of them."""
@@ -71,10 +73,12 @@ def sort(input, dim=-1, descending=False, *, stable=False):
     return return_types.sort(values, indices)
 
 
+@on_input_device
 def argsort(input, dim=-1, descending=False, *, stable=False):
     return sort(input, dim, descending, stable=stable).indices
 
 
+@on_input_device
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) elements along ``dim`` and their indices, largest first (smallest
     first). The result is sorted whatever ``sorted`` says: PyTorch leaves the order unspecified then."""
@@ -94,6 +98,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     return return_types.topk(values, indices)
 
 
+@on_input_device
 def kthvalue(input, k, dim=-1, keepdim=False):
     """The ``k``-th smallest element along ``dim`` (k counts from 1) and its index."""
     check_tensor(input, "input", "kthvalue")
@@ -157,6 +162,7 @@ def _along(op, input, dim, keepdim, pick, result):
     return _selected(input, pick(input, d), d, keepdim, result)
 
 
+@on_input_device
 def median(input, dim=None, keepdim=False):
     """Without ``dim``: the lower median of all elements (a 0-d tensor), NaN if there is a NaN. With
     ``dim``: ``(values, indices)`` of the lower median along it."""
@@ -189,12 +195,14 @@ def _mode_pick(x, d):
     return pick.reshape(keep_shape)
 
 
+@on_input_device
 def mode(input, dim=-1, keepdim=False):
     """``(values, indices)``: the most frequent value along ``dim`` and the index of its last occurrence."""
     check_tensor(input, "input", "mode")
     return _along("mode", input, dim, keepdim, _mode_pick, return_types.mode)
 
 
+@on_input_device
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     """The distinct elements (or slices along ``dim``), always sorted (``sorted=False`` leaves the order
     to the implementation in PyTorch too), with the inverse indices and counts when asked for.
@@ -222,6 +230,7 @@ def _bincount(b, values, weights, minlength):
     return b.bincount(values, weights=weights, minlength=minlength)
 
 
+@on_input_device
 def bincount(input, weights=None, minlength=0):
     """Counts of each value of a 1-d tensor of non-negative integers (or the sums of ``weights`` there):
     int64 counts; float32 weights give float32 sums, other weights float64, as PyTorch."""
@@ -249,6 +258,7 @@ def bincount(input, weights=None, minlength=0):
     return input._like(out.astype(dtype.np, copy=False))
 
 
+@on_input_device
 def histc(input, bins=100, min=0, max=0):
     """Histogram of ``bins`` equal bins over [min, max] (the data's range when min == max); values
     outside are ignored, ``max`` itself falls in the last bin. Same dtype as input; no gradient."""
@@ -273,6 +283,7 @@ def histc(input, bins=100, min=0, max=0):
     return input._like(out.astype(a.dtype, copy=False))
 
 
+@on_input_device
 def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
     """For each value of ``input`` (a tensor or a number), the index in ``sorted_sequence``'s last dim
     where inserting it keeps the order: before equal elements, or after them with ``right=True``
@@ -301,6 +312,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     return values._like(b.asarray(out).astype((dtypes.int32 if out_int32 else dtypes.int64).np, copy=False))
 
 
+@on_input_device
 def bucketize(input, boundaries, *, out_int32=False, right=False):
     """The bucket of each value of ``input`` among the 1-d sorted ``boundaries`` (``searchsorted``)."""
     if boundaries.ndim != 1:
@@ -317,6 +329,7 @@ def _nanmedian_pick(x, d):
     return b.take_along_axis(order, b.maximum(valid - 1, 0) // 2, axis=d)
 
 
+@on_input_device
 def nanmedian(input, dim=None, keepdim=False):
     """``median`` ignoring NaN (NaN only where every element is NaN)."""
     check_tensor(input, "input", "nanmedian")
@@ -325,6 +338,7 @@ def nanmedian(input, dim=None, keepdim=False):
     return _along("nanmedian", input, dim, keepdim, _nanmedian_pick, return_types.nanmedian)
 
 
+@on_input_device
 def msort(input):
     return sort(input, 0).values
 
@@ -381,17 +395,20 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):
     return out.squeeze(0) if scalar_q else out
 
 
+@on_input_device
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """The ``q``-quantiles (a number or a 1-d tensor, in [0, 1]) along ``dim`` (of all elements without),
     NaN where the row holds a NaN; a tensor ``q`` adds a first dim. Differentiable through the sort."""
     return _quantile("quantile", input, q, dim, keepdim, interpolation, ignore_nan=False)
 
 
+@on_input_device
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """``quantile`` of the non-NaN elements (NaN where a row has none)."""
     return _quantile("nanquantile", input, q, dim, keepdim, interpolation, ignore_nan=True)
 
 
+@on_input_device
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
     """The first element of every run of equal consecutive elements (slices along ``dim``), with the
     inverse indices and run lengths when asked for. Not differentiable, as in PyTorch."""
@@ -455,9 +472,11 @@ def _running_extreme(op, input, dim):
     return getattr(return_types, op)(values, input._like(best.astype(dtypes.int64.np, copy=False)))
 
 
+@on_input_device
 def cummax(input, dim):
     return _running_extreme("cummax", input, dim)
 
 
+@on_input_device
 def cummin(input, dim):
     return _running_extreme("cummin", input, dim)

@@ -34,7 +34,7 @@ def test_defaults_and_reachable_from_lumen():
     code = ("import lumen; c = lumen.backends.conv; "
             "print(c.benchmark, c.deterministic, c.algorithm, c.CPU.names, c.CUDA.names)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split("\n")[0] == ("False False None ('im2col', 'implicit', 'winograd2', 'winograd4') "
+    assert out.split("\n")[0] == ("False False None ('im2col', 'implicit', 'winograd2', 'winograd4', 'phase') "
                                   "('gemm', 'implicit')")
     assert conv.ALGORITHMS == conv_settings.CPU.names
 
@@ -58,8 +58,7 @@ def test_forcing_each_cpu_algorithm_matches_im2col(monkeypatch, algo, padding):
         for r, s, g in zip(ref, scale, got):
             assert g.dtype == dtype and g.shape == r.shape
             assert np.abs(g - r).max() <= bound * s
-    # Winograd has no backward-filter: that one runs by the heuristic (im2col for this small layer).
-    assert ran == [algo, algo, algo if algo == "implicit" else "im2col"] * 2
+    assert ran == [algo] * 6
 
 
 def test_implicit_runs_pointwise_layers_when_forced(monkeypatch):
@@ -77,18 +76,18 @@ def test_implicit_runs_pointwise_layers_when_forced(monkeypatch):
 def test_invalid_or_unrunnable_algorithm_errors():
     x, w, gy = _data(2)
     with pytest.raises(ValueError, match=r"flags: unknown convolution algorithm 'fft'; expected None or one of "
-                                         r"\('im2col', 'implicit', 'winograd2', 'winograd4'\) \(cpu\) or "
+                                         r"\('im2col', 'implicit', 'winograd2', 'winograd4', 'phase'\) \(cpu\) or "
                                          r"\('gemm', 'implicit'\) \(cuda\)"):
         with conv_settings.flags(algorithm="fft"):
             pass
     assert conv_settings.algorithm is None
     conv_settings.algorithm = "gemm"  # a CUDA name, set directly: checked when a CPU convolution runs
     with pytest.raises(ValueError, match=r"conv2d_forward on cpu: unknown cpu convolution algorithm 'gemm'.*"
-                                         r"\('im2col', 'implicit', 'winograd2', 'winograd4'\)"):
+                                         r"\('im2col', 'implicit', 'winograd2', 'winograd4', 'phase'\)"):
         conv.conv2d_forward(x, w, None, *ARGS)
     conv_settings.algorithm = "implicit"
     with pytest.raises(ValueError, match=r"conv2d_backward_filter on cpu: the forced algorithm 'implicit' cannot "
-                                         r"run input \(2, 5, 9, 8\).*stride=\(2, 2\).*the ones that can: \('im2col',\)"):
+                                         r"run input \(2, 5, 9, 8\).*stride=\(2, 2\).*the ones that can: \('im2col', 'phase'\)"):
         conv.conv2d_backward_filter(x, gy[:, :, ::2, ::2], w.shape, (2, 2), (1, 1), (1, 1), 1)
 
 

@@ -305,7 +305,7 @@ def render_transposed(layers, medians, load, peak, rounds, cpu_time=False):
 def conv_stack_memory(with_torch):
     """Peak memory of one VGG16 conv-stack training step (batch 1, 224x224), each library in a child
     process (benchmarks/models.py measures resident memory from after building the net)."""
-    from models import _child
+    from benchmarks.models import _child
     libs = ("lumen", "torch") if with_torch else ("lumen",)
     peaks = {lib: _child("vgg16_convs", lib, "fwd+bwd", 1, 2) for lib in libs}
     cells = ", ".join(f"{lib} {r['peak_mib']:.0f} MiB peak ({r['peak_mib'] - r['weights_mib']:.0f} MiB above the "

@@ -223,12 +223,18 @@ class FCN(nn.Module):
                   width=model.width, upsampling=model.upsampling if upsampling is None else upsampling,
                   in_channels=model.in_channels)
         new.backbone_name = model.backbone_name
-        ref = next(model.parameters())
-        new.to(device=ref.device, dtype=ref.dtype)
-        mine = new.state_dict()
-        new.load_state_dict({k: v for k, v in model.state_dict().items() if k in mine}, strict=False)
-        new.train(model.training)
-        return new
+        return carry_weights(new, model)
+
+
+def carry_weights(new: nn.Module, trained: nn.Module) -> nn.Module:
+    """``new`` moved to ``trained``'s device and dtype, given every weight of ``trained`` whose key it has, and
+    put in its training mode: how staged training carries one stage into the next."""
+    ref = next(trained.parameters())
+    new.to(device=ref.device, dtype=ref.dtype)
+    mine = new.state_dict()
+    new.load_state_dict({k: v for k, v in trained.state_dict().items() if k in mine}, strict=False)
+    new.train(trained.training)
+    return new
 
 
 def _heads(num_classes, name) -> dict[str, int]:

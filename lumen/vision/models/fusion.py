@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import lumen
 from lumen import nn
-from lumen.vision.models.fcn import CONSTRUCTORS, FCN8s, FCN8sAtOnce, FCN16s, FCN32s
+from lumen.vision.models.fcn import CONSTRUCTORS, FCN8s, FCN8sAtOnce, FCN16s, FCN32s, carry_weights
 
 __all__ = ["LateFusionFCN"]
 
@@ -104,14 +104,8 @@ class LateFusionFCN(nn.Module):
                 or order.index(arch) != order.index(fused.arch) + 1:
             raise ValueError(f"LateFusionFCN.from_fusion: expected a fusion one stride coarser than {arch!r} "
                              f"(fcn32s -> fcn16s -> fcn8s), got {getattr(fused, 'arch', type(fused).__name__)!r}")
-        finer = cls(arch, fused.num_classes, fused.modalities, fused.weights, fused.backbone_name, fused.width,
-                    fused.upsampling)
-        ref = next(fused.parameters())
-        finer.to(device=ref.device, dtype=ref.dtype)
-        mine = finer.state_dict()
-        finer.load_state_dict({k: v for k, v in fused.state_dict().items() if k in mine}, strict=False)
-        finer.train(fused.training)
-        return finer
+        return carry_weights(cls(arch, fused.num_classes, fused.modalities, fused.weights, fused.backbone_name,
+                                 fused.width, fused.upsampling), fused)
 
     def trainable_parameters(self):
         """The parameters an optimiser should see (fixed deconvolutions left out)."""

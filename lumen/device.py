@@ -107,7 +107,9 @@ def on_input_device(fn):
     CUDA device current, as every Function's forward and backward are: CuPy works on the current device."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        dev = next((a._device for a in args if hasattr(a, "_device")), CPU)
+        dev = getattr(args[0], "_device", None) if args else None
+        if dev is None:
+            dev = next((a._device for a in args if hasattr(a, "_device")), CPU)
         if dev is CPU or dev.type != "cuda":
             return fn(*args, **kwargs)
         with placed(dev):

@@ -111,7 +111,6 @@ def bilinear_filter_shape(k):
     return factor, factor - 1 if k % 2 else factor - 0.5
 
 
-@on_input_device
 def _bilinear_band(backend, k, n_in, n_out, stride, padding, dtype):
     """(n_in, n_out) matrix m with m[a, i] = f[i + padding - stride*a] where that tap is in the kernel,
     f the 1-d FCN bilinear filter of size k (``nn.init.bilinear_``'s factor per axis): input row a
@@ -122,6 +121,7 @@ def _bilinear_band(backend, k, n_in, n_out, stride, padding, dtype):
     return backend.where((t >= 0) & (t < k), f, 0).astype(dtype)
 
 
+@on_input_device  # its band matrices are made on the input's device
 def bilinear_upsample2d(input, kernel_size, stride=1, padding=0, output_padding=0, bias=None):
     """``conv_transpose2d`` with a fixed bilinear weight (``nn.init.bilinear_``: each channel upsampled on
     its own by the FCN kernel), computed as two banded GEMMs per plane instead of a dense deconvolution.

@@ -11,7 +11,6 @@ from .inplace import out_of_place_then_write, records
 from ..tensor import Tensor  # defined before lumen.tensor imports the ops
 
 
-@on_input_device
 def to_index(tensor, idx):
     """An index expression for ``tensor``'s array: Tensors become their arrays, lists arrays on
     ``tensor``'s device."""
@@ -103,7 +102,6 @@ def setitem(tensor, index, value):
 # Each op is an advanced index expression handed to GetItem (reads), IndexPut (writes) or IndexAdd
 # (accumulation), so their gradients are those three's, to any order.
 
-@on_input_device
 def along(backend, index, dim):
     """The advanced index that reads ``index[i]`` along ``dim`` and ``i`` elsewhere: gather's addressing,
     over the positions of ``index``'s shape."""
@@ -112,7 +110,6 @@ def along(backend, index, dim):
                  for d, n in enumerate(index.shape))
 
 
-@on_input_device
 def repeated_positions(backend, counts):
     """``arange(len(counts))`` with position i repeated ``counts[i]`` times, for a backend int array
     ``counts`` (CuPy's ``repeat`` takes only host counts: this stays on the device)."""

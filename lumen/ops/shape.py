@@ -335,7 +335,6 @@ def pad(input, pad, mode="constant", value=None):
 # Selections are advanced indices through GetItem/IndexAdd (lumen.ops.index), whose gradients are
 # each other's; they return copies where PyTorch's diagonal/unfold return views.
 
-@on_input_device
 def _diagonal_positions(backend, rows, cols, offset):
     """(row, col) index arrays of the ``offset`` diagonal of a rows x cols matrix."""
     n = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
@@ -714,7 +713,6 @@ def rot90(input, k=1, dims=(0, 1)):
     return input.clone()
 
 
-@on_input_device
 def _triangle_indices(row, col, offset, dtype, device, lower, op):
     """The (2, n) row-major coordinates of the lower (upper) triangle of a row x col matrix."""
     from .. import backends, dtypes
@@ -723,9 +721,10 @@ def _triangle_indices(row, col, offset, dtype, device, lower, op):
         raise RuntimeError(f"{op}(): row and col must be non-negative, got {row} and {col}")
     dev = target_device(device)
     b = backends.get(dev.type)
-    diff = b.arange(col).reshape(1, col) - b.arange(row).reshape(row, 1)
-    rows, cols = b.nonzero(diff <= offset if lower else diff >= offset)
-    out = b.concatenate((rows.reshape(1, -1), cols.reshape(1, -1))).astype(dtypes.as_dtype(dtype).np)
+    with placed(dev):
+        diff = b.arange(col).reshape(1, col) - b.arange(row).reshape(row, 1)
+        rows, cols = b.nonzero(diff <= offset if lower else diff >= offset)
+        out = b.concatenate((rows.reshape(1, -1), cols.reshape(1, -1))).astype(dtypes.as_dtype(dtype).np)
     return Tensor._wrap(out, dev, backend=b)
 
 

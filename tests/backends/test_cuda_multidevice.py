@@ -212,6 +212,17 @@ def test_ops_run_on_their_inputs_device():
     np.testing.assert_allclose(w.grad.cpu().numpy(), ref_w.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+def test_ops_that_make_index_arrays_make_them_on_the_named_device():
+    rows, cols = lumen.tril_indices(4, 3, device="cuda:1"), lumen.triu_indices(3, 4, 1, device="cuda:1")
+    assert _on(rows, 1) and _on(cols, 1)
+    np.testing.assert_array_equal(rows.cpu().numpy(), lumen.tril_indices(4, 3).numpy())
+    x = lumen.rand(1, 2, 5, 4, device="cuda:1")
+    up = nn.ConvTranspose2d(2, 2, 4, stride=2, groups=2, bias=False).fix_bilinear_().to("cuda:1")
+    y = up(x)  # the frozen bilinear path's band matrices
+    assert _on(y, 1) and lumen.cuda.current_device() == 0
+    np.testing.assert_allclose(y.cpu().numpy(), up.cpu()(x.cpu()).numpy(), rtol=1e-6, atol=1e-6)
+
+
 def test_mixing_devices_in_one_op_is_pytorchs_error():
     a, b = lumen.ones(2, 2, device="cuda:0"), lumen.ones(2, 2, device="cuda:1")
     for op in (lambda: a + b, lambda: a * b, lambda: a @ b, lambda: lumen.cat([a, b]), lambda: a.add_(b)):

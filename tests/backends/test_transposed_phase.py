@@ -188,3 +188,23 @@ def test_backward_data_in_sample_chunks(monkeypatch, padding, extra):
     with conv_settings.flags(algorithm="phase"):
         got = conv.conv2d_backward_data(gy, w, x_shape, *args)
     assert got.shape == x_shape and np.abs(got - ref).max() <= 1e-13 * np.abs(ref).max()
+
+
+def test_backward_data_chunks_bound_the_columns_of_many_channels(monkeypatch):
+    # 64 -> 1 channels: the columns over gy (O*uh*uw per phase pixel) outgrow the phase outputs (C*nh*nw)
+    rng = np.random.default_rng(4)
+    gy, w = rng.standard_normal((6, 64, 8, 8)), rng.standard_normal((64, 1, 4, 4))
+    x_shape, stride, padding = (6, 1, 16, 16), (2, 2), (1, 1)
+    asked = []
+
+    def workspace(slot, shape, dtype):
+        asked.append(int(np.prod(shape)) * np.dtype(dtype).itemsize)
+        return np.empty(shape, dtype)
+
+    one_sample_columns = 64 * 2 * 2 * 9 * 9 * 8  # O * uh * uw * jh * jw float64 values
+    monkeypatch.setattr(phase, "_CHUNK_BYTES", 3 * one_sample_columns)
+    got = phase.backward_data(gy, w, x_shape, stride, padding, workspace)
+    assert max(asked) <= 3 * one_sample_columns
+    with conv_settings.flags(algorithm="im2col"):
+        ref = conv.conv2d_backward_data(gy, w, x_shape, stride, padding, (1, 1), 1)
+    assert np.abs(got - ref).max() <= 1e-13 * np.abs(ref).max()

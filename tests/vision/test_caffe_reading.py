@@ -173,3 +173,22 @@ def test_a_caffemodel_in_another_order_than_the_net_loads(tmp_path):
     for i, (w, b) in enumerate(weights):
         np.testing.assert_array_equal(getattr(loaded, f"fc{i}").weight.detach().numpy(), w)
         np.testing.assert_array_equal(getattr(loaded, f"fc{i}").bias.detach().numpy(), b)
+
+
+def test_layers_without_blobs_do_not_read_the_caffemodel_ahead(tmp_path, monkeypatch):
+    net = _inner_products(3, 4)
+    for i in (2, 1):  # fc0, relu0, fc1, relu1, fc2: ReLUs in place, absent from the caffemodel
+        relu = schema.message("LayerParameter")(name=f"relu{i - 1}", type="ReLU", bottom=[f"fc{i - 1}"],
+                                                top=[f"fc{i - 1}"])
+        net.layer.insert(i, relu)
+    fcs = schema.NetParameter()
+    fcs.layer.extend(layer for layer in net.layer if layer.type == "InnerProduct")
+    proto, model = _write(tmp_path, fcs, _weights(3, 4))
+    proto.write_text(text_format.MessageToString(net))
+    from lumen.vision.caffe import net as net_module
+    held, take = [], net_module._BlobReader.take
+    monkeypatch.setattr(net_module._BlobReader, "take",
+                        lambda self, name: (take(self, name), held.append(len(self._ahead)))[0])
+    loaded = caffe.load(proto, model)
+    assert held == [0, 0, 0]  # one take per learned layer, nothing read ahead of it
+    np.testing.assert_array_equal(loaded.fc2.weight.detach().numpy(), _weights(3, 4)[2][0])

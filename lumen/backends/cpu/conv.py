@@ -7,8 +7,8 @@ folds into the GEMM's inner dimension (one GEMM per group, no batch loop).
 Arrays keep their dtype: float32 stays float32, float64 stays float64.
 
 Stride-1 ungrouped convolutions may instead run as an implicit GEMM (``implicit.py``: kh*kw
-shifted GEMMs, no column matrix), and the 3x3 ones (forward and backward-data) as Winograd
-F(2x2,3x3) or F(4x4,3x3) (``winograd.py``); strided ungrouped ones with dilation 1 (a transposed
+shifted GEMMs, no column matrix), and the 3x3 ones as Winograd F(2x2,3x3) or F(4x4,3x3)
+(``winograd.py``, in all three directions); strided ungrouped ones with dilation 1 (a transposed
 convolution's forward is their backward-data) as one stride-1 convolution over the input's
 stride phases (``phase.py``). Which one runs is set by ``lumen.backends.conv``
 (``benchmark``, ``deterministic``, ``algorithm``: a heuristic per layer shape, timing, or one
@@ -299,7 +299,8 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
                          f"allows with weight {tuple(w.shape)}, stride={tuple(stride)}, "
                          f"padding={tuple(padding)}, dilation={tuple(dilation)}")
     # Stride 1 with no output_padding: the input gradient is the forward convolution of gy with
-    # the flipped, transposed kernel, padded by d(k-1) - p, which every algorithm can run.
+    # the flipped, transposed kernel, padded by d(k-1) - p, which every algorithm can run; a strided
+    # one is also open to the phase split (which handles output_padding itself).
     full = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
     if (ho, wo) == (h + 2 * ph - dh * (kh - 1), wd + 2 * pw - dw * (kw - 1)) or stride != (1, 1):
         candidates = _algorithms(gy.dtype, w.shape, stride, dilation, groups)

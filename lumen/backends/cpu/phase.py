@@ -109,8 +109,9 @@ def backward_data(gy, w, x_shape, stride, padding, workspace):
     w (O, C, kh, kw) -> (N, C, H, W) = x_shape; rows and columns no window reaches are zero.
 
     workspace(slot, shape, dtype) -> a reusable uninitialised array. Samples are taken in chunks whose
-    phase outputs fit _CHUNK_BYTES, so the temporaries stay bounded whatever the batch."""
-    n, c, h, wd = x_shape
+    temporaries (the columns over gy, its padded grid, the phase outputs and their padded interleaving) fit
+    _CHUNK_BYTES, so they stay bounded whatever the batch."""
+    n, c = x_shape[:2]
     o, _, kh, kw = w.shape
     _, _, ho, wo = gy.shape
     (uh, uw), (nh, nw) = _taps((kh, kw), stride)
@@ -119,7 +120,9 @@ def backward_data(gy, w, x_shape, stride, padding, workspace):
     flipped = _sub_kernels(w, stride)[:, :, ::-1, :, ::-1].transpose(0, 2, 4, 1, 3, 5)
     taps = np.ascontiguousarray(flipped).reshape(o * uh * uw, c * nh * nw)
     gx = np.empty(x_shape, gy.dtype)
-    step = max(1, _CHUNK_BYTES // max(1, c * nh * nw * jh * jw * gy.itemsize))
+    per_sample = (o * uh * uw * jh * jw + o * (jh + uh - 1) * (jw + uw - 1)
+                  + 2 * c * nh * nw * jh * jw) * gy.itemsize
+    step = max(1, _CHUNK_BYTES // max(1, per_sample))
     for n0 in range(0, n, step):
         _backward_data_chunk(gy[n0:n0 + step], taps, gx[n0:n0 + step], stride, padding, (uh, uw), (nh, nw),
                              workspace)

@@ -561,6 +561,8 @@ _BUILDERS = {
 
 #: The layer types ``build`` supports besides the data layers.
 LAYER_TYPES = tuple(_BUILDERS)
+#: The ones whose modules take a caffemodel's blobs (the others have none to take).
+LEARNED_TYPES = frozenset({"Convolution", "Deconvolution", "InnerProduct", "Scale", "Bias", "BatchNorm"})
 
 # (bottoms, tops) each type takes: (min, max), max None for any number.
 _ARITY = {"Eltwise": ((2, None), (1, 1)), "Concat": ((1, None), (1, 1)), "Crop": ((2, 2), (1, 1)),

@@ -248,8 +248,8 @@ class _BlobReader:
     def rest(self):
         """Yield (name, blobs) of the layers not taken, in the file's order (later layers of a name
         already taken: Caffe copies every layer it finds, so the last of a name wins)."""
-        while self._ahead:
-            yield self._ahead.popitem()
+        for name in list(self._ahead):
+            yield name, self._ahead.pop(name)
         for name, _, blobs in self._stream:
             yield name, blobs
 
@@ -504,7 +504,7 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
     where = f"caffe: {prototxt}"
     layers = _placed_v1_crops([layer for layer in _layers(net_param, where) if _included(layer, _PHASES[phase])])
     inputs = _net_inputs(net_param, layers, where)
-    trained = _BlobReader(caffemodel, {layer.name for layer in layers if layer.type not in L.DATA_LAYERS})
+    trained = _BlobReader(caffemodel, {layer.name for layer in layers if layer.type in L.LEARNED_TYPES})
     env = _dry_inputs(inputs)
     steps, names, built, missing = [], set(), {}, []
     known = {name for name, _ in inputs}
@@ -514,7 +514,7 @@ def load(prototxt, caffemodel=None, phase: str = "TEST", strict: bool = True) ->
         if _module_name(layer.name) in names:
             raise CaffeFormatError(f"{where}: two layers are named {layer.name!r}")
         names.add(_module_name(layer.name))
-        blobs = trained.take(layer.name)
+        blobs = trained.take(layer.name) if layer.type in L.LEARNED_TYPES else None  # else it would read ahead
         unknown = [b for b in layer.bottom if b not in known]
         if unknown:
             raise CaffeFormatError(f"{where}: layer {layer.name!r} reads blob(s) {unknown} that no earlier "

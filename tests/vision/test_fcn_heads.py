@@ -124,3 +124,14 @@ def test_a_fusion_upgraded_to_16s_keeps_its_layers_and_is_the_sum_of_the_single_
     assert lumen.allclose(fused16(xc, xh), expected, atol=1e-5)
     with pytest.raises(ValueError, match="one stride coarser than 'fcn8s'"):
         LateFusionFCN.from_fusion(fused32, "fcn8s")
+
+
+def test_fusions_keep_their_nets_dropout_and_frozen_layers():
+    color, hha = (fcn.fcn32s(6, width=W, dropout=0.25) for _ in range(2))
+    color.conv1_1.weight.requires_grad_(False)
+    fused = LateFusionFCN.from_nets({"color": color, "hha": hha})
+    sixteen = LateFusionFCN.from_fusion(fused, "fcn16s")
+    for net in (fused, sixteen):
+        assert not net.conv1_1color.weight.requires_grad and net.conv1_1hha.weight.requires_grad
+        assert net.drop6color.p == net.drop7hha.p == 0.25
+    assert fused.conv1_1color is not color.conv1_1  # copies: training the fusion leaves the single nets alone

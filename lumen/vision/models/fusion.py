@@ -11,9 +11,11 @@ nets' scores.
 """
 from __future__ import annotations
 
+import copy
+
 import lumen
 from lumen import nn
-from lumen.vision.models.fcn import CONSTRUCTORS, FCN8s, FCN8sAtOnce, FCN16s, FCN32s, carry_weights
+from lumen.vision.models.fcn import CONSTRUCTORS, FCN8s, FCN8sAtOnce, FCN16s, FCN32s
 
 __all__ = ["LateFusionFCN"]
 
@@ -46,13 +48,19 @@ class LateFusionFCN(nn.Module):
                              f"{modalities!r}")
         if not isinstance(num_classes, int):
             raise ValueError(f"LateFusionFCN: num_classes must be an int (one head), got {num_classes!r}")
-        weights = tuple(float(w) for w in (weights if weights is not None else [1 / len(modalities)] * len(modalities)))
-        if len(weights) != len(modalities):
-            raise ValueError(f"LateFusionFCN: {len(weights)} weights for {len(modalities)} modalities")
-        self.arch, self.num_classes, self.modalities, self.weights = arch, num_classes, modalities, weights
-        self.backbone_name, self.width, self.upsampling = backbone, width, upsampling
-        nets = {m: CONSTRUCTORS[arch](num_classes, backbone, width, upsampling, None, dropout, channels)
-                for m, channels in modalities.items()}
+        self._register(arch, weights, {m: CONSTRUCTORS[arch](num_classes, backbone, width, upsampling, None, dropout,
+                                                             channels) for m, channels in modalities.items()})
+
+    def _register(self, arch, weights, nets):
+        """Take ``nets`` {modality: FCN} as this fusion's: their layers registered under the reference's
+        names, the first net's upsamplings shared by all; ``weights`` None: equal, summing to 1."""
+        weights = tuple(float(w) for w in (weights if weights is not None else [1 / len(nets)] * len(nets)))
+        if len(weights) != len(nets):
+            raise ValueError(f"LateFusionFCN: {len(weights)} weights for {len(nets)} modalities")
+        first = next(iter(nets.values()))
+        self.arch, self.num_classes, self.weights = arch, first.num_classes, weights
+        self.modalities = {m: net.in_channels for m, net in nets.items()}
+        self.backbone_name, self.width, self.upsampling = first.backbone_name, first.width, first.upsampling
         shared = {}
         for modality, net in nets.items():
             for name, layer in list(net.named_children()):
@@ -70,7 +78,8 @@ class LateFusionFCN(nn.Module):
     @classmethod
     def from_nets(cls, nets: dict, weights=None) -> "LateFusionFCN":
         """A fusion of trained single-modality nets {modality: FCN} (the reference's RGB-HHA starts from
-        its trained RGB and HHA nets): trunks and scorers copied, the upsamplings from the first net."""
+        its trained RGB and HHA nets): copies of their trunks and scorers (dropout and frozen flags
+        included), the upsamplings from the first net."""
         first = next(iter(nets.values()))
         arch = _ARCHS.get(type(first))
         if arch is None or any(type(n) is not type(first) or n.num_classes != first.num_classes
@@ -78,34 +87,29 @@ class LateFusionFCN(nn.Module):
                                for n in nets.values()):
             raise TypeError("LateFusionFCN.from_nets: the nets must be FCNs of one kind, class count, backbone "
                             f"and width, got {[repr(n).splitlines()[0] for n in nets.values()]}")
-        fused = cls(arch, first.num_classes, {m: n.in_channels for m, n in nets.items()}, weights,
-                    first.backbone_name, first.width, first.upsampling)
-        ref = next(first.parameters())
-        fused.to(device=ref.device, dtype=ref.dtype)
-        state = {}
-        for modality, net in nets.items():
-            for key, value in net.state_dict().items():
-                layer, rest = key.split(".", 1)
-                if isinstance(getattr(net, layer), nn.ConvTranspose2d):
-                    state.setdefault(key, value)
-                else:
-                    state[f"{layer}{modality}.{rest}"] = value
-        fused.load_state_dict(state)
-        fused.train(first.training)
-        return fused
+        return cls._of_nets(arch, weights, {m: copy.deepcopy(n) for m, n in nets.items()})
+
+    @classmethod
+    def _of_nets(cls, arch, weights, nets):
+        """A fusion made of ``nets`` themselves (their layers, dropout, frozen flags, device and dtype kept)."""
+        fused = cls.__new__(cls)
+        nn.Module.__init__(fused)
+        fused._register(arch, weights, nets)
+        return fused.train(next(iter(nets.values())).training)
 
     @classmethod
     def from_fusion(cls, fused: "LateFusionFCN", arch: str) -> "LateFusionFCN":
         """A finer-stride fusion carrying a trained one forward, as the paper upgrades its FCN-32s RGB-HHA to
-        FCN-16s: trunks, scorers and shared upsamplings copied, each modality's new skip scorer zero (so the
-        fused scores start unmodified), the new upsamplings bilinear."""
+        FCN-16s: each modality's net carried forward as ``FCN16s.from_fcn32s`` does (its trunk copied with
+        its dropout and frozen flags, its new skip scorer zero so the fused scores start unmodified, the
+        new upsamplings bilinear)."""
         order = ("fcn32s", "fcn16s", "fcn8s")
         if not isinstance(fused, LateFusionFCN) or arch not in order or fused.arch not in order \
                 or order.index(arch) != order.index(fused.arch) + 1:
             raise ValueError(f"LateFusionFCN.from_fusion: expected a fusion one stride coarser than {arch!r} "
                              f"(fcn32s -> fcn16s -> fcn8s), got {getattr(fused, 'arch', type(fused).__name__)!r}")
-        return carry_weights(cls(arch, fused.num_classes, fused.modalities, fused.weights, fused.backbone_name,
-                                 fused.width, fused.upsampling), fused)
+        upgrade = FCN16s.from_fcn32s if arch == "fcn16s" else FCN8s.from_fcn16s
+        return cls._of_nets(arch, fused.weights, {m: upgrade(net) for m, net in fused.nets.items()})
 
     def trainable_parameters(self):
         """The parameters an optimiser should see (fixed deconvolutions left out)."""

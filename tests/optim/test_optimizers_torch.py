@@ -8,6 +8,7 @@ import pytest
 import lumen
 import lumen.nn  # noqa: F401  (lumen.nn.Parameter below)
 from lumen import optim
+from tests.optim._torch_runs import assert_runs_match
 
 torch = pytest.importorskip("torch")
 
@@ -74,16 +75,7 @@ def test_trajectory_matches_torch(name, kw, dtype, tol):
     values = _values(dtype)
     ours, opt, _ = _trajectory("lumen", name, values, kw)
     theirs, topt, _ = _trajectory("torch", name, values, kw)
-    for step, (xs, ys) in enumerate(zip(ours, theirs)):
-        for x, y in zip(xs, ys):
-            assert x.dtype == y.dtype
-            np.testing.assert_allclose(x, y, rtol=tol, atol=tol, err_msg=f"{name} {kw} step {step}")
-    assert opt.defaults == topt.defaults
-    assert opt.state_dict()["param_groups"] == topt.state_dict()["param_groups"]
-    ours_state, theirs_state = opt.state_dict()["state"], topt.state_dict()["state"]
-    assert sorted(ours_state) == sorted(theirs_state)
-    for i in theirs_state:
-        assert sorted(ours_state[i]) == sorted(theirs_state[i])
+    assert_runs_match(ours, theirs, opt, topt, f"{name} {kw}", tol)
 
 
 def _resumed(lib, name, kw, values, head=6, tail=6):

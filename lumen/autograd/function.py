@@ -71,6 +71,11 @@ class Node:
     _tensor_hooks = None  # output index -> {handle id: hook}, from Tensor.register_hook on non-leaves
     _retained = None  # output index -> weakref to the tensor whose retain_grad() keeps its gradient
     _forward_stack = None  # where the forward ran, recorded while anomaly detection is on
+    # True for ops whose backward is written only in the operators that backend arrays share with Tensors
+    # (and ``sum_to``): with no graph to record, run_backward runs it on the arrays, its saved tensors read
+    # as arrays, so each term costs a backend call instead of an op's dispatch.
+    backward_on_arrays = False
+    _on_arrays = False
 
     def _check_version(self, counter, version, what):
         if counter.value != version:
@@ -148,13 +153,18 @@ class Function(Node):
     def apply(cls, *inputs, **params):
         Tensor = _Tensor or _tensor_class()
         node = cls(**params) if params else cls()
+        recording = getattr(_grad_mode, "enabled", True)  # is_grad_enabled(), inlined
         dev = None
         requires_grad = False
-        arrays, needs = [], []
+        arrays, needs, edges, meta = [], [], [], []
+        generation = 0
+        # One pass over the inputs: their arrays, and what the graph needs of them should the output require grad.
         for x in inputs:
             if x is None:
                 arrays.append(None)
                 needs.append(False)
+                edges.append(None)
+                meta.append(None)
                 continue
             if not isinstance(x, Tensor):
                 raise TypeError(f"{cls.__name__}: inputs must be Tensors or None, got {type(x).__name__}")
@@ -162,12 +172,25 @@ class Function(Node):
                 backend, dev = x._backend, x._device
             elif x._device is not dev and x._device != dev:
                 raise mismatch_error(dev, x._device)
-            needs.append(x._requires_grad)
-            arrays.append(x._data)
+            data = x._data
+            arrays.append(data)
+            if x._requires_grad and recording:
+                requires_grad = True
+                needs.append(True)
+                fn = x.grad_fn
+                if fn is None:
+                    edges.append((None, x))
+                else:
+                    edges.append((fn, x._output_index))
+                    if fn.generation > generation:
+                        generation = fn.generation
+            else:
+                needs.append(False)
+                edges.append(None)
+            meta.append((data.shape, data.dtype))
         if dev is None:
             raise TypeError(f"{cls.__name__}: needs at least one Tensor input")
         node.backend = backend
-        requires_grad = True in needs
         if requires_grad:
             node.needs_input_grad = tuple(needs)
         if dev.type == "cuda":  # CuPy works on its current device, not on the arrays' device
@@ -187,19 +210,7 @@ class Function(Node):
         if cls.inplace:
             counter = inputs[0]._version_counter
             counter.value += 1
-        if requires_grad and getattr(_grad_mode, "enabled", True):  # is_grad_enabled(), inlined
-            edges, meta, generation = [], [], 0
-            for x in inputs:
-                if x is None:
-                    edges.append(None)
-                    meta.append(None)
-                    continue
-                fn = x.grad_fn
-                if fn is not None and fn.generation > generation:
-                    generation = fn.generation
-                edges.append(None if not x._requires_grad else (fn, x._output_index) if fn is not None
-                             else (None, x))
-                meta.append((x._data.shape, x._data.dtype))
+        if requires_grad:
             node.next = tuple(edges)
             node.input_meta = tuple(meta)
             node.generation = generation + 1
@@ -271,7 +282,7 @@ class Function(Node):
                 continue
             tensor, counter, version = entry
             self._check_version(counter, version, f"input of shape {tuple(tensor.shape)}")
-            out.append(tensor)
+            out.append(tensor._data if self._on_arrays else tensor)
         return tuple(out)
 
     @property
@@ -283,9 +294,23 @@ class Function(Node):
         out = []
         for i, (array, counter, version) in zip(self._save_out, self._saved_out):
             self._check_version(counter, version, f"output of shape {array.shape}")
-            out.append(Tensor._wrap(array, None, grad_fn=self, output_index=i,
-                                    version_counter=counter, backend=self.backend))
+            out.append(array if self._on_arrays else Tensor._wrap(array, None, grad_fn=self, output_index=i,
+                                                                  version_counter=counter, backend=self.backend))
         return tuple(out)
+
+    def _backward_of_arrays(self, *grads):
+        """``backward`` run on the gradients' arrays (``backward_on_arrays``), its results wrapped as Tensors."""
+        like = next(g for g in grads if g is not None)
+        self._on_arrays = True
+        try:
+            raw = self.backward(*(None if g is None else g._data for g in grads))
+        finally:
+            self._on_arrays = False
+        backend, dev = self.backend, like._device
+        # arithmetic on 0-d arrays gives NumPy scalars: back to arrays
+        return tuple(None if r is None else like._wrap(r if backend.owns(r) else backend.asarray(r), dev,
+                                                       backend=backend)
+                     for r in (raw if isinstance(raw, tuple) else (raw,)))
 
     def _release(self):
         # Like PyTorch, only a node that saved tensors refuses a second backward.
@@ -639,6 +664,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
         runs = _nodes_leading_to(roots, leaf_targets, node_targets)
         visits = runs | {node for node, _ in node_targets}
     check_nan = _anomaly.enabled and _anomaly.check_nan
+    on_arrays = not create_graph
 
     pending: dict[int, list] = {}
     nodes: dict[int, Node] = {}
@@ -709,11 +735,12 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 raise RuntimeError(_FREED.format(node.name()))
             try:
                 first = grads[0] if grads[0] is not None else next((g for g in grads if g is not None), None)
+                backward = node._backward_of_arrays if on_arrays and node.backward_on_arrays else node.backward
                 if first is not None and first._device.type == "cuda":  # CuPy allocates on its current device
                     with placed(first._device):
-                        gxs = node.backward(*grads)
+                        gxs = backward(*grads)
                 else:
-                    gxs = node.backward(*grads)
+                    gxs = backward(*grads)
             except Exception as error:
                 if node._forward_stack is not None:
                     error.add_note(_forward_traceback(node))

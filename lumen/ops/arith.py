@@ -25,10 +25,18 @@ def broadcast_shapes(*shapes):
 
 
 def sum_to(g, shape):
-    """Reduce a broadcast gradient back to ``shape`` (differentiable)."""
+    """Reduce a broadcast gradient (a Tensor, differentiably, or a backend array) back to ``shape``."""
     if g.shape == shape:
         return g
+    if not isinstance(g, Tensor):
+        return _summed_to(g, shape)
     return SumTo.apply(g, shape=shape)
+
+
+def _summed_to(g, shape):
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 
 class SumTo(Function):
@@ -37,16 +45,15 @@ class SumTo(Function):
 
     def forward(self, g):
         self.in_shape = g.shape
-        lead = g.ndim - len(self.shape)
-        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(self.shape)
-                                          if n == 1 and g.shape[lead + i] != 1)
-        return g.sum(axis=axes, keepdims=True).reshape(self.shape) if axes else g.reshape(self.shape)
+        return _summed_to(g, self.shape)
 
     def backward(self, gy):
         return gy.expand(self.in_shape)
 
 
 class Add(Function):
+    backward_on_arrays = True
+
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
         return self.backend.add(a, b)
@@ -56,6 +63,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    backward_on_arrays = True
+
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
         return self.backend.subtract(a, b)
@@ -65,6 +74,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    backward_on_arrays = True
+
     def forward(self, a, b):
         self.save_inputs(0, 1)
         return self.backend.multiply(a, b)
@@ -76,6 +87,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    backward_on_arrays = True
+
     def forward(self, a, b):
         self.save_inputs(0, 1)
         return self.backend.true_divide(a, b)

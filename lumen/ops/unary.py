@@ -17,6 +17,8 @@ def _float(x):
 
 
 class Neg(Function):
+    backward_on_arrays = True
+
     def forward(self, a):
         return self.backend.negative(a)
 
@@ -25,6 +27,8 @@ class Neg(Function):
 
 
 class Exp(Function):
+    backward_on_arrays = True
+
     def forward(self, a):
         self.save_outputs(0)
         return self.backend.exp(a)
@@ -35,6 +39,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    backward_on_arrays = True
+
     def forward(self, a):
         self.save_inputs(0)
         return self.backend.log(a)
@@ -45,6 +51,8 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    backward_on_arrays = True
+
     def forward(self, a):
         self.save_outputs(0)
         return self.backend.sqrt(a)
@@ -65,6 +73,8 @@ class Abs(Function):
 
 
 class Tanh(Function):
+    backward_on_arrays = True
+
     def forward(self, a):
         self.save_outputs(0)
         return self.backend.tanh(a)
@@ -75,6 +85,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    backward_on_arrays = True
+
     def forward(self, a):
         self.save_outputs(0)
         b = self.backend

@@ -367,3 +367,78 @@ def test_forward_without_staticmethod_but_with_ctx_runs_as_in_torch():
         Twice.apply(x).sum().backward()
         results.append(x.grad.tolist())
     assert results[0] == results[1] == [2.0, 2.0]
+
+
+# ---- backward on arrays ---------------------------------------------------------------------------------
+def _functions_with_array_backward():
+    found, stack = [], [Function]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.__dict__.get("backward_on_arrays"):
+            found.append(cls)
+    return sorted(found, key=lambda c: c.__name__)
+
+
+ARRAY_BACKWARD_OPS = {  # every Function that declares backward_on_arrays, by the public op that applies it
+    "Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b, "Div": lambda a, b: a / b,
+    "Neg": lambda a, b: -a * b, "Exp": lambda a, b: a.exp() * b, "Log": lambda a, b: (a * a + 1).log() * b,
+    "Sqrt": lambda a, b: (a * a + 1).sqrt() * b, "Tanh": lambda a, b: a.tanh() * b,
+    "Sigmoid": lambda a, b: a.sigmoid() * b,
+}
+
+
+def test_every_array_backward_op_is_covered():
+    assert sorted(c.__name__ for c in _functions_with_array_backward()) == sorted(ARRAY_BACKWARD_OPS)
+
+
+@pytest.mark.parametrize("name", sorted(ARRAY_BACKWARD_OPS))
+@pytest.mark.parametrize("shapes", [((3, 4), (3, 4)), ((2, 3, 4), (1, 4)), ((), (3,)), ((), ())])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_backward_on_arrays_equals_the_recorded_backward(name, shapes, dtype):
+    """The arrays' run (no graph to record) gives the gradients, shapes and dtypes of the recorded run
+    (create_graph=True, where backward runs as Lumen ops), broadcasting and 0-d inputs included."""
+    rng = np.random.default_rng(0)
+    op = ARRAY_BACKWARD_OPS[name]
+    values = [rng.uniform(0.5, 1.5, s) for s in shapes]
+    runs = []
+    for create_graph in (False, True):
+        a, b = (lumen.tensor(v, dtype=getattr(lumen, dtype), requires_grad=True) for v in values)
+        out = op(a, b)
+        assert any(type(node).__name__ == name for node in _graph_nodes(out.grad_fn))
+        grads = lumen.autograd.grad(out.sum(), (a, b), create_graph=create_graph)
+        runs.append(grads)
+    for lazy, recorded in zip(*runs):
+        lazy.mul_(1)  # an array, not the NumPy scalar that arithmetic on 0-d arrays returns
+        assert lazy.shape == recorded.shape and lazy.dtype == recorded.dtype
+        np.testing.assert_array_equal(lazy.numpy(), recorded.detach().numpy())
+    assert gradcheck(lambda a, b: op(a, b), tuple(lumen.tensor(v, requires_grad=True, dtype=lumen.float64)
+                                                 for v in values))
+
+
+def _graph_nodes(node):
+    seen, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if n is None or any(n is s for s in seen):
+            continue
+        seen.append(n)
+        stack.extend(edge[0] for edge in getattr(n, "next", ()) if edge is not None)
+    return seen
+
+
+def test_backward_on_arrays_keeps_hooks_retain_grad_and_in_place_checks():
+    x = lumen.tensor([0.5, 1.0, 2.0], requires_grad=True)
+    y = x.tanh()
+    y.retain_grad()
+    seen = []
+    y.register_hook(lambda g: seen.append(g.numpy().copy()))
+    (y * 3).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [3, 3, 3])
+    np.testing.assert_allclose(seen[0], [3, 3, 3])
+    np.testing.assert_allclose(x.grad.numpy(), 3 * (1 - np.tanh([0.5, 1.0, 2.0]) ** 2), rtol=1e-6)
+    z = x.exp()
+    w = z * 2
+    z.add_(1)  # Mul saved z: its backward refuses the modified value, on arrays as on Tensors
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        w.sum().backward()

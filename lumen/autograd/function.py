@@ -307,9 +307,7 @@ class Function(Node):
         finally:
             self._on_arrays = False
         backend, dev = self.backend, like._device
-        # arithmetic on 0-d arrays gives NumPy scalars: back to arrays
-        return tuple(None if r is None else like._wrap(r if backend.owns(r) else backend.asarray(r), dev,
-                                                       backend=backend)
+        return tuple(None if r is None else like._wrap(_array(backend, r), dev, backend=backend)
                      for r in (raw if isinstance(raw, tuple) else (raw,)))
 
     def _release(self):
@@ -645,7 +643,13 @@ def _accumulate(slot, g, create_graph):
         return slot + g
     # Nothing to record: the arrays' sum without an op's dispatch (in a chain that reuses a weight at
     # every step, these sums are a third of the ops backward runs).
-    return g._wrap(slot._backend.add(slot._data, g._data), slot._device, backend=slot._backend)
+    backend = slot._backend
+    return g._wrap(_array(backend, backend.add(slot._data, g._data)), slot._device, backend=backend)
+
+
+def _array(backend, value):
+    """``value`` as the backend's array: arithmetic on 0-d arrays returns NumPy scalars."""
+    return value if backend.owns(value) else backend.asarray(value)
 
 
 def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=None):

@@ -260,16 +260,20 @@ class Function(Node):
 
     # ---- bookkeeping done by apply ------------------------------------------
     def _retain_saved(self, inputs):
-        self._saved_in = tuple((inputs[i], inputs[i]._version_counter, inputs[i]._version_counter.value)
-                               if inputs[i] is not None else None
-                               for i in self._save_in)
+        saved = []
+        for i in self._save_in:
+            x = inputs[i]
+            saved.append(None if x is None else (x, x._version_counter, x._version_counter.value))
+        self._saved_in = tuple(saved)
 
     def _retain_outputs(self, outputs):
         # Outputs are kept as (array, version) and re-wrapped on demand: holding the output
         # Tensor itself would make a reference cycle output -> node -> output.
-        self._saved_out = tuple((outputs[i]._data, outputs[i]._version_counter,
-                                 outputs[i]._version_counter.value)
-                                for i in self._save_out)
+        saved = []
+        for i in self._save_out:
+            y = outputs[i]
+            saved.append((y._data, y._version_counter, y._version_counter.value))
+        self._saved_out = tuple(saved)
 
     @property
     def saved_inputs(self):
@@ -300,10 +304,10 @@ class Function(Node):
 
     def _backward_of_arrays(self, *grads):
         """``backward`` run on the gradients' arrays (``backward_on_arrays``), its results wrapped as Tensors."""
-        like = next(g for g in grads if g is not None)
+        like = grads[0] if grads[0] is not None else next(g for g in grads if g is not None)
         self._on_arrays = True
         try:
-            raw = self.backward(*(None if g is None else g._data for g in grads))
+            raw = self.backward(*[None if g is None else g._data for g in grads])
         finally:
             self._on_arrays = False
         backend, dev = self.backend, like._device
@@ -711,7 +715,8 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             slots = pending[id(node)] = [None] * node.n_outputs
             nodes[id(node)] = node
             heapq.heappush(heap, (-node.generation, -node.sequence, id(node)))
-        slots[index] = _accumulate(slots[index], g, create_graph)
+        slot = slots[index]
+        slots[index] = g if slot is None else _accumulate(slot, g, create_graph)
 
     with set_grad_enabled(create_graph):
         for i, (root, g) in enumerate(zip(roots, grad_roots)):
@@ -765,7 +770,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                     if awaited and edge[0] is None:
                         edge_done(edge[1])
                     continue
-                if gx.shape != meta[0]:
+                if gx._data.shape != meta[0]:
                     raise RuntimeError(f"{type(node).__name__}.backward: gradient of shape {gx.shape} for an "
                                        f"input of shape {meta[0]}")
                 if gx._data.dtype != meta[1]:

@@ -330,9 +330,10 @@ def binary(fn, a, b, reverse=False, true_div=False):
         return binary(fn, a, scalar_tensor(a, b), reverse, true_div)
     if true_div and a._data.dtype.kind != "f":
         a, b = a.to(dtypes.get_default_dtype()), b.to(dtypes.get_default_dtype())
-    if a.shape != b.shape and a.ndim and b.ndim:
+    shape_a, shape_b = a._data.shape, b._data.shape
+    if shape_a != shape_b and shape_a and shape_b:
         try:
-            broadcast_shapes(a.shape, b.shape)
+            broadcast_shapes(shape_a, shape_b)
         except ValueError:
             raise RuntimeError(f"{fn.__name__.lower()}: shapes {tuple(a.shape)} and {tuple(b.shape)} "
                                f"cannot be broadcast together") from None

@@ -144,6 +144,8 @@ class Function(Node):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "backward" in cls.__dict__ and "backward_on_arrays" not in cls.__dict__:
+            cls.backward_on_arrays = False  # a new formula says for itself whether arrays can run it
         if _pytorch_style(inspect.getattr_static(cls, "forward", None)):
             cls._backward_cls = type(f"{cls.__name__}Backward", (BackwardCFunction,), {"_forward_cls": cls})
             cls._forward_signature = None

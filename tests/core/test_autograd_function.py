@@ -442,3 +442,16 @@ def test_backward_on_arrays_keeps_hooks_retain_grad_and_in_place_checks():
     z.add_(1)  # Mul saved z: its backward refuses the modified value, on arrays as on Tensors
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         w.sum().backward()
+
+
+def test_a_subclass_with_its_own_backward_does_not_inherit_backward_on_arrays():
+    from lumen.ops.unary import Tanh
+
+    class DoubledTanh(Tanh):
+        def backward(self, g):
+            (y,) = self.saved_outputs
+            return 2 * g * (1 - y.square())  # Tensor.square: no ndarray method
+
+    x = lumen.tensor([0.5, -1.0], requires_grad=True)
+    DoubledTanh.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (1 - np.tanh([0.5, -1.0]) ** 2), rtol=1e-6)

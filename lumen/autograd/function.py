@@ -36,6 +36,7 @@ import heapq
 import inspect
 import itertools
 import os
+import threading
 import traceback
 import weakref
 
@@ -45,6 +46,9 @@ from .anomaly_mode import _state as _anomaly
 from .grad_mode import _state as _grad_mode, is_grad_enabled, no_grad, set_grad_enabled
 
 _sequence = itertools.count()
+# Per thread, as grad mode: whether the node whose backward runs now reads its saved tensors as arrays
+# (another thread may run the same retained graph's backward with create_graph=True meanwhile).
+_on_arrays = threading.local()
 _Tensor = None  # lumen.tensor.Tensor, imported on first use (tensor.py imports this module)
 
 
@@ -75,7 +79,6 @@ class Node:
     # (and ``sum_to``): with no graph to record, run_backward runs it on the arrays, its saved tensors read
     # as arrays, so each term costs a backend call instead of an op's dispatch.
     backward_on_arrays = False
-    _on_arrays = False
 
     def _check_version(self, counter, version, what):
         if counter.value != version:
@@ -144,8 +147,11 @@ class Function(Node):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "backward" in cls.__dict__ and "backward_on_arrays" not in cls.__dict__:
-            cls.backward_on_arrays = False  # a new formula says for itself whether arrays can run it
+        # The flag holds for the formula it was declared with: a backward from a subclass or a mixin says for itself.
+        formula = next((k for k in cls.__mro__ if "backward" in k.__dict__), None)
+        declared = next((k for k in cls.__mro__ if "backward_on_arrays" in k.__dict__), None)
+        if cls.backward_on_arrays and formula is not declared:
+            cls.backward_on_arrays = False
         if _pytorch_style(inspect.getattr_static(cls, "forward", None)):
             cls._backward_cls = type(f"{cls.__name__}Backward", (BackwardCFunction,), {"_forward_cls": cls})
             cls._forward_signature = None
@@ -155,12 +161,11 @@ class Function(Node):
     def apply(cls, *inputs, **params):
         Tensor = _Tensor or _tensor_class()
         node = cls(**params) if params else cls()
-        recording = getattr(_grad_mode, "enabled", True)  # is_grad_enabled(), inlined
         dev = None
         requires_grad = False
         arrays, needs, edges, meta = [], [], [], []
         generation = 0
-        # One pass over the inputs: their arrays, and what the graph needs of them should the output require grad.
+        # One pass over the inputs: their arrays, and what the graph needs of them should it be recorded.
         for x in inputs:
             if x is None:
                 arrays.append(None)
@@ -176,9 +181,9 @@ class Function(Node):
                 raise mismatch_error(dev, x._device)
             data = x._data
             arrays.append(data)
-            if x._requires_grad and recording:
+            needs.append(x._requires_grad)
+            if x._requires_grad:
                 requires_grad = True
-                needs.append(True)
                 fn = x.grad_fn
                 if fn is None:
                     edges.append((None, x))
@@ -187,13 +192,12 @@ class Function(Node):
                     if fn.generation > generation:
                         generation = fn.generation
             else:
-                needs.append(False)
                 edges.append(None)
             meta.append((data.shape, data.dtype))
         if dev is None:
             raise TypeError(f"{cls.__name__}: needs at least one Tensor input")
         node.backend = backend
-        if requires_grad:
+        if requires_grad:  # as PyTorch's ctx, also under no_grad
             node.needs_input_grad = tuple(needs)
         if dev.type == "cuda":  # CuPy works on its current device, not on the arrays' device
             with placed(dev):
@@ -212,7 +216,7 @@ class Function(Node):
         if cls.inplace:
             counter = inputs[0]._version_counter
             counter.value += 1
-        if requires_grad:
+        if requires_grad and getattr(_grad_mode, "enabled", True):  # is_grad_enabled(), inlined
             node.next = tuple(edges)
             node.input_meta = tuple(meta)
             node.generation = generation + 1
@@ -281,6 +285,7 @@ class Function(Node):
     def saved_inputs(self):
         if self._saved_in is None:
             raise RuntimeError(_FREED.format(type(self).__name__))
+        arrays = getattr(_on_arrays, "on", False)
         out = []
         for entry in self._saved_in:
             if entry is None:
@@ -288,7 +293,7 @@ class Function(Node):
                 continue
             tensor, counter, version = entry
             self._check_version(counter, version, f"input of shape {tuple(tensor.shape)}")
-            out.append(tensor._data if self._on_arrays else tensor)
+            out.append(tensor._data if arrays else tensor)
         return tuple(out)
 
     @property
@@ -297,21 +302,22 @@ class Function(Node):
 
         if self._saved_out is None:
             raise RuntimeError(_FREED.format(type(self).__name__))
+        arrays = getattr(_on_arrays, "on", False)
         out = []
         for i, (array, counter, version) in zip(self._save_out, self._saved_out):
             self._check_version(counter, version, f"output of shape {array.shape}")
-            out.append(array if self._on_arrays else Tensor._wrap(array, None, grad_fn=self, output_index=i,
+            out.append(array if arrays else Tensor._wrap(array, None, grad_fn=self, output_index=i,
                                                                   version_counter=counter, backend=self.backend))
         return tuple(out)
 
     def _backward_of_arrays(self, *grads):
         """``backward`` run on the gradients' arrays (``backward_on_arrays``), its results wrapped as Tensors."""
         like = grads[0] if grads[0] is not None else next(g for g in grads if g is not None)
-        self._on_arrays = True
+        _on_arrays.on = True
         try:
             raw = self.backward(*[None if g is None else g._data for g in grads])
         finally:
-            self._on_arrays = False
+            _on_arrays.on = False
         backend, dev = self.backend, like._device
         return tuple(None if r is None else like._wrap(_array(backend, r), dev, backend=backend)
                      for r in (raw if isinstance(raw, tuple) else (raw,)))

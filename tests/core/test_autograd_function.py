@@ -401,13 +401,27 @@ def test_backward_on_arrays_equals_the_recorded_backward(name, shapes, dtype):
     rng = np.random.default_rng(0)
     op = ARRAY_BACKWARD_OPS[name]
     values = [rng.uniform(0.5, 1.5, s) for s in shapes]
+    cls = next(c for c in _functions_with_array_backward() if c.__name__ == name)
+    received = []
+
+    def spy(self, *grads):
+        received.append(type(next(g for g in grads if g is not None)))
+        return formula(self, *grads)
+
+    formula = cls.backward
     runs = []
     for create_graph in (False, True):
         a, b = (lumen.tensor(v, dtype=getattr(lumen, dtype), requires_grad=True) for v in values)
         out = op(a, b)
-        assert any(type(node).__name__ == name for node in _graph_nodes(out.grad_fn))
-        grads = lumen.autograd.grad(out.sum(), (a, b), create_graph=create_graph)
+        cls.backward = spy
+        try:
+            grads = lumen.autograd.grad(out.sum(), (a, b), create_graph=create_graph)
+        finally:
+            cls.backward = formula
         runs.append(grads)
+        # the arrays' run got arrays, the recorded one Tensors
+        assert received and set(received) == {np.ndarray if not create_graph else lumen.Tensor}
+        received.clear()
     for lazy, recorded in zip(*runs):
         assert type(lazy._data) is np.ndarray  # not the NumPy scalar that arithmetic on 0-d arrays returns
         assert lazy.shape == recorded.shape and lazy.dtype == recorded.dtype
@@ -437,11 +451,15 @@ def test_backward_on_arrays_keeps_hooks_retain_grad_and_in_place_checks():
     np.testing.assert_allclose(y.grad.numpy(), [3, 3, 3])
     np.testing.assert_allclose(seen[0], [3, 3, 3])
     np.testing.assert_allclose(x.grad.numpy(), 3 * (1 - np.tanh([0.5, 1.0, 2.0]) ** 2), rtol=1e-6)
-    z = x.exp()
+    z = x + 0  # Add saves nothing: the refusal below is Mul's
     w = z * 2
     z.add_(1)  # Mul saved z: its backward refuses the modified value, on arrays as on Tensors
-    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+    with pytest.raises(RuntimeError, match="Mul.backward: .* modified by an in-place operation"):
         w.sum().backward()
+    e = (x + 0).exp()
+    e.add_(1)  # Exp saved its output
+    with pytest.raises(RuntimeError, match="Exp.backward: .* modified by an in-place operation"):
+        e.sum().backward()
 
 
 def test_a_subclass_with_its_own_backward_does_not_inherit_backward_on_arrays():
@@ -455,3 +473,65 @@ def test_a_subclass_with_its_own_backward_does_not_inherit_backward_on_arrays():
     x = lumen.tensor([0.5, -1.0], requires_grad=True)
     DoubledTanh.apply(x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * (1 - np.tanh([0.5, -1.0]) ** 2), rtol=1e-6)
+
+
+def test_a_backward_from_a_mixin_does_not_inherit_backward_on_arrays():
+    from lumen.ops.unary import Tanh
+
+    class TwiceMixin:
+        def backward(self, g):
+            (y,) = self.saved_outputs
+            return 2 * g * (1 - y.square())
+
+    class TwiceTanh(TwiceMixin, Tanh):
+        pass
+
+    class SameTanh(Tanh):  # the declaring class's formula: the flag holds
+        pass
+
+    assert not TwiceTanh.backward_on_arrays and SameTanh.backward_on_arrays
+    x = lumen.tensor([0.5, -1.0], requires_grad=True)
+    TwiceTanh.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (1 - np.tanh([0.5, -1.0]) ** 2), rtol=1e-6)
+
+
+def test_reading_saved_tensors_as_arrays_is_per_thread():
+    """While one thread runs a node's backward on arrays, another reading that node's saved tensors (its own
+    backward with create_graph=True on the same retained graph) gets Tensors."""
+    import threading
+
+    seen = []
+
+    class Probe(Function):
+        backward_on_arrays = True
+
+        def forward(self, a):
+            self.save_inputs(0)
+            return a * 1
+
+        def backward(self, g):
+            (a,) = self.saved_inputs
+            if not seen:
+                reader = threading.Thread(target=lambda: seen.append(type(self.saved_inputs[0])))
+                reader.start()
+                reader.join()
+                seen.append(type(a))
+            return g
+
+    x = lumen.tensor([1.0, 2.0], requires_grad=True)
+    Probe.apply(x).sum().backward()
+    assert seen == [lumen.Tensor, np.ndarray]
+
+
+def test_needs_input_grad_is_set_under_no_grad_as_torch_ctx():
+    class Scale(Function):
+        def forward(self, a):
+            self.skipped = not self.needs_input_grad[0]
+            return a * 2
+
+        def backward(self, g):
+            return g * 2
+
+    with lumen.no_grad():
+        y = Scale.apply(lumen.tensor([1.0, 2.0], requires_grad=True))
+    assert y.grad_fn is None and y.tolist() == [2.0, 4.0]

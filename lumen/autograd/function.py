@@ -307,7 +307,7 @@ class Function(Node):
         for i, (array, counter, version) in zip(self._save_out, self._saved_out):
             self._check_version(counter, version, f"output of shape {array.shape}")
             out.append(array if arrays else Tensor._wrap(array, None, grad_fn=self, output_index=i,
-                                                                  version_counter=counter, backend=self.backend))
+                                                         version_counter=counter, backend=self.backend))
         return tuple(out)
 
     def _backward_of_arrays(self, *grads):
@@ -318,8 +318,10 @@ class Function(Node):
             raw = self.backward(*[None if g is None else g._data for g in grads])
         finally:
             _on_arrays.on = False
-        backend, dev = self.backend, like._device
-        return tuple(None if r is None else like._wrap(_array(backend, r), dev, backend=backend)
+        backend, dev, passed = self.backend, like._device, like._data
+        # a gradient passed through unchanged (add's, sub's first) keeps its Tensor, as the recorded run does
+        return tuple(None if r is None else like if r is passed else
+                     like._wrap(_array(backend, r), dev, backend=backend)
                      for r in (raw if isinstance(raw, tuple) else (raw,)))
 
     def _release(self):
@@ -682,9 +684,8 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
     check_nan = _anomaly.enabled and _anomaly.check_nan
     on_arrays = not create_graph
 
-    pending: dict[int, list] = {}
-    nodes: dict[int, Node] = {}
-    heap: list = []
+    pending: dict[Node, list] = {}  # node -> its output gradients so far
+    heap: list = []  # (-generation, -sequence, node): sequences are unique, so nodes are never compared
     leaf_grads: dict[int, list] = {}  # id -> [leaf, summed gradient], handed over at the end
     # As PyTorch's AccumulateGrad, a leaf with post-accumulate hooks (DistributedDataParallel's) is finished
     # as soon as the last node that feeds it has run, so its hooks run while the rest of the pass does.
@@ -716,13 +717,12 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             entry = leaf_grads.setdefault(id(leaf), [leaf, None])
             entry[1] = _accumulate(entry[1], g, create_graph)
             return
-        slots = pending.get(id(node))
+        slots = pending.get(node)
         if slots is None:
             if runs is not None and id(node) not in visits:
                 return
-            slots = pending[id(node)] = [None] * node.n_outputs
-            nodes[id(node)] = node
-            heapq.heappush(heap, (-node.generation, -node.sequence, id(node)))
+            slots = pending[node] = [None] * node.n_outputs
+            heapq.heappush(heap, (-node.generation, -node.sequence, node))
         slot = slots[index]
         slots[index] = g if slot is None else _accumulate(slot, g, create_graph)
 
@@ -737,11 +737,12 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 deliver((root.grad_fn, root._output_index), g)
 
         while heap:
-            _, _, key = heapq.heappop(heap)
-            node, grads = nodes.pop(key), pending.pop(key)
+            node = heapq.heappop(heap)[2]
+            grads = pending.pop(node)
             if node._tensor_hooks is not None or node._retained is not None:
                 grads = node._run_tensor_hooks(grads, create_graph)
             if node_targets:
+                key = id(node)
                 for index, g in enumerate(grads):
                     target = node_targets.get((key, index))
                     if target is not None and g is not None:

@@ -260,14 +260,16 @@ class Cast(Function):
 class MatMul(Function):
     """Batched matmul of operands with at least 2 dims (1-D cases are reshaped by the caller)."""
 
+    backward_on_arrays = True
+
     def forward(self, a, b):
         self.save_inputs(0, 1)
         return self.backend.matmul(a, b)
 
     def backward(self, g):
         a, b = self.saved_inputs
-        ga = sum_to(g @ b.mT, a.shape) if self.needs_input_grad[0] else None
-        gb = sum_to(a.mT @ g, b.shape) if self.needs_input_grad[1] else None
+        ga = sum_to(g @ b.swapaxes(-1, -2), a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(a.swapaxes(-1, -2) @ g, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 

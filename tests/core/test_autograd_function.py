@@ -384,7 +384,7 @@ ARRAY_BACKWARD_OPS = {  # every Function that declares backward_on_arrays, by th
     "Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b, "Div": lambda a, b: a / b,
     "Neg": lambda a, b: -a * b, "Exp": lambda a, b: a.exp() * b, "Log": lambda a, b: (a * a + 1).log() * b,
     "Sqrt": lambda a, b: (a * a + 1).sqrt() * b, "Tanh": lambda a, b: a.tanh() * b,
-    "Sigmoid": lambda a, b: a.sigmoid() * b,
+    "Sigmoid": lambda a, b: a.sigmoid() * b, "MatMul": lambda a, b: a.reshape(-1, 1) @ b.reshape(1, -1),
 }
 
 
@@ -535,3 +535,20 @@ def test_needs_input_grad_is_set_under_no_grad_as_torch_ctx():
     with lumen.no_grad():
         y = Scale.apply(lumen.tensor([1.0, 2.0], requires_grad=True))
     assert y.grad_fn is None and y.tolist() == [2.0, 4.0]
+
+
+@pytest.mark.parametrize("shapes", [((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2))])
+def test_matmul_backward_on_arrays_broadcasts_batches_as_recorded(shapes):
+    rng = np.random.default_rng(1)
+    values = [rng.standard_normal(s) for s in shapes]
+    runs = []
+    for create_graph in (False, True):
+        a, b = (lumen.tensor(v, dtype=lumen.float32, requires_grad=True) for v in values)
+        runs.append(lumen.autograd.grad((a @ b).sum(), (a, b), create_graph=create_graph))
+    for lazy, recorded in zip(*runs):
+        assert lazy.shape == recorded.shape
+        np.testing.assert_allclose(lazy.numpy(), recorded.detach().numpy(), rtol=1e-6, atol=1e-6)
+    t = [torch.tensor(v, dtype=torch.float32, requires_grad=True) for v in values]
+    (t[0] @ t[1]).sum().backward()
+    for lazy, ref in zip(runs[0], t):
+        np.testing.assert_allclose(lazy.numpy(), ref.grad.numpy(), rtol=1e-5, atol=1e-5)

@@ -430,17 +430,6 @@ def test_backward_on_arrays_equals_the_recorded_backward(name, shapes, dtype):
                                                  for v in values))
 
 
-def _graph_nodes(node):
-    seen, stack = [], [node]
-    while stack:
-        n = stack.pop()
-        if n is None or any(n is s for s in seen):
-            continue
-        seen.append(n)
-        stack.extend(edge[0] for edge in getattr(n, "next", ()) if edge is not None)
-    return seen
-
-
 def test_backward_on_arrays_keeps_hooks_retain_grad_and_in_place_checks():
     x = lumen.tensor([0.5, 1.0, 2.0], requires_grad=True)
     y = x.tanh()

@@ -79,41 +79,46 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
 
 
 class BatchNormTrain(Function):
-    """Normalise x (N,C,*) with its own per-channel statistics, then scale by w and shift by b.
+    """Normalise x (N, C, *) over every dimension but 1 with its own per-channel statistics, then scale by w
+    (C,) and shift by b (C,); x is seen as (N, C, S).
 
     Outputs (y, batch mean (C,), biased batch variance (C,)); the statistics carry no gradient.
     """
 
-    def __init__(self, axes, cshape, eps):
-        self.axes, self.cshape, self.eps = axes, cshape, eps
+    def __init__(self, eps):
+        self.eps = eps
 
     def forward(self, x, w, b):
-        axes = self.axes
-        mean = x.mean(axis=axes, keepdims=True)
-        xc = x - mean
-        var = (xc * xc).mean(axis=axes, keepdims=True)
-        y = xc * (1 / self.backend.sqrt(var + x.dtype.type(self.eps)))
-        if w is not None:
-            y *= w.reshape(self.cshape)
-        if b is not None:
-            y += b.reshape(self.cshape)
+        y, self.mean, var, self.invstd = self.backend.batch_norm_forward(_rows(x), w, b, self.eps)
         self.save_inputs(0, 1)
         self.mark_non_differentiable(1, 2)
-        return y, mean.reshape(-1), var.reshape(-1)
+        return y.reshape(x.shape), self.mean, var
 
     def backward(self, gy, _mean, _var):
-        # Recomputes the statistics from x with Lumen ops: the gradient stays differentiable in x.
         x, w = self.saved_inputs
-        axes, need = self.axes, self.needs_input_grad
+        need = self.needs_input_grad
+        if not is_grad_enabled():  # a plain backward (nothing records it): the backend's fused primitive
+            gx, gw, gb = self.backend.batch_norm_backward(_rows(x._data), self.mean, self.invstd,
+                                                          None if w is None else w._data, _rows(gy._data), need[0])
+            return tuple(gy._like(g) if wanted else None
+                         for g, wanted in zip((gx.reshape(x.shape) if need[0] else None, gw, gb), need))
+        # create_graph: the same gradient in Lumen ops, the statistics recomputed from x, so that it can be
+        # differentiated again.
+        axes, cshape = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
         xc = x - x.mean(axes, keepdim=True)
         invstd = ((xc * xc).mean(axes, keepdim=True) + self.eps).rsqrt()
         xhat = xc * invstd
-        g = gy if w is None else gy * w.reshape(self.cshape)
+        g = gy if w is None else gy * w.reshape(cshape)
         gx = invstd * (g - g.mean(axes, keepdim=True) - xhat * (g * xhat).mean(axes, keepdim=True)) \
             if need[0] else None
         gw = (gy * xhat).sum(axes) if need[1] else None
         gb = gy.sum(axes) if need[2] else None
         return gx, gw, gb
+
+
+def _rows(a):
+    """(N, C, *) -> the (N, C, S) view (a copy when not contiguous) the backend's batch norm reads."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -143,17 +148,19 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not training:
         if running_mean is None:
             raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
+        # One multiply-add over the input, the per-channel terms folded first (as PyTorch's CPU kernel).
         scale = (running_var.detach() + eps).rsqrt()
-        y = (input - running_mean.detach().reshape(cshape)) * scale.reshape(cshape)
         if weight is not None:
-            y = y * weight.reshape(cshape)
-        return y if bias is None else y + bias.reshape(cshape)
+            scale = scale * weight
+        shift = -running_mean.detach() * scale
+        if bias is not None:
+            shift = shift + bias
+        return input * scale.reshape(cshape) + shift.reshape(cshape)
     count = input.numel() // c
     if count <= 1:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of shape "
                          f"{tuple(input.shape)}")
-    axes = (0,) + tuple(range(2, input.ndim))
-    y, mean, var = BatchNormTrain.apply(input, weight, bias, axes=axes, cshape=cshape, eps=float(eps))
+    y, mean, var = BatchNormTrain.apply(input, weight, bias, eps=float(eps))
     if running_mean is not None:
         with no_grad():
             running_mean.mul_(1 - momentum).add_(mean * momentum)
@@ -183,7 +190,7 @@ def _normalize_rows(x, rows, eps):
     if not x.numel():
         return x * 1, None, None  # nothing to normalise (an empty batch): an empty result, as PyTorch's
     flat = x.reshape((1, rows, -1))
-    y, mean, var = BatchNormTrain.apply(flat, None, None, axes=(0, 2), cshape=(1, rows, 1), eps=float(eps))
+    y, mean, var = BatchNormTrain.apply(flat, None, None, eps=float(eps))
     return y.reshape(x.shape), mean, var
 
 

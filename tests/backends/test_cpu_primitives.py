@@ -630,3 +630,65 @@ def test_max_pool_with_more_taps_than_a_byte_holds():
     yt, it = F.max_pool2d(torch.tensor(x), 12, 5, 0, 1, True, return_indices=True)
     np.testing.assert_array_equal(y, yt.numpy())
     np.testing.assert_array_equal(idx, it.numpy())
+
+
+# ---------------------------------------------------------------------------
+# Batch normalisation
+# ---------------------------------------------------------------------------
+def ref_batch_norm(x, w, b, eps, gy):
+    """float64 per-channel loops: (y, mean, var, gx, gw, gb) of x (N, C, S)."""
+    x, gy = x.astype(np.float64), gy.astype(np.float64)
+    outs = [np.empty_like(x), [], [], np.empty_like(x), [], []]
+    for c in range(x.shape[1]):
+        v = x[:, c]
+        mean, var = v.mean(), v.var()
+        xhat = (v - mean) / math.sqrt(var + eps)
+        scale = 1.0 if w is None else float(w[c])
+        outs[0][:, c] = xhat * scale + (0.0 if b is None else float(b[c]))
+        g = gy[:, c]
+        outs[3][:, c] = scale / math.sqrt(var + eps) * (g - g.mean() - xhat * (g * xhat).mean())
+        for k, value in ((1, mean), (2, var), (4, (g * xhat).sum()), (5, g.sum())):
+            outs[k].append(value)
+    return [np.asarray(o) for o in outs]
+
+
+@fast
+@given(n=st.integers(1, 3), c=st.integers(1, 6), s=st.integers(1, 40), affine=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), threads=st.sampled_from([1 << 40, 1]),
+       seed=st.integers(0, 99))
+def test_batch_norm_matches_loop_reference_split_or_not(n, c, s, affine, dtype, threads, seed):
+    """The channel ranges on the worker threads (forced for small arrays) give the one-range results bit for bit,
+    and both match the float64 loops."""
+    from lumen.backends import base
+    from lumen.backends.cpu import NumpyBackend, normalization
+    assume(n * s > 1)
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, c, s)) * 3 + 5).astype(dtype)
+    gy = rng.standard_normal((n, c, s)).astype(dtype)
+    w, b = (rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)) if affine else (None, None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parallel, "MIN_ELEMENTS", threads)
+        mp.setattr(normalization, "_RANGE_BYTES", 64)  # many ranges per thread
+        y, mean, var, invstd = normalization.batch_norm_forward(x, w, b, 1e-5)
+        gx, gw, gb = normalization.batch_norm_backward(x, mean, invstd, w, gy)
+    generic = base.Backend.batch_norm_forward(NumpyBackend(), x, w, b, 1e-5)
+    for got, want in zip((y, mean, var, invstd), generic):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip((gx, gw, gb), base.Backend.batch_norm_backward(NumpyBackend(), x, mean, invstd, w, gy)):
+        np.testing.assert_array_equal(got, want)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    for got, want in zip((y, mean, var, gx, gw, gb), ref_batch_norm(x, w, b, 1e-5, gy)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, **tol)
+    assert normalization.batch_norm_backward(x, mean, invstd, w, gy, input_grad=False)[0] is None
+
+
+def test_batch_norm_float16_accumulates_in_float32():
+    """65536 ones sum past float16's range (65504): the statistics still come out exact."""
+    from lumen.backends.cpu import normalization
+    x = np.ones((4, 2, 16384), np.float16)
+    x[:, 1] = 2
+    y, mean, var, invstd = normalization.batch_norm_forward(x, None, None, 1e-5)
+    np.testing.assert_array_equal(mean, np.array([1, 2], np.float16))
+    np.testing.assert_array_equal(var, 0)
+    assert y.dtype == mean.dtype == np.float16 and np.all(y == 0)

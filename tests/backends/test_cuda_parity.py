@@ -83,6 +83,13 @@ def _lrn_inputs(rng, dtype):
     return x, y.astype(dtype), scale.astype(dtype), rng.standard_normal(x.shape).astype(dtype)
 
 
+def _bn_inputs(rng, dtype):
+    x = (rng.standard_normal((3, 4, 10)) * 2 + 1).astype(dtype)
+    w, b = rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
+    _, mean, _, invstd = CPU.batch_norm_forward(x.astype(_ref_dtype(dtype)), w, b, 1e-5)
+    return x, w, b, mean.astype(dtype), invstd.astype(dtype), rng.standard_normal(x.shape).astype(dtype)
+
+
 def _sce_inputs(rng, dtype, shape):
     x = (rng.standard_normal(shape) * 3).astype(dtype)
     t = rng.integers(0, shape[1], (shape[0],) + shape[2:]).astype(np.int64)
@@ -102,6 +109,9 @@ CASES = {
     "max_pool2d_backward": lambda r, d: ((lambda x, g, gy, idx: (gy, idx, x.shape))(*_pool_inputs(r, d)), None),
     "avg_pool2d_forward": lambda r, d: ((r.standard_normal((2, 3, 8, 7)).astype(d), *AVG), None),
     "avg_pool2d_backward": lambda r, d: ((r.standard_normal((2, 3, 5, 4)).astype(d), (2, 3, 8, 7), *AVG), None),
+    "batch_norm_forward": lambda r, d: ((*_bn_inputs(r, d)[:3], 1e-5), None),
+    "batch_norm_forward/no_affine": lambda r, d: ((_bn_inputs(r, d)[0], None, None, 1e-5), None),
+    "batch_norm_backward": lambda r, d: ((lambda x, w, b, m, i, gy: (x, m, i, w, gy))(*_bn_inputs(r, d)), None),
     "lrn_forward": lambda r, d: ((_lrn_inputs(r, d)[0], *LRN), None),
     "lrn_backward": lambda r, d: ((*_lrn_inputs(r, d), *LRN), None),
     "softmax_cross_entropy_forward": lambda r, d: ((*_sce_inputs(r, d, (3, 5, 4, 2))[:2], -100), None),

@@ -254,3 +254,30 @@ def test_layer_and_group_norm_of_an_empty_batch():
         y = fn(lumen.ones((0, 4, 2)) if fn is F.group_norm else lumen.ones((0, 4)), *args)
         ty = getattr(torch.nn.functional, fn.__name__)(torch.ones(tuple(y.shape)), *args)
         assert tuple(y.shape) == tuple(ty.shape)
+
+
+@pytest.mark.parametrize("norm", ["batch", "batch_affine", "group", "layer", "instance"])
+def test_normalization_plain_gradient_equals_create_graph_gradient(norm):
+    """The backend's fused backward (a plain backward) and the Lumen-op formula (create_graph) agree."""
+    x, w, b = _t(30, 3, 4, 5, 2), _t(31, 4), _t(32, 4)
+    gy = _t(33, 3, 4, 5, 2, grad=False)
+    run = {"batch": lambda: F.batch_norm(x, None, None, training=True),
+           "batch_affine": lambda: F.batch_norm(x, None, None, w, b, training=True),
+           "group": lambda: F.group_norm(x, 2), "layer": lambda: F.layer_norm(x, (5, 2)),
+           "instance": lambda: F.instance_norm(x)}[norm]
+    inputs = (x, w, b) if norm == "batch_affine" else (x,)
+    plain = lumen.autograd.grad(run(), inputs, gy)
+    graph = lumen.autograd.grad(run(), inputs, gy, create_graph=True)
+    for p, g in zip(plain, graph):
+        np.testing.assert_allclose(p.numpy(), g.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_batch_norm_gradient_of_the_affine_parameters_alone():
+    x = _t(34, 4, 3, 6, grad=False)
+    w, b = _t(35, 3), _t(36, 3)
+    F.batch_norm(x, None, None, w, b, training=True).pow(2).sum().backward()
+    xhat = (x.numpy() - x.numpy().mean((0, 2), keepdims=True)) / np.sqrt(x.numpy().var((0, 2), keepdims=True) + 1e-5)
+    y = xhat * w.detach().numpy()[:, None] + b.detach().numpy()[:, None]
+    np.testing.assert_allclose(w.grad.numpy(), (2 * y * xhat).sum((0, 2)), rtol=1e-10)
+    np.testing.assert_allclose(b.grad.numpy(), (2 * y).sum((0, 2)), rtol=1e-10)
+    assert x.grad is None

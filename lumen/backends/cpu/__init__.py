@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import Backend
-from . import activation, blas, conv, loss, lrn, memory, parallel, pool, random
+from . import activation, blas, conv, loss, lrn, memory, normalization, parallel, pool, random
 
 
 def _special(name):
@@ -99,6 +99,8 @@ class NumpyBackend(Backend):
     max_pool2d_backward = staticmethod(pool.max_pool2d_backward)
     avg_pool2d_forward = staticmethod(pool.avg_pool2d_forward)
     avg_pool2d_backward = staticmethod(pool.avg_pool2d_backward)
+    batch_norm_forward = staticmethod(normalization.batch_norm_forward)
+    batch_norm_backward = staticmethod(normalization.batch_norm_backward)
     lrn_forward = staticmethod(lrn.lrn_forward)
     lrn_backward = staticmethod(lrn.lrn_backward)
     softmax_cross_entropy_forward = staticmethod(loss.softmax_cross_entropy_forward)

@@ -180,25 +180,31 @@ class Backend(abc.ABC):
         """-> gx = (softmax - onehot(target)) * gloss, zero where ignored."""
 
 
-def _channel_sums(rows):
-    """(N, C, S) -> (C,) sums over N and S, float16 accumulated in float32 (as NumPy's mean does): the
-    contiguous row sums then a sum over the batch, which NumPy runs several times faster than one
-    reduction over (0, 2)."""
-    acc = "float32" if rows.dtype == "float16" else rows.dtype
+def _accumulation(dtype):
+    return "float32" if dtype == "float16" else dtype
+
+
+def _channel_sums(xp, rows, times=None):
+    """(N, C, S) -> (C,) sums over N and S of ``rows`` (times ``times``), float16 multiplied and summed in
+    float32: the contiguous row sums then a sum over the batch, which NumPy runs several times faster than
+    one reduction over (0, 2)."""
+    acc = _accumulation(rows.dtype)
+    if times is not None:
+        rows = xp.multiply(rows, times, dtype=acc)
     return rows.sum(axis=2, dtype=acc).sum(axis=0)
 
 
 def batch_norm_forward_into(xp, x, w, b, eps, y):
     """``Backend.batch_norm_forward`` written into ``y`` (x's shape and dtype) -> (mean, variance, invstd)."""
     count = x.shape[0] * x.shape[2]
-    mean = (_channel_sums(x) / count).astype(x.dtype, copy=False)
+    mean = (_channel_sums(xp, x) / count).astype(x.dtype, copy=False)
     xp.subtract(x, mean[:, None], out=y)
-    var = (_channel_sums(y * y) / count).astype(x.dtype, copy=False)
-    invstd = (1 / xp.sqrt(var + x.dtype.type(eps))).astype(x.dtype, copy=False)
-    y *= (invstd if w is None else invstd * w)[:, None]
+    var = _channel_sums(xp, y, y) / count
+    invstd = 1 / xp.sqrt(var + eps)
+    y *= (invstd if w is None else invstd * w).astype(x.dtype, copy=False)[:, None]
     if b is not None:
         y += b[:, None]
-    return mean, var, invstd
+    return mean, var.astype(x.dtype, copy=False), invstd.astype(x.dtype, copy=False)
 
 
 def batch_norm_backward_into(xp, x, mean, invstd, w, gy, gx):
@@ -207,11 +213,10 @@ def batch_norm_backward_into(xp, x, mean, invstd, w, gy, gx):
     count = x.shape[0] * x.shape[2]
     xhat = x - mean[:, None]
     xhat *= invstd[:, None]
-    sum_gy = _channel_sums(gy).astype(gy.dtype, copy=False)
-    sum_gy_xhat = _channel_sums(gy * xhat).astype(gy.dtype, copy=False)
+    sum_gy, sum_gy_xhat = _channel_sums(xp, gy), _channel_sums(xp, gy, xhat)
     if gx is not None:
-        xhat *= (sum_gy_xhat / count)[:, None]
+        xhat *= (sum_gy_xhat / count).astype(gy.dtype, copy=False)[:, None]
         xp.subtract(gy, xhat, out=gx)
-        gx -= (sum_gy / count)[:, None]
+        gx -= (sum_gy / count).astype(gy.dtype, copy=False)[:, None]
         gx *= (invstd if w is None else invstd * w)[:, None]
-    return sum_gy_xhat, sum_gy
+    return sum_gy_xhat.astype(gy.dtype, copy=False), sum_gy.astype(gy.dtype, copy=False)

@@ -148,14 +148,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not training:
         if running_mean is None:
             raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
-        # One multiply-add over the input, the per-channel terms folded first (as PyTorch's CPU kernel).
+        # The weight folded into the per-channel scale first. Subtracting the mean before scaling (not an
+        # x * scale + shift fold) keeps the weight's gradient and float16 outputs free of cancellation.
         scale = (running_var.detach() + eps).rsqrt()
         if weight is not None:
             scale = scale * weight
-        shift = -running_mean.detach() * scale
-        if bias is not None:
-            shift = shift + bias
-        return input * scale.reshape(cshape) + shift.reshape(cshape)
+        y = (input - running_mean.detach().reshape(cshape)) * scale.reshape(cshape)
+        return y if bias is None else y + bias.reshape(cshape)
     count = input.numel() // c
     if count <= 1:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of shape "

@@ -281,3 +281,20 @@ def test_batch_norm_gradient_of_the_affine_parameters_alone():
     np.testing.assert_allclose(w.grad.numpy(), (2 * y * xhat).sum((0, 2)), rtol=1e-10)
     np.testing.assert_allclose(b.grad.numpy(), (2 * y).sum((0, 2)), rtol=1e-10)
     assert x.grad is None
+
+
+def test_eval_batch_norm_far_from_zero_keeps_precision():
+    """Inputs near a running mean of 1000: the output and the weight's gradient in float32 stay at float32's
+    precision of x - mean, and float16 gives no NaN (an x * scale + shift fold cancels in both)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((16, 4, 8, 8)) + 1000
+    gy = rng.standard_normal(x.shape)
+    w = lumen.tensor(rng.standard_normal(4).astype(np.float32), requires_grad=True)
+    y = F.batch_norm(lumen.tensor(x, dtype=lumen.float32), lumen.full((4,), 1000.0), lumen.ones(4), w)
+    y.backward(lumen.tensor(gy, dtype=lumen.float32))
+    xhat = (x.astype(np.float32).astype(np.float64) - 1000) / np.sqrt(1 + 1e-5)
+    np.testing.assert_allclose(y.detach().numpy(), xhat * w.detach().numpy()[:, None, None], atol=2e-6)
+    np.testing.assert_allclose(w.grad.numpy(), (gy * xhat).sum((0, 2, 3)), rtol=2e-6)
+    half = F.batch_norm(lumen.tensor(np.full((2, 1, 3), 1000.5), dtype=lumen.float16),
+                        lumen.tensor([1000.0], dtype=lumen.float16), lumen.tensor([1e-4], dtype=lumen.float16))
+    np.testing.assert_allclose(half.numpy().astype(np.float64), 0.5 / np.sqrt(np.float16(1e-4) + 1e-5), rtol=2e-3)

@@ -29,7 +29,9 @@ The attributes are read on every convolution call, so an assignment takes effect
       ``"winograd2"``, ``"winograd4"`` (F(2x2,3x3), F(4x4,3x3): also 3x3 and dilation 1; all
       three directions), ``"phase"`` (ungrouped, dilation 1, float32/float64:
       the phase decomposition, the fast path of a transposed convolution; chosen at strides > 1),
-      described in ``lumen/backends/cpu/conv.py``.
+      ``"direct"`` (stride 1, dilation 1, ungrouped, float32/float64: a C kernel compiled on first
+      use, offered where a C compiler is found; chosen up to 128 channels), described in
+      ``lumen/backends/cpu/conv.py``.
     - cuda: ``"gemm"`` (runs everything), ``"implicit"`` (every tensor below 2**31 elements,
       groups <= 65535), described in ``lumen/backends/cuda/conv.py``.
 """
@@ -104,14 +106,13 @@ class Algorithms:
 # copies and transforms write disjoint ranges; so each output element is summed in one fixed order
 # whatever the scheduling: im2col (columns, one GEMM per group, col2im as one strided add per kernel
 # tap in tap order), implicit (taps accumulated in tap order, band by band in band order),
-# winograd2/4 (fixed transforms around GEMMs), phase (fixed copies around one GEMM or implicit's)
+# winograd2/4 (fixed transforms around GEMMs), phase (fixed copies around one GEMM or implicit's),
+# direct (each output element summed by one thread in one fixed order, for any thread count)
 # all give bit-identical results on repeated calls and runs with the same thread count
 # (parallel.WORKERS, fixed at import from the CPU affinity). Another thread count cuts other
 # blocks, for which OpenBLAS may pick kernels that round differently
 # (measured: im2col forward, 2x16x20x18 input, last bits differ with 1 or 3 threads instead of 2).
-CPU = Algorithms("cpu", {"forward": ("im2col", "implicit", "winograd2", "winograd4", "phase"),
-                         "backward_data": ("im2col", "implicit", "winograd2", "winograd4", "phase"),
-                         "backward_filter": ("im2col", "implicit", "winograd2", "winograd4", "phase")})
+CPU = Algorithms("cpu", {d: ("im2col", "implicit", "winograd2", "winograd4", "phase", "direct") for d in DIRECTIONS})
 # CUDA: gemm is im2col, a cuBLAS GEMM (bitwise reproducible on one GPU architecture and stream,
 # cuBLAS's "Results reproducibility") and a gather col2im, batch chunks summed in order; implicit
 # has no atomics, its backward-filter sums the per-block partial products in a fixed order.

@@ -10,11 +10,12 @@ Stride-1 ungrouped convolutions may instead run as an implicit GEMM (``implicit.
 shifted GEMMs, no column matrix), and the 3x3 ones as Winograd F(2x2,3x3) or F(4x4,3x3)
 (``winograd.py``, in all three directions); strided ungrouped ones with dilation 1 (a transposed
 convolution's forward is their backward-data) as one stride-1 convolution over the input's
-stride phases (``phase.py``). Which one runs is set by ``lumen.backends.conv``
-(``benchmark``, ``deterministic``, ``algorithm``: a heuristic per layer shape, timing, or one
-forced); the names are ``ALGORITHMS``. All five are deterministic: every GEMM splits its output,
-never its reduction, over the threads (``lumen.backends.conv.CPU`` says why for each), so repeated
-calls give bit-identical results for one thread count. Every GEMM goes through ``blas.py``. Column matrices larger than
+stride phases (``phase.py``); stride-1 ungrouped ones with dilation 1 as the direct C kernel
+(``direct.py``, where a C compiler is found), which wins on up to 128 channels. Which one runs is set
+by ``lumen.backends.conv`` (``benchmark``, ``deterministic``, ``algorithm``: a heuristic per layer
+shape, timing, or one forced); the names are ``ALGORITHMS``. All six are deterministic: every GEMM
+splits its output, never its reduction, over the threads (``lumen.backends.conv.CPU`` says why for
+each), so repeated calls give bit-identical results for one thread count. Every GEMM goes through ``blas.py``. Column matrices larger than
 ``_CHUNK_BYTES`` are built in bands of output rows, so memory stays bounded on
 large images.
 """
@@ -27,7 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import conv as settings
-from . import blas, implicit, parallel, phase, winograd
+from . import blas, direct, implicit, parallel, phase, winograd
 
 # Column buffers are reused between calls (like cuDNN's workspace): a fresh
 # buffer of this size costs page faults comparable to the im2col copy itself.
@@ -146,6 +147,12 @@ def _algorithms(dtype, w_shape, stride, dilation, groups):
             names.append("implicit")
         if w_shape[2:] == (3, 3) and dilation == (1, 1):
             names += ["winograd2", "winograd4"]
+        if dilation == (1, 1) and dtype in direct.DTYPES:
+            if direct.available(dtype):
+                names.append("direct")
+            elif settings.algorithm == "direct":
+                raise RuntimeError(f"conv2d: the forced algorithm 'direct' is unavailable: "
+                                   f"{direct.unavailable_reason(dtype)}")
     # At stride 1 the phase decomposition is implicit's forward and im2col's single GEMM for backward-data.
     if dilation == (1, 1) and dtype in phase.DTYPES:
         names.append("phase")
@@ -166,9 +173,16 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
     # waste few taps (every FCN deconvolution, k4/s2: up to 16x on a transposed convolution's forward,
     # 1.0-2.5x on the other two directions); where padding the kernel to a multiple of the stride adds
     # taps (k3/s2: 16 for 9, AlexNet's k11/s4: 144 for 121) im2col's single GEMM wins.
+    # The direct C kernel (benchmarks/NOTES.md row 31) beats every GEMM algorithm 1.2-9x on forward and
+    # backward-data up to 128 channels (it computes blocks of 8 output channels, so it loses where the
+    # output has fewer and the input many: conv1_1's backward-data), and on backward-filter up to
+    # C*O = 512 (its 64-channel filter gradients run at half im2col's speed).
     pixels = n * ho * wo
     if pointwise:
         return "im2col"
+    if "direct" in candidates and (op != "bwd_filter" and max(c, o) <= 128 and (o >= 8 or c <= 16)
+                                   or op == "bwd_filter" and c * o <= 512):
+        return "direct"
     if "phase" in candidates and stride != (1, 1):
         (kh, kw), (sh, sw) = kernel, stride
         padded_taps = -(-kh // sh) * sh * -(-kw // sw) * sw
@@ -233,6 +247,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
 
 
 def _forward_by(algo, x, w, b, stride, padding, dilation, groups, ho, wo):
+    if algo == "direct":
+        return direct.forward(x, w, b, padding)
     if algo == "implicit":
         return implicit.forward(x, w, b, padding, dilation)
     if algo == "phase":
@@ -327,6 +343,8 @@ def _backward_data_by(algo, gy, w, x_shape, stride, padding, dilation, groups, f
     crop_h, crop_w = max(0, -full[0]), max(0, -full[1])
     gy = gy[:, :, crop_h:gy.shape[2] - crop_h, crop_w:gy.shape[3] - crop_w]
     full = (max(0, full[0]), max(0, full[1]))
+    if algo == "direct":
+        return direct.forward(gy, wf, None, full)
     if algo == "implicit":
         return implicit.forward(gy, wf, None, full, dilation)
     return _winograd(gy, wf, 2 if algo == "winograd2" else 4, full)
@@ -401,6 +419,8 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
 
 
 def _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups):
+    if algo == "direct":
+        return direct.backward_filter(x, gy, w_shape, padding)
     if algo == "implicit":
         return implicit.backward_filter(x, gy, w_shape, padding, dilation)
     if algo == "phase":

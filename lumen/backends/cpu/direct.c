@@ -1,0 +1,203 @@
+/* Direct convolution for the CPU backend: stride 1, dilation 1, one group, computed in registers.
+
+   Loaded through ctypes (native.py compiles it, direct.py drives it). Compiled once per dtype with
+   -DREAL=float or -DREAL=double.
+
+   Each image is first copied into zero-padded channel planes whose rows are wp = w + 2*pw long, so
+   output position q = r*wp + col reads plane position q + i*wp + j for tap (i, j) with no bounds test;
+   the positions with col >= wo are computed and dropped. A block of OB output channels by QB vectors
+   of positions stays in registers through all C*kh*kw taps, each tap costing QB loads and OB
+   broadcasts for OB*QB fused multiply-adds. im2col instead streams a column matrix kh*kw times the
+   image through memory, which is what bounds its GEMMs on 8-64 channels. */
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef REAL
+#error "compile with -DREAL=float or -DREAL=double"
+#endif
+typedef REAL real;
+
+/* One 512-bit register per vector where there are 32 of them; fewer accumulators with 16 registers. */
+#if defined(__AVX512F__)
+#define VBYTES 64
+enum { OB = 8, QB = 3, FB = 4, JB = 4 };
+#elif defined(__AVX__)
+#define VBYTES 32
+enum { OB = 4, QB = 3, FB = 2, JB = 4 };
+#else
+#define VBYTES 16
+enum { OB = 4, QB = 3, FB = 2, JB = 4 };
+#endif
+typedef real vec __attribute__((vector_size(VBYTES), aligned(sizeof(real))));
+enum { VL = VBYTES / sizeof(real), BLOCK = VL * QB };
+
+struct geometry {
+    int c, h, w;    /* input channels and size */
+    int o, kh, kw;  /* output channels and kernel size */
+    int ph, pw;     /* zero padding */
+    int ho, wo;     /* output size */
+    int wp;         /* a padded row: w + 2*pw */
+    int plane;      /* one padded channel, with slack so that every block reads inside it */
+    int span;       /* positions computed per output channel: (ho - 1)*wp + wo rounded up to BLOCK */
+};
+
+int lumen_direct_block(void) { return BLOCK; }
+int lumen_direct_channel_block(void) { return OB; }
+int lumen_direct_filter_block(void) { return FB; }
+
+static inline vec load(const real *p) { vec v; memcpy(&v, p, sizeof v); return v; }
+static inline void store(real *p, vec v) { memcpy(p, &v, sizeof v); }
+
+/* Image x's channels into zeroed planes, channel ci at plane + ci * stride. */
+static void pad_image(const struct geometry *g, const real *x, real *plane, size_t stride)
+{
+    for (int ci = 0; ci < g->c; ci++) {
+        real *p = plane + ci * stride;
+        memset(p, 0, sizeof(real) * g->plane);
+        for (int r = 0; r < g->h; r++)
+            memcpy(p + (size_t)(r + g->ph) * g->wp + g->pw, x + ((size_t)ci * g->h + r) * g->w, sizeof(real) * g->w);
+    }
+}
+
+/* The valid positions of a block of computed ones [q0, q0 + BLOCK) go to their output rows. */
+static void store_valid(const struct geometry *g, const real *block, real *y_channel, int q0)
+{
+    for (int q = q0; q < q0 + BLOCK;) {
+        int r = q / g->wp, col = q % g->wp;
+        int run = g->wp - col < q0 + BLOCK - q ? g->wp - col : q0 + BLOCK - q;
+        if (r >= g->ho)
+            return;
+        if (col < g->wo)
+            memcpy(y_channel + (size_t)r * g->wo + col, block + (q - q0),
+                   sizeof(real) * ((col + run < g->wo ? col + run : g->wo) - col));
+        q += run;
+    }
+}
+
+/* y[n, o] = bias[o] + sum over c, i, j of weight[o, c, i, j] * x[n, c, r + i - ph, col + j - pw] for images
+   [n0, n1) and output channels [o0, o1) (multiples of OB; o1 may pass o). packed: the weight as
+   (ceil(o / OB), c, kh*kw, OB), zero past o; bias: ceil(o / OB) * OB values, or NULL. Returns 0, or -1 if
+   memory ran out. */
+int lumen_direct_forward(const struct geometry *g, const real *x, const real *packed, const real *bias,
+                         real *y, int n0, int n1, int o0, int o1)
+{
+    real *plane = malloc(sizeof(real) * (size_t)g->c * g->plane);
+    if (!plane)
+        return -1;
+    const int taps = g->kh * g->kw;
+    for (int n = n0; n < n1; n++) {
+        pad_image(g, x + (size_t)n * g->c * g->h * g->w, plane, g->plane);
+        for (int q0 = 0; q0 < g->span; q0 += BLOCK)
+            for (int ob = o0; ob < o1; ob += OB) {
+                vec acc[OB][QB];
+                for (int k = 0; k < OB; k++)
+                    for (int v = 0; v < QB; v++)
+                        acc[k][v] = (vec){0} + (bias ? bias[ob + k] : 0);
+                const real *wk = packed + (size_t)ob * g->c * taps;
+                for (int ci = 0; ci < g->c; ci++) {
+                    const real *xc = plane + (size_t)ci * g->plane + q0;
+                    for (int i = 0; i < g->kh; i++)
+                        for (int j = 0; j < g->kw; j++, wk += OB) {
+                            vec xv[QB];
+                            for (int v = 0; v < QB; v++)
+                                xv[v] = load(xc + i * g->wp + j + v * VL);
+                            for (int k = 0; k < OB; k++)
+                                for (int v = 0; v < QB; v++)
+                                    acc[k][v] += wk[k] * xv[v];
+                        }
+                }
+                for (int k = 0; k < OB && ob + k < g->o; k++) {
+                    real block[BLOCK];
+                    for (int v = 0; v < QB; v++)
+                        store(block + v * VL, acc[k][v]);
+                    store_valid(g, block, y + ((size_t)n * g->o + ob + k) * g->ho * g->wo, q0);
+                }
+            }
+    }
+    free(plane);
+    return 0;
+}
+
+/* Taps (i, j0) ... (i, j0 + jn - 1) of one input channel for FB output channels, summed over `length`
+   positions: jn is a constant at every call, so the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void filter_taps(
+    const struct geometry *g, const real *grads, const real *xc, size_t length, real *gw, int i, int j0, int jn)
+{
+    vec acc[FB][JB];
+    for (int k = 0; k < FB; k++)
+        for (int t = 0; t < jn; t++)
+            acc[k][t] = (vec){0};
+    const real *xr = xc + i * g->wp + j0;
+    for (size_t q = 0; q < length; q += VL) {
+        vec gv[FB];
+        for (int k = 0; k < FB; k++)
+            gv[k] = load(grads + k * length + q);
+        for (int t = 0; t < jn; t++) {
+            vec xv = load(xr + q + t);
+            for (int k = 0; k < FB; k++)
+                acc[k][t] += gv[k] * xv;
+        }
+    }
+    const size_t per_output = (size_t)g->c * g->kh * g->kw;
+    for (int k = 0; k < FB; k++)
+        for (int t = 0; t < jn; t++) {
+            real sum = 0;
+            for (int l = 0; l < VL; l++)
+                sum += acc[k][t][l];
+            gw[k * per_output + i * g->kw + j0 + t] += sum;
+        }
+}
+
+/* gw[o, c, i, j] = sum over images [n0, n1) and positions of gy[n, o, r, col] * x[n, c, r + i - ph, col + j - pw],
+   for output channels [o0, o1) (multiples of FB; o1 may pass o): gw is (o1 - o0, c, kh, kw), overwritten.
+   Images go in chunks of about a megabyte, each channel's planes (and each output channel's gradients,
+   laid out on the same positions) side by side, so that one pass of the accumulators runs over the whole
+   chunk: a position past an image's valid ones has a zero gradient, whatever input it reads.
+   Returns 0, or -1 if memory ran out. */
+int lumen_direct_filter_gradient(const struct geometry *g, const real *x, const real *gy, real *gw,
+                                 int n0, int n1, int o0, int o1)
+{
+    const int outputs = o1 - o0;
+    size_t chunk = ((size_t)1 << 20) / (sizeof(real) * (size_t)(g->c + outputs) * g->plane);
+    chunk = chunk < 1 ? 1 : chunk > (size_t)(n1 - n0) ? (size_t)(n1 - n0) : chunk;
+    /* One plane of slack after the last channel: its reads past the chunk's positions stay inside. */
+    real *planes = malloc(sizeof(real) * ((size_t)g->c * chunk + 1) * g->plane);
+    real *grads = malloc(sizeof(real) * (size_t)outputs * chunk * g->plane);
+    if (!planes || !grads) {
+        free(planes);
+        free(grads);
+        return -1;
+    }
+    const size_t per_output = (size_t)g->c * g->kh * g->kw;
+    memset(gw, 0, sizeof(real) * outputs * per_output);
+    for (int n = n0; n < n1; n += chunk) {
+        const size_t images = (size_t)(n1 - n) < chunk ? (size_t)(n1 - n) : chunk;
+        const size_t length = images * g->plane;
+        for (size_t m = 0; m < images; m++)
+            pad_image(g, x + (n + m) * (size_t)g->c * g->h * g->w, planes + m * g->plane, length);
+        memset(planes + g->c * length, 0, sizeof(real) * g->plane);
+        memset(grads, 0, sizeof(real) * outputs * length);
+        for (int oc = o0; oc < o1 && oc < g->o; oc++)
+            for (size_t m = 0; m < images; m++)
+                for (int r = 0; r < g->ho; r++)
+                    memcpy(grads + (oc - o0) * length + m * g->plane + (size_t)r * g->wp,
+                           gy + (((n + m) * g->o + oc) * g->ho + r) * g->wo, sizeof(real) * g->wo);
+        for (int ob = o0; ob < o1; ob += FB)
+            for (int ci = 0; ci < g->c; ci++)
+                for (int i = 0; i < g->kh; i++)
+                    for (int j0 = 0; j0 < g->kw; j0 += JB) {
+                        const real *gk = grads + (ob - o0) * length;
+                        const real *xc = planes + ci * length;
+                        real *gwk = gw + (ob - o0) * per_output + (size_t)ci * g->kh * g->kw;
+                        switch (g->kw - j0 < JB ? g->kw - j0 : JB) {
+                        case 1: filter_taps(g, gk, xc, length, gwk, i, j0, 1); break;
+                        case 2: filter_taps(g, gk, xc, length, gwk, i, j0, 2); break;
+                        case 3: filter_taps(g, gk, xc, length, gwk, i, j0, 3); break;
+                        default: filter_taps(g, gk, xc, length, gwk, i, j0, JB); break;
+                        }
+                    }
+    }
+    free(planes);
+    free(grads);
+    return 0;
+}

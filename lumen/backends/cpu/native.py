@@ -1,0 +1,99 @@
+"""The CPU backend's C kernels, compiled on first use by the machine's C compiler and loaded through ctypes.
+
+Lumen installs as pure Python; its C sources (``direct.c``) are built on the machine that runs them, as
+tinygrad's CPU backend builds its kernels, with ``-O3 -march=native`` so that they use that CPU's vector
+registers (AVX-512 where it has it). The compiler is ``$CC``, else ``cc``. A library is cached under
+``$LUMEN_CACHE/kernels`` (default ``~/.cache/lumen/kernels``), named by a hash of its source, defines,
+compiler, flags and CPU, and written atomically, so a later process loads it at once. Without a compiler,
+when it fails, or with ``LUMEN_COMPILE=0``, :func:`library` returns None, :func:`failure` says why, and the
+convolutions keep their NumPy algorithms.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+SOURCES = Path(__file__).resolve().parent
+FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-fno-math-errno")
+_lock = threading.Lock()
+_built = {}  # (name, defines) -> (library or None, failure message or None)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LUMEN_CACHE", Path.home() / ".cache" / "lumen")) / "kernels"
+
+
+def _cpu() -> str:
+    # -march=native code can fault on another CPU that shares the cache (a network home directory).
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return "\n".join(dict.fromkeys(line for line in lines if line.startswith(("model name", "flags"))))
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+
+
+def _compiler():
+    """(command, version text), or a message saying why there is none."""
+    if os.environ.get("LUMEN_COMPILE", "1") == "0":
+        return "LUMEN_COMPILE=0 is set"
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        return "no C compiler was found (set CC, or install gcc or clang)"
+    try:
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"the C compiler {cc!r} does not run: {exc}"
+    return cc, version
+
+
+def _build(name, defines):
+    source = SOURCES / f"{name}.c"
+    compiler = _compiler()
+    if isinstance(compiler, str):
+        return None, compiler
+    cc, version = compiler
+    flags = [*FLAGS, *(f"-D{key}={value}" for key, value in defines)]
+    key = hashlib.sha256("\0".join([source.read_text(), cc, version, *flags, _cpu()]).encode()).hexdigest()[:20]
+    path = cache_dir() / f"{name}-{key}.so"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(suffix=".so", dir=path.parent)
+        os.close(fd)
+        try:
+            result = subprocess.run([cc, *flags, str(source), "-o", temporary], capture_output=True, text=True,
+                                    timeout=300)
+            if result.returncode:
+                message = (result.stderr or result.stdout).strip().splitlines()
+                return None, f"{cc} failed on {source.name}: {message[0] if message else 'no output'}"
+            os.replace(temporary, path)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return None, f"{cc} failed on {source.name}: {exc}"
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    try:
+        return ctypes.CDLL(str(path)), None
+    except OSError as exc:
+        return None, f"cannot load {path}: {exc}"
+
+
+def library(name: str, **defines):
+    """The ctypes library of ``name``.c (beside this file) built with ``-DKEY=VALUE`` defines, or None."""
+    key = (name, tuple(sorted(defines.items())))
+    if key not in _built:
+        with _lock:
+            if key not in _built:
+                _built[key] = _build(*key)
+    return _built[key][0]
+
+
+def failure(name: str, **defines):
+    """Why :func:`library` returned None for these arguments (None if it did not, or was not asked yet)."""
+    return _built.get((name, tuple(sorted(defines.items()))), (None, None))[1]

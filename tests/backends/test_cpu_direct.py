@@ -1,0 +1,165 @@
+"""The direct C convolution (``direct.c``) and its build (``native.py``), against im2col and PyTorch."""
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import lumen
+import lumen.nn.functional as F
+from lumen.autograd import gradcheck
+from lumen.backends import conv as conv_settings
+from lumen.backends.cpu import conv, direct, native, parallel
+
+BOUND = {np.float32: 1e-6, np.float64: 1e-13}  # relative to the largest sum of |x| * |w|
+
+
+@pytest.fixture(autouse=True)
+def _default_selector():
+    with conv_settings.flags():
+        yield
+
+
+def test_the_kernels_build_on_this_machine():
+    for dtype in direct.DTYPES:
+        assert direct.available(dtype), direct.unavailable_reason(dtype)
+
+
+def _all_three(x, w, gy, padding, algo):
+    conv_settings.algorithm = algo
+    args = ((1, 1), padding, (1, 1), 1)
+    return (conv.conv2d_forward(x, w, None, *args), conv.conv2d_backward_data(gy, w, x.shape, *args),
+            conv.conv2d_backward_filter(x, gy, w.shape, *args))
+
+
+# Output channels past one register block (8 with AVX-512) and not a multiple of it; paddings past
+# k - 1, where backward-data crops gy; maps smaller than one block of positions.
+geometry = st.tuples(st.integers(1, 3), st.integers(1, 10), st.integers(1, 19),  # n, c, o
+                     st.integers(1, 14), st.integers(1, 14), st.integers(1, 6), st.integers(1, 6),  # h, w, kh, kw
+                     st.integers(0, 4), st.integers(0, 4))  # ph, pw
+
+
+@settings(max_examples=60, deadline=None)
+@given(g=geometry, dtype=st.sampled_from([np.float32, np.float64]), workers=st.sampled_from([1, 3]),
+       seed=st.integers(0, 2 ** 16))
+def test_direct_matches_im2col(g, dtype, workers, seed):
+    n, c, o, h, wd, kh, kw, ph, pw = g
+    ho, wo = h + 2 * ph - kh + 1, wd + 2 * pw - kw + 1
+    assume(ho >= 1 and wo >= 1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parallel, "WORKERS", workers)
+        patch.setattr(parallel, "MIN_ELEMENTS", 1)  # split over images, or channel blocks at n < workers
+        _check_direct(n, c, o, h, wd, kh, kw, ph, pw, ho, wo, dtype, seed)
+
+
+def _check_direct(n, c, o, h, wd, kh, kw, ph, pw, ho, wo, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, wd))
+    w = rng.standard_normal((o, c, kh, kw))
+    gy = rng.standard_normal((n, o, ho, wo))
+    ref = _all_three(x, w, gy, (ph, pw), "im2col")
+    scale = [r.max() for r in _all_three(np.abs(x), np.abs(w), np.abs(gy), (ph, pw), "im2col")]
+    got = _all_three(*(a.astype(dtype) for a in (x, w, gy)), (ph, pw), "direct")
+    for r, s, y in zip(ref, scale, got):
+        assert y.dtype == dtype and y.shape == r.shape and y.flags.c_contiguous
+        assert np.abs(y - r).max() <= BOUND[dtype] * s
+
+
+def test_results_do_not_depend_on_the_thread_count(monkeypatch):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 7, 13, 11)).astype(np.float32)
+    w = rng.standard_normal((19, 7, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(19).astype(np.float32)
+    gy = rng.standard_normal((5, 19, 13, 11)).astype(np.float32)
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1)
+    results = []
+    for workers in (1, 2, 3):
+        monkeypatch.setattr(parallel, "WORKERS", workers)
+        conv_settings.algorithm = "direct"
+        args = ((1, 1), (1, 1), (1, 1), 1)
+        results.append((conv.conv2d_forward(x, w, b, *args), conv.conv2d_forward(x[:1], w, b, *args),
+                        conv.conv2d_backward_data(gy, w, x.shape, *args),
+                        conv.conv2d_backward_filter(x, gy, w.shape, *args)))
+    for other in results[1:]:
+        for a, b_ in zip(results[0], other):
+            assert np.array_equal(a, b_)
+
+
+def test_strided_views_bias_and_the_autograd_path():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((9, 3, 2, 10)).transpose(2, 1, 3, 0)  # (2, 3, 10, 9), not contiguous
+    w = rng.standard_normal((3, 8, 3, 3)).transpose(1, 0, 2, 3)
+    b = rng.standard_normal(8)
+    with conv_settings.flags(algorithm="im2col"):
+        ref = conv.conv2d_forward(x, w, b, (1, 1), (2, 1), (1, 1), 1)
+    with conv_settings.flags(algorithm="direct"):
+        y = conv.conv2d_forward(x, w, b, (1, 1), (2, 1), (1, 1), 1)
+        assert np.allclose(y, ref, rtol=0, atol=1e-12)
+        xt = lumen.tensor(x[:1, :, :5, :4].copy(), requires_grad=True)
+        wt = lumen.tensor(w[:5].copy(), requires_grad=True)
+        bt = lumen.tensor(b[:5].copy(), requires_grad=True)
+        assert gradcheck(lambda a, k, c: F.conv2d(a, k, c, padding=(1, 2)), (xt, wt, bt))
+
+
+def test_the_same_numbers_as_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 8, 17, 15)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 5, 3)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    with conv_settings.flags(algorithm="direct"):
+        xs, ws, bs = (lumen.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = F.conv2d(xs, ws, bs, padding=(2, 1))
+        (y * y).sum().backward()
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv2d(xt, wt, bt, padding=(2, 1))
+    (yt * yt).sum().backward()
+    assert np.allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-4)
+    for ours, theirs in ((xs, xt), (ws, wt), (bs, bt)):
+        scale = np.abs(theirs.grad.numpy()).max()
+        assert np.abs(ours.grad.numpy() - theirs.grad.numpy()).max() <= 1e-5 * scale
+
+
+def test_the_heuristic_takes_it_up_to_128_channels():
+    assert conv._heuristic(conv.ALGORITHMS, 32, 16, 16, 48, 48) == "direct"
+    assert conv._heuristic(conv.ALGORITHMS, 1, 128, 128, 112, 112) == "direct"
+    assert conv._heuristic(conv.ALGORITHMS, 1, 256, 256, 56, 56) != "direct"
+    assert conv._heuristic(conv.ALGORITHMS, 32, 8, 16, 48, 48, "bwd_filter") == "direct"
+    assert conv._heuristic(conv.ALGORITHMS, 32, 64, 64, 12, 12, "bwd_filter") != "direct"
+    assert conv._heuristic(conv.ALGORITHMS, 1, 64, 3, 224, 224) != "direct"  # conv1_1's backward-data
+    assert conv._heuristic(conv.ALGORITHMS, 1, 64, 64, 56, 56, pointwise=True) == "im2col"
+
+
+@pytest.fixture
+def _fresh_build(monkeypatch, tmp_path):
+    monkeypatch.setenv("LUMEN_CACHE", str(tmp_path))
+    monkeypatch.setattr(native, "_built", {})
+    monkeypatch.setattr(direct, "_kernels", {})
+    return tmp_path
+
+
+def test_without_a_compiler_the_numpy_algorithms_run(_fresh_build, monkeypatch):
+    monkeypatch.setenv("LUMEN_COMPILE", "0")
+    x = np.ones((1, 4, 6, 6), np.float32)
+    w = np.ones((8, 4, 3, 3), np.float32)
+    assert "direct" not in conv._algorithms(x.dtype, w.shape, (1, 1), (1, 1), 1)
+    assert conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)[0, 0, 2, 2] == 36
+    with conv_settings.flags(algorithm="direct"):
+        with pytest.raises(RuntimeError, match="'direct' is unavailable: LUMEN_COMPILE=0"):
+            conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)
+
+
+def test_a_failing_compiler_is_named(_fresh_build, monkeypatch):
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    assert native.library("direct", REAL="float") is None
+    assert "/nonexistent/cc" in native.failure("direct", REAL="float")
+
+
+def test_a_built_library_is_cached_by_content(_fresh_build):
+    first = native.library("direct", REAL="double")
+    assert first is not None and native.library("direct", REAL="double") is first
+    built = list((_fresh_build / "kernels").iterdir())
+    assert len(built) == 1 and built[0].name.startswith("direct-") and built[0].suffix == ".so"
+    native._built.clear()  # a new process: the cached file loads without compiling
+    mtime = built[0].stat().st_mtime_ns
+    assert native.library("direct", REAL="double") is not None
+    assert built[0].stat().st_mtime_ns == mtime and len(list(built[0].parent.iterdir())) == 1

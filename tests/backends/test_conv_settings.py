@@ -34,7 +34,7 @@ def test_defaults_and_reachable_from_lumen():
     code = ("import lumen; c = lumen.backends.conv; "
             "print(c.benchmark, c.deterministic, c.algorithm, c.CPU.names, c.CUDA.names)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split("\n")[0] == ("False False None ('im2col', 'implicit', 'winograd2', 'winograd4', 'phase') "
+    assert out.split("\n")[0] == ("False False None ('im2col', 'implicit', 'winograd2', 'winograd4', 'phase', 'direct') "
                                   "('gemm', 'implicit')")
     assert conv.ALGORITHMS == conv_settings.CPU.names
 
@@ -76,14 +76,14 @@ def test_implicit_runs_pointwise_layers_when_forced(monkeypatch):
 def test_invalid_or_unrunnable_algorithm_errors():
     x, w, gy = _data(2)
     with pytest.raises(ValueError, match=r"flags: unknown convolution algorithm 'fft'; expected None or one of "
-                                         r"\('im2col', 'implicit', 'winograd2', 'winograd4', 'phase'\) \(cpu\) or "
+                                         r"\('im2col', 'implicit', 'winograd2', 'winograd4', 'phase', 'direct'\) \(cpu\) or "
                                          r"\('gemm', 'implicit'\) \(cuda\)"):
         with conv_settings.flags(algorithm="fft"):
             pass
     assert conv_settings.algorithm is None
     conv_settings.algorithm = "gemm"  # a CUDA name, set directly: checked when a CPU convolution runs
     with pytest.raises(ValueError, match=r"conv2d_forward on cpu: unknown cpu convolution algorithm 'gemm'.*"
-                                         r"\('im2col', 'implicit', 'winograd2', 'winograd4', 'phase'\)"):
+                                         r"\('im2col', 'implicit', 'winograd2', 'winograd4', 'phase', 'direct'\)"):
         conv.conv2d_forward(x, w, None, *ARGS)
     conv_settings.algorithm = "implicit"
     with pytest.raises(ValueError, match=r"conv2d_backward_filter on cpu: the forced algorithm 'implicit' cannot "

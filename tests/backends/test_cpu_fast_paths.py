@@ -111,13 +111,12 @@ def test_selector_heuristic_benchmark_and_force(monkeypatch):
         return ran[-1]  # benchmark mode times every candidate first, then runs the winner
 
     conv_settings.benchmark = False
-    assert chosen(1, 64, 64, 112) == "implicit"
+    assert chosen(1, 64, 64, 112) == "direct"  # up to 128 channels (test_cpu_direct.py)
     assert chosen(1, 256, 256, 56) == "winograd2"
     assert chosen(8, 256, 256, 13) == "im2col"  # tiles too coarse for a 13x13 map
-    assert chosen(1, 3, 64, 112) == "im2col"  # too few channels for per-tap GEMMs
-    assert chosen(1, 64, 64, 56) == "implicit"  # from 2048 output pixels (2.7 vs 3.9 ms for im2col, measured)
-    assert chosen(1, 32, 48, 9, k=7, padding=(0, 0)) == "im2col"
-    assert chosen(1, 64, 64, 96, k=5, padding=(2, 2)) == "implicit"
+    assert chosen(1, 192, 256, 56) == "implicit"
+    assert chosen(1, 192, 256, 9, k=7, padding=(0, 0)) == "im2col"
+    assert chosen(1, 192, 192, 96, k=5, padding=(2, 2)) == "implicit"
     assert chosen(1, 64, 64, 112, k=1, padding=(0, 0)) == "im2col"  # 1x1: one GEMM on the input as it lies
     assert not conv_settings.CPU.cache
     conv_settings.algorithm = "winograd2"  # forced where it can run, an error elsewhere

@@ -63,8 +63,11 @@ def test_trains_scores_exports_and_resumes_bit_for_bit(tmp_path):
 
 @pytest.mark.slow
 def test_a_short_run_learns_above_chance(tmp_path):
-    assert imagenet.main(["--n-train", "20", "--n-val", "3", "--size", "40", "--crop", "32", "--width", "0.125",
-                          "--batch-size", "16", "--iters", "120", "--eval-every", "60", "--cache",
+    # lr 0.005: at the preset's 0.01 this 1/8-width VGG16 without batch norm leaves ln(20) in 120 iterations for
+    # some seeds only (seeds 1 and 3 of 1-3), and a change of summation order decides which; at 0.005 and 200
+    # iterations seeds 1-4 and 1337 all reached top-1 10-14 %, top-5 48-54 % on these 100 images.
+    assert imagenet.main(["--n-train", "20", "--n-val", "5", "--size", "40", "--crop", "32", "--width", "0.125",
+                          "--batch-size", "16", "--iters", "200", "--lr", "0.005", "--eval-every", "100", "--cache",
                           str(tmp_path / "cache"), "--out", str(tmp_path / "out")]) == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["top1"] > 0.075 and metrics["top5"] > 0.4  # chance: 0.05 and 0.25

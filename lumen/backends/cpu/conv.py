@@ -147,15 +147,15 @@ def _algorithms(dtype, w_shape, stride, dilation, groups):
             names.append("implicit")
         if w_shape[2:] == (3, 3) and dilation == (1, 1):
             names += ["winograd2", "winograd4"]
-        if dilation == (1, 1) and dtype in direct.DTYPES:
-            if direct.available(dtype):
-                names.append("direct")
-            elif settings.algorithm == "direct":
-                raise RuntimeError(f"conv2d: the forced algorithm 'direct' is unavailable: "
-                                   f"{direct.unavailable_reason(dtype)}")
     # At stride 1 the phase decomposition is implicit's forward and im2col's single GEMM for backward-data.
     if dilation == (1, 1) and dtype in phase.DTYPES:
         names.append("phase")
+    if stride == dilation == (1, 1) and dtype in direct.DTYPES:
+        if direct.available(dtype):
+            names.append("direct")
+        elif settings.algorithm == "direct":
+            raise RuntimeError(f"conv2d: the forced algorithm 'direct' is unavailable: "
+                               f"{direct.unavailable_reason(dtype)}")
     return tuple(names)
 
 

@@ -1,4 +1,6 @@
 """CPU fast paths against the reference paths: Winograd vs im2col, separable upsampling vs deconvolution."""
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -25,6 +27,21 @@ def _default_selector():
         yield
 
 
+@contextlib.contextmanager
+def _transforms(kind):
+    """The Winograd transforms in C (winograd.c, the default where it builds) or in NumPy (without a compiler)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if kind == "numpy":
+            patch.setattr(winograd, "_compiled", lambda dtype, m: None)
+        yield
+
+
+def test_the_c_transforms_build_here():
+    for dtype in (np.float32, np.float64):
+        for m in (2, 4):
+            assert winograd._compiled(dtype, m) is not None, winograd.native.failure("winograd", REAL="float")
+
+
 def _rel_err(a, ref, scale=None):
     return np.abs(a - ref).max() / (np.abs(ref).max() if scale is None else scale)
 
@@ -40,10 +57,16 @@ shapes = st.tuples(st.integers(1, 2), st.integers(1, 24), st.integers(1, 24), st
                    st.integers(1, 19), st.integers(0, 2))
 
 
+@pytest.mark.parametrize("transforms", ["c", "numpy"])
 @settings(max_examples=25, deadline=None)
 @given(shape=shapes, algo=st.sampled_from(["winograd2", "winograd4"]),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 16))
-def test_winograd_forward_matches_im2col(shape, algo, dtype, seed):
+def test_winograd_forward_matches_im2col(transforms, shape, algo, dtype, seed):
+    with _transforms(transforms):
+        _check_forward(shape, algo, dtype, seed)
+
+
+def _check_forward(shape, algo, dtype, seed):
     n, c, o, h, w, p = shape
     if h + 2 * p < 3 or w + 2 * p < 3:
         return
@@ -59,9 +82,12 @@ def test_winograd_forward_matches_im2col(shape, algo, dtype, seed):
     assert _rel_err(y, ref, scale) <= BOUND[algo, dtype]
 
 
+@pytest.mark.parametrize("transforms", ["c", "numpy"])
 @pytest.mark.parametrize("algo", ["winograd2", "winograd4"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_winograd_error_bound_at_vgg_width(algo, dtype):
+def test_winograd_error_bound_at_vgg_width(algo, dtype, transforms, monkeypatch):
+    if transforms == "numpy":
+        monkeypatch.setattr(winograd, "_compiled", lambda dtype, m: None)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((1, 64, 30, 30)).astype(dtype)
     w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(dtype)
@@ -70,9 +96,12 @@ def test_winograd_error_bound_at_vgg_width(algo, dtype):
     assert _rel_err(conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1), ref) <= BOUND[algo, dtype]
 
 
+@pytest.mark.parametrize("transforms", ["c", "numpy"])
 @pytest.mark.parametrize("algo", ["winograd2", "winograd4"])
 @pytest.mark.parametrize("p", [0, 1, 2])
-def test_winograd_backward_data_matches_col2im(algo, p):
+def test_winograd_backward_data_matches_col2im(algo, p, transforms, monkeypatch):
+    if transforms == "numpy":
+        monkeypatch.setattr(winograd, "_compiled", lambda dtype, m: None)
     rng = np.random.default_rng(p)
     x_shape = (2, 5, 11, 8)
     w = rng.standard_normal((7, 5, 3, 3))
@@ -85,9 +114,12 @@ def test_winograd_backward_data_matches_col2im(algo, p):
     assert _rel_err(gx, ref) <= 1e-13
 
 
-def test_winograd_bands_cover_the_image(monkeypatch):
+@pytest.mark.parametrize("transforms", ["c", "numpy"])
+def test_winograd_bands_cover_the_image(monkeypatch, transforms):
     # A tiny band budget forces one tile row per band, including the padded edges.
     monkeypatch.setattr(winograd, "_BAND_BYTES", 1)
+    if transforms == "numpy":
+        monkeypatch.setattr(winograd, "_compiled", lambda dtype, m: None)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 3, 13, 10))
     w = rng.standard_normal((4, 3, 3, 3))

@@ -216,9 +216,9 @@ def _phase_workspace(slot, shape, dtype):
     return _workspace(shape, dtype, ("phase", slot))
 
 
-def _winograd(x, w, m, padding):
+def _winograd(x, w, m, padding, b=None):
     return winograd.conv3x3(x, winograd.transform_filter(w, m), m, padding, _winograd_workspace,
-                            parallel.over_range)
+                            parallel.over_range, b)
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
@@ -255,10 +255,7 @@ def _forward_by(algo, x, w, b, stride, padding, dilation, groups, ho, wo):
         return phase.forward(x, w, b, stride, padding, (ho, wo))
     if algo == "im2col":
         return _im2col_forward(x, w, b, stride, padding, dilation, groups, ho, wo)
-    y = _winograd(x, w, 2 if algo == "winograd2" else 4, padding)
-    if b is not None:
-        y += b.reshape(-1, 1, 1)
-    return y
+    return _winograd(x, w, 2 if algo == "winograd2" else 4, padding, b)
 
 
 def _im2col_forward(x, w, b, stride, padding, dilation, groups, ho, wo):

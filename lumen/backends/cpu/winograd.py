@@ -12,12 +12,16 @@ the error of both against the im2col path in float32 and float64.
 
 The image is processed in bands of tile rows so that the transformed input
 and the GEMM output stay within ``_BAND_BYTES`` each, whatever the image size.
+The forward's transforms run in C (``winograd.c``, one pass per tile) where ``native.py`` can build
+it, in NumPy otherwise (one pass per coefficient: they took ~40 % of the F(2x2) time).
 """
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 
-from . import blas
+from . import blas, native
 
 # (B^T, G, A^T) of Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016).
 _MATRICES = {
@@ -33,6 +37,30 @@ _MATRICES = {
 }
 
 _BAND_BYTES = 24 << 20
+
+
+class _Tiles(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int) for name in ("n", "c", "h", "w", "ph", "pw", "t0", "tb", "tiles_w")]
+
+
+_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_kernels = {}
+
+
+def _compiled(dtype, m):
+    """(input transform, output transform) of F(m x m) in C for dtype, or None."""
+    key = (np.dtype(dtype), m)
+    if key not in _kernels:
+        lib = native.library("winograd", REAL=_REAL[key[0]]) if key[0] in _REAL else None
+        if lib is None:
+            _kernels[key] = None
+        else:
+            forward, backward = getattr(lib, f"lumen_winograd{m}_input"), getattr(lib, f"lumen_winograd{m}_output")
+            forward.argtypes = [ctypes.POINTER(_Tiles), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+            backward.argtypes = [ctypes.POINTER(_Tiles)] + [ctypes.c_void_p] * 3 + [ctypes.c_int] * 2
+            forward.restype = backward.restype = None
+            _kernels[key] = forward, backward
+    return _kernels[key]
 
 
 def transform_filter(w, m):
@@ -79,10 +107,18 @@ def _input_transform(x, m, padding, t0, tb, tiles_w, workspace, over_channels):
 
     The band's padded input rows [m*t0, m*(t0+tb)+2) are copied once with zero borders (also past
     the image, where the last tiles overhang it), then transformed rows first, columns second."""
-    bt = _MATRICES[m][0]
     a = m + 2
     n, c, h, w = x.shape
     ph, pw = padding
+    compiled = _compiled(x.dtype, m)
+    if compiled is not None:
+        v = workspace(2, (a, a, c, n, tb, tiles_w), x.dtype)
+        x = np.ascontiguousarray(x)
+        tiles = _Tiles(n, c, h, w, ph, pw, t0, tb, tiles_w)
+        over_channels(lambda c0, c1: compiled[0](ctypes.byref(tiles), x.ctypes.data, v.ctypes.data, c0, c1),
+                      c, v.size)
+        return v
+    bt = _MATRICES[m][0]
     wp = m * tiles_w + 2
     xb = workspace(0, (n, c, m * tb + 2, wp), x.dtype)
     r0 = m * t0 - ph
@@ -120,11 +156,11 @@ def _bands(tiles_h, n, tiles_w, channels_per_point, itemsize):
     return [(t0, min(band, tiles_h - t0)) for t0 in range(0, tiles_h, band)]
 
 
-def conv3x3(x, u, m, padding, workspace, over_channels):
-    """Cross-correlation of x with the filters whose transform is u (from ``transform_filter``).
+def conv3x3(x, u, m, padding, workspace, over_channels, bias=None):
+    """Cross-correlation of x with the filters whose transform is u (from ``transform_filter``), plus bias.
 
-    x (N, C, H, W), u (a*a, O, C), padding (ph, pw) -> (N, O, H + 2ph - 2, W + 2pw - 2), x's dtype.
-    ``workspace(slot, shape, dtype)`` gives reusable scratch arrays; ``over_channels(fn, channels,
+    x (N, C, H, W), u (a*a, O, C), padding (ph, pw), bias (O,) or None -> (N, O, H + 2ph - 2, W + 2pw - 2),
+    x's dtype. ``workspace(slot, shape, dtype)`` gives reusable scratch arrays; ``over_channels(fn, channels,
     elements)`` runs fn(c0, c1) over channel ranges, possibly in parallel.
     """
     _, _, at = _MATRICES[m]
@@ -134,13 +170,24 @@ def conv3x3(x, u, m, padding, workspace, over_channels):
     ph, pw = padding
     ho, wo = h + 2 * ph - 2, w + 2 * pw - 2
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
-    y = np.empty((n, o, m * tiles_h, m * tiles_w), x.dtype)
+    compiled = _compiled(x.dtype, m)
+    if compiled is not None:  # the C output transform crops and adds the bias itself
+        y = np.empty((n, o, ho, wo), x.dtype)
+        bias = None if bias is None else np.ascontiguousarray(bias, x.dtype)
+    else:
+        y = np.empty((n, o, m * tiles_h, m * tiles_w), x.dtype)
     for t0, tb in _bands(tiles_h, n, tiles_w, a * a * max(c, o) + m * a * c, x.dtype.itemsize):
         p = n * tb * tiles_w
         v = _input_transform(x, m, padding, t0, tb, tiles_w, workspace, over_channels)
         mm = workspace(3, (a, a, o, n, tb, tiles_w), x.dtype)
-        z = workspace(4, (a, m, o, n, tb, tiles_w), x.dtype)
         blas.matmul(u, v.reshape(a * a, c, p), out=mm.reshape(a * a, o, p))
+        if compiled is not None:
+            tiles = _Tiles(n, o, ho, wo, 0, 0, t0, tb, tiles_w)
+            over_channels(lambda o0, o1: compiled[1](ctypes.byref(tiles), mm.ctypes.data,
+                                                     None if bias is None else bias.ctypes.data, y.ctypes.data, o0, o1),
+                          o, mm.size)
+            continue
+        z = workspace(4, (a, m, o, n, tb, tiles_w), x.dtype)
         yb = y[:, :, m * t0:m * (t0 + tb)].reshape(n, o, tb, m, tiles_w, m)
 
         def output_transform(o0, o1):
@@ -157,6 +204,8 @@ def conv3x3(x, u, m, padding, workspace, over_channels):
         over_channels(output_transform, o, mm.size)
     if (ho, wo) != y.shape[2:]:
         y = np.ascontiguousarray(y[:, :, :ho, :wo])
+    if bias is not None and compiled is None:
+        y += bias.reshape(-1, 1, 1)
     return y
 
 

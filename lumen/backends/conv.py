@@ -23,7 +23,8 @@ The attributes are read on every convolution call, so an assignment takes effect
 ``algorithm``
     None (default) or one of the backend's names, run for every convolution call of a direction
     it implements (``CPU.directions``; a direction that one lacks chooses as usual). A shape the
-    forced algorithm cannot run raises ValueError naming those that can.
+    forced algorithm cannot run raises ValueError naming those that can (a forced ``"direct"`` whose
+    C kernels could not be built: RuntimeError saying why).
 
     - cpu: ``"im2col"`` (runs everything), ``"implicit"`` (stride 1, ungrouped, float32/float64),
       ``"winograd2"``, ``"winograd4"`` (F(2x2,3x3), F(4x4,3x3): also 3x3 and dilation 1; all

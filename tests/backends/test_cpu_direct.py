@@ -64,7 +64,9 @@ def _check_direct(n, c, o, h, wd, kh, kw, ph, pw, ho, wo, dtype, seed):
         assert np.abs(y - r).max() <= BOUND[dtype] * s
 
 
-def test_results_do_not_depend_on_the_thread_count(monkeypatch):
+@pytest.mark.parametrize("chunk_bytes", [direct._CHUNK_BYTES, 1])  # 1: one image per filter-gradient pass
+def test_results_do_not_depend_on_the_thread_count(monkeypatch, chunk_bytes):
+    monkeypatch.setattr(direct, "_CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((5, 7, 13, 11)).astype(np.float32)
     w = rng.standard_normal((19, 7, 3, 3)).astype(np.float32)
@@ -82,6 +84,32 @@ def test_results_do_not_depend_on_the_thread_count(monkeypatch):
     for other in results[1:]:
         for a, b_ in zip(results[0], other):
             assert np.array_equal(a, b_)
+
+
+def test_a_large_batch_sums_alike_whatever_the_split(monkeypatch):
+    # Several chunks of images in the filter gradient: the chunk must not depend on the threads' output blocks.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((12, 3, 60, 60)).astype(np.float32)
+    gy = rng.standard_normal((12, 16, 60, 60)).astype(np.float32)
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1)
+    results = []
+    for workers in (1, 2, 3):
+        monkeypatch.setattr(parallel, "WORKERS", workers)
+        results.append(direct.backward_filter(x, gy, (16, 3, 3, 3), (1, 1)))
+    assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+def test_inf_and_nan_reach_the_filter_gradients_im2col_gives_them():
+    x = np.ones((2, 2, 6, 7))
+    x[0, 1, 0, 0], x[1, 0, 3, 6] = np.inf, np.nan  # a corner and a row's last column
+    gy = np.ones((2, 3, 4, 5))
+    args = ((1, 1), (0, 0), (1, 1), 1)
+    with conv_settings.flags(algorithm="im2col"):
+        ref = conv.conv2d_backward_filter(x, gy, (3, 2, 3, 3), *args)
+    with conv_settings.flags(algorithm="direct"):
+        got = conv.conv2d_backward_filter(x, gy, (3, 2, 3, 3), *args)
+    assert np.array_equal(np.isnan(got), np.isnan(ref)) and np.array_equal(np.isinf(got), np.isinf(ref))
+    assert np.allclose(got[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-12)
 
 
 def test_strided_views_bias_and_the_autograd_path():
@@ -125,6 +153,7 @@ def test_the_heuristic_takes_it_up_to_128_channels():
     assert conv._heuristic(conv.ALGORITHMS, 1, 256, 256, 56, 56) != "direct"
     assert conv._heuristic(conv.ALGORITHMS, 32, 8, 16, 48, 48, "bwd_filter") == "direct"
     assert conv._heuristic(conv.ALGORITHMS, 32, 64, 64, 12, 12, "bwd_filter") != "direct"
+    assert conv._heuristic(conv.ALGORITHMS, 8, 256, 1, 24, 24, "bwd_filter") != "direct"  # one output: 3/4 idle
     assert conv._heuristic(conv.ALGORITHMS, 1, 64, 3, 224, 224) != "direct"  # conv1_1's backward-data
     assert conv._heuristic(conv.ALGORITHMS, 1, 64, 64, 56, 56, pointwise=True) == "im2col"
 
@@ -148,6 +177,22 @@ def test_without_a_compiler_the_numpy_algorithms_run(_fresh_build, monkeypatch):
             conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)
 
 
+def test_an_unwritable_cache_leaves_the_numpy_algorithms(_fresh_build, monkeypatch):
+    (_fresh_build / "file").write_text("not a folder")
+    monkeypatch.setenv("LUMEN_CACHE", str(_fresh_build / "file" / "cache"))
+    assert not direct.available(np.float32)
+    assert "no cache directory for the compiled kernels (set LUMEN_CACHE)" in direct.unavailable_reason(np.float32)
+    x = np.ones((1, 4, 6, 6), np.float32)
+    w = np.ones((8, 4, 3, 3), np.float32)
+    with conv_settings.flags(algorithm="im2col"):
+        assert conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)[0, 0, 2, 2] == 36
+
+
+def test_a_compiler_command_line_in_cc(_fresh_build, monkeypatch):
+    monkeypatch.setenv("CC", "env LC_ALL=C cc")
+    assert native.library("direct", REAL="float") is not None
+
+
 def test_a_failing_compiler_is_named(_fresh_build, monkeypatch):
     monkeypatch.setenv("CC", "/nonexistent/cc")
     assert native.library("direct", REAL="float") is None
@@ -163,3 +208,11 @@ def test_a_built_library_is_cached_by_content(_fresh_build):
     mtime = built[0].stat().st_mtime_ns
     assert native.library("direct", REAL="double") is not None
     assert built[0].stat().st_mtime_ns == mtime and len(list(built[0].parent.iterdir())) == 1
+
+
+@pytest.mark.parametrize("algo", [None, "im2col", "direct"])
+def test_an_empty_batch_has_zero_filter_gradients(algo):
+    with conv_settings.flags(algorithm=algo):
+        gw = conv.conv2d_backward_filter(np.ones((0, 3, 5, 5)), np.ones((0, 4, 3, 3)), (4, 3, 3, 3),
+                                         (1, 1), (0, 0), (1, 1), 1)
+    assert gw.shape == (4, 3, 3, 3) and not gw.any()

@@ -39,7 +39,8 @@ def _transforms(kind):
 def test_the_c_transforms_build_here():
     for dtype in (np.float32, np.float64):
         for m in (2, 4):
-            assert winograd._compiled(dtype, m) is not None, winograd.native.failure("winograd", REAL="float")
+            assert winograd._compiled(dtype, m) is not None, \
+                winograd.native.failure("winograd", REAL=winograd._REAL[np.dtype(dtype)])
 
 
 def _rel_err(a, ref, scale=None):

@@ -173,15 +173,15 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
     # waste few taps (every FCN deconvolution, k4/s2: up to 16x on a transposed convolution's forward,
     # 1.0-2.5x on the other two directions); where padding the kernel to a multiple of the stride adds
     # taps (k3/s2: 16 for 9, AlexNet's k11/s4: 144 for 121) im2col's single GEMM wins.
-    # The direct C kernel (benchmarks/NOTES.md row 31) beats every GEMM algorithm 1.2-9x on forward and
-    # backward-data up to 128 channels (it computes blocks of 8 output channels, so it loses where the
+    # The direct C kernel (benchmarks/NOTES.md row 31, AVX-512) beats every GEMM algorithm 1.2-9x on forward
+    # and backward-data up to 128 channels (it computes blocks of 8 output channels, so it loses where the
     # output has fewer and the input many: conv1_1's backward-data), and on backward-filter up to
-    # C*O = 512 (its 64-channel filter gradients run at half im2col's speed).
+    # C*O = 512 with >= 8 outputs (its 64-channel filter gradients run at half im2col's speed).
     pixels = n * ho * wo
     if pointwise:
         return "im2col"
     if "direct" in candidates and (op != "bwd_filter" and max(c, o) <= 128 and (o >= 8 or c <= 16)
-                                   or op == "bwd_filter" and c * o <= 512):
+                                   or op == "bwd_filter" and c * o <= 512 and o >= 8):
         return "direct"
     if "phase" in candidates and stride != (1, 1):
         (kh, kw), (sh, sw) = kernel, stride
@@ -402,6 +402,8 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
     if gy.shape != (n, o, ho, wo):
         raise ValueError(f"{op}: grad_output {tuple(gy.shape)} does not match input {tuple(x.shape)} and "
                          f"weight {w_shape}: expected {(n, o, ho, wo)}")
+    if n == 0:  # no image to sum over (the GEMM paths would return their uninitialised buffers)
+        return np.zeros(w_shape, x.dtype)
     implemented = settings.CPU.directions["backward_filter"]
     candidates = tuple(a for a in _algorithms(x.dtype, w_shape, stride, dilation, groups) if a in implemented)
     algo = settings.CPU.choose(

@@ -28,7 +28,12 @@ enum { OB = 4, QB = 3, FB = 2, JB = 4 };
 #define VBYTES 16
 enum { OB = 4, QB = 3, FB = 2, JB = 4 };
 #endif
+#define float_LANE int
+#define double_LANE long long
+#define LANE_OF(r) LANE_OF_(r)
+#define LANE_OF_(r) r##_LANE
 typedef real vec __attribute__((vector_size(VBYTES), aligned(sizeof(real))));
+typedef LANE_OF(REAL) mask __attribute__((vector_size(VBYTES)));  /* integer lanes as wide as vec's */
 enum { VL = VBYTES / sizeof(real), BLOCK = VL * QB };
 
 struct geometry {
@@ -39,6 +44,7 @@ struct geometry {
     int wp;         /* a padded row: w + 2*pw */
     int plane;      /* one padded channel, with slack so that every block reads inside it */
     int span;       /* positions computed per output channel: (ho - 1)*wp + wo rounded up to BLOCK */
+    int chunk;      /* images per pass of the filter gradient */
 };
 
 int lumen_direct_block(void) { return BLOCK; }
@@ -118,26 +124,38 @@ int lumen_direct_forward(const struct geometry *g, const real *x, const real *pa
     return 0;
 }
 
-/* Taps (i, j0) ... (i, j0 + jn - 1) of one input channel for FB output channels, summed over `length`
-   positions: jn is a constant at every call, so the accumulators stay in registers. */
+/* Taps (i, j0) ... (i, j0 + jn - 1) of one input channel for FB output channels, summed over the valid
+   positions of `images` images (a row's last vector masked, so that an inf or NaN outside a tap's reach adds
+   nothing): jn is a constant at every call, so the accumulators stay in registers. */
 static inline __attribute__((always_inline)) void filter_taps(
-    const struct geometry *g, const real *grads, const real *xc, size_t length, real *gw, int i, int j0, int jn)
+    const struct geometry *g, const real *grads, const real *xc, size_t length, size_t images, real *gw,
+    int i, int j0, int jn, mask tail)
 {
     vec acc[FB][JB];
     for (int k = 0; k < FB; k++)
         for (int t = 0; t < jn; t++)
             acc[k][t] = (vec){0};
     const real *xr = xc + i * g->wp + j0;
-    for (size_t q = 0; q < length; q += VL) {
-        vec gv[FB];
-        for (int k = 0; k < FB; k++)
-            gv[k] = load(grads + k * length + q);
-        for (int t = 0; t < jn; t++) {
-            vec xv = load(xr + q + t);
-            for (int k = 0; k < FB; k++)
-                acc[k][t] += gv[k] * xv;
+    const int full = g->wo / VL * VL;
+    for (size_t m = 0; m < images; m++)
+        for (int r = 0; r < g->ho; r++) {
+            const size_t row = m * g->plane + (size_t)r * g->wp;
+            for (int col = 0; col <= full; col += VL) {
+                if (col == full && col == g->wo)
+                    break;
+                const size_t q = row + col;
+                vec gv[FB];
+                for (int k = 0; k < FB; k++)
+                    gv[k] = load(grads + k * length + q);
+                for (int t = 0; t < jn; t++) {
+                    vec xv = load(xr + q + t);
+                    if (col == full)
+                        xv = (vec)((mask)xv & tail);
+                    for (int k = 0; k < FB; k++)
+                        acc[k][t] += gv[k] * xv;
+                }
+            }
         }
-    }
     const size_t per_output = (size_t)g->c * g->kh * g->kw;
     for (int k = 0; k < FB; k++)
         for (int t = 0; t < jn; t++) {
@@ -150,24 +168,27 @@ static inline __attribute__((always_inline)) void filter_taps(
 
 /* gw[o, c, i, j] = sum over images [n0, n1) and positions of gy[n, o, r, col] * x[n, c, r + i - ph, col + j - pw],
    for output channels [o0, o1) (multiples of FB; o1 may pass o): gw is (o1 - o0, c, kh, kw), overwritten.
-   Images go in chunks of about a megabyte, each channel's planes (and each output channel's gradients,
-   laid out on the same positions) side by side, so that one pass of the accumulators runs over the whole
-   chunk: a position past an image's valid ones has a zero gradient, whatever input it reads.
-   Returns 0, or -1 if memory ran out. */
+   Images go in chunks of g->chunk (about a megabyte, set from the geometry alone so that the sums round
+   alike for every split of the outputs over threads), each channel's planes and each output channel's
+   gradients side by side. Returns 0, or -1 if memory ran out. */
 int lumen_direct_filter_gradient(const struct geometry *g, const real *x, const real *gy, real *gw,
                                  int n0, int n1, int o0, int o1)
 {
     const int outputs = o1 - o0;
-    size_t chunk = ((size_t)1 << 20) / (sizeof(real) * (size_t)(g->c + outputs) * g->plane);
-    chunk = chunk < 1 ? 1 : chunk > (size_t)(n1 - n0) ? (size_t)(n1 - n0) : chunk;
-    /* One plane of slack after the last channel: its reads past the chunk's positions stay inside. */
+    const size_t chunk = (size_t)g->chunk;
+    /* One plane of slack after the last channel and one vector after the last gradient row: the last
+       (masked) vector of a row reads up to a vector past the row's valid positions. */
     real *planes = malloc(sizeof(real) * ((size_t)g->c * chunk + 1) * g->plane);
-    real *grads = malloc(sizeof(real) * (size_t)outputs * chunk * g->plane);
+    real *grads = malloc(sizeof(real) * ((size_t)outputs * chunk * g->plane + VL));
     if (!planes || !grads) {
         free(planes);
         free(grads);
         return -1;
     }
+    mask lanes, tail;
+    for (int l = 0; l < VL; l++)
+        lanes[l] = l;
+    tail = lanes < (mask){0} + (g->wo % VL);
     const size_t per_output = (size_t)g->c * g->kh * g->kw;
     memset(gw, 0, sizeof(real) * outputs * per_output);
     for (int n = n0; n < n1; n += chunk) {
@@ -176,7 +197,7 @@ int lumen_direct_filter_gradient(const struct geometry *g, const real *x, const 
         for (size_t m = 0; m < images; m++)
             pad_image(g, x + (n + m) * (size_t)g->c * g->h * g->w, planes + m * g->plane, length);
         memset(planes + g->c * length, 0, sizeof(real) * g->plane);
-        memset(grads, 0, sizeof(real) * outputs * length);
+        memset(grads, 0, sizeof(real) * (outputs * length + VL));
         for (int oc = o0; oc < o1 && oc < g->o; oc++)
             for (size_t m = 0; m < images; m++)
                 for (int r = 0; r < g->ho; r++)
@@ -190,10 +211,10 @@ int lumen_direct_filter_gradient(const struct geometry *g, const real *x, const 
                         const real *xc = planes + ci * length;
                         real *gwk = gw + (ob - o0) * per_output + (size_t)ci * g->kh * g->kw;
                         switch (g->kw - j0 < JB ? g->kw - j0 : JB) {
-                        case 1: filter_taps(g, gk, xc, length, gwk, i, j0, 1); break;
-                        case 2: filter_taps(g, gk, xc, length, gwk, i, j0, 2); break;
-                        case 3: filter_taps(g, gk, xc, length, gwk, i, j0, 3); break;
-                        default: filter_taps(g, gk, xc, length, gwk, i, j0, JB); break;
+                        case 1: filter_taps(g, gk, xc, length, images, gwk, i, j0, 1, tail); break;
+                        case 2: filter_taps(g, gk, xc, length, images, gwk, i, j0, 2, tail); break;
+                        case 3: filter_taps(g, gk, xc, length, images, gwk, i, j0, 3, tail); break;
+                        default: filter_taps(g, gk, xc, length, images, gwk, i, j0, JB, tail); break;
                         }
                     }
     }

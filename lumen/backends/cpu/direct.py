@@ -3,10 +3,11 @@
 The kernel keeps a block of output channels by positions in registers through every tap (``direct.c``
 says how), so a layer with 8-64 channels runs at ~80 % of a core's FMA rate where im2col's GEMMs are
 bound by streaming the column matrix. Forward runs image by image, the images split over the threads
-(output-channel blocks at batch 1); backward-data is that forward on gy with the flipped, transposed
-kernel (conv.py reduces it to one); backward-filter splits output-channel blocks over the threads, each
-summing over every image. So every output element is summed by one thread in one fixed order, and the
-results do not depend on the thread count. Built by ``native.py``; without a C compiler this algorithm is
+(output-channel blocks with fewer images than threads); backward-data is that forward on gy with the
+flipped, transposed kernel (conv.py reduces it to one); backward-filter splits output-channel blocks over
+the threads, each summing over every image in chunks whose size depends on the geometry only. So every
+output element is summed by one thread in one fixed order, and the results do not depend on the thread
+count. Built by ``native.py``; without a C compiler this algorithm is
 not offered.
 """
 from __future__ import annotations
@@ -18,12 +19,14 @@ import numpy as np
 from . import native, parallel
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Images per pass of the filter gradient: their planes and gradients in about this many bytes (cache-sized).
+_CHUNK_BYTES = 1 << 20
 _REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 
 class _Geometry(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int) for name in
-                ("c", "h", "w", "o", "kh", "kw", "ph", "pw", "ho", "wo", "wp", "plane", "span")]
+                ("c", "h", "w", "o", "kh", "kw", "ph", "pw", "ho", "wo", "wp", "plane", "span", "chunk")]
 
 
 class _Kernels:
@@ -60,14 +63,19 @@ def unavailable_reason(dtype) -> str:
     return native.failure("direct", REAL=_REAL[np.dtype(dtype)]) or "its C kernels are not built"
 
 
-def _geometry(kernels, x_shape, w_shape, padding):
+def _geometry(kernels, x_shape, w_shape, padding, itemsize):
     _, c, h, w = x_shape
     o, _, kh, kw = w_shape
     ph, pw = padding
     ho, wo, wp = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1, w + 2 * pw
     span = -(-((ho - 1) * wp + wo) // kernels.block) * kernels.block
     plane = -(-max((h + 2 * ph) * wp, span + (kh - 1) * wp + kw - 1) // kernels.block) * kernels.block
-    return _Geometry(c, h, w, o, kh, kw, ph, pw, ho, wo, wp, plane, span)
+    outputs = -(-o // kernels.filter_block) * kernels.filter_block
+    chunk = max(1, _CHUNK_BYTES // (itemsize * (c + outputs) * plane))
+    if plane * max(c, o) >= 2 ** 31:
+        raise ValueError(f"conv2d (direct): an image of {c} x {h} x {w} with padding {tuple(padding)} is too large "
+                         f"for its 32-bit plane offsets; use another algorithm (lumen.backends.conv.algorithm)")
+    return _Geometry(c, h, w, o, kh, kw, ph, pw, ho, wo, wp, plane, span, chunk)
 
 
 def _run(fn, *args):
@@ -83,7 +91,7 @@ def forward(x, w, b, padding):
     kernels = _load(x.dtype)
     n, c = x.shape[:2]
     o, _, kh, kw = w.shape
-    g = _geometry(kernels, x.shape, w.shape, padding)
+    g = _geometry(kernels, x.shape, w.shape, padding, x.dtype.itemsize)
     block = kernels.channel_block
     blocks = -(-o // block)
     # (blocks, C, kh*kw, block): each tap's weights for one block of output channels side by side.
@@ -113,7 +121,7 @@ def backward_filter(x, gy, w_shape, padding):
     kernels = _load(x.dtype)
     n, c = x.shape[:2]
     o, _, kh, kw = w_shape
-    g = _geometry(kernels, x.shape, w_shape, padding)
+    g = _geometry(kernels, x.shape, w_shape, padding, x.dtype.itemsize)
     block = kernels.filter_block
     blocks = -(-o // block)
     x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy, dtype=x.dtype)

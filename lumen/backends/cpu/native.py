@@ -1,12 +1,12 @@
 """The CPU backend's C kernels, compiled on first use by the machine's C compiler and loaded through ctypes.
 
-Lumen installs as pure Python; its C sources (``direct.c``) are built on the machine that runs them, as
+Lumen installs as pure Python; its C sources (``direct.c``, ``winograd.c``) are built on the machine that runs them, as
 tinygrad's CPU backend builds its kernels, with ``-O3 -march=native`` so that they use that CPU's vector
-registers (AVX-512 where it has it). The compiler is ``$CC``, else ``cc``. A library is cached under
-``$LUMEN_CACHE/kernels`` (default ``~/.cache/lumen/kernels``), named by a hash of its source, defines,
-compiler, flags and CPU, and written atomically, so a later process loads it at once. Without a compiler,
-when it fails, or with ``LUMEN_COMPILE=0``, :func:`library` returns None, :func:`failure` says why, and the
-convolutions keep their NumPy algorithms.
+registers (AVX-512 where it has it). The compiler is ``$CC`` (a command line: ``ccache gcc`` works), else
+``cc``. A library is cached under ``$LUMEN_CACHE/kernels`` (default ``~/.cache/lumen/kernels``), named by a
+hash of its source, defines, compiler, flags and CPU, and written atomically, so a later process loads it at
+once. Without a compiler, when it fails, when the cache cannot be written, or with ``LUMEN_COMPILE=0``,
+:func:`library` returns None, :func:`failure` says why, and the convolutions keep their NumPy algorithms.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -27,29 +28,34 @@ _built = {}  # (name, defines) -> (library or None, failure message or None)
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("LUMEN_CACHE", Path.home() / ".cache" / "lumen")) / "kernels"
+    """Raises RuntimeError where neither $LUMEN_CACHE nor a home directory is set."""
+    root = os.environ.get("LUMEN_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "lumen") / "kernels"
 
 
 def _cpu() -> str:
     # -march=native code can fault on another CPU that shares the cache (a network home directory).
+    described = f"{platform.machine()} {platform.processor()}"
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return "\n".join(dict.fromkeys(line for line in lines if line.startswith(("model name", "flags"))))
     except OSError:
-        return f"{platform.machine()} {platform.processor()}"
+        return described
+    keys = ("model name", "flags", "Features", "CPU implementer", "CPU part", "CPU variant")
+    return "\n".join([described, *dict.fromkeys(line for line in lines if line.startswith(keys))])
 
 
 def _compiler():
     """(command, version text), or a message saying why there is none."""
     if os.environ.get("LUMEN_COMPILE", "1") == "0":
         return "LUMEN_COMPILE=0 is set"
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    cc = shlex.split(os.environ.get("CC", "")) or [shutil.which(name) for name in ("cc", "gcc", "clang")
+                                                    if shutil.which(name)][:1]
     if not cc:
         return "no C compiler was found (set CC, or install gcc or clang)"
     try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
+        version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError) as exc:
-        return f"the C compiler {cc!r} does not run: {exc}"
+        return f"the C compiler {shlex.join(cc)!r} does not run: {exc}"
     return cc, version
 
 
@@ -60,23 +66,28 @@ def _build(name, defines):
         return None, compiler
     cc, version = compiler
     flags = [*FLAGS, *(f"-D{key}={value}" for key, value in defines)]
-    key = hashlib.sha256("\0".join([source.read_text(), cc, version, *flags, _cpu()]).encode()).hexdigest()[:20]
-    path = cache_dir() / f"{name}-{key}.so"
-    if not path.exists():
+    key = hashlib.sha256("\0".join([source.read_text(), *cc, version, *flags, _cpu()]).encode()).hexdigest()[:20]
+    try:
+        path = cache_dir() / f"{name}-{key}.so"
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(suffix=".so", dir=path.parent)
-        os.close(fd)
+    except (OSError, RuntimeError) as exc:
+        return None, f"no cache directory for the compiled kernels (set LUMEN_CACHE): {exc}"
+    if not path.exists():
+        temporary = None
         try:
-            result = subprocess.run([cc, *flags, str(source), "-o", temporary], capture_output=True, text=True,
+            fd, temporary = tempfile.mkstemp(suffix=".so.tmp", dir=path.parent)
+            os.close(fd)
+            result = subprocess.run([*cc, *flags, str(source), "-o", temporary], capture_output=True, text=True,
                                     timeout=300)
             if result.returncode:
                 message = (result.stderr or result.stdout).strip().splitlines()
-                return None, f"{cc} failed on {source.name}: {message[0] if message else 'no output'}"
+                return None, f"{shlex.join(cc)} failed on {source.name}: {message[0] if message else 'no output'}"
+            os.chmod(temporary, 0o755)  # mkstemp's 0600 would keep other users of a shared cache out
             os.replace(temporary, path)
         except (OSError, subprocess.SubprocessError) as exc:
-            return None, f"{cc} failed on {source.name}: {exc}"
+            return None, f"{shlex.join(cc)} failed on {source.name} in {path.parent}: {exc}"
         finally:
-            if os.path.exists(temporary):
+            if temporary and os.path.exists(temporary):
                 os.unlink(temporary)
     try:
         return ctypes.CDLL(str(path)), None

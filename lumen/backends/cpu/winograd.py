@@ -12,8 +12,9 @@ the error of both against the im2col path in float32 and float64.
 
 The image is processed in bands of tile rows so that the transformed input
 and the GEMM output stay within ``_BAND_BYTES`` each, whatever the image size.
-The forward's transforms run in C (``winograd.c``, one pass per tile) where ``native.py`` can build
-it, in NumPy otherwise (one pass per coefficient: they took ~40 % of the F(2x2) time).
+The input transform (forward and backward-filter) and the forward's output transform run in C
+(``winograd.c``, one pass per tile) where ``native.py`` can build it, in NumPy otherwise (one pass per
+coefficient: they took ~40 % of the F(2x2) time).
 """
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ _REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _kernels = {}
 
 
+def _check(status):
+    if status:
+        raise MemoryError("conv2d (winograd): out of memory for a transform's row buffers")
+
+
 def _compiled(dtype, m):
     """(input transform, output transform) of F(m x m) in C for dtype, or None."""
     key = (np.dtype(dtype), m)
@@ -58,8 +64,8 @@ def _compiled(dtype, m):
             forward, backward = getattr(lib, f"lumen_winograd{m}_input"), getattr(lib, f"lumen_winograd{m}_output")
             forward.argtypes = [ctypes.POINTER(_Tiles), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
             backward.argtypes = [ctypes.POINTER(_Tiles)] + [ctypes.c_void_p] * 3 + [ctypes.c_int] * 2
-            forward.restype = backward.restype = None
-            _kernels[key] = forward, backward
+            forward.restype = backward.restype = ctypes.c_int
+            _kernels[key] = (lambda *args, fn=forward: _check(fn(*args)), lambda *args, fn=backward: _check(fn(*args)))
     return _kernels[key]
 
 
@@ -111,9 +117,8 @@ def _input_transform(x, m, padding, t0, tb, tiles_w, workspace, over_channels):
     n, c, h, w = x.shape
     ph, pw = padding
     compiled = _compiled(x.dtype, m)
-    if compiled is not None:
+    if compiled is not None:  # x is C-contiguous (conv3x3 and filter_gradient make it so)
         v = workspace(2, (a, a, c, n, tb, tiles_w), x.dtype)
-        x = np.ascontiguousarray(x)
         tiles = _Tiles(n, c, h, w, ph, pw, t0, tb, tiles_w)
         over_channels(lambda c0, c1: compiled[0](ctypes.byref(tiles), x.ctypes.data, v.ctypes.data, c0, c1),
                       c, v.size)
@@ -172,6 +177,7 @@ def conv3x3(x, u, m, padding, workspace, over_channels, bias=None):
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
     compiled = _compiled(x.dtype, m)
     if compiled is not None:  # the C output transform crops and adds the bias itself
+        x = np.ascontiguousarray(x)
         y = np.empty((n, o, ho, wo), x.dtype)
         bias = None if bias is None else np.ascontiguousarray(bias, x.dtype)
     else:
@@ -222,6 +228,8 @@ def filter_gradient(x, gy, m, padding, workspace, over_channels):
     n, c = x.shape[:2]
     o, ho, wo = gy.shape[1:]
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
+    if _compiled(x.dtype, m) is not None:
+        x = np.ascontiguousarray(x)
     du = np.empty((a * a, o, c), x.dtype)
     for k, (t0, tb) in enumerate(_bands(tiles_h, n, tiles_w, a * a * (c + o) + m * a * max(c, o),
                                         x.dtype.itemsize)):

@@ -1,6 +1,7 @@
 """The NumPy deep-learning primitives against slow loop references and against PyTorch."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lumen.backends.cpu import conv, loss, lrn, parallel, pool
+from lumen.backends.cpu import conv, loss, lrn, native, parallel, pool
 
 try:
     import torch
@@ -365,9 +366,29 @@ def _windows_reach_input(x_shape, kernel, stride, padding, dilation, ceil_mode):
     return True
 
 
+@contextlib.contextmanager
+def _max_pool_in(kind):
+    """Max pooling's forward in C (pool.c, where it builds) or in NumPy (without a compiler)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if kind == "numpy":
+            patch.setattr(pool, "_compiled", lambda dtype: None)
+        yield
+
+
+def test_the_c_max_pool_builds_here():
+    for dtype in (np.float32, np.float64):
+        assert pool._compiled(dtype) is not None, native.failure("pool", REAL=pool._REAL[np.dtype(dtype)])
+
+
+@pytest.mark.parametrize("kind", ["c", "numpy"])
 @fast
-@given(pool_cases())
-def test_max_pool_matches_loop_reference(case):
+@given(case=pool_cases())
+def test_max_pool_matches_loop_reference(kind, case):
+    with _max_pool_in(kind):
+        _check_max_pool(case)
+
+
+def _check_max_pool(case):
     x, kernel, stride, padding, dilation, ceil_mode = case
     if not _windows_reach_input(x.shape, kernel, stride, padding, dilation, ceil_mode):
         with pytest.raises(ValueError, match="covers only padding"):
@@ -387,9 +408,15 @@ def test_max_pool_matches_loop_reference(case):
 
 
 @needs_torch
+@pytest.mark.parametrize("kind", ["c", "numpy"])
 @fast
-@given(pool_cases(), st.sampled_from(["plain", "ties", "specials"]))
-def test_max_pool_matches_torch_with_ties(case, values):
+@given(case=pool_cases(), values=st.sampled_from(["plain", "ties", "specials"]))
+def test_max_pool_matches_torch_with_ties(kind, case, values):
+    with _max_pool_in(kind):
+        _check_max_pool_like_torch(case, values)
+
+
+def _check_max_pool_like_torch(case, values):
     x, kernel, stride, padding, dilation, ceil_mode = case
     if values != "plain":  # few distinct values: first-in-window wins, as in PyTorch
         x = np.round(x)
@@ -410,7 +437,10 @@ def test_max_pool_matches_torch_with_ties(case, values):
 
 
 @needs_torch
-def test_max_pool_nan_and_inf_like_torch():
+@pytest.mark.parametrize("kind", ["c", "numpy"])
+def test_max_pool_nan_and_inf_like_torch(kind, monkeypatch):
+    if kind == "numpy":
+        monkeypatch.setattr(pool, "_compiled", lambda dtype: None)
     x = np.array([[[[1.0, np.nan, 3.0, -np.inf], [np.nan, 0.0, -np.inf, -np.inf], [2.0, 5.0, 1.0, 1.0]]]])
     y, idx = pool.max_pool2d_forward(x, (2, 2), (1, 1), (1, 1), (1, 1), True)
     yt, it = F.max_pool2d(torch.tensor(x), 2, 1, 1, 1, True, return_indices=True)

@@ -80,8 +80,9 @@ def _build(name, defines):
             result = subprocess.run([*cc, *flags, str(source), "-o", temporary], capture_output=True, text=True,
                                     timeout=300)
             if result.returncode:
-                message = (result.stderr or result.stdout).strip().splitlines()
-                return None, f"{shlex.join(cc)} failed on {source.name}: {message[0] if message else 'no output'}"
+                lines = (result.stderr or result.stdout).strip().splitlines()
+                errors = [line for line in lines if "error" in line] or lines
+                return None, f"{shlex.join(cc)} failed on {source.name}: {errors[0] if errors else 'no output'}"
             os.chmod(temporary, 0o755)  # mkstemp's 0600 would keep other users of a shared cache out
             os.replace(temporary, path)
         except (OSError, subprocess.SubprocessError) as exc:

@@ -2,14 +2,38 @@
 
 Both work with one vectorised pass per kernel offset over strided views
 (kh*kw passes for max, kh+kw for the separable box sum of average pooling);
-no Python loop ever runs over pixels.
+no Python loop ever runs over pixels. Max pooling's forward runs in C (``pool.c``: one pass per tap with
+its argmax, where NumPy makes ~6) where ``native.py`` can build it.
 """
 from __future__ import annotations
+
+import ctypes
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import parallel
+from . import native, parallel
+
+
+class _Pool(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int) for name in ("h", "w", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw")]
+
+
+_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_kernels = {}
+
+
+def _compiled(dtype):
+    """pool.c's max-pooling forward for dtype, or None."""
+    dtype = np.dtype(dtype)
+    if dtype not in _kernels:
+        lib = native.library("pool", REAL=_REAL[dtype]) if dtype in _REAL else None
+        fn = None if lib is None else lib.lumen_max_pool_forward
+        if fn is not None:
+            fn.argtypes = [ctypes.POINTER(_Pool)] + [ctypes.c_void_p] * 3 + [ctypes.c_long] * 2
+            fn.restype = None
+        _kernels[dtype] = fn
+    return _kernels[dtype]
 
 
 def pool_output_size(size, kernel, stride, pad, dilation, ceil_mode):
@@ -99,6 +123,13 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     fj = _first_valid(col0, dw, kw, w, op, "W")
     best = np.empty((n, c, ho, wo), dtype=x.dtype)
     indices = np.empty(best.shape, dtype=np.int64)
+    compiled = _compiled(x.dtype)
+    if compiled is not None:
+        x = np.ascontiguousarray(x)
+        geometry = _Pool(h, w, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw)
+        parallel.over_range(lambda p0, p1: compiled(ctypes.byref(geometry), x.ctypes.data, best.ctypes.data,
+                                                    indices.ctypes.data, p0, p1), n * c, x.size)
+        return best, indices
     first = (fi[:, None] * kw + fj[None, :]).astype(np.int32)
     tap_offset = ((np.arange(kh) * dh)[:, None] * w + (np.arange(kw) * dw)[None, :]).ravel()
     window_origin = row0[:, None] * w + col0[None, :]

@@ -24,41 +24,41 @@ def test_the_kernels_build_on_this_machine():
         assert direct.available(dtype), direct.unavailable_reason(dtype)
 
 
-def _all_three(x, w, gy, padding, algo):
+def _all_three(x, w, gy, padding, algo, groups=1):
     conv_settings.algorithm = algo
-    args = ((1, 1), padding, (1, 1), 1)
+    args = ((1, 1), padding, (1, 1), groups)
     return (conv.conv2d_forward(x, w, None, *args), conv.conv2d_backward_data(gy, w, x.shape, *args),
             conv.conv2d_backward_filter(x, gy, w.shape, *args))
 
 
 # Output channels past one register block (8 with AVX-512) and not a multiple of it; paddings past
 # k - 1, where backward-data crops gy; maps smaller than one block of positions.
-geometry = st.tuples(st.integers(1, 3), st.integers(1, 10), st.integers(1, 19),  # n, c, o
+geometry = st.tuples(st.integers(1, 3), st.integers(1, 10), st.integers(1, 19),  # n, c, o (per group)
                      st.integers(1, 14), st.integers(1, 14), st.integers(1, 6), st.integers(1, 6),  # h, w, kh, kw
-                     st.integers(0, 4), st.integers(0, 4))  # ph, pw
+                     st.integers(0, 4), st.integers(0, 4), st.integers(1, 3))  # ph, pw, groups
 
 
 @settings(max_examples=60, deadline=None)
 @given(g=geometry, dtype=st.sampled_from([np.float32, np.float64]), workers=st.sampled_from([1, 3]),
        seed=st.integers(0, 2 ** 16))
 def test_direct_matches_im2col(g, dtype, workers, seed):
-    n, c, o, h, wd, kh, kw, ph, pw = g
+    n, c, o, h, wd, kh, kw, ph, pw, groups = g
     ho, wo = h + 2 * ph - kh + 1, wd + 2 * pw - kw + 1
     assume(ho >= 1 and wo >= 1)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(parallel, "WORKERS", workers)
         patch.setattr(parallel, "MIN_ELEMENTS", 1)  # split over images, or channel blocks at n < workers
-        _check_direct(n, c, o, h, wd, kh, kw, ph, pw, ho, wo, dtype, seed)
+        _check_direct(n, c, o, h, wd, kh, kw, ph, pw, groups, ho, wo, dtype, seed)
 
 
-def _check_direct(n, c, o, h, wd, kh, kw, ph, pw, ho, wo, dtype, seed):
+def _check_direct(n, c, o, h, wd, kh, kw, ph, pw, groups, ho, wo, dtype, seed):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c, h, wd))
-    w = rng.standard_normal((o, c, kh, kw))
-    gy = rng.standard_normal((n, o, ho, wo))
-    ref = _all_three(x, w, gy, (ph, pw), "im2col")
-    scale = [r.max() for r in _all_three(np.abs(x), np.abs(w), np.abs(gy), (ph, pw), "im2col")]
-    got = _all_three(*(a.astype(dtype) for a in (x, w, gy)), (ph, pw), "direct")
+    x = rng.standard_normal((n, c * groups, h, wd))
+    w = rng.standard_normal((o * groups, c, kh, kw))
+    gy = rng.standard_normal((n, o * groups, ho, wo))
+    ref = _all_three(x, w, gy, (ph, pw), "im2col", groups)
+    scale = [r.max() for r in _all_three(np.abs(x), np.abs(w), np.abs(gy), (ph, pw), "im2col", groups)]
+    got = _all_three(*(a.astype(dtype) for a in (x, w, gy)), (ph, pw), "direct", groups)
     for r, s, y in zip(ref, scale, got):
         assert y.dtype == dtype and y.shape == r.shape and y.flags.c_contiguous
         assert np.abs(y - r).max() <= BOUND[dtype] * s
@@ -128,18 +128,19 @@ def test_strided_views_bias_and_the_autograd_path():
         assert gradcheck(lambda a, k, c: F.conv2d(a, k, c, padding=(1, 2)), (xt, wt, bt))
 
 
-def test_the_same_numbers_as_pytorch():
+@pytest.mark.parametrize("groups", [1, 2])
+def test_the_same_numbers_as_pytorch(groups):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(4)
     x = rng.standard_normal((4, 8, 17, 15)).astype(np.float32)
-    w = rng.standard_normal((16, 8, 5, 3)).astype(np.float32)
+    w = rng.standard_normal((16, 8 // groups, 5, 3)).astype(np.float32)
     b = rng.standard_normal(16).astype(np.float32)
     with conv_settings.flags(algorithm="direct"):
         xs, ws, bs = (lumen.tensor(a, requires_grad=True) for a in (x, w, b))
-        y = F.conv2d(xs, ws, bs, padding=(2, 1))
+        y = F.conv2d(xs, ws, bs, padding=(2, 1), groups=groups)
         (y * y).sum().backward()
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    yt = torch.nn.functional.conv2d(xt, wt, bt, padding=(2, 1))
+    yt = torch.nn.functional.conv2d(xt, wt, bt, padding=(2, 1), groups=groups)
     (yt * yt).sum().backward()
     assert np.allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-4)
     for ours, theirs in ((xs, xt), (ws, wt), (bs, bt)):
@@ -147,7 +148,7 @@ def test_the_same_numbers_as_pytorch():
         assert np.abs(ours.grad.numpy() - theirs.grad.numpy()).max() <= 1e-5 * scale
 
 
-def test_the_heuristic_takes_it_up_to_128_channels():
+def test_the_heuristic_takes_it_up_to_128_channels(monkeypatch):
     assert conv._heuristic(conv.ALGORITHMS, 32, 16, 16, 48, 48) == "direct"
     assert conv._heuristic(conv.ALGORITHMS, 1, 128, 128, 112, 112) == "direct"
     assert conv._heuristic(conv.ALGORITHMS, 1, 256, 256, 56, 56) != "direct"
@@ -156,6 +157,15 @@ def test_the_heuristic_takes_it_up_to_128_channels():
     assert conv._heuristic(conv.ALGORITHMS, 8, 256, 1, 24, 24, "bwd_filter") != "direct"  # one output: 3/4 idle
     assert conv._heuristic(conv.ALGORITHMS, 1, 64, 3, 224, 224) != "direct"  # conv1_1's backward-data
     assert conv._heuristic(conv.ALGORITHMS, 1, 64, 64, 56, 56, pointwise=True) == "im2col"
+    # grouped layers by their channels per group: AlexNet's conv2 (96 -> 256 in 2 groups) yes, conv4 not
+    ran = []
+    forward_by = conv._forward_by
+    monkeypatch.setattr(conv, "_forward_by", lambda algo, *args: ran.append(algo) or forward_by(algo, *args))
+    conv.conv2d_forward(np.zeros((1, 96, 27, 27), np.float32), np.zeros((256, 48, 5, 5), np.float32), None,
+                        (1, 1), (2, 2), (1, 1), 2)
+    conv.conv2d_forward(np.zeros((1, 384, 13, 13), np.float32), np.zeros((384, 192, 3, 3), np.float32), None,
+                        (1, 1), (1, 1), (1, 1), 2)
+    assert ran == ["direct", "im2col"]
 
 
 @pytest.fixture

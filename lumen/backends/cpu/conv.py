@@ -139,16 +139,14 @@ ALGORITHMS = settings.CPU.names
 
 def _algorithms(dtype, w_shape, stride, dilation, groups):
     """The algorithms that can run a forward convolution of this shape; im2col runs every one."""
-    if groups != 1:
-        return ("im2col",)
     names = ["im2col"]
-    if stride == (1, 1):
+    if groups == 1 and stride == (1, 1):
         if dtype in implicit.DTYPES:
             names.append("implicit")
         if w_shape[2:] == (3, 3) and dilation == (1, 1):
             names += ["winograd2", "winograd4"]
     # At stride 1 the phase decomposition is implicit's forward and im2col's single GEMM for backward-data.
-    if dilation == (1, 1) and dtype in phase.DTYPES:
+    if groups == 1 and dilation == (1, 1) and dtype in phase.DTYPES:
         names.append("phase")
     if stride == dilation == (1, 1) and dtype in direct.DTYPES:
         if direct.available(dtype):
@@ -160,6 +158,7 @@ def _algorithms(dtype, w_shape, stride, dilation, groups):
 
 
 def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1, 1), stride=(1, 1)):
+    """The algorithm for a layer of c -> o channels per group."""
     # A 1x1 unpadded convolution is one GEMM on the input as it lies, which nothing beats.
     # Measured on this 2-core AVX-512 machine with every GEMM on Lumen's threads (benchmarks/NOTES.md,
     # rows 11-14): F(2x2,3x3) wins from 256 channels on maps of at least 14x14 (by up to 25%); the
@@ -238,7 +237,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     algo = settings.CPU.choose(
         "forward", (x.shape, w.shape, stride, padding, dilation, groups, x.dtype),
         _algorithms(x.dtype, w.shape, stride, dilation, groups),
-        lambda names: _heuristic(names, n, c, o, ho, wo, pointwise=_is_pointwise(w.shape, padding),
+        lambda names: _heuristic(names, n, c // groups, o // groups, ho, wo, pointwise=_is_pointwise(w.shape, padding),
                                  kernel=w.shape[2:], stride=stride),
         _timer(lambda a: _forward_by(a, x, w, b, stride, padding, dilation, groups, ho, wo)),
         lambda: settings.describe(x.dtype, ("input", x.shape), ("weight", w.shape), stride=stride,
@@ -248,7 +247,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
 
 def _forward_by(algo, x, w, b, stride, padding, dilation, groups, ho, wo):
     if algo == "direct":
-        return direct.forward(x, w, b, padding)
+        return direct.forward(x, w, b, padding, groups)
     if algo == "implicit":
         return implicit.forward(x, w, b, padding, dilation)
     if algo == "phase":
@@ -321,7 +320,7 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
         candidates = ("im2col",)
     algo = settings.CPU.choose(
         "backward_data", (gy.shape, w.shape, x_shape, stride, padding, dilation, groups, gy.dtype), candidates,
-        lambda names: _heuristic(names, n, o, c, h, wd, pointwise=_is_pointwise(w.shape, padding),
+        lambda names: _heuristic(names, n, o // groups, c // groups, h, wd, pointwise=_is_pointwise(w.shape, padding),
                                  kernel=w.shape[2:], stride=stride),
         _timer(lambda a: _backward_data_by(a, gy, w, x_shape, stride, padding, dilation, groups, full)),
         lambda: settings.describe(gy.dtype, ("grad_output", gy.shape), ("weight", w.shape),
@@ -335,13 +334,16 @@ def _backward_data_by(algo, gy, w, x_shape, stride, padding, dilation, groups, f
         return _col2im_backward_data(gy, w, x_shape, stride, padding, dilation, groups)
     if algo == "phase":
         return phase.backward_data(gy, w, x_shape, stride, padding, _phase_workspace)
-    wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    o, cg, kh, kw = w.shape
+    # Each group's kernel flipped and transposed: (C, O/groups, kh, kw), group by group.
+    wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].reshape(groups, o // groups, cg, kh, kw).transpose(0, 2, 1, 3, 4)
+                              ).reshape(groups * cg, o // groups, kh, kw)
     # A negative padding of that forward convolution (p > d(k-1)) is a crop of gy.
     crop_h, crop_w = max(0, -full[0]), max(0, -full[1])
     gy = gy[:, :, crop_h:gy.shape[2] - crop_h, crop_w:gy.shape[3] - crop_w]
     full = (max(0, full[0]), max(0, full[1]))
     if algo == "direct":
-        return direct.forward(gy, wf, None, full)
+        return direct.forward(gy, wf, None, full, groups)
     if algo == "implicit":
         return implicit.forward(gy, wf, None, full, dilation)
     return _winograd(gy, wf, 2 if algo == "winograd2" else 4, full)
@@ -408,7 +410,8 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
     candidates = tuple(a for a in _algorithms(x.dtype, w_shape, stride, dilation, groups) if a in implemented)
     algo = settings.CPU.choose(
         "backward_filter", (x.shape, w_shape, stride, padding, dilation, groups, x.dtype), candidates,
-        lambda names: _heuristic(names, n, x.shape[1], o, ho, wo, "bwd_filter", _is_pointwise(w_shape, padding),
+        lambda names: _heuristic(names, n, x.shape[1] // groups, o // groups, ho, wo, "bwd_filter",
+                                 _is_pointwise(w_shape, padding),
                                  w_shape[2:], stride),
         _timer(lambda a: _backward_filter_by(a, x, gy, w_shape, stride, padding, dilation, groups)),
         lambda: settings.describe(x.dtype, ("input", x.shape), ("grad_output", gy.shape),
@@ -419,7 +422,7 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
 
 def _backward_filter_by(algo, x, gy, w_shape, stride, padding, dilation, groups):
     if algo == "direct":
-        return direct.backward_filter(x, gy, w_shape, padding)
+        return direct.backward_filter(x, gy, w_shape, padding, groups)
     if algo == "implicit":
         return implicit.backward_filter(x, gy, w_shape, padding, dilation)
     if algo == "phase":

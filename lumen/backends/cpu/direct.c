@@ -1,4 +1,4 @@
-/* Direct convolution for the CPU backend: stride 1, dilation 1, one group, computed in registers.
+/* Direct convolution for the CPU backend: stride 1, dilation 1, computed in registers (one group per call).
 
    Loaded through ctypes (native.py compiles it, direct.py drives it). Compiled once per dtype with
    -DREAL=float or -DREAL=double.
@@ -45,6 +45,7 @@ struct geometry {
     int plane;      /* one padded channel, with slack so that every block reads inside it */
     int span;       /* positions computed per output channel: (ho - 1)*wp + wo rounded up to BLOCK */
     int chunk;      /* images per pass of the filter gradient */
+    long long x_image, y_image;  /* elements from one image of x (of y or gy) to the next: a group's slice */
 };
 
 int lumen_direct_block(void) { return BLOCK; }
@@ -92,7 +93,7 @@ int lumen_direct_forward(const struct geometry *g, const real *x, const real *pa
         return -1;
     const int taps = g->kh * g->kw;
     for (int n = n0; n < n1; n++) {
-        pad_image(g, x + (size_t)n * g->c * g->h * g->w, plane, g->plane);
+        pad_image(g, x + n * g->x_image, plane, g->plane);
         for (int q0 = 0; q0 < g->span; q0 += BLOCK)
             for (int ob = o0; ob < o1; ob += OB) {
                 vec acc[OB][QB];
@@ -116,7 +117,7 @@ int lumen_direct_forward(const struct geometry *g, const real *x, const real *pa
                     real block[BLOCK];
                     for (int v = 0; v < QB; v++)
                         store(block + v * VL, acc[k][v]);
-                    store_valid(g, block, y + ((size_t)n * g->o + ob + k) * g->ho * g->wo, q0);
+                    store_valid(g, block, y + n * g->y_image + (size_t)(ob + k) * g->ho * g->wo, q0);
                 }
             }
     }
@@ -195,14 +196,14 @@ int lumen_direct_filter_gradient(const struct geometry *g, const real *x, const 
         const size_t images = (size_t)(n1 - n) < chunk ? (size_t)(n1 - n) : chunk;
         const size_t length = images * g->plane;
         for (size_t m = 0; m < images; m++)
-            pad_image(g, x + (n + m) * (size_t)g->c * g->h * g->w, planes + m * g->plane, length);
+            pad_image(g, x + (n + m) * g->x_image, planes + m * g->plane, length);
         memset(planes + g->c * length, 0, sizeof(real) * g->plane);
         memset(grads, 0, sizeof(real) * (outputs * length + VL));
         for (int oc = o0; oc < o1 && oc < g->o; oc++)
             for (size_t m = 0; m < images; m++)
                 for (int r = 0; r < g->ho; r++)
                     memcpy(grads + (oc - o0) * length + m * g->plane + (size_t)r * g->wp,
-                           gy + (((n + m) * g->o + oc) * g->ho + r) * g->wo, sizeof(real) * g->wo);
+                           gy + (n + m) * g->y_image + ((size_t)oc * g->ho + r) * g->wo, sizeof(real) * g->wo);
         for (int ob = o0; ob < o1; ob += FB)
             for (int ci = 0; ci < g->c; ci++)
                 for (int i = 0; i < g->kh; i++)

@@ -40,7 +40,7 @@ def test_the_c_transforms_build_here():
     for dtype in (np.float32, np.float64):
         for m in (2, 4):
             assert winograd._compiled(dtype, m) is not None, \
-                winograd.native.failure("winograd", REAL=winograd._REAL[np.dtype(dtype)])
+                winograd.native.typed_failure("winograd", dtype)
 
 
 def _rel_err(a, ref, scale=None):

@@ -377,7 +377,7 @@ def _max_pool_in(kind):
 
 def test_the_c_max_pool_builds_here():
     for dtype in (np.float32, np.float64):
-        assert pool._compiled(dtype) is not None, native.failure("pool", REAL=pool._REAL[np.dtype(dtype)])
+        assert pool._compiled(dtype) is not None, native.typed_failure("pool", dtype)
 
 
 @pytest.mark.parametrize("kind", ["c", "numpy"])

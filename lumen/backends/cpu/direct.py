@@ -18,10 +18,9 @@ import numpy as np
 
 from . import native, parallel
 
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+DTYPES = tuple(native.REALS)
 # Images per pass of the filter gradient: their planes and gradients in about this many bytes (cache-sized).
 _CHUNK_BYTES = 1 << 20
-_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 
 class _Geometry(ctypes.Structure):
@@ -48,7 +47,7 @@ _kernels = {}
 def _load(dtype):
     dtype = np.dtype(dtype)
     if dtype not in _kernels:
-        lib = native.library("direct", REAL=_REAL[dtype]) if dtype in _REAL else None
+        lib = native.typed_library("direct", dtype)
         _kernels[dtype] = _Kernels(lib) if lib is not None else None
     return _kernels[dtype]
 
@@ -59,9 +58,7 @@ def available(dtype) -> bool:
 
 
 def unavailable_reason(dtype) -> str:
-    if np.dtype(dtype) not in _REAL:
-        return f"the direct algorithm runs float32 and float64, not {np.dtype(dtype)}"
-    return native.failure("direct", REAL=_REAL[np.dtype(dtype)]) or "its C kernels are not built"
+    return native.typed_failure("direct", dtype)
 
 
 def _geometry(kernels, x_shape, w_shape, padding, itemsize):

@@ -21,10 +21,14 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
+
 SOURCES = Path(__file__).resolve().parent
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-fno-math-errno")
 _lock = threading.Lock()
 _built = {}  # (name, defines) -> (library or None, failure message or None)
+# The C type a kernel source is compiled for (its -DREAL=...), by NumPy dtype.
+REALS = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 
 def cache_dir() -> Path:
@@ -109,3 +113,17 @@ def library(name: str, **defines):
 def failure(name: str, **defines):
     """Why :func:`library` returned None for these arguments (None if it did not, or was not asked yet)."""
     return _built.get((name, tuple(sorted(defines.items()))), (None, None))[1]
+
+
+def typed_library(name: str, dtype):
+    """``name``.c built for dtype's C type (``REALS``), or None (also for a dtype it has none for)."""
+    real = REALS.get(np.dtype(dtype))
+    return library(name, REAL=real) if real else None
+
+
+def typed_failure(name: str, dtype) -> str:
+    """Why :func:`typed_library` returned None for ``name`` and dtype."""
+    real = REALS.get(np.dtype(dtype))
+    if real is None:
+        return f"{name}.c is built for {' and '.join(map(str, REALS))}, not {np.dtype(dtype)}"
+    return failure(name, REAL=real) or f"{name}.c is not built"

@@ -19,7 +19,6 @@ class _Pool(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int) for name in ("h", "w", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw")]
 
 
-_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _kernels = {}
 
 
@@ -27,7 +26,7 @@ def _compiled(dtype):
     """pool.c's max-pooling forward for dtype, or None."""
     dtype = np.dtype(dtype)
     if dtype not in _kernels:
-        lib = native.library("pool", REAL=_REAL[dtype]) if dtype in _REAL else None
+        lib = native.typed_library("pool", dtype)
         fn = None if lib is None else lib.lumen_max_pool_forward
         if fn is not None:
             fn.argtypes = [ctypes.POINTER(_Pool)] + [ctypes.c_void_p] * 3 + [ctypes.c_long] * 2

@@ -44,7 +44,6 @@ class _Tiles(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int) for name in ("n", "c", "h", "w", "ph", "pw", "t0", "tb", "tiles_w")]
 
 
-_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _kernels = {}
 
 
@@ -57,7 +56,7 @@ def _compiled(dtype, m):
     """(input transform, output transform) of F(m x m) in C for dtype, or None."""
     key = (np.dtype(dtype), m)
     if key not in _kernels:
-        lib = native.library("winograd", REAL=_REAL[key[0]]) if key[0] in _REAL else None
+        lib = native.typed_library("winograd", key[0])
         if lib is None:
             _kernels[key] = None
         else:

@@ -7,8 +7,7 @@ bound by streaming the column matrix. Forward runs image by image, the images sp
 flipped, transposed kernel (conv.py reduces it to one); backward-filter splits output-channel blocks over
 the threads, each summing over every image in chunks whose size depends on the geometry only. So every
 output element is summed by one thread in one fixed order, and the results do not depend on the thread
-count. Built by ``native.py``; without a C compiler this algorithm is
-not offered.
+count. Built by ``native.py``; without a C compiler this algorithm is not offered.
 """
 from __future__ import annotations
 

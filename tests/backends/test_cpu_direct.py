@@ -99,6 +99,20 @@ def test_a_large_batch_sums_alike_whatever_the_split(monkeypatch):
     assert all(np.array_equal(results[0], r) for r in results[1:])
 
 
+@pytest.mark.parametrize("chunk_bytes, tile_bytes", [(1, 1), (1 << 20, 1), (1 << 20, 3000)])
+def test_filter_gradient_chunks_and_tiles_cover_every_row(monkeypatch, chunk_bytes, tile_bytes):
+    # One image per chunk and one row per tile; many images per chunk, tiles of one row or of a few rows
+    # that straddle images.
+    monkeypatch.setattr(direct, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(direct, "_TILE_BYTES", tile_bytes)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 3, 7, 9))
+    gy = rng.standard_normal((5, 6, 7, 9))
+    with conv_settings.flags(algorithm="im2col"):
+        ref = conv.conv2d_backward_filter(x, gy, (6, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1)
+    assert np.allclose(direct.backward_filter(x, gy, (6, 3, 3, 3), (1, 1)), ref, rtol=0, atol=1e-12)
+
+
 def test_inf_and_nan_reach_the_filter_gradients_im2col_gives_them():
     x = np.ones((2, 2, 6, 7))
     x[0, 1, 0, 0], x[1, 0, 3, 6] = np.inf, np.nan  # a corner and a row's last column

@@ -18,13 +18,15 @@ import numpy as np
 from . import native, parallel
 
 DTYPES = tuple(native.REALS)
-# Images per pass of the filter gradient: their planes and gradients in about this many bytes (cache-sized).
+# The filter gradient's chunks of images (their planes and gradients) and tiles of output rows (the rows'
+# inputs and gradients, reread by every tap) in about this many bytes each: cache-sized.
 _CHUNK_BYTES = 1 << 20
+_TILE_BYTES = 1 << 19
 
 
 class _Geometry(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int) for name in
-                ("c", "h", "w", "o", "kh", "kw", "ph", "pw", "ho", "wo", "wp", "plane", "span", "chunk")] + \
+                ("c", "h", "w", "o", "kh", "kw", "ph", "pw", "ho", "wo", "wp", "plane", "span", "chunk", "tile")] + \
         [("x_image", ctypes.c_longlong), ("y_image", ctypes.c_longlong)]
 
 
@@ -69,10 +71,11 @@ def _geometry(kernels, x_shape, w_shape, padding, itemsize):
     plane = -(-max((h + 2 * ph) * wp, span + (kh - 1) * wp + kw - 1) // kernels.block) * kernels.block
     outputs = -(-o // kernels.filter_block) * kernels.filter_block
     chunk = max(1, _CHUNK_BYTES // (itemsize * (c + outputs) * plane))
+    tile = max(1, _TILE_BYTES // (itemsize * (c + outputs) * wp))
     if plane * max(c, o) >= 2 ** 31:
         raise ValueError(f"conv2d (direct): an image of {c} x {h} x {w} with padding {tuple(padding)} is too large "
                          f"for its 32-bit plane offsets; use another algorithm (lumen.backends.conv.algorithm)")
-    return _Geometry(c, h, w, o, kh, kw, ph, pw, ho, wo, wp, plane, span, chunk)
+    return _Geometry(c, h, w, o, kh, kw, ph, pw, ho, wo, wp, plane, span, chunk, tile)
 
 
 def _run(fn, *args):

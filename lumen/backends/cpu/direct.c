@@ -10,31 +10,17 @@
    broadcasts for OB*QB fused multiply-adds. im2col instead streams a column matrix kh*kw times the
    image through memory, which is what bounds its GEMMs on 8-64 channels. */
 #include <stdlib.h>
-#include <string.h>
 
-#ifndef REAL
-#error "compile with -DREAL=float or -DREAL=double"
-#endif
-typedef REAL real;
+#include "vector.h"
 
-/* One 512-bit register per vector where there are 32 of them; fewer accumulators with 16 registers. */
-#if defined(__AVX512F__)
-#define VBYTES 64
+/* Register blocks: OB output channels x QB vectors of positions (forward), FB outputs x up to JB taps
+   (filter gradient); fewer accumulators where there are 16 registers. */
+#if VBYTES == 64
 enum { OB = 8, QB = 3, FB = 4, JB = 4 };
-#elif defined(__AVX__)
-#define VBYTES 32
-enum { OB = 4, QB = 3, FB = 2, JB = 4 };
 #else
-#define VBYTES 16
 enum { OB = 4, QB = 3, FB = 2, JB = 4 };
 #endif
-#define float_LANE int
-#define double_LANE long long
-#define LANE_OF(r) LANE_OF_(r)
-#define LANE_OF_(r) r##_LANE
-typedef real vec __attribute__((vector_size(VBYTES), aligned(sizeof(real))));
-typedef LANE_OF(REAL) mask __attribute__((vector_size(VBYTES)));  /* integer lanes as wide as vec's */
-enum { VL = VBYTES / sizeof(real), BLOCK = VL * QB };
+enum { BLOCK = VL * QB };
 
 struct geometry {
     int c, h, w;    /* input channels and size */
@@ -52,9 +38,6 @@ struct geometry {
 int lumen_direct_block(void) { return BLOCK; }
 int lumen_direct_channel_block(void) { return OB; }
 int lumen_direct_filter_block(void) { return FB; }
-
-static inline vec load(const real *p) { vec v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(real *p, vec v) { memcpy(p, &v, sizeof v); }
 
 /* Image x's channels into zeroed planes, channel ci at plane + ci * stride. */
 static void pad_image(const struct geometry *g, const real *x, real *plane, size_t stride)

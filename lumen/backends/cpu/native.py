@@ -70,7 +70,9 @@ def _build(name, defines):
         return None, compiler
     cc, version = compiler
     flags = [*FLAGS, *(f"-D{key}={value}" for key, value in defines)]
-    key = hashlib.sha256("\0".join([source.read_text(), *cc, version, *flags, _cpu()]).encode()).hexdigest()[:20]
+    headers = [h.read_text() for h in sorted(SOURCES.glob("*.h"))]  # what the sources may #include
+    key = hashlib.sha256("\0".join([source.read_text(), *headers, *cc, version, *flags, _cpu()]).encode()
+                         ).hexdigest()[:20]
     try:
         path = cache_dir() / f"{name}-{key}.so"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ def _compiled(dtype):
         fn = None if lib is None else lib.lumen_max_pool_forward
         if fn is not None:
             fn.argtypes = [ctypes.POINTER(_Pool)] + [ctypes.c_void_p] * 3 + [ctypes.c_long] * 2
-            fn.restype = None
+            fn.restype = ctypes.c_int
         _kernels[dtype] = fn
     return _kernels[dtype]
 
@@ -126,8 +126,11 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     if compiled is not None:
         x = np.ascontiguousarray(x)
         geometry = _Pool(h, w, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw)
-        parallel.over_range(lambda p0, p1: compiled(ctypes.byref(geometry), x.ctypes.data, best.ctypes.data,
-                                                    indices.ctypes.data, p0, p1), n * c, x.size)
+        def planes(p0, p1):
+            if compiled(ctypes.byref(geometry), x.ctypes.data, best.ctypes.data, indices.ctypes.data, p0, p1):
+                raise MemoryError(f"{op}: out of memory for a padded copy of a {h} x {w} plane")
+
+        parallel.over_range(planes, n * c, x.size)
         return best, indices
     first = (fi[:, None] * kw + fj[None, :]).astype(np.int32)
     tap_offset = ((np.arange(kh) * dh)[:, None] * w + (np.arange(kw) * dw)[None, :]).ravel()

@@ -375,6 +375,13 @@ def _max_pool_in(kind):
         yield
 
 
+@pytest.mark.parametrize("kind", ["c", "numpy"])
+def test_max_pool_backward_refuses_an_index_outside_the_plane(kind):
+    with _max_pool_in(kind):
+        with pytest.raises(IndexError):
+            pool.max_pool2d_backward(np.ones((1, 2, 2, 2)), np.full((1, 2, 2, 2), 9, np.int64), (1, 2, 3, 3))
+
+
 def test_the_c_max_pool_builds_here():
     for dtype in (np.float32, np.float64):
         assert pool._compiled(dtype) is not None, native.typed_failure("pool", dtype)

@@ -1,4 +1,5 @@
-/* Max pooling's forward and argmax in one pass per tap (pool.py's NumPy version makes ~6 per tap).
+/* Max pooling's forward and argmax in one pass per tap (pool.py's NumPy version makes ~6 per tap), and its
+   backward's scatter-add.
 
    Loaded through ctypes (native.py compiles it); compiled once per dtype with -DREAL=float or -DREAL=double.
    A window is PyTorch's CPU kernel's: only its taps inside the image are read, in row-major order, from
@@ -122,6 +123,25 @@ int lumen_max_pool_forward(const struct pool *g, const real *x, real *y, long lo
                     }
                 }
             }
+        }
+    }
+    return 0;
+}
+
+/* gx[p, indices[p, q]] += gy[p, q] for planes [p0, p1), in q's order (numpy.add.at's), gx's planes zeroed first.
+   Returns 0, or -1 if an index lies outside its plane of `size` elements. */
+int lumen_max_pool_backward(const real *gy, const long long *indices, real *gx, long outputs, long size, long p0,
+                            long p1)
+{
+    for (long p = p0; p < p1; p++) {
+        real *plane = gx + (size_t)p * size;
+        const real *g = gy + (size_t)p * outputs;
+        const long long *at = indices + (size_t)p * outputs;
+        memset(plane, 0, sizeof(real) * size);
+        for (long q = 0; q < outputs; q++) {
+            if (at[q] < 0 || at[q] >= size)
+                return -1;
+            plane[at[q]] += g[q];
         }
     }
     return 0;

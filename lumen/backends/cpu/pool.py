@@ -3,7 +3,7 @@
 Both work with one vectorised pass per kernel offset over strided views
 (kh*kw passes for max, kh+kw for the separable box sum of average pooling);
 no Python loop ever runs over pixels. Max pooling's forward runs in C (``pool.c``: one pass per tap with
-its argmax, where NumPy makes ~6) where ``native.py`` can build it.
+its argmax, where NumPy makes ~6) and its backward's scatter-add where ``native.py`` can build it.
 """
 from __future__ import annotations
 
@@ -23,15 +23,18 @@ _kernels = {}
 
 
 def _compiled(dtype):
-    """pool.c's max-pooling forward for dtype, or None."""
+    """pool.c's max-pooling (forward, backward) for dtype, or None."""
     dtype = np.dtype(dtype)
     if dtype not in _kernels:
         lib = native.typed_library("pool", dtype)
-        fn = None if lib is None else lib.lumen_max_pool_forward
-        if fn is not None:
-            fn.argtypes = [ctypes.POINTER(_Pool)] + [ctypes.c_void_p] * 3 + [ctypes.c_long] * 2
-            fn.restype = ctypes.c_int
-        _kernels[dtype] = fn
+        if lib is None:
+            _kernels[dtype] = None
+        else:
+            forward, backward = lib.lumen_max_pool_forward, lib.lumen_max_pool_backward
+            forward.argtypes = [ctypes.POINTER(_Pool)] + [ctypes.c_void_p] * 3 + [ctypes.c_long] * 2
+            backward.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_long] * 4
+            forward.restype = backward.restype = ctypes.c_int
+            _kernels[dtype] = forward, backward
     return _kernels[dtype]
 
 
@@ -127,7 +130,7 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
         x = np.ascontiguousarray(x)
         geometry = _Pool(h, w, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw)
         def planes(p0, p1):
-            if compiled(ctypes.byref(geometry), x.ctypes.data, best.ctypes.data, indices.ctypes.data, p0, p1):
+            if compiled[0](ctypes.byref(geometry), x.ctypes.data, best.ctypes.data, indices.ctypes.data, p0, p1):
                 raise MemoryError(f"{op}: out of memory for a padded copy of a {h} x {w} plane")
 
         parallel.over_range(planes, n * c, x.size)
@@ -182,6 +185,18 @@ def max_pool2d_backward(gy, indices, x_shape):
                          f"{x_shape}: expected equal (N, C, Ho, Wo) shapes and matching (N, C)")
     n, c, h, w = x_shape
     plane = h * w
+    compiled = _compiled(gy.dtype)
+    if compiled is not None:
+        gy, indices = np.ascontiguousarray(gy), np.ascontiguousarray(indices, np.int64)
+        gx = np.empty(x_shape, gy.dtype)
+        outputs = gy.shape[2] * gy.shape[3]
+
+        def planes(p0, p1):
+            if compiled[1](gy.ctypes.data, indices.ctypes.data, gx.ctypes.data, outputs, plane, p0, p1):
+                raise IndexError(f"{op}: indices {tuple(indices.shape)} hold a position outside the {h} x {w} plane")
+
+        parallel.over_range(planes, n * c, gx.size)
+        return gx
     flat = indices.reshape(n * c, -1) + (np.arange(n * c, dtype=np.int64) * plane)[:, None]
     gx = np.zeros(n * c * plane, dtype=gy.dtype)
     np.add.at(gx, flat.ravel(), gy.ravel())

@@ -116,7 +116,6 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     ho, wo = _check(op, x.shape, kernel, stride, padding, dilation, ceil_mode)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    xp = _padded_view(x, -np.inf, padding, ((ho - 1) * sh + (kh - 1) * dh + 1, (wo - 1) * sw + (kw - 1) * dw + 1))
     row0 = np.arange(ho) * sh - ph
     col0 = np.arange(wo) * sw - pw
     # Start from PyTorch's default argmax (the first tap inside the image) so an
@@ -129,12 +128,14 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     if compiled is not None:
         x = np.ascontiguousarray(x)
         geometry = _Pool(h, w, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw)
+
         def planes(p0, p1):
             if compiled[0](ctypes.byref(geometry), x.ctypes.data, best.ctypes.data, indices.ctypes.data, p0, p1):
                 raise MemoryError(f"{op}: out of memory for a padded copy of a {h} x {w} plane")
 
         parallel.over_range(planes, n * c, x.size)
         return best, indices
+    xp = _padded_view(x, -np.inf, padding, ((ho - 1) * sh + (kh - 1) * dh + 1, (wo - 1) * sw + (kw - 1) * dw + 1))
     first = (fi[:, None] * kw + fj[None, :]).astype(np.int32)
     tap_offset = ((np.arange(kh) * dh)[:, None] * w + (np.arange(kw) * dw)[None, :]).ravel()
     window_origin = row0[:, None] * w + col0[None, :]

@@ -750,3 +750,16 @@ def test_batch_norm_float16_products_and_gradient_sums_in_float32():
                                              gy.astype(np.float32))[0]
     assert np.isfinite(gx).all()
     np.testing.assert_allclose(gx, gx32, atol=2e-5)
+
+
+def test_lrn_split_over_images_matches_one_thread(monkeypatch):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 7, 4, 3)).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    whole = lrn.lrn_forward(x, 5, 1e-4, 0.75, 2.0)
+    whole_gx = lrn.lrn_backward(x, *whole, gy, 5, 1e-4, 0.75, 2.0)
+    monkeypatch.setattr(parallel, "WORKERS", 3)
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1)
+    y, scale = lrn.lrn_forward(x, 5, 1e-4, 0.75, 2.0)
+    assert np.array_equal(y, whole[0]) and np.array_equal(scale, whole[1])
+    assert np.array_equal(lrn.lrn_backward(x, y, scale, gy, 5, 1e-4, 0.75, 2.0), whole_gx)

@@ -1,7 +1,13 @@
-"""Local response normalisation across channels (PyTorch's local_response_norm) on NumPy."""
+"""Local response normalisation across channels (PyTorch's local_response_norm) on NumPy.
+
+Each image is independent, so both directions run image ranges on the worker threads (NumPy releases
+the GIL; the fractional powers are most of the time).
+"""
 from __future__ import annotations
 
 import numpy as np
+
+from . import parallel
 
 
 def _channel_window_sum(a, before, after):
@@ -34,11 +40,17 @@ def lrn_forward(x, size, alpha, beta, k):
     (zero padded), y = x * scale**-beta.
     """
     _check("lrn_forward", x, size)
-    scale = _channel_window_sum(np.square(x), size // 2, (size - 1) // 2)
-    scale *= x.dtype.type(alpha / size)
-    scale += x.dtype.type(k)
-    y = np.power(scale, x.dtype.type(-beta))
-    y *= x
+    y, scale = np.empty_like(x), np.empty_like(x)
+
+    def images(n0, n1):
+        xs, ss, ys = x[n0:n1], scale[n0:n1], y[n0:n1]
+        ss[...] = _channel_window_sum(np.square(xs), size // 2, (size - 1) // 2)
+        ss *= x.dtype.type(alpha / size)
+        ss += x.dtype.type(k)
+        np.power(ss, x.dtype.type(-beta), out=ys)
+        ys *= xs
+
+    parallel.over_range(images, x.shape[0], x.size)
     return y, scale
 
 
@@ -53,13 +65,19 @@ def lrn_backward(x, y, scale, gy, size, alpha, beta, k):
         if a.shape != x.shape or a.dtype != x.dtype:
             raise ValueError(f"lrn_backward: {name} {tuple(a.shape)} {a.dtype} does not match "
                              f"input {tuple(x.shape)} {x.dtype}")
-    t = gy * y
-    t /= scale
-    # Channel j feeds the windows of c in [j - (size-1)//2, j + size//2]: the mirrored window.
-    acc = _channel_window_sum(t, (size - 1) // 2, size // 2)
-    acc *= x
-    acc *= x.dtype.type(-2.0 * alpha * beta / size)
-    gx = np.power(scale, x.dtype.type(-beta))
-    gx *= gy
-    gx += acc
+    gx = np.empty_like(x)
+
+    def images(n0, n1):
+        xs, ss, gs, gxs = x[n0:n1], scale[n0:n1], gy[n0:n1], gx[n0:n1]
+        t = gs * y[n0:n1]
+        t /= ss
+        # Channel j feeds the windows of c in [j - (size-1)//2, j + size//2]: the mirrored window.
+        acc = _channel_window_sum(t, (size - 1) // 2, size // 2)
+        acc *= xs
+        acc *= x.dtype.type(-2.0 * alpha * beta / size)
+        np.power(ss, x.dtype.type(-beta), out=gxs)
+        gxs *= gs
+        gxs += acc
+
+    parallel.over_range(images, x.shape[0], x.size)
     return gx

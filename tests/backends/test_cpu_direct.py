@@ -186,6 +186,7 @@ def test_the_heuristic_takes_it_up_to_128_channels(monkeypatch):
 def _fresh_build(monkeypatch, tmp_path):
     monkeypatch.setenv("LUMEN_CACHE", str(tmp_path))
     monkeypatch.setattr(native, "_built", {})
+    monkeypatch.setattr(native, "_functions", {})
     monkeypatch.setattr(direct, "_kernels", {})
     return tmp_path
 

@@ -30,16 +30,17 @@ class _Geometry(ctypes.Structure):
         [("x_image", ctypes.c_longlong), ("y_image", ctypes.c_longlong)]
 
 
+_ARGS = [ctypes.POINTER(_Geometry)] + [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
+_SIGNATURES = [("lumen_direct_forward", ctypes.c_int, _ARGS),
+               ("lumen_direct_filter_gradient", ctypes.c_int, _ARGS[:1] + _ARGS[2:]),
+               ("lumen_direct_block", ctypes.c_int, []), ("lumen_direct_channel_block", ctypes.c_int, []),
+               ("lumen_direct_filter_block", ctypes.c_int, [])]
+
+
 class _Kernels:
-    def __init__(self, lib):
-        self.block = lib.lumen_direct_block()
-        self.channel_block = lib.lumen_direct_channel_block()
-        self.filter_block = lib.lumen_direct_filter_block()
-        args = [ctypes.POINTER(_Geometry)] + [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
-        self.forward, self.filter_gradient = lib.lumen_direct_forward, lib.lumen_direct_filter_gradient
-        self.forward.argtypes = args
-        self.filter_gradient.argtypes = args[:1] + args[2:]
-        self.forward.restype = self.filter_gradient.restype = ctypes.c_int
+    def __init__(self, forward, filter_gradient, block, channel_block, filter_block):
+        self.forward, self.filter_gradient = forward, filter_gradient
+        self.block, self.channel_block, self.filter_block = block(), channel_block(), filter_block()
 
 
 _kernels = {}
@@ -48,8 +49,8 @@ _kernels = {}
 def _load(dtype):
     dtype = np.dtype(dtype)
     if dtype not in _kernels:
-        lib = native.typed_library("direct", dtype)
-        _kernels[dtype] = _Kernels(lib) if lib is not None else None
+        found = native.functions("direct", dtype, _SIGNATURES)
+        _kernels[dtype] = _Kernels(*found) if found is not None else None
     return _kernels[dtype]
 
 

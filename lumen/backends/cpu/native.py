@@ -27,6 +27,7 @@ SOURCES = Path(__file__).resolve().parent
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-fno-math-errno")
 _lock = threading.Lock()
 _built = {}  # (name, defines) -> (library or None, failure message or None)
+_functions = {}  # (name, dtype, symbols) -> their ctypes functions, or None
 # The C type a kernel source is compiled for (its -DREAL=...), by NumPy dtype.
 REALS = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
@@ -129,3 +130,18 @@ def typed_failure(name: str, dtype) -> str:
     if real is None:
         return f"{name}.c is built for {' and '.join(map(str, REALS))}, not {np.dtype(dtype)}"
     return failure(name, REAL=real) or f"{name}.c is not built"
+
+
+def functions(name: str, dtype, signatures):
+    """The functions of ``name``.c built for dtype (:func:`typed_library`), in the order of ``signatures``
+    ((symbol, restype, argtypes), ...), their ctypes types set; None where the library is not built."""
+    key = (name, np.dtype(dtype), tuple(symbol for symbol, _, _ in signatures))
+    if key not in _functions:
+        lib = typed_library(name, dtype)
+        found = None
+        if lib is not None:
+            found = tuple(getattr(lib, symbol) for symbol, _, _ in signatures)
+            for fn, (_, restype, argtypes) in zip(found, signatures):
+                fn.restype, fn.argtypes = restype, argtypes
+        _functions[key] = found
+    return _functions[key]

@@ -19,23 +19,14 @@ class _Pool(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int) for name in ("h", "w", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw")]
 
 
-_kernels = {}
+_SIGNATURES = [("lumen_max_pool_forward", ctypes.c_int, [ctypes.POINTER(_Pool)] + [ctypes.c_void_p] * 3 +
+                 [ctypes.c_long] * 2),
+               ("lumen_max_pool_backward", ctypes.c_int, [ctypes.c_void_p] * 3 + [ctypes.c_long] * 4)]
 
 
 def _compiled(dtype):
     """pool.c's max-pooling (forward, backward) for dtype, or None."""
-    dtype = np.dtype(dtype)
-    if dtype not in _kernels:
-        lib = native.typed_library("pool", dtype)
-        if lib is None:
-            _kernels[dtype] = None
-        else:
-            forward, backward = lib.lumen_max_pool_forward, lib.lumen_max_pool_backward
-            forward.argtypes = [ctypes.POINTER(_Pool)] + [ctypes.c_void_p] * 3 + [ctypes.c_long] * 2
-            backward.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_long] * 4
-            forward.restype = backward.restype = ctypes.c_int
-            _kernels[dtype] = forward, backward
-    return _kernels[dtype]
+    return native.functions("pool", dtype, _SIGNATURES)
 
 
 def pool_output_size(size, kernel, stride, pad, dilation, ceil_mode):

@@ -44,7 +44,7 @@ class _Tiles(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int) for name in ("n", "c", "h", "w", "ph", "pw", "t0", "tb", "tiles_w")]
 
 
-_kernels = {}
+_TILE_ARGS = [ctypes.POINTER(_Tiles)]
 
 
 def _check(status):
@@ -54,18 +54,9 @@ def _check(status):
 
 def _compiled(dtype, m):
     """(input transform, output transform) of F(m x m) in C for dtype, or None."""
-    key = (np.dtype(dtype), m)
-    if key not in _kernels:
-        lib = native.typed_library("winograd", key[0])
-        if lib is None:
-            _kernels[key] = None
-        else:
-            forward, backward = getattr(lib, f"lumen_winograd{m}_input"), getattr(lib, f"lumen_winograd{m}_output")
-            forward.argtypes = [ctypes.POINTER(_Tiles), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-            backward.argtypes = [ctypes.POINTER(_Tiles)] + [ctypes.c_void_p] * 3 + [ctypes.c_int] * 2
-            forward.restype = backward.restype = ctypes.c_int
-            _kernels[key] = (lambda *args, fn=forward: _check(fn(*args)), lambda *args, fn=backward: _check(fn(*args)))
-    return _kernels[key]
+    return native.functions("winograd", dtype, [
+        (f"lumen_winograd{m}_input", ctypes.c_int, _TILE_ARGS + [ctypes.c_void_p] * 2 + [ctypes.c_int] * 2),
+        (f"lumen_winograd{m}_output", ctypes.c_int, _TILE_ARGS + [ctypes.c_void_p] * 3 + [ctypes.c_int] * 2)])
 
 
 def transform_filter(w, m):
@@ -119,7 +110,7 @@ def _input_transform(x, m, padding, t0, tb, tiles_w, workspace, over_channels):
     if compiled is not None:  # x is C-contiguous (conv3x3 and filter_gradient make it so)
         v = workspace(2, (a, a, c, n, tb, tiles_w), x.dtype)
         tiles = _Tiles(n, c, h, w, ph, pw, t0, tb, tiles_w)
-        over_channels(lambda c0, c1: compiled[0](ctypes.byref(tiles), x.ctypes.data, v.ctypes.data, c0, c1),
+        over_channels(lambda c0, c1: _check(compiled[0](ctypes.byref(tiles), x.ctypes.data, v.ctypes.data, c0, c1)),
                       c, v.size)
         return v
     bt = _MATRICES[m][0]
@@ -188,9 +179,9 @@ def conv3x3(x, u, m, padding, workspace, over_channels, bias=None):
         blas.matmul(u, v.reshape(a * a, c, p), out=mm.reshape(a * a, o, p))
         if compiled is not None:
             tiles = _Tiles(n, o, ho, wo, 0, 0, t0, tb, tiles_w)
-            over_channels(lambda o0, o1: compiled[1](ctypes.byref(tiles), mm.ctypes.data,
-                                                     None if bias is None else bias.ctypes.data, y.ctypes.data, o0, o1),
-                          o, mm.size)
+            over_channels(lambda o0, o1: _check(compiled[1](ctypes.byref(tiles), mm.ctypes.data,
+                                                            None if bias is None else bias.ctypes.data, y.ctypes.data,
+                                                            o0, o1)), o, mm.size)
             continue
         z = workspace(4, (a, m, o, n, tb, tiles_w), x.dtype)
         yb = y[:, :, m * t0:m * (t0 + tb)].reshape(n, o, tb, m, tiles_w, m)

@@ -30,8 +30,8 @@ The attributes are read on every convolution call, so an assignment takes effect
       ``"winograd2"``, ``"winograd4"`` (F(2x2,3x3), F(4x4,3x3): also 3x3 and dilation 1; all
       three directions), ``"phase"`` (ungrouped, dilation 1, float32/float64:
       the phase decomposition, the fast path of a transposed convolution; chosen at strides > 1),
-      ``"direct"`` (stride 1, dilation 1, ungrouped, float32/float64: a C kernel compiled on first
-      use, offered where a C compiler is found; chosen up to 128 channels), described in
+      ``"direct"`` (stride 1, dilation 1, any groups, float32/float64: a C kernel compiled on first
+      use, offered where a C compiler is found; chosen up to 128 channels per group), described in
       ``lumen/backends/cpu/conv.py``.
     - cuda: ``"gemm"`` (runs everything), ``"implicit"`` (every tensor below 2**31 elements,
       groups <= 65535), described in ``lumen/backends/cuda/conv.py``.

@@ -10,14 +10,14 @@ Stride-1 ungrouped convolutions may instead run as an implicit GEMM (``implicit.
 shifted GEMMs, no column matrix), and the 3x3 ones as Winograd F(2x2,3x3) or F(4x4,3x3)
 (``winograd.py``, in all three directions); strided ungrouped ones with dilation 1 (a transposed
 convolution's forward is their backward-data) as one stride-1 convolution over the input's
-stride phases (``phase.py``); stride-1 ungrouped ones with dilation 1 as the direct C kernel
-(``direct.py``, where a C compiler is found), which wins on up to 128 channels. Which one runs is set
-by ``lumen.backends.conv`` (``benchmark``, ``deterministic``, ``algorithm``: a heuristic per layer
-shape, timing, or one forced); the names are ``ALGORITHMS``. All six are deterministic: every GEMM
-splits its output, never its reduction, over the threads (``lumen.backends.conv.CPU`` says why for
-each), so repeated calls give bit-identical results for one thread count. Every GEMM goes through ``blas.py``. Column matrices larger than
-``_CHUNK_BYTES`` are built in bands of output rows, so memory stays bounded on
-large images.
+stride phases (``phase.py``); stride-1 ones with dilation 1, grouped or not, as the direct C kernel
+(``direct.py``, where a C compiler is found), which wins on up to 128 channels per group. Which one
+runs is set by ``lumen.backends.conv`` (``benchmark``, ``deterministic``, ``algorithm``: a heuristic
+per layer shape, timing, or one forced); the names are ``ALGORITHMS``. All six are deterministic:
+every GEMM splits its output, never its reduction, over the threads (``lumen.backends.conv.CPU``
+says why for each), so repeated calls give bit-identical results for one thread count. Every GEMM
+goes through ``blas.py``. Column matrices larger than ``_CHUNK_BYTES`` are built in bands of output
+rows, so memory stays bounded on large images.
 """
 from __future__ import annotations
 

@@ -63,6 +63,20 @@ def test_coord_map_of_layers():
         coord_map(nn.Flatten())
 
 
+@settings(max_examples=20, deadline=None)
+@given(h=st.integers(26, 90), w=st.integers(26, 90))
+def test_trunk_of_a_96px_classifier_aligns_every_skip(h, w):
+    """fc6 3x3 over the 3x3 pool5 of 96-px crops, floor-mode pools, conv1_1 padded 36: the heads take
+    their offsets from that geometry and every input above 25 px gets scores on its own pixel grid."""
+    lumen.manual_seed(0)
+    trunk = VGG16Backbone(width=NARROW, pad=36, fc6_kernel=3, ceil_mode=False)
+    assert trunk.fc6.kernel_size == (3, 3) and not trunk.pool1.ceil_mode
+    model = randomize_head(fcn.FCN8s(backbone=trunk)).eval()
+    assert model.crop_offsets == {"score_pool4c": 1, "score_pool3c": 1, "score": 31}
+    with lumen.no_grad():
+        assert tuple(model(lumen.randn(1, 3, h, w)).shape) == (1, 21, h, w)
+
+
 @settings(max_examples=25, deadline=None)
 @given(net=st.sampled_from([("fcn32s", "vgg16"), ("fcn16s", "vgg16"), ("fcn8s", "vgg16"),
                             ("fcn8s_atonce", "vgg16"), ("fcn32s", "alexnet"), ("fcn32s", "googlenet")]),

@@ -149,6 +149,10 @@ class VGG16Backbone(Backbone):
     (``ceil_mode``); fc6 7x7 conv (4096) + ReLU + Dropout(0.5); fc7 1x1 conv (4096) +
     ReLU + Dropout(0.5). ``width`` multiplies every channel count. Features: pool3
     (stride 8), pool4 (stride 16), fc7 (stride 32).
+
+    ``fc6_kernel`` and ``ceil_mode`` fit the trunk to a classifier trained at another crop size
+    (a 96-px crop leaves a 3x3 pool5, so fc6 is 3x3) or with floor-mode pooling (torchvision's);
+    the FCN heads compute their crop offsets from whatever geometry results.
     """
 
     FEATURES = {"pool3": "pool3", "pool4": "pool4", "fc7": "drop7"}
@@ -157,10 +161,11 @@ class VGG16Backbone(Backbone):
     CONVS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
              "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3", "fc6", "fc7")
 
-    def __init__(self, width: float = 1.0, dropout: float = 0.5, pad: int = 100):
+    def __init__(self, width: float = 1.0, dropout: float = 0.5, pad: int = 100, fc6_kernel: int = 7,
+                 ceil_mode: bool = True):
         super().__init__()
-        self._add_layers(vgg_trunk(CFGS["D"], ceil_mode=True, width=width, padding=pad))
-        self._add_layers(fc_head(self.conv5_3.out_channels, 7, scaled_channels(4096, width), dropout,
+        self._add_layers(vgg_trunk(CFGS["D"], ceil_mode=ceil_mode, width=width, padding=pad))
+        self._add_layers(fc_head(self.conv5_3.out_channels, fc6_kernel, scaled_channels(4096, width), dropout,
                                  convolutional=True))
         self.feature_channels = {"pool3": self.conv3_3.out_channels, "pool4": self.conv4_3.out_channels,
                                  "fc7": self.fc7.out_channels}

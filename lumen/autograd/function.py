@@ -48,7 +48,11 @@ from .grad_mode import _state as _grad_mode, is_grad_enabled, no_grad, set_grad_
 _sequence = itertools.count()
 # Per thread, as grad mode: whether the node whose backward runs now reads its saved tensors as arrays
 # (another thread may run the same retained graph's backward with create_graph=True meanwhile).
-_on_arrays = threading.local()
+class _OnArrays(threading.local):
+    on = False  # every thread's start (a plain read: see grad_mode._ModeState)
+
+
+_on_arrays = _OnArrays()
 _Tensor = None  # lumen.tensor.Tensor, imported on first use (tensor.py imports this module)
 
 
@@ -216,7 +220,7 @@ class Function(Node):
         if cls.inplace:
             counter = inputs[0]._version_counter
             counter.value += 1
-        if requires_grad and getattr(_grad_mode, "enabled", True):  # is_grad_enabled(), inlined
+        if requires_grad and _grad_mode.enabled:  # is_grad_enabled(), inlined
             node.next = tuple(edges)
             node.input_meta = tuple(meta)
             node.generation = generation + 1
@@ -285,7 +289,7 @@ class Function(Node):
     def saved_inputs(self):
         if self._saved_in is None:
             raise RuntimeError(_FREED.format(type(self).__name__))
-        arrays = getattr(_on_arrays, "on", False)
+        arrays = _on_arrays.on
         out = []
         for entry in self._saved_in:
             if entry is None:
@@ -302,7 +306,7 @@ class Function(Node):
 
         if self._saved_out is None:
             raise RuntimeError(_FREED.format(type(self).__name__))
-        arrays = getattr(_on_arrays, "on", False)
+        arrays = _on_arrays.on
         out = []
         for i, (array, counter, version) in zip(self._save_out, self._saved_out):
             self._check_version(counter, version, f"output of shape {array.shape}")

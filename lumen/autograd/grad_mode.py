@@ -13,15 +13,23 @@ import functools
 import inspect
 import threading
 
-_state = threading.local()
+class _ModeState(threading.local):
+    """Per thread; the class attributes are every thread's start. A plain attribute read, where
+    ``getattr(local, name, default)`` costs a caught AttributeError (~0.3 us) in each op of a thread
+    that never set the mode."""
+    enabled = True
+    inference = False
+
+
+_state = _ModeState()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def is_inference_mode_enabled() -> bool:
-    return getattr(_state, "inference", False)
+    return _state.inference
 
 
 def _set(flag: bool) -> None:

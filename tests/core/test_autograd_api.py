@@ -226,6 +226,25 @@ def test_grad_modes_as_torch_including_inference_mode():
     assert lumen.is_grad_enabled()
 
 
+def test_grad_modes_are_per_thread_and_every_thread_starts_enabled():
+    import threading
+
+    for lib in (lumen, torch):
+        x = lib.ones(2, requires_grad=True)
+        seen = []
+
+        def other():
+            seen.append((lib.is_grad_enabled(), lib.is_inference_mode_enabled(), (x * 2).requires_grad))
+            lib.set_grad_enabled(False)  # stays in this thread
+
+        with lib.inference_mode():
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join()
+        assert seen == [(True, False, True)]
+        assert lib.is_grad_enabled() and (x * 2).requires_grad
+
+
 def test_grad_mode_decorates_generators_step_by_step():
     for lib in (lumen, torch):
         x = lib.ones(1, requires_grad=True)

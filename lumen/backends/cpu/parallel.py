@@ -15,7 +15,11 @@ MIN_ELEMENTS = 1 << 20
 WORKERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 _pool = None
 _pool_lock = threading.Lock()
-_local = threading.local()  # .nested: this thread is running a part already
+class _Nesting(threading.local):
+    nested = False  # this thread is running a part already
+
+
+_local = _Nesting()
 
 
 def _forget_pool_after_fork():
@@ -39,7 +43,7 @@ def over_range(fn, count, elements, ranges_per_thread=4):
     """
     global _pool
     threads = min(WORKERS, count) if elements >= MIN_ELEMENTS else 1
-    if threads <= 1 or getattr(_local, "nested", False):  # a part never waits on the pool it runs in
+    if threads <= 1 or _local.nested:  # a part never waits on the pool it runs in
         fn(0, count)
         return
     with _pool_lock:

@@ -340,6 +340,47 @@ def test_transplant_torchvision_layout_reshapes_fc_layers():
         fcn.fcn32s(width=NARROW, pretrained_backbone={"foo.weight": state["features.0.weight"]})
 
 
+@pytest.mark.parametrize("layout", ["torchvision", "caffe"])
+def test_transplant_folds_a_batch_norm_classifier_into_the_trunk(layout):
+    """vgg16_bn's features.N (conv, bn, relu) or vgg_trunk(batch_norm=True)'s conv1_1/bn1_1 names: each
+    eval-mode batch norm is folded into its convolution, so the trunk computes the classifier's features."""
+    from collections import OrderedDict
+
+    from lumen.vision.models.layers import fc_head
+    from lumen.vision.models.vgg import CFGS, vgg_trunk
+
+    lumen.manual_seed(1)
+    rng = np.random.default_rng(1)
+    trunk_layers = vgg_trunk(CFGS["D"], batch_norm=True, width=NARROW)
+    head = fc_head(16, 7, 128, 0.5, 10)
+    if layout == "torchvision":
+        classifier = nn.Module()
+        classifier.features = nn.Sequential(*(layer for _, layer in trunk_layers))
+        classifier.classifier = nn.Sequential(*(layer for _, layer in head))
+    else:
+        classifier = nn.Sequential(OrderedDict(trunk_layers + head))
+    with lumen.no_grad():
+        for module in classifier.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                for buffer, values in ((module.running_mean, rng.normal(0, 0.5, module.num_features)),
+                                       (module.running_var, rng.uniform(0.3, 2, module.num_features)),
+                                       (module.weight, rng.uniform(0.5, 1.5, module.num_features)),
+                                       (module.bias, rng.normal(0, 0.1, module.num_features))):
+                    buffer.copy_(lumen.tensor(values.astype(np.float32)))
+    trunk = VGG16Backbone(width=NARROW, pad=1, ceil_mode=False)
+    trunk.transplant(classifier.state_dict())
+    x = lumen.randn(1, 3, 224, 224)  # fc6 7x7 needs a 7x7 pool5
+    with lumen.no_grad():
+        expected = x
+        for name, layer in trunk_layers:
+            expected = layer.eval()(expected)
+            if name == "pool4":
+                break
+        got = trunk.eval()(x)["pool4"]
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(trunk.fc7.bias.detach().numpy(), dict(head)["fc7"].bias.detach().numpy())
+
+
 # ---- parity with a hand-built PyTorch FCN ----------------------------------------------------
 def torch_fcn(torch, kind, width):
     tnn = torch.nn

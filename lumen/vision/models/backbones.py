@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 
+import lumen
 from lumen import nn
+from lumen.nn.utils.fusion import fuse_conv_bn_weights
 from lumen.vision.models.alexnet import caffenet_trunk
 from lumen.vision.models.geometry import CoordMap, coord_map
 from lumen.vision.models.googlenet import googlenet_trunk
@@ -103,8 +105,30 @@ class Backbone(nn.Module):
                            "other than 1 cannot take a full-size classifier's weights)")
 
 
+# PyTorch's BatchNorm default; state dicts do not record eps.
+BN_EPS = 1e-5
+
+
+def _tensor(value):
+    return value if isinstance(value, lumen.Tensor) else lumen.tensor(value)
+
+
+def _folded(key, weight, bias, state_dict, bn):
+    """(key, weight, bias) with the eval-mode batch norm whose keys start with ``bn`` folded in
+    (``fuse_conv_bn_weights``, eps ``BN_EPS``), or as given where there is none."""
+    if f"{bn}.running_mean" not in state_dict:
+        return key, weight, bias
+    weight, bias = fuse_conv_bn_weights(
+        _tensor(weight), None if bias is None else _tensor(bias), _tensor(state_dict[f"{bn}.running_mean"]),
+        _tensor(state_dict[f"{bn}.running_var"]), BN_EPS,
+        *(_tensor(state_dict[f"{bn}.{p}"]) if f"{bn}.{p}" in state_dict else None for p in ("weight", "bias")))
+    return f"{key} + {bn}", weight.detach(), bias.detach()
+
+
 def _pick(state_dict, names):
-    """[(name, weight, bias)] for Caffe-named layers if all are present, else None.
+    """[(name, weight, bias)] for Caffe-named layers if all are present, else None; a convolution
+    ``conv{b}_{i}`` followed by batch norm ``bn{b}_{i}`` (``vgg_trunk(batch_norm=True)``'s names) has it
+    folded in.
 
     Names may carry a prefix, as ``convolutionalize(caffenet())``'s ``features.conv1.weight``.
     """
@@ -112,17 +136,27 @@ def _pick(state_dict, names):
     for key, value in state_dict.items():
         flat.setdefault(".".join(key.split(".")[-2:]), value)
     if all(f"{n}.weight" in flat and f"{n}.bias" in flat for n in names):
-        return [(n, flat[f"{n}.weight"], flat[f"{n}.bias"]) for n in names]
+        return [_folded(n, flat[f"{n}.weight"], flat[f"{n}.bias"], flat, n.replace("conv", "bn", 1))
+                if n.startswith("conv") else (n, flat[f"{n}.weight"], flat[f"{n}.bias"]) for n in names]
     return None
 
 
 def _indexed(state_dict, prefix):
-    """[(key, weight, bias)] of ``prefix.N.weight`` entries sorted by N (torchvision's layout)."""
-    idx = sorted({int(k.split(".")[1]) for k in state_dict
-                  if k.startswith(prefix + ".") and k.endswith(".weight")
-                  and k.split(".")[1].isdigit() and k.count(".") == 2})
-    return [(f"{prefix}.{i}", state_dict[f"{prefix}.{i}.weight"], state_dict[f"{prefix}.{i}.bias"])
-            for i in idx]
+    """[(key, weight, bias)] of ``prefix.N`` layers sorted by N (torchvision's layout); a batch norm
+    (``vgg16_bn``'s ``features.N`` with running statistics) is folded into the layer before it."""
+    def index(key):
+        parts = key.split(".")
+        return int(parts[1]) if len(parts) == 3 and parts[0] == prefix and parts[1].isdigit() else None
+
+    norms = {index(k) for k in state_dict if k.endswith(".running_mean")} - {None}
+    layers = sorted({index(k) for k in state_dict if k.endswith(".weight")} - {None} - norms)
+    out = []
+    for n, i in enumerate(layers):
+        entry = (f"{prefix}.{i}", state_dict[f"{prefix}.{i}.weight"], state_dict.get(f"{prefix}.{i}.bias"))
+        end = layers[n + 1] if n + 1 < len(layers) else math.inf
+        bn = next((j for j in sorted(norms) if i < j < end), None)
+        out.append(entry if bn is None else _folded(*entry, state_dict, f"{prefix}.{bn}"))
+    return out
 
 
 def _classifier_layers(state_dict, caffe_names, backbone):
@@ -174,7 +208,8 @@ class VGG16Backbone(Backbone):
         """Take VGG16 classifier weights: torchvision keys (features.N, classifier.N) or Caffe names.
 
         Convolutions copy one to one; fc6 (4096, 25088) becomes (4096, 512, 7, 7) and fc7 a
-        1x1 kernel. fc8 is dropped.
+        1x1 kernel. fc8 is dropped. A ``vgg16_bn`` classifier's batch norms (running statistics,
+        eps 1e-5) are folded into their convolutions, so the trunk computes its eval-mode features.
         """
         layers, where = _classifier_layers(state_dict, self.CONVS, "VGG16Backbone")
         self._transplant_in_order(self.CONVS, layers, where)

@@ -12,7 +12,9 @@ trains with its reference solver:
 
 - CaffeNet / AlexNet (bvlc_reference_caffenet): SGD lr 0.01, momentum 0.9, weight decay 5e-4,
   batch 256, lr x0.1 every 100,000 iterations ("step"), 450,000 iterations;
-- VGG (Simonyan & Zisserman): the same, but lr x0.1 when the validation accuracy stops improving;
+- VGG (Simonyan & Zisserman): the same, but lr x0.1 when the validation accuracy stops improving
+  (``vgg16_bn`` and the other ``_bn`` variants add batch norm, as torchvision's; ``recipes.fcn_voc --init``
+  folds it into the trunk's convolutions);
 - GoogLeNet (bvlc_googlenet quick_solver): lr 0.01 (1 - t/T)^0.5 ("poly"), weight decay 2e-4,
   batch 32, the two auxiliary losses weighted 0.3.
 
@@ -58,7 +60,8 @@ from lumen.vision.transforms import (VOC_BGR_MEAN, CenterCrop, Compose, RandomCr
 from recipes._common import (Interrupt, NoLog, UserError, add_run_arguments, cache_dir, global_loss_and_stop,
                              join_ranks, progress, rank0_first, read_checkpoint, rng_state, set_rng_state)
 
-ARCHS = ("alexnet", "caffenet", "vgg11", "vgg13", "vgg16", "vgg19", "googlenet")
+ARCHS = ("alexnet", "caffenet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
+         "googlenet")
 _VGG_CFG = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
 
 # The reference solvers. "iters" and "step_size" are iterations of "batch_size" images.
@@ -181,7 +184,8 @@ def build_classifier(arch, num_classes, width=1.0, dropout=0.5):
     if arch.startswith("vgg"):
         model = getattr(models, arch)(num_classes=num_classes, dropout=dropout, init_weights=False)
         if width != 1:
-            model.features = nn.Sequential(*(layer for _, layer in vgg_trunk(CFGS[_VGG_CFG[arch]], width=width)))
+            trunk = vgg_trunk(CFGS[_VGG_CFG[arch.removesuffix("_bn")]], batch_norm=arch.endswith("_bn"), width=width)
+            model.features = nn.Sequential(*(layer for _, layer in trunk))
             model.classifier = nn.Sequential(*(layer for _, layer in fc_head(
                 scaled_channels(512, width), 7, scaled_channels(4096, width), dropout, num_classes)))
         model._initialize_weights()

@@ -9,6 +9,7 @@ import lumen
 from lumen.vision.datasets import VOC_CLASSES
 from lumen.vision.datasets.imagefolder import ImageFolder, ImageList
 from lumen.vision.datasets.synthetic import synthetic_imagenet
+from lumen.vision.models import fcn, read_npz
 from recipes import fcn_voc, imagenet
 from tests.recipes.test_fcn_voc import tiny
 
@@ -82,17 +83,29 @@ def test_user_errors(tmp_path, capsys):
     assert str(tmp_path / "nothing") in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("arch", ["caffenet", "googlenet", "vgg11"])
+@pytest.mark.parametrize("arch", ["caffenet", "googlenet", "vgg11", "vgg16_bn"])
 def test_other_architectures_build_at_a_width_and_take_their_solver(arch):
     args = imagenet.parse_args(["--arch", arch, "--width", "0.0625"])
     model = imagenet.build_classifier(arch, 20, args.width)
-    expected = {"caffenet": ("step", 0.0, 5e-4), "googlenet": ("poly", 0.3, 2e-4), "vgg11": ("plateau", 0.0, 5e-4)}
+    expected = {"caffenet": ("step", 0.0, 5e-4), "googlenet": ("poly", 0.3, 2e-4), "vgg11": ("plateau", 0.0, 5e-4),
+                "vgg16_bn": ("plateau", 0.0, 5e-4)}
     assert (args.policy, args.aux_weight, args.weight_decay) == expected[arch]
     crop = 227 if arch == "caffenet" else 64
     model.train()
     out = model(lumen.randn(1, 3, crop, crop) if arch != "googlenet" else lumen.randn(1, 3, 224, 224))
     loss = imagenet.classification_loss(out, lumen.tensor([3]), args.aux_weight)
     assert loss.ndim == 0 and float(loss.item()) > 0
+
+
+def test_a_batch_norm_classifier_export_initialises_the_fcn_trunk(tmp_path):
+    model = imagenet.build_classifier("vgg16_bn", 20, 1 / 16).eval()
+    assert sum(isinstance(m, lumen.nn.BatchNorm2d) for m in model.modules()) == 13
+    with lumen.no_grad():
+        model.features[1].running_var.fill_(4.0)  # conv1_1's batch norm halves its output
+    imagenet.export_weights(model, tmp_path / "cls.npz")
+    net = fcn.fcn32s(width=1 / 16, pretrained_backbone=read_npz(tmp_path / "cls.npz"))
+    np.testing.assert_allclose(net.conv1_1.weight.detach().numpy(),
+                               model.features[0].weight.detach().numpy() / np.sqrt(4.0 + 1e-5), rtol=1e-6)
 
 
 def test_fcn_reuses_the_cached_embedded_classifier(tmp_path, capsys):

@@ -84,6 +84,11 @@ def test_vgg_counts(name, cfg, bn, vgg11):
     assert n_params(model) == _vgg_count(M.vgg.CFGS[cfg], bn)
     if name == "vgg16":
         check_vgg16_keys(model.state_dict(), bn)
+    if name == "vgg11" and bn:  # torchvision's vgg11_bn ... vgg19_bn: the same nets by name
+        named = M.vgg11_bn(num_classes=10, init_weights=False)
+        assert [(k, v.shape) for k, v in named.state_dict().items()] == \
+            [(k, v.shape) for k, v in M.vgg11(num_classes=10, batch_norm=True, init_weights=False).state_dict().items()]
+        assert {M.vgg13_bn.__name__, M.vgg16_bn.__name__, M.vgg19_bn.__name__} == {"vgg13_bn", "vgg16_bn", "vgg19_bn"}
 
 
 def test_vgg16_published_counts():

@@ -4,7 +4,8 @@ from __future__ import annotations
 from lumen import nn
 from lumen.vision.models.layers import fc_head, scaled_channels
 
-__all__ = ["VGG", "CFGS", "make_layers", "vgg_trunk", "vgg11", "vgg13", "vgg16", "vgg19"]
+__all__ = ["VGG", "CFGS", "make_layers", "vgg_trunk", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn",
+           "vgg16_bn", "vgg19_bn"]
 
 # Channel counts of the 3x3 convolutions, "M" a 2x2/2 max-pool (the paper's Table 1).
 CFGS = {
@@ -114,3 +115,16 @@ def vgg19(num_classes: int = 1000, dropout: float = 0.5, batch_norm: bool = Fals
           ceil_mode: bool = False, init_weights: bool = True) -> VGG:
     """VGG-19 (config E): 143,667,240 parameters (143,678,248 with batch_norm) at 1000 classes."""
     return _vgg("E", num_classes, dropout, batch_norm, ceil_mode, init_weights)
+
+
+def _with_batch_norm(plain):
+    def build(num_classes: int = 1000, dropout: float = 0.5, ceil_mode: bool = False,
+              init_weights: bool = True) -> VGG:
+        return plain(num_classes, dropout, True, ceil_mode, init_weights)
+
+    build.__name__ = build.__qualname__ = f"{plain.__name__}_bn"
+    build.__doc__ = f"``{plain.__name__}(batch_norm=True)``, torchvision's ``{plain.__name__}_bn``."
+    return build
+
+
+vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn = (_with_batch_norm(f) for f in (vgg11, vgg13, vgg16, vgg19))

@@ -156,7 +156,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         y = (input - running_mean.detach().reshape(cshape)) * scale.reshape(cshape)
         return y if bias is None else y + bias.reshape(cshape)
     count = input.numel() // c
-    if count <= 1:
+    if count == 0:  # as torch: an empty batch normalises to an empty output and leaves the running stats
+        y = input.clone() if weight is None else input * weight.reshape(cshape)
+        return y if bias is None else y + bias.reshape(cshape)
+    if count == 1:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of shape "
                          f"{tuple(input.shape)}")
     y, mean, var = BatchNormTrain.apply(input, weight, bias, eps=float(eps))

@@ -256,6 +256,24 @@ def test_layer_and_group_norm_of_an_empty_batch():
         assert tuple(y.shape) == tuple(ty.shape)
 
 
+def test_batch_norm_of_an_empty_batch_in_training_as_torch():
+    """torch returns the empty output, leaves the running statistics, counts the batch, and gives the affine
+    parameters zero gradients; one value per channel still raises."""
+    torch = pytest.importorskip("torch")
+    for lib in (lumen, torch):
+        bn = lib.nn.BatchNorm2d(3)
+        x = lib.ones((0, 3, 4, 4), requires_grad=True)
+        y = bn(x)
+        y.sum().backward()
+        assert tuple(y.shape) == (0, 3, 4, 4) and tuple(x.grad.shape) == (0, 3, 4, 4)
+        assert bn.running_mean.tolist() == [0.0] * 3 and bn.running_var.tolist() == [1.0] * 3
+        assert int(bn.num_batches_tracked) == 1 and bn.weight.grad.tolist() == [0.0] * 3
+        assert bn.bias.grad.tolist() == [0.0] * 3
+        with pytest.raises(ValueError, match="(?i)expected more than 1 value per channel"):
+            bn(lib.ones((1, 3, 1, 1)))
+    assert tuple(F.batch_norm(lumen.ones((0, 2)), None, None, training=True).shape) == (0, 2)
+
+
 @pytest.mark.parametrize("norm", ["batch", "batch_affine", "group", "layer", "instance"])
 def test_normalization_plain_gradient_equals_create_graph_gradient(norm):
     """The backend's fused backward (a plain backward) and the Lumen-op formula (create_graph) agree."""

@@ -213,6 +213,14 @@ def test_an_unwritable_cache_leaves_the_numpy_algorithms(_fresh_build, monkeypat
         assert conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)[0, 0, 2, 2] == 36
 
 
+def test_another_forced_algorithm_builds_no_kernel(_fresh_build):
+    x = np.ones((1, 4, 6, 6), np.float32)
+    w = np.ones((8, 4, 3, 3), np.float32)
+    with conv_settings.flags(algorithm="im2col"):
+        assert conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)[0, 0, 2, 2] == 36
+    assert not (_fresh_build / "kernels").exists() and native._built == {}
+
+
 def test_a_compiler_command_line_in_cc(_fresh_build, monkeypatch):
     monkeypatch.setenv("CC", "env LC_ALL=C cc")
     assert native.library("direct", REAL="float") is not None

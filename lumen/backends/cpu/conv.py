@@ -148,7 +148,8 @@ def _algorithms(dtype, w_shape, stride, dilation, groups):
     # At stride 1 the phase decomposition is implicit's forward and im2col's single GEMM for backward-data.
     if groups == 1 and dilation == (1, 1) and dtype in phase.DTYPES:
         names.append("phase")
-    if stride == dilation == (1, 1) and dtype in direct.DTYPES:
+    # Another algorithm forced: the direct kernel is not built (its first use compiles it).
+    if stride == dilation == (1, 1) and dtype in direct.DTYPES and settings.algorithm in (None, "direct"):
         if direct.available(dtype):
             names.append("direct")
         elif settings.algorithm == "direct":

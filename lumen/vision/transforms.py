@@ -51,13 +51,19 @@ class Compose:
 
 
 class ToCaffeInput:
-    """The reference's preprocessing: RGB (H, W, 3) uint8 -> BGR, minus ``mean``, (3, H, W) float32.
+    """The reference's preprocessing: RGB (H, W, 3) uint8 -> BGR, minus ``mean``, times ``scale``,
+    (3, H, W) float32.
 
-    The label becomes int64 (H, W), class ids unchanged (255 stays void).
+    ``scale`` is Caffe's ``transform_param { scale }`` (applied after the mean, as Caffe does; 1 in the
+    FCN reference, e.g. 0.017 in MobileNet's Caffe models). The label becomes int64 (H, W), class ids
+    unchanged (255 stays void).
     """
 
-    def __init__(self, mean=VOC_BGR_MEAN):
+    def __init__(self, mean=VOC_BGR_MEAN, scale: float = 1.0):
         self.mean = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
+        if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and np.isfinite(scale) and scale > 0):
+            raise ValueError(f"ToCaffeInput: scale must be a positive finite number, got {scale!r}")
+        self.scale = float(scale)
 
     def __call__(self, image, label=None):
         image, label = _check_pair("ToCaffeInput", image, label)
@@ -65,20 +71,23 @@ class ToCaffeInput:
             raise ValueError(f"ToCaffeInput: expected an RGB image (H, W, 3), got {image.shape}")
         out = np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32)
         out -= self.mean
+        if self.scale != 1.0:
+            out *= np.float32(self.scale)
         if label is not None:
             label = label.astype(np.int64)
         return out, label
 
     def __repr__(self):
-        return f"ToCaffeInput(mean={tuple(self.mean.ravel().tolist())})"
+        scale = f", scale={self.scale:g}" if self.scale != 1.0 else ""
+        return f"ToCaffeInput(mean={tuple(self.mean.ravel().tolist())}{scale})"
 
 
-def from_caffe_input(image, mean=VOC_BGR_MEAN) -> np.ndarray:
-    """Undo ``ToCaffeInput``: (3, H, W) BGR minus mean -> (H, W, 3) uint8 RGB, for display."""
+def from_caffe_input(image, mean=VOC_BGR_MEAN, scale: float = 1.0) -> np.ndarray:
+    """Undo ``ToCaffeInput``: (3, H, W) BGR, minus mean, times scale -> (H, W, 3) uint8 RGB, for display."""
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"from_caffe_input: expected a (3, H, W) image, got {image.shape}")
-    rgb = (image + np.asarray(mean, dtype=np.float32).reshape(3, 1, 1))[::-1].transpose(1, 2, 0)
+    rgb = (image / np.float32(scale) + np.asarray(mean, dtype=np.float32).reshape(3, 1, 1))[::-1].transpose(1, 2, 0)
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 

@@ -31,6 +31,17 @@ def test_caffe_input_matches_reference_preprocessing():
     assert VOC_BGR_MEAN == (104.00698793, 116.66876762, 122.67891434)
 
 
+def test_caffe_input_scale_is_applied_after_the_mean_and_undone_for_display():
+    image, label = sample(5, 7)
+    scaled, _ = ToCaffeInput(scale=0.017)(image, label)
+    np.testing.assert_allclose(scaled, ToCaffeInput()(image, label)[0] * np.float32(0.017), rtol=1e-6)
+    assert scaled.dtype == np.float32 and "scale=0.017" in repr(ToCaffeInput(scale=0.017))
+    np.testing.assert_array_equal(from_caffe_input(scaled, scale=0.017), image)
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="ToCaffeInput: scale must be a positive finite number"):
+            ToCaffeInput(scale=bad)
+
+
 def test_flip():
     image, label = sample(4, 6)
     out, lab = RandomHorizontalFlip(p=1.0)(image, label)

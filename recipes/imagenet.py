@@ -14,7 +14,7 @@ trains with its reference solver:
   batch 256, lr x0.1 every 100,000 iterations ("step"), 450,000 iterations;
 - VGG (Simonyan & Zisserman): the same, but lr x0.1 when the validation accuracy stops improving
   (``vgg16_bn`` and the other ``_bn`` variants add batch norm, as torchvision's; ``recipes.fcn_voc --init``
-  folds it into the trunk's convolutions);
+  takes vgg16 or vgg16_bn, whose batch norms it folds into the trunk's convolutions);
 - GoogLeNet (bvlc_googlenet quick_solver): lr 0.01 (1 - t/T)^0.5 ("poly"), weight decay 2e-4,
   batch 32, the two auxiliary losses weighted 0.3.
 

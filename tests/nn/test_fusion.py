@@ -67,4 +67,7 @@ def test_fusion_refuses_training_mode_and_mismatched_features():
         fusion.fuse_conv_bn_eval(conv, bn)
     with pytest.raises(AssertionError, match="out_features == bn.num_features"):
         fusion.fuse_linear_bn_eval(nn.Linear(3, 4).eval(), nn.BatchNorm1d(5).eval())
-    assert lumen.nn.utils.fusion is fusion
+    with pytest.raises(AssertionError, match="running_mean and bn.running_var must not be None"):
+        fusion.fuse_conv_bn_eval(conv.eval(), nn.BatchNorm2d(4, track_running_stats=False).eval())
+    assert lumen.nn.utils.fusion is fusion and lumen.nn.utils.fuse_conv_bn_eval is fusion.fuse_conv_bn_eval
+    assert {"fuse_conv_bn_eval", "fuse_linear_bn_weights"} <= set(lumen.nn.utils.__all__) & set(torch.nn.utils.__all__)

@@ -381,6 +381,26 @@ def test_transplant_folds_a_batch_norm_classifier_into_the_trunk(layout):
     np.testing.assert_array_equal(trunk.fc7.bias.detach().numpy(), dict(head)["fc7"].bias.detach().numpy())
 
 
+def test_transplant_refuses_batch_norms_it_cannot_fold():
+    from lumen.vision.models.backbones import _indexed, _pick
+
+    def features(*layers):
+        holder = nn.Module()
+        holder.features = nn.Sequential(*layers)
+        return holder.state_dict()
+
+    with pytest.raises(ValueError, match="features.2 is a batch norm that does not directly follow"):
+        _indexed(features(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.BatchNorm2d(4)), "features")
+    with pytest.raises(ValueError, match="features.1 has a 1-d weight, a batch norm without running statistics"):
+        _indexed(features(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, track_running_stats=False)), "features")
+    caffe = {"conv1_1.weight": lumen.ones(4, 3, 3, 3), "conv1_1.bias": lumen.zeros(4), "bn1_1.weight": lumen.ones(4)}
+    with pytest.raises(ValueError, match="bn1_1 is a batch norm without running statistics"):
+        _pick(caffe, ["conv1_1"])
+    # a bias-less convolution and a batch norm without affine parameters fold as well
+    folded = _indexed(features(nn.Conv2d(3, 4, 1, bias=False), nn.BatchNorm2d(4, affine=False)), "features")
+    assert [key for key, _, _ in folded] == ["features.0 + features.1"] and folded[0][2] is not None
+
+
 # ---- parity with a hand-built PyTorch FCN ----------------------------------------------------
 def torch_fcn(torch, kind, width):
     tnn = torch.nn

@@ -44,9 +44,12 @@ def fuse_linear_bn_weights(linear_w, linear_b, bn_rm, bn_rv, bn_eps: float, bn_w
     return Parameter(weight, linear_w.requires_grad), Parameter(bias, linear_b.requires_grad)
 
 
-def _check_eval(conv, bn):
-    if conv.training or bn.training:
+def _check_eval(layer, bn):
+    if layer.training or bn.training:
         raise AssertionError("Fusion only for eval!")
+
+
+def _check_stats(bn):
     if bn.running_mean is None or bn.running_var is None:
         raise AssertionError("bn.running_mean and bn.running_var must not be None")
 
@@ -54,6 +57,7 @@ def _check_eval(conv, bn):
 def fuse_conv_bn_eval(conv, bn, transpose: bool = False):
     """A new convolution computing ``bn(conv(x))``; both modules in eval mode, ``bn`` with running stats."""
     _check_eval(conv, bn)
+    _check_stats(bn)
     fused = copy.deepcopy(conv)
     fused.weight, fused.bias = fuse_conv_bn_weights(fused.weight, fused.bias, bn.running_mean, bn.running_var,
                                                     bn.eps, bn.weight, bn.bias, transpose)
@@ -64,8 +68,10 @@ def fuse_linear_bn_eval(linear, bn):
     """A new Linear computing ``bn(linear(x))``; both in eval mode, ``bn`` with running stats and either as
     many features as the Linear's outputs or one (broadcast)."""
     _check_eval(linear, bn)
-    if not (linear.out_features == bn.num_features or bn.num_features == 1):
-        raise AssertionError("To fuse, linear.out_features == bn.num_features or bn.num_features == 1")
+    if linear.out_features != bn.num_features and bn.num_features != 1:
+        raise AssertionError("To fuse, linear.out_features == bn.num_features or bn.num_features == 1, got "
+                             f"linear.out_features={linear.out_features} and bn.num_features={bn.num_features}")
+    _check_stats(bn)
     fused = copy.deepcopy(linear)
     fused.weight, fused.bias = fuse_linear_bn_weights(fused.weight, fused.bias, bn.running_mean, bn.running_var,
                                                       bn.eps, bn.weight, bn.bias)

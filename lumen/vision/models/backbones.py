@@ -117,6 +117,9 @@ def _folded(key, weight, bias, state_dict, bn):
     """(key, weight, bias) with the eval-mode batch norm whose keys start with ``bn`` folded in
     (``fuse_conv_bn_weights``, eps ``BN_EPS``), or as given where there is none."""
     if f"{bn}.running_mean" not in state_dict:
+        if f"{bn}.weight" in state_dict:
+            raise ValueError(f"transplant: {bn} is a batch norm without running statistics "
+                             f"(track_running_stats=False); it cannot be folded into {key}")
         return key, weight, bias
     weight, bias = fuse_conv_bn_weights(
         _tensor(weight), None if bias is None else _tensor(bias), _tensor(state_dict[f"{bn}.running_mean"]),
@@ -150,12 +153,17 @@ def _indexed(state_dict, prefix):
 
     norms = {index(k) for k in state_dict if k.endswith(".running_mean")} - {None}
     layers = sorted({index(k) for k in state_dict if k.endswith(".weight")} - {None} - norms)
+    for j in norms:
+        if j - 1 not in layers:
+            raise ValueError(f"transplant: {prefix}.{j} is a batch norm that does not directly follow a "
+                             f"convolution or linear layer; it cannot be folded")
     out = []
-    for n, i in enumerate(layers):
+    for i in layers:
         entry = (f"{prefix}.{i}", state_dict[f"{prefix}.{i}.weight"], state_dict.get(f"{prefix}.{i}.bias"))
-        end = layers[n + 1] if n + 1 < len(layers) else math.inf
-        bn = next((j for j in sorted(norms) if i < j < end), None)
-        out.append(entry if bn is None else _folded(*entry, state_dict, f"{prefix}.{bn}"))
+        if i + 1 not in norms and len(state_dict[f"{prefix}.{i}.weight"].shape) == 1:
+            raise ValueError(f"transplant: {prefix}.{i} has a 1-d weight, a batch norm without running "
+                             f"statistics (track_running_stats=False); it cannot be folded")
+        out.append(_folded(*entry, state_dict, f"{prefix}.{i + 1}") if i + 1 in norms else entry)
     return out
 
 
@@ -184,9 +192,10 @@ class VGG16Backbone(Backbone):
     ReLU + Dropout(0.5). ``width`` multiplies every channel count. Features: pool3
     (stride 8), pool4 (stride 16), fc7 (stride 32).
 
-    ``fc6_kernel`` and ``ceil_mode`` fit the trunk to a classifier trained at another crop size
-    (a 96-px crop leaves a 3x3 pool5, so fc6 is 3x3) or with floor-mode pooling (torchvision's);
-    the FCN heads compute their crop offsets from whatever geometry results.
+    ``fc6_kernel`` and ``ceil_mode`` fit the trunk to a classifier whose fc6 reads a k x k pool5
+    without torchvision's adaptive pooling to 7x7 (a 96-px crop leaves a 3x3 pool5, so fc6 is 3x3) or
+    that pools in floor mode (torchvision's); the FCN heads compute their crop offsets from whatever
+    geometry results.
     """
 
     FEATURES = {"pool3": "pool3", "pool4": "pool4", "fc7": "drop7"}

@@ -118,7 +118,7 @@ def vgg19(num_classes: int = 1000, dropout: float = 0.5, batch_norm: bool = Fals
 
 
 def _with_batch_norm(plain):
-    def build(num_classes: int = 1000, dropout: float = 0.5, ceil_mode: bool = False,
+    def build(*, num_classes: int = 1000, dropout: float = 0.5, ceil_mode: bool = False,
               init_weights: bool = True) -> VGG:
         return plain(num_classes, dropout, True, ceil_mode, init_weights)
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import math
 
-import lumen
 from lumen import nn
 from lumen.nn.utils.fusion import fuse_conv_bn_weights
 from lumen.vision.models.alexnet import caffenet_trunk
 from lumen.vision.models.geometry import CoordMap, coord_map
 from lumen.vision.models.googlenet import googlenet_trunk
-from lumen.vision.models.layers import copy_into_conv, fc_head, scaled_channels
+from lumen.vision.models.layers import as_tensor, copy_into_conv, fc_head, scaled_channels
 from lumen.vision.models.vgg import CFGS, vgg_trunk
 
 # CoordMap and coord_map stay importable from here, where they were first defined.
@@ -109,10 +108,6 @@ class Backbone(nn.Module):
 BN_EPS = 1e-5
 
 
-def _tensor(value):
-    return value if isinstance(value, lumen.Tensor) else lumen.tensor(value)
-
-
 def _folded(key, weight, bias, state_dict, bn):
     """(key, weight, bias) with the eval-mode batch norm whose keys start with ``bn`` folded in
     (``fuse_conv_bn_weights``, eps ``BN_EPS``), or as given where there is none."""
@@ -122,9 +117,9 @@ def _folded(key, weight, bias, state_dict, bn):
                              f"(track_running_stats=False); it cannot be folded into {key}")
         return key, weight, bias
     weight, bias = fuse_conv_bn_weights(
-        _tensor(weight), None if bias is None else _tensor(bias), _tensor(state_dict[f"{bn}.running_mean"]),
-        _tensor(state_dict[f"{bn}.running_var"]), BN_EPS,
-        *(_tensor(state_dict[f"{bn}.{p}"]) if f"{bn}.{p}" in state_dict else None for p in ("weight", "bias")))
+        as_tensor(weight), None if bias is None else as_tensor(bias), as_tensor(state_dict[f"{bn}.running_mean"]),
+        as_tensor(state_dict[f"{bn}.running_var"]), BN_EPS,
+        *(as_tensor(state_dict[f"{bn}.{p}"]) if f"{bn}.{p}" in state_dict else None for p in ("weight", "bias")))
     return f"{key} + {bn}", weight.detach(), bias.detach()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import lumen
 from lumen import nn
 
-__all__ = ["scaled_channels", "fc_head", "copy_into_conv"]
+__all__ = ["scaled_channels", "fc_head", "copy_into_conv", "as_tensor"]
 
 
 def scaled_channels(c: int, width: float) -> int:
@@ -40,6 +40,11 @@ def fc_head(in_channels: int, kernel: int, hidden: int, dropout: float, num_clas
     return layers
 
 
+def as_tensor(value):
+    """A state dict's entry (Tensor or array-like) as a Tensor; a Tensor as it is."""
+    return value if isinstance(value, lumen.Tensor) else lumen.tensor(value)
+
+
 def copy_into_conv(conv: nn.Conv2d, weight, bias, what: str) -> None:
     """Copy a Linear's (out, C*k*k) ``weight`` and (out,) ``bias`` (or a conv's, as they are)
     into ``conv``'s (out, C, k, k) kernel and bias, on its device and dtype.
@@ -47,8 +52,8 @@ def copy_into_conv(conv: nn.Conv2d, weight, bias, what: str) -> None:
     ``weight``/``bias``: Tensors or arrays; ``bias`` None where ``conv`` has none. ``what``
     starts the error message when they do not fit.
     """
-    weight = weight if isinstance(weight, lumen.Tensor) else lumen.tensor(weight)
-    bias = bias if bias is None or isinstance(bias, lumen.Tensor) else lumen.tensor(bias)
+    weight = as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
     bias_shape = None if bias is None else tuple(bias.shape)
     conv_bias_shape = None if conv.bias is None else tuple(conv.bias.shape)
     if weight.numel() != conv.weight.numel() or bias_shape != conv_bias_shape:

@@ -491,3 +491,81 @@ def test_cummax_cummin_match_torch_with_ties_and_nan():
         parity(lambda lib, t: getattr(lib, op)(t, 0), np.array(2.5))
         parity(lambda lib, t: getattr(lib, op)(t, 2), x64(2, 3, 9))
         assert gradcheck(lambda t: getattr(t, op)(1).values, (leaf(3, 7),))
+
+
+# ---- an index of every dim: a 0-d view ---------------------------------------------------------
+
+def full_index(data, shape):
+    """Integers (negative ones too) for every dim of ``shape``."""
+    return tuple(data.draw(st.integers(-n, n - 1)) for n in shape)
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=3), st.data())
+def test_index_of_every_dim_is_a_0d_view_as_torch(shape, data):
+    index = full_index(data, shape)
+    x = x64(*shape)
+    parity(lambda lib, t: t[index], x)
+    parity(lambda lib, t: (t * 2)[index], x)
+    made = {}
+    for lib in (lumen, torch):
+        t = lib.tensor(x)
+        v = t[index]
+        assert tuple(v.shape) == ()
+        v += 1.5  # in place on the view: the base sees it
+        t[index].mul_(-2)
+        t[index[0]][index[1:]].add_(0.25)  # chained, as m[0][1]
+        t.mul_(3)  # and the view sees the base's writes
+        made[lib] = t.numpy(), v.item()
+    np.testing.assert_array_equal(made[lumen][0], made[torch][0])
+    assert made[lumen][1] == made[torch][1] == made[lumen][0][index]
+
+
+def test_writes_through_a_0d_view_reach_the_base():
+    t = lumen.tensor([1.0, 2.0, 3.0])
+    t[0] += 1
+    v = t[-1]
+    v += 10
+    np.testing.assert_array_equal(t.numpy(), [2.0, 2.0, 13.0])
+    m = lumen.zeros(3, 4)
+    before = m._version
+    m[1, 2].fill_(3)
+    m[0][1].add_(5)
+    m[-1, -1] -= 7
+    assert m._version > before and m[1, 2]._version == m._version  # one version counter
+    want = np.zeros((3, 4), np.float32)
+    want[1, 2], want[0, 1], want[2, 3] = 3, 5, -7
+    np.testing.assert_array_equal(m.numpy(), want)
+    assert m.dtype == lumen.float32 and m[1, 2].dtype == lumen.float32
+    i = lumen.arange(5)
+    i[2] += 10
+    assert i.dtype == lumen.int64 and i.tolist() == [0, 1, 12, 3, 4]
+    # an index with None or an explicit Ellipsis is a view as before; advanced indices stay copies
+    m[1, None, 2].fill_(4)
+    m[..., 0, 0].fill_(6)
+    copy = m[[1], [2]]
+    copy.fill_(-1)
+    assert m[1, 2].item() == 4 and m[0, 0].item() == 6
+    tm = torch.zeros(3, 4)
+    assert tuple(m[1, None, 2].shape) == tuple(tm[1, None, 2].shape) == (1,)
+
+
+def test_0d_views_under_autograd_as_torch():
+    for lib in (lumen, torch):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        (x * 2)[1].backward()
+        np.testing.assert_array_equal(x.grad.numpy(), [0.0, 2.0, 0.0])
+        m = lib.tensor(x64(2, 3), requires_grad=True)
+        (m[1, 2] * m[0][1]).backward()
+        want = np.zeros((2, 3))
+        want[1, 2], want[0, 1] = m[0, 1].item(), m[1, 2].item()
+        np.testing.assert_array_equal(m.grad.numpy(), want)
+        # a view of a leaf that requires grad is not written to under autograd; under no_grad it is
+        with pytest.raises(RuntimeError):
+            x[0] += 1
+        with lib.no_grad():
+            x[0] += 1
+            x[1].mul_(3)
+        np.testing.assert_array_equal(x.detach().numpy(), [2.0, 6.0, 3.0])
+    assert gradcheck(lambda t: t[1, -1] * t[0][2], (leaf(2, 3),))
+    assert gradgradcheck(lambda t: t[1, -1] ** 3, (leaf(2, 3),))

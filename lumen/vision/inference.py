@@ -1,6 +1,7 @@
 """Segmenting images with a trained net: ``segment(model, image)`` for one, ``Predictor`` for many.
 
-Images are preprocessed as training preprocessed them (``ToCaffeInput``: RGB to BGR, minus the mean),
+Images are preprocessed as training preprocessed them (``ToCaffeInput``: RGB to BGR, minus the mean, times the
+scale),
 whatever their size; a net of ``lumen.vision.models.fcn`` returns scores of the input's size, so the
 label map has exactly the image's height and width.
 """
@@ -76,16 +77,17 @@ class Predictor:
 
     Consecutive images of one size go through the net together, ``batch_size`` at a time; images of
     other sizes are never padded, so each result is what ``segment`` gives for that image alone.
-    ``mean`` is the BGR mean training subtracted; ``device`` where the net runs (the model is moved there).
+    ``mean`` is the BGR mean training subtracted and ``scale`` what it then multiplied by; ``device`` where the
+    net runs (the model is moved there).
     """
 
-    def __init__(self, model, mean=VOC_BGR_MEAN, device="cpu", batch_size: int = 1):
+    def __init__(self, model, mean=VOC_BGR_MEAN, device="cpu", batch_size: int = 1, scale: float = 1.0):
         if batch_size < 1:
             raise ValueError(f"Predictor: batch_size must be at least 1, got {batch_size}")
         self.model = model.to(device).eval()
         self.device = lumen.device(device)
         self.batch_size = batch_size
-        self.to_input = ToCaffeInput(mean)
+        self.to_input = ToCaffeInput(mean, scale)
 
     def _run(self, batch, with_scores):
         inputs = np.stack([self.to_input(image)[0] for _, image in batch])
@@ -116,9 +118,9 @@ class Predictor:
             yield from self._run(batch, scores)
 
 
-def segment(model, image, mean=VOC_BGR_MEAN, device="cpu") -> np.ndarray:
+def segment(model, image, mean=VOC_BGR_MEAN, device="cpu", scale: float = 1.0) -> np.ndarray:
     """The label map (H, W) int64 of one image (a path, a Pillow image or an (H, W, 3) uint8 RGB array)."""
-    (result,) = Predictor(model, mean, device).predict([image])
+    (result,) = Predictor(model, mean, device, scale=scale).predict([image])
     if isinstance(result, tuple):
         raise result[1]
     return result.labels

@@ -501,7 +501,7 @@ def test_predict_loads_a_reference_fcn_caffemodel(tmp_path):
     from recipes import predict
     full = fcn8s(num_classes=3)  # predict builds the paper's full-width net
     _, weights = write_pair(tmp_path, fcn8s_spec(full, 3), _weights_of(full))
-    model, classes, mean, palette = predict.load_model(weights)
+    model, classes, mean, palette, _ = predict.load_model(weights)
     assert type(model).__name__ == "FCN8s" and len(classes) == 3 and palette is None
     np.testing.assert_array_equal(model.score_fr.weight.detach().numpy(), full.score_fr.weight.detach().numpy())
 

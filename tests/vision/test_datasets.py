@@ -149,6 +149,72 @@ def test_sbd_layout(tmp_path):
     assert ((label > 0) & (label < 255)).any()
 
 
+def marker(root):
+    import json
+
+    return json.loads((root / "synthetic.json").read_text())
+
+
+def test_object_radius_is_part_of_the_marker(tmp_path):
+    from lumen.vision.datasets import synthetic
+
+    assert synthetic.VERSION == 2
+    root = synthetic_voc(tmp_path / "r", n_train=2, n_val=1, size=32, seed=0, object_radius=(0.05, 0.06))
+    written = marker(root)
+    assert written["object_radius"] == [0.05, 0.06] and written["version"] == synthetic.VERSION
+    assert written["complete"] is True
+    label = root / "SegmentationClass" / "synth_train_00000.png"
+    stamp, small = label.stat().st_mtime_ns, label.read_bytes()
+    assert synthetic_voc(root, n_train=2, n_val=1, size=32, seed=0, object_radius=[0.05, 0.06]) == root
+    assert label.stat().st_mtime_ns == stamp  # the same radius: found, not written again
+    synthetic_voc(root, n_train=2, n_val=1, size=32, seed=0, object_radius=(0.3, 0.32))
+    assert marker(root)["object_radius"] == [0.3, 0.32] and label.read_bytes() != small  # regenerated
+    assert marker(synthetic_voc(tmp_path / "d", n_train=1, n_val=1, size=16))["object_radius"] == \
+        list(synthetic.OBJECT_RADIUS)
+    sbd = synthetic_sbd(tmp_path / "s", n_train=1, n_val=1, size=16, object_radius=(0.2, 0.25))
+    assert marker(sbd)["object_radius"] == [0.2, 0.25]
+
+
+def test_a_set_of_another_generator_version_is_written_again(tmp_path):
+    import json
+
+    root = synthetic_voc(tmp_path, n_train=1, n_val=1, size=16)
+    old = {**marker(root), "version": 1}
+    (root / "synthetic.json").write_text(json.dumps(old))
+    synthetic_voc(root, n_train=1, n_val=1, size=16)
+    assert marker(root)["version"] == 2 and marker(root)["complete"] is True
+
+
+@pytest.mark.parametrize("radius", [(0.3, 0.2), (0.0, 0.2), (0.1, 1.5), (-0.1, 0.2), (0.1,), 0.3, (0.1, 0.2, 0.3),
+                                    (float("nan"), 0.2)])
+def test_bad_object_radius(radius, tmp_path):
+    with pytest.raises(ValueError, match="object_radius must be"):
+        synthetic_voc(tmp_path / "v", n_train=1, n_val=1, size=16, object_radius=radius)
+    with pytest.raises(ValueError, match="synthetic_sbd: object_radius"):
+        synthetic_sbd(tmp_path / "s", n_train=1, n_val=1, size=16, object_radius=radius)
+    assert not (tmp_path / "v").exists() and not (tmp_path / "s").exists()  # refused before writing
+
+
+def test_render_sample_objects_follow_object_radius():
+    from lumen.vision.datasets import render_sample
+
+    def object_area(radius, seed):
+        image, label = render_sample(np.random.default_rng(seed), 96, 128, radius)
+        assert image.shape == (96, 128, 3) and label.shape == (96, 128)
+        return int((label != 0).sum())  # objects and their void bands
+
+    small = [object_area((0.05, 0.06), seed) for seed in range(6)]
+    large = [object_area((0.3, 0.32), seed) for seed in range(6)]
+    assert all(0 < a for a in small)
+    # each object lies within 1.84 r (a rectangle's corner) of its centre, plus its void band
+    assert max(small) <= 3 * np.pi * (1.84 * 0.06 * 96 + 2) ** 2
+    assert 10 * np.mean(small) < np.mean(large)
+    a = render_sample(np.random.default_rng(3), 40, 40, (0.1, 0.2))
+    b = render_sample(np.random.default_rng(3), 40, 40, (0.1, 0.2))
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[0], b[0])
+
+
 # ---- error cases: one line, naming the file --------------------------------------------------------
 
 

@@ -77,6 +77,19 @@ def test_trunk_of_a_96px_classifier_aligns_every_skip(h, w):
         assert tuple(model(lumen.randn(1, 3, h, w)).shape) == (1, 21, h, w)
 
 
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(1, 260), w=st.integers(1, 260))
+def test_the_default_pad_of_a_3x3_fc6_floor_mode_trunk_scores_and_aligns_every_size(h, w):
+    """VGG16Backbone's default pad: 16k + 1 = 49 for floor-mode pools (36 leaves sizes below 26 px
+    unscored), 16k - 12 = 100 for the reference's ceil-mode 7x7 (there every size is scored)."""
+    assert VGG16Backbone(width=1 / 64).conv1_1.padding == (100, 100)
+    trunk = VGG16Backbone(width=1 / 64, fc6_kernel=3, ceil_mode=False)
+    assert trunk.conv1_1.padding == (49, 49)
+    model = fcn.FCN8s(backbone=trunk).eval()
+    with lumen.no_grad():
+        assert tuple(model(lumen.zeros(1, 3, h, w)).shape) == (1, 21, h, w)
+
+
 @settings(max_examples=25, deadline=None)
 @given(net=st.sampled_from([("fcn32s", "vgg16"), ("fcn16s", "vgg16"), ("fcn8s", "vgg16"),
                             ("fcn8s_atonce", "vgg16"), ("fcn32s", "alexnet"), ("fcn32s", "googlenet")]),
@@ -475,3 +488,295 @@ def test_matches_hand_built_torch_fcn(kind):
     tparams = dict(t.named_parameters())
     for name, p in m.named_parameters():
         allclose(p.grad.detach().numpy(), tparams[name].grad.numpy(), 1e-10)
+
+
+# ---- the fc head with batch norm, trunks from classifiers --------------------------------------
+def test_fc_head_with_batch_norm_names_and_order():
+    from lumen.vision.models.layers import fc_head
+
+    head = fc_head(8, 3, 16, 0.25, 5, batch_norm=True)
+    assert [name for name, _ in head] == ["fc6", "bn6", "relu6", "drop6", "fc7", "bn7", "relu7", "drop7", "fc8"]
+    layers = dict(head)
+    assert isinstance(layers["fc6"], nn.Linear) and layers["fc6"].in_features == 8 * 3 * 3
+    for i in (6, 7):
+        bn = layers[f"bn{i}"]
+        assert type(bn) is nn.BatchNorm1d and bn.num_features == 16 and bn.track_running_stats
+    assert layers["fc8"].out_features == 5
+    assert [name for name, _ in fc_head(8, 3, 16, 0.25, batch_norm=True)][-1] == "drop7"  # no fc8
+    assert [name for name, _ in fc_head(8, 3, 16, 0.25, 5)] == [
+        "fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "fc8"]
+    with pytest.raises(ValueError, match="batch_norm"):
+        fc_head(8, 3, 16, 0.25, 5, convolutional=True, batch_norm=True)
+    lumen.manual_seed(0)
+    with lumen.no_grad():  # a classifier with this head runs on a batch of (8, 3, 3) maps
+        y = nn.Sequential(nn.Flatten(), *(layer for _, layer in head))(lumen.randn(4, 8, 3, 3))
+    assert tuple(y.shape) == (4, 5)
+
+
+def randomize_batch_norms(model, seed):
+    """Random running statistics and affine parameters in every batch norm, so folding them matters."""
+    rng = np.random.default_rng(seed)
+    with lumen.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                n = module.num_features
+                for tensor, values in ((module.running_mean, rng.normal(0, 0.5, n)),
+                                       (module.running_var, rng.uniform(0.3, 2, n)),
+                                       (module.weight, rng.uniform(0.5, 1.5, n)),
+                                       (module.bias, rng.normal(0, 0.1, n))):
+                    tensor.copy_(lumen.tensor(values.astype(np.float32)))
+    return model
+
+
+@functools.lru_cache(maxsize=None)
+def small_classifier():
+    """recipes.imagenet's ``build_classifier("vgg16_bn", 20, width=1/16, dropout=0.0, head_batch_norm=True,
+    fc6_kernel=3)``, built here from the same layers (the recipe first builds the full-width net, which
+    takes seconds): features.N = vgg_trunk(batch_norm=True), avgpool to 3x3 (the pool5 of 96-px crops),
+    classifier.N = fc_head(batch_norm=True) scoring 20 classes. Batch norms randomised, eval mode."""
+    from lumen.vision.models.layers import fc_head
+    from lumen.vision.models.vgg import CFGS, vgg_trunk
+
+    lumen.manual_seed(7)
+    model = nn.Module()
+    model.features = nn.Sequential(*(layer for _, layer in vgg_trunk(CFGS["D"], batch_norm=True, width=1 / 16)))
+    model.avgpool = nn.AdaptiveAvgPool2d((3, 3))
+    model.classifier = nn.Sequential(*(layer for _, layer in fc_head(32, 3, 256, 0.0, 20, batch_norm=True)))
+    return randomize_batch_norms(model, 7).eval()
+
+
+def test_from_classifier_reads_fc6_kernel_and_folds_every_batch_norm():
+    model = small_classifier()
+    head = list(model.classifier)
+    assert [type(layer).__name__ for layer in head] == [
+        "Linear", "BatchNorm1d", "ReLU", "Dropout", "Linear", "BatchNorm1d", "ReLU", "Dropout", "Linear"]
+    trunk = VGG16Backbone.from_classifier(model.state_dict(), width=1 / 16, dropout=0, pad=1, ceil_mode=False)
+    assert trunk.fc6.kernel_size == (3, 3) and trunk.geometry() == {"pad": 1, "fc6_kernel": 3, "ceil_mode": False}
+    x = lumen.tensor(np.random.default_rng(8).normal(size=(2, 3, 96, 96)).astype(np.float32))
+    with lumen.no_grad():
+        h = model.avgpool(model.features(x))
+        want = model.classifier[:7](lumen.flatten(h, 1))  # fc6, bn6, relu6, drop6, fc7, bn7, relu7
+        got = trunk.eval()(x)["fc7"]
+    assert tuple(got.shape) == (2, want.shape[1], 1, 1)
+    assert float(want.abs().max()) > 0
+    np.testing.assert_allclose(got.numpy()[:, :, 0, 0], want.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_from_classifier_refuses_an_fc6_of_another_grid():
+    state = dict(small_classifier().state_dict())
+    w = state["classifier.0.weight"]
+    state["classifier.0.weight"] = w[:, :-1]  # 287 inputs: not 32 channels over a square grid
+    with pytest.raises(ValueError, match=r"from_classifier: fc6 \(classifier\.0.* reads 287 inputs"):
+        VGG16Backbone.from_classifier(state, width=1 / 16, pad=1, ceil_mode=False)
+    caffe = caffe_named(small_classifier())
+    caffe["fc6.weight"] = caffe["fc6.weight"][:, :-1]
+    with pytest.raises(ValueError, match=r"fc6.* reads 287 inputs"):
+        VGG16Backbone.from_classifier(caffe, width=1 / 16, pad=1, ceil_mode=False)
+
+
+def caffe_named(model):
+    """The classifier's state dict under Caffe names (conv1_1/bn1_1 ... fc6/bn6, fc7/bn7, fc8)."""
+    convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+    norms = [m for m in model.features if isinstance(m, nn.BatchNorm2d)]
+    head = model.classifier
+    named = list(zip(VGG16Backbone.CONVS[:13], convs)) + [("fc6", head[0]), ("fc7", head[4]), ("fc8", head[8])]
+    named += [(n.replace("conv", "bn"), bn) for n, bn in zip(VGG16Backbone.CONVS[:13], norms)]
+    named += [("bn6", head[1]), ("bn7", head[5])]
+    return {f"{name}.{k}": v for name, layer in named for k, v in layer.state_dict().items()}
+
+
+def test_caffe_named_fc6_and_fc7_take_their_batch_norms_folded_in():
+    from lumen.nn.utils import fuse_linear_bn_weights
+
+    model = small_classifier()
+    state = caffe_named(model)
+    assert {"bn6.running_mean", "bn7.running_var", "conv5_3.weight", "bn5_3.weight"} <= set(state)
+    trunk = VGG16Backbone.from_classifier(state, width=1 / 16, dropout=0, pad=1, ceil_mode=False)
+    for fc, bn, conv in ((model.classifier[0], model.classifier[1], trunk.fc6),
+                         (model.classifier[4], model.classifier[5], trunk.fc7)):
+        w, b = fuse_linear_bn_weights(fc.weight, fc.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
+        np.testing.assert_allclose(conv.weight.detach().numpy().reshape(w.shape), w.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(conv.bias.detach().numpy(), b.detach().numpy(), rtol=1e-6, atol=1e-7)
+        assert not np.allclose(conv.bias.detach().numpy(), fc.bias.detach().numpy())  # the fold did something
+    # the Caffe-named and the torchvision-layout classifier give the same trunk
+    other = VGG16Backbone.from_classifier(model.state_dict(), width=1 / 16, dropout=0, pad=1, ceil_mode=False)
+    for (name, a), b in zip(trunk.named_parameters(), other.parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_init_weights_is_he_normal_fan_out_with_zero_biases():
+    lumen.manual_seed(0)
+    trunk = VGG16Backbone(width=1 / 16, fc6_kernel=3)
+    with lumen.no_grad():
+        for p in trunk.parameters():
+            p.fill_(1.0)
+    trunk.init_weights()
+    convs = [m for m in trunk.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 15
+    normalised = []
+    for conv in convs:
+        w = conv.weight.detach().numpy()
+        assert not np.any(conv.bias.detach().numpy())
+        fan_out = w.shape[0] * w.shape[2] * w.shape[3]
+        normalised.append(w.ravel() / np.sqrt(2 / fan_out))
+        if w.size >= 5000:  # enough samples for one layer's std alone
+            assert 0.9 < w.std() / np.sqrt(2 / fan_out) < 1.1, conv
+    normalised = np.concatenate(normalised)
+    assert abs(normalised.std() - 1) < 0.03 and abs(normalised.mean()) < 0.03
+
+
+def test_classifier_output_layer_finds_fc8():
+    from lumen.vision.models.backbones import classifier_output_layer
+
+    model = small_classifier()
+    key, w, b = classifier_output_layer(model.state_dict())
+    assert key == "classifier.8" and tuple(w.shape) == (20, 256) and tuple(b.shape) == (20,)
+    np.testing.assert_array_equal(np.asarray(w), model.classifier[8].weight.detach().numpy())
+    key, w, b = classifier_output_layer(caffe_named(model))
+    assert key == "fc8"
+    np.testing.assert_array_equal(np.asarray(b), model.classifier[8].bias.detach().numpy())
+    rng = np.random.default_rng(0)
+    prefixed = {"net.fc8.weight": rng.normal(size=(3, 4)), "net.fc8.bias": rng.normal(size=3)}
+    assert classifier_output_layer(prefixed)[0] == "fc8"
+    assert classifier_output_layer({}) is None
+    assert classifier_output_layer({"fc.weight": lumen.ones(2, 3), "fc.bias": lumen.ones(2)}) is None
+
+
+def test_build_backbone_forwards_geometry():
+    from lumen.vision.models.backbones import AlexNetBackbone, build_backbone
+
+    trunk = build_backbone("vgg16", NARROW, 0.0, fc6_kernel=3, pad=36, ceil_mode=False)
+    assert isinstance(trunk, VGG16Backbone)
+    assert trunk.geometry() == {"pad": 36, "fc6_kernel": 3, "ceil_mode": False}
+    assert trunk.drop6.p == 0.0 and trunk.conv5_3.out_channels == 16
+    alex = build_backbone("alexnet", NARROW, pad=50)
+    assert isinstance(alex, AlexNetBackbone) and alex.conv1.padding == (50, 50)
+    assert build_backbone("vgg16", NARROW).geometry() == {"pad": 100, "fc6_kernel": 7, "ceil_mode": True}
+    with pytest.raises(TypeError):
+        build_backbone("alexnet", NARROW, fc6_kernel=3)
+
+
+@settings(max_examples=8, deadline=None)
+@given(pad=st.integers(0, 100), fc6_kernel=st.integers(1, 7), ceil_mode=st.booleans())
+def test_geometry_rebuilds_the_same_layers(pad, fc6_kernel, ceil_mode):
+    trunk = VGG16Backbone(width=NARROW, dropout=0.1, pad=pad, fc6_kernel=fc6_kernel, ceil_mode=ceil_mode)
+    geometry = trunk.geometry()
+    assert geometry == {"pad": pad, "fc6_kernel": fc6_kernel, "ceil_mode": ceil_mode}
+    again = VGG16Backbone(width=NARROW, dropout=0.1, **geometry)
+    assert [(k, tuple(v.shape)) for k, v in again.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in trunk.state_dict().items()]
+    assert [repr(m) for m in again.children()] == [repr(m) for m in trunk.children()]
+
+
+# ---- score_fr from the classifier's fc8, background calibrated ----------------------------------
+@functools.lru_cache(maxsize=None)
+def small_fcn():
+    lumen.manual_seed(9)
+    return fcn.fcn32s(width=1 / 16)
+
+
+def test_init_score_from_classifier_copies_fc8_after_a_zero_background():
+    model = copy.deepcopy(small_fcn())
+    classifier = small_classifier()
+    fc8 = classifier.classifier[8]
+    for state in (classifier.state_dict(), caffe_named(classifier)):
+        randomize_head(model)
+        model.init_score_from_classifier_(state)
+        w, b = model.score_fr.weight.detach().numpy(), model.score_fr.bias.detach().numpy()
+        assert w.shape == (21, 256, 1, 1)
+        assert not np.any(w[0]) and b[0] == 0
+        np.testing.assert_array_equal(w[1:, :, 0, 0], fc8.weight.detach().numpy())
+        np.testing.assert_array_equal(b[1:], fc8.bias.detach().numpy())
+    # numpy arrays do as well
+    rng = np.random.default_rng(1)
+    arrays = {"fc8.weight": rng.normal(size=(20, 256)).astype(np.float32),
+              "fc8.bias": rng.normal(size=20).astype(np.float32)}
+    model.init_score_from_classifier_(arrays)
+    np.testing.assert_array_equal(model.score_fr.bias.detach().numpy()[1:], arrays["fc8.bias"])
+
+
+def test_init_score_from_classifier_refuses_what_does_not_fit():
+    model = copy.deepcopy(small_fcn())
+    rng = np.random.default_rng(2)
+
+    def fc8(n, c):
+        return {"fc8.weight": rng.normal(size=(n, c)).astype(np.float32), "fc8.bias": np.zeros(n, np.float32)}
+
+    with pytest.raises(ValueError, match=r"fc8 is \(21, 256\); score_fr needs \(20, 256\)"):
+        model.init_score_from_classifier_(fc8(21, 256))  # one class too many (background counted)
+    with pytest.raises(ValueError, match=r"fc8 is \(20, 128\)"):
+        model.init_score_from_classifier_(fc8(20, 128))  # another trunk width
+    with pytest.raises(ValueError, match=r"classifier\.8"):
+        fcn.fcn32s(num_classes=11, width=1 / 16).init_score_from_classifier_(small_classifier().state_dict())
+    with pytest.raises(KeyError, match="no fc8"):
+        model.init_score_from_classifier_({"conv1_1.weight": lumen.ones(4, 3, 3, 3)})
+    heads = fcn.fcn32s(num_classes={"a": 21, "b": 5}, width=NARROW)
+    with pytest.raises(ValueError, match="several heads"):
+        heads.init_score_from_classifier_(fc8(20, 128))
+    assert not np.any(model.score_fr.weight.detach().numpy())  # nothing was written
+
+
+def calibration_samples(seed, n=3, size=48):
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(n):
+        image = rng.normal(0, 1, (3, size, size)).astype(np.float32)
+        label = rng.choice(np.array([0, 0, 0, 3, 7, 15, 255], np.uint8), size=(size, size))
+        samples.append((image, label))
+    return samples
+
+
+def predicted_background(model, samples, ignore_index=255):
+    background = scored = 0
+    with lumen.no_grad():
+        for image, label in samples:
+            pred = model(lumen.tensor(image[None]))[0].numpy().argmax(0)
+            keep = label != ignore_index
+            background += int((pred[keep] == 0).sum())
+            scored += int(keep.sum())
+    return background, scored
+
+
+def calibrated(samples, training=False):
+    model = copy.deepcopy(small_fcn())
+    model.init_score_from_classifier_(small_classifier().state_dict())
+    model.train(training)
+    return model, model.calibrate_background_(samples)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_calibrate_background_returns_the_labelled_fraction_and_restores_the_mode(training):
+    samples = calibration_samples(3)
+    labelled = sum(int((label == 0).sum()) for _, label in samples)
+    scored = sum(int((label != 255).sum()) for _, label in samples)
+    model, (bias, fraction) = calibrated(samples, training)
+    assert model.training is training and model.drop6.training is training  # the mode is restored
+    assert fraction == labelled / scored and 0.3 < fraction < 0.7
+    assert bias == pytest.approx(float(model.score_fr.bias[0])) and bias != 0
+    assert not np.any(model.score_fr.weight.detach().numpy()[0])  # only the bias moves
+    # the predicted background moves towards the labelled amount
+    base = copy.deepcopy(small_fcn())
+    base.init_score_from_classifier_(small_classifier().state_dict())
+    after, before = predicted_background(model.eval(), samples)[0], predicted_background(base.eval(), samples)[0]
+    assert abs(after - labelled) < abs(before - labelled), (before, after, labelled)
+
+
+def test_calibrate_background_predicts_the_labelled_fraction():
+    samples = calibration_samples(3)
+    labelled = sum(int((label == 0).sum()) for _, label in samples)
+    model, _ = calibrated(samples)
+    predicted, scored = predicted_background(model.eval(), samples)
+    assert scored == sum(int((label != 255).sum()) for _, label in samples)
+    assert abs(predicted - labelled) <= 2, (predicted, labelled, scored)
+
+
+def test_calibrate_background_ignore_index_and_no_scored_pixel():
+    model = copy.deepcopy(small_fcn())
+    model.init_score_from_classifier_(small_classifier().state_dict())
+    samples = calibration_samples(4, n=2)
+    relabelled = [(image, np.where(label == 7, 99, label)) for image, label in samples]
+    _, fraction = model.calibrate_background_(relabelled, ignore_index=99)
+    labels = np.stack([label for _, label in relabelled])
+    assert fraction == (labels == 0).sum() / (labels != 99).sum()
+    with pytest.raises(ValueError, match="no scored pixel"):
+        model.calibrate_background_([(image, np.full(label.shape, 255, np.uint8)) for image, label in samples])

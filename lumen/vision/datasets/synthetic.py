@@ -24,8 +24,14 @@ import numpy as np
 from lumen.vision.datasets.voc import VOC_CLASSES, VOID
 
 _MARKER = "synthetic.json"
-_VERSION = 1
+# Part of every set's marker: a set written by another version of the generator is written again.
+VERSION = 2
 _N_CLASSES = len(VOC_CLASSES) - 1
+# Object radii as fractions of the image's shorter side: the segmentation sets' default, and the
+# classification set's dominant object (on a 104-px image as large as the largest objects of a 224-px
+# segmentation image of radius 0.1-0.22, recipes.fcn_voc's).
+OBJECT_RADIUS = (0.12, 0.32)
+CLASSIFICATION_RADIUS = (0.2, 0.45)
 
 
 def _class_style(k: int):
@@ -99,15 +105,16 @@ def _to_uint8(image, rng):
     return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
 
 
-def render_sample(rng: np.random.Generator, height: int, width: int):
-    """One synthetic sample: (image (H, W, 3) uint8 RGB, label (H, W) uint8 in 0..20 or 255)."""
+def render_sample(rng: np.random.Generator, height: int, width: int, object_radius=OBJECT_RADIUS):
+    """One synthetic sample: (image (H, W, 3) uint8 RGB, label (H, W) uint8 in 0..20 or 255), with 1-3
+    objects of ``object_radius`` (low, high fractions of the shorter side)."""
     from scipy import ndimage
 
     image, yy, xx = _clutter(rng, height, width)
     label = np.zeros((height, width), dtype=np.uint8)
     for _ in range(int(rng.integers(1, 4))):
         k = int(rng.integers(1, _N_CLASSES + 1))
-        mask = _shape_mask(rng, height, width)
+        mask = _shape_mask(rng, height, width, radius=object_radius)
         _paint_object(rng, image, mask, k, yy, xx)
         label[mask] = k
     image = _to_uint8(image, rng)
@@ -124,7 +131,8 @@ def render_classification_sample(rng: np.random.Generator, height: int, width: i
     if not 1 <= k <= _N_CLASSES:
         raise ValueError(f"render_classification_sample: class must be in 1..{_N_CLASSES}, got {k}")
     image, yy, xx = _clutter(rng, height, width)
-    _paint_object(rng, image, _shape_mask(rng, height, width, radius=(0.2, 0.36), centre=(0.3, 0.7)), k, yy, xx)
+    mask = _shape_mask(rng, height, width, radius=CLASSIFICATION_RADIUS, centre=(0.3, 0.7))
+    _paint_object(rng, image, mask, k, yy, xx)
     return _to_uint8(image, rng)
 
 
@@ -142,7 +150,7 @@ def _is_complete(root: Path, params: dict) -> bool:
     return False
 
 
-def _generate(root, layout, n_train, n_val, size, size_jitter, seed):
+def _generate(root, layout, n_train, n_val, size, size_jitter, seed, object_radius):
     from PIL import Image
 
     from lumen.vision.palette import to_pil
@@ -155,9 +163,13 @@ def _generate(root, layout, n_train, n_val, size, size_jitter, seed):
                          f"got {size} with size_jitter={size_jitter}")
     if n_train < 1 or n_val < 1:
         raise ValueError(f"synthetic_{layout}: n_train and n_val must be >= 1, got {n_train}, {n_val}")
+    object_radius = [float(r) for r in np.atleast_1d(object_radius)]
+    if len(object_radius) != 2 or not 0 < object_radius[0] <= object_radius[1] <= 1:
+        raise ValueError(f"synthetic_{layout}: object_radius must be (low, high) with 0 < low <= high <= 1, "
+                         f"got {tuple(object_radius)}")
     root = Path(root)
-    params = {"layout": layout, "version": _VERSION, "n_train": int(n_train), "n_val": int(n_val),
-              "size": list(size), "size_jitter": int(size_jitter), "seed": int(seed)}
+    params = {"layout": layout, "version": VERSION, "n_train": int(n_train), "n_val": int(n_val),
+              "size": list(size), "size_jitter": int(size_jitter), "seed": int(seed), "object_radius": object_radius}
     if _is_complete(root, params):
         return root
     if layout == "voc":
@@ -179,7 +191,7 @@ def _generate(root, layout, n_train, n_val, size, size_jitter, seed):
             rng = np.random.default_rng([seed, code, i])
             h = size[0] + int(rng.integers(-size_jitter, size_jitter + 1))
             w = size[1] + int(rng.integers(-size_jitter, size_jitter + 1))
-            image, label = render_sample(rng, h, w)
+            image, label = render_sample(rng, h, w, object_radius)
             name = f"synth_{split}_{i:05d}"
             Image.fromarray(image).save(root / image_dir / f"{name}.jpg", quality=90)
             if layout == "voc":
@@ -204,24 +216,25 @@ def _generate(root, layout, n_train, n_val, size, size_jitter, seed):
 
 
 def synthetic_voc(root, n_train: int = 200, n_val: int = 50, size=64, seed: int = 0,
-                  size_jitter: int = 0) -> Path:
+                  size_jitter: int = 0, object_radius=OBJECT_RADIUS) -> Path:
     """Write a synthetic data set into ``root`` in the VOC2012 folder layout; returns ``root``.
 
     ``root`` gets JPEGImages/*.jpg, SegmentationClass/*.png (VOC palette PNGs)
     and ImageSets/Segmentation/{train,val,trainval,seg11valid}.txt (seg11valid
     = val), so ``VOCSegmentation(root, split)`` reads it. Images are ``size``
     (int or (H, W)) plus a uniform per-image jitter of +-``size_jitter`` per
-    side. Deterministic in ``seed``; a second call with the same parameters
+    side, with 1-3 objects each of ``object_radius`` (fractions of the shorter side). Deterministic in
+    ``seed``; a second call with the same parameters
     finds the marker file ``synthetic.json`` and returns at once. Refuses to write
     into a non-empty folder it did not create.
     """
-    return _generate(root, "voc", n_train, n_val, size, size_jitter, seed)
+    return _generate(root, "voc", n_train, n_val, size, size_jitter, seed, object_radius)
 
 
 def synthetic_sbd(root, n_train: int = 200, n_val: int = 50, size=64, seed: int = 0,
-                  size_jitter: int = 0) -> Path:
+                  size_jitter: int = 0, object_radius=OBJECT_RADIUS) -> Path:
     """As ``synthetic_voc`` in the SBD ``dataset`` layout: img/*.jpg, cls/*.mat, train.txt, val.txt."""
-    return _generate(root, "sbd", n_train, n_val, size, size_jitter, seed)
+    return _generate(root, "sbd", n_train, n_val, size, size_jitter, seed, object_radius)
 
 
 def synthetic_imagenet(root, n_train: int = 50, n_val: int = 10, size: int = 72, seed: int = 0) -> Path:
@@ -240,7 +253,7 @@ def synthetic_imagenet(root, n_train: int = 50, n_val: int = 10, size: int = 72,
         raise ValueError(f"synthetic_imagenet: size must be >= 8 and n_train, n_val >= 1, got size={size}, "
                          f"n_train={n_train}, n_val={n_val}")
     root = Path(root)
-    params = {"layout": "imagenet", "version": _VERSION, "n_train": int(n_train), "n_val": int(n_val),
+    params = {"layout": "imagenet", "version": VERSION, "n_train": int(n_train), "n_val": int(n_val),
               "size": size, "seed": int(seed)}
     if _is_complete(root, params):
         return root

@@ -23,7 +23,7 @@ from lumen.vision.models.vgg import CFGS, vgg_trunk
 
 # CoordMap and coord_map stay importable from here, where they were first defined.
 __all__ = ["CoordMap", "coord_map", "Backbone", "VGG16Backbone", "AlexNetBackbone",
-           "GoogLeNetBackbone", "BACKBONES", "build_backbone"]
+           "GoogLeNetBackbone", "BACKBONES", "build_backbone", "classifier_output_layer"]
 
 
 class Backbone(nn.Module):
@@ -88,6 +88,14 @@ class Backbone(nn.Module):
     def transplant(self, state_dict) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot take classifier weights")
 
+    def init_weights(self) -> None:
+        """Start from scratch as torchvision's classifiers do: He-normal (fan_out) convolutions, zero biases.
+        PyTorch's Conv2d default shrinks the signal ~2.4x per layer, which stalls a 15-layer plain trunk."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+
     def _transplant_in_order(self, targets, sources, where):
         """Copy ``sources`` [(key, weight, bias)] into the layers named ``targets``, in order.
 
@@ -125,8 +133,8 @@ def _folded(key, weight, bias, state_dict, bn):
 
 def _pick(state_dict, names):
     """[(name, weight, bias)] for Caffe-named layers if all are present, else None; a convolution
-    ``conv{b}_{i}`` followed by batch norm ``bn{b}_{i}`` (``vgg_trunk(batch_norm=True)``'s names) has it
-    folded in.
+    ``conv{b}_{i}`` followed by batch norm ``bn{b}_{i}``, or ``fc{i}`` by ``bn{i}`` (``vgg_trunk`` and
+    ``fc_head`` with ``batch_norm=True``), has it folded in.
 
     Names may carry a prefix, as ``convolutionalize(caffenet())``'s ``features.conv1.weight``.
     """
@@ -134,8 +142,8 @@ def _pick(state_dict, names):
     for key, value in state_dict.items():
         flat.setdefault(".".join(key.split(".")[-2:]), value)
     if all(f"{n}.weight" in flat and f"{n}.bias" in flat for n in names):
-        return [_folded(n, flat[f"{n}.weight"], flat[f"{n}.bias"], flat, n.replace("conv", "bn", 1))
-                if n.startswith("conv") else (n, flat[f"{n}.weight"], flat[f"{n}.bias"]) for n in names]
+        return [_folded(n, flat[f"{n}.weight"], flat[f"{n}.bias"], flat, "bn" + n.removeprefix("conv").removeprefix("fc"))
+                for n in names]
     return None
 
 
@@ -160,6 +168,16 @@ def _indexed(state_dict, prefix):
                              f"statistics (track_running_stats=False); it cannot be folded")
         out.append(_folded(*entry, state_dict, f"{prefix}.{i + 1}") if i + 1 in norms else entry)
     return out
+
+
+def classifier_output_layer(state_dict):
+    """(key, weight, bias) of a classifier's last layer (fc8): Caffe-named (``fc8``) or torchvision's
+    last ``classifier.N``; None when the state dict has neither."""
+    named = _pick(state_dict, ["fc8"])
+    if named is not None:
+        return named[0]
+    head = _indexed(state_dict, "classifier")
+    return head[-1] if head else None
 
 
 def _classifier_layers(state_dict, caffe_names, backbone):
@@ -190,7 +208,10 @@ class VGG16Backbone(Backbone):
     ``fc6_kernel`` and ``ceil_mode`` fit the trunk to a classifier whose fc6 reads a k x k pool5
     without torchvision's adaptive pooling to 7x7 (a 96-px crop leaves a 3x3 pool5, so fc6 is 3x3) or
     that pools in floor mode (torchvision's); the FCN heads compute their crop offsets from whatever
-    geometry results.
+    geometry results. ``pad``, conv1_1's padding, is by default 16 k - 12 with ceil-mode pools (the
+    reference's 100 for k = 7) and 16 k + 1 with floor-mode ones (49 for k = 3): with these every image
+    size is scored and every skip aligns (the reference's net; the 3x3 floor-mode one checked for every
+    size from 1 to 260 px), where ceil-mode pools with a 3x3 fc6 leave sizes whose skips do not fit.
     """
 
     FEATURES = {"pool3": "pool3", "pool4": "pool4", "fc7": "drop7"}
@@ -199,9 +220,11 @@ class VGG16Backbone(Backbone):
     CONVS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
              "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3", "fc6", "fc7")
 
-    def __init__(self, width: float = 1.0, dropout: float = 0.5, pad: int = 100, fc6_kernel: int = 7,
+    def __init__(self, width: float = 1.0, dropout: float = 0.5, pad: int | None = None, fc6_kernel: int = 7,
                  ceil_mode: bool = True):
         super().__init__()
+        if pad is None:
+            pad = 16 * fc6_kernel - 12 if ceil_mode else 16 * fc6_kernel + 1
         self._add_layers(vgg_trunk(CFGS["D"], ceil_mode=ceil_mode, width=width, padding=pad))
         self._add_layers(fc_head(self.conv5_3.out_channels, fc6_kernel, scaled_channels(4096, width), dropout,
                                  convolutional=True))
@@ -217,6 +240,33 @@ class VGG16Backbone(Backbone):
         """
         layers, where = _classifier_layers(state_dict, self.CONVS, "VGG16Backbone")
         self._transplant_in_order(self.CONVS, layers, where)
+
+    @classmethod
+    def from_classifier(cls, state_dict, width: float = 1.0, dropout: float = 0.5, pad: int | None = None,
+                        ceil_mode: bool = True) -> "VGG16Backbone":
+        """The trunk of a VGG16 classifier, transplanted, its fc6 kernel read from the classifier's fc6 (a
+        Linear over C x k x k inputs, C being conv5_3's outputs, or a k x k convolution); ``pad`` as
+        ``VGG16Backbone``'s."""
+        layers, where = _classifier_layers(state_dict, cls.CONVS, "VGG16Backbone")
+        if len(layers) != len(cls.CONVS):
+            raise ValueError(f"VGG16Backbone.from_classifier: {len(layers)} layers to transplant, the trunk needs "
+                             f"{len(cls.CONVS)} ({list(cls.CONVS)})")
+        (conv5_3, conv5_3_weight, _), (fc6, fc6_weight, _) = layers[12], layers[13]
+        if len(fc6_weight.shape) == 4:
+            kernel = fc6_weight.shape[-1]
+        else:
+            kernel = math.isqrt(fc6_weight.shape[1] // conv5_3_weight.shape[0])
+            if kernel * kernel * conv5_3_weight.shape[0] != fc6_weight.shape[1]:
+                raise ValueError(f"VGG16Backbone.from_classifier: fc6 ({fc6}) reads {fc6_weight.shape[1]} inputs, "
+                                 f"not conv5_3's ({conv5_3}) {conv5_3_weight.shape[0]} channels over a square grid")
+        trunk = cls(width, dropout, pad, fc6_kernel=kernel, ceil_mode=ceil_mode)
+        trunk._transplant_in_order(cls.CONVS, layers, where)
+        return trunk
+
+    def geometry(self) -> dict:
+        """The arguments that, with width and dropout, rebuild this trunk's layers."""
+        return {"pad": self.conv1_1.padding[0], "fc6_kernel": self.fc6.kernel_size[0],
+                "ceil_mode": self.pool1.ceil_mode}
 
 
 class AlexNetBackbone(Backbone):
@@ -286,10 +336,11 @@ class GoogLeNetBackbone(Backbone):
 BACKBONES = {"vgg16": VGG16Backbone, "alexnet": AlexNetBackbone, "googlenet": GoogLeNetBackbone}
 
 
-def build_backbone(name: str, width: float = 1.0, dropout: float = 0.5) -> Backbone:
-    """A trunk by name: "vgg16", "alexnet" or "googlenet" (``width`` multiplies its channels)."""
+def build_backbone(name: str, width: float = 1.0, dropout: float = 0.5, **geometry) -> Backbone:
+    """A trunk by name: "vgg16", "alexnet" or "googlenet" (``width`` multiplies its channels); ``geometry``
+    goes to its class (``pad``; VGG16 also ``fc6_kernel`` and ``ceil_mode``)."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; expected one of {sorted(BACKBONES)}")
     if not (isinstance(width, (int, float)) and width > 0 and math.isfinite(width)):
         raise ValueError(f"{name} backbone: width must be a positive number, got {width!r}")
-    return BACKBONES[name](width=width, dropout=dropout)
+    return BACKBONES[name](width=width, dropout=dropout, **geometry)

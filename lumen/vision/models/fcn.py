@@ -20,10 +20,13 @@ from __future__ import annotations
 import copy
 from fractions import Fraction
 
+import numpy as np
+
 import lumen
 from lumen import nn
 from lumen.nn import functional as F
-from lumen.vision.models.backbones import Backbone, build_backbone
+from lumen.vision.models.backbones import Backbone, build_backbone, classifier_output_layer
+from lumen.vision.models.layers import as_tensor, copy_into_conv
 from lumen.vision.models.geometry import CoordMap, coord_map
 
 __all__ = ["FCN", "FCN32s", "FCN16s", "FCN8s", "FCN8sAtOnce", "fcn32s", "fcn16s", "fcn8s",
@@ -72,7 +75,8 @@ class FCN(nn.Module):
 
     Init: trunk transplanted from ``pretrained_backbone``, else He-normal (fan_out) as
     torchvision's classifiers; ``score_fr`` and skip scorers zero
-    (the paper: "zero-initialize the class scoring layer"), deconvolutions bilinear
+    (the paper: "zero-initialize the class scoring layer"; ``init_score_from_classifier_`` takes a
+    classifier's fc8 instead where its classes are the net's), deconvolutions bilinear
     (``nn.init.bilinear_``), no deconvolution bias.
     """
 
@@ -109,14 +113,8 @@ class FCN(nn.Module):
             if isinstance(pretrained_backbone, nn.Module):
                 pretrained_backbone = pretrained_backbone.state_dict()
             trunk.transplant(pretrained_backbone)
-        elif isinstance(backbone, str):
-            # No classifier to start from: start as torchvision's classifiers do (He init, zero bias).
-            # PyTorch's Conv2d default shrinks the signal ~2.4x per layer, which stalls a 15-layer
-            # plain trunk trained from scratch.
-            for module in trunk.modules():
-                if isinstance(module, nn.Conv2d):
-                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                    nn.init.zeros_(module.bias)
+        elif isinstance(backbone, str):  # no classifier to start from (a given trunk keeps its weights)
+            trunk.init_weights()
         _widen_first_conv(trunk, in_channels, name)
         self.in_channels = in_channels
         for layer_name, layer in trunk.named_children():
@@ -169,6 +167,75 @@ class FCN(nn.Module):
                     nn.init.bilinear_(module.weight)
                 else:  # frozen bilinear: forward takes the separable upsampling while it stays so
                     module.fix_bilinear_()
+
+    def init_score_from_classifier_(self, state_dict) -> None:
+        """``score_fr`` from a classifier's last layer (fc8) whose outputs are this net's classes but the
+        first (background): class k takes fc8's row k - 1, background zero weights and bias.
+
+        The paper zero-initialises ``score_fr`` because ImageNet's classes are not VOC's; where they are
+        the same, fc8 already scores them on every window (Sec. 3.1), and the net segments before any
+        training. ``calibrate_background_`` then gives background its bias. ``state_dict``: Caffe names
+        (``fc8``) or torchvision's last ``classifier.N``.
+        """
+        name = type(self).__name__
+        if set(self.heads) != {""}:
+            raise ValueError(f"{name}.init_score_from_classifier_: a net of several heads has no single score_fr")
+        found = classifier_output_layer(state_dict)
+        if found is None:
+            raise KeyError(f"{name}.init_score_from_classifier_: the state_dict has no fc8 or classifier.N layer")
+        key, weight, bias = found
+        weight, bias = as_tensor(weight), as_tensor(bias)
+        weight = weight.reshape(weight.shape[0], -1)  # a Linear's, or a convolutionalised fc8's 1x1 kernel
+        scorer = self.score_fr
+        if tuple(weight.shape) != (scorer.out_channels - 1, scorer.in_channels):
+            raise ValueError(f"{name}.init_score_from_classifier_: {key} is {tuple(weight.shape)}; score_fr needs "
+                             f"({scorer.out_channels - 1}, {scorer.in_channels}): one row per class after "
+                             f"background, in order, over the trunk's {scorer.in_channels} fc7 channels")
+        zero = lumen.zeros(1, scorer.in_channels, dtype=weight.dtype)
+        copy_into_conv(scorer, lumen.cat([zero, weight]),
+                       lumen.cat([lumen.zeros(1, dtype=bias.dtype), bias]), f"{name}: {key} into score_fr")
+
+    def calibrate_background_(self, samples, ignore_index: int = 255) -> tuple[float, float]:
+        """Shift class 0's (background's) ``score_fr`` bias so that over ``samples`` the fraction of pixels
+        predicted background is the labelled one; returns (the new bias, that fraction).
+
+        ``samples``: (image (3, H, W), label (H, W)) pairs, e.g. training images; pixels labelled
+        ``ignore_index`` are left out. Everything after ``score_fr`` is linear, so a shift of the bias by
+        d moves a pixel's background score by d times that pixel's response to a unit shift (below 1
+        where the upsampling's kernels overlap the border); the shift is the labelled fraction's quantile
+        of (best other score - background score) / response.
+        """
+        bias = self.score_fr.bias
+        training, start = self.training, bias[0].item()
+        shift = 0.0
+        self.eval()
+        try:
+            with lumen.no_grad():
+                ratios, background, scored, responses = [], 0, 0, {}
+                for image, label in samples:
+                    x = lumen.from_numpy(np.ascontiguousarray(image)[None]).to(bias.device)
+                    scores = self(x)[0].cpu().numpy()
+                    if x.shape not in responses:  # it depends on the image's size only
+                        bias[0] = start + 1.0
+                        responses[x.shape] = self(x)[0, 0].cpu().numpy() - scores[0]
+                        bias[0] = start
+                    keep = np.asarray(label) != ignore_index
+                    margin, response = scores[1:].max(0) - scores[0], responses[x.shape]
+                    moved = response > 0  # a pixel the bias cannot move keeps its class (ties go to class 0)
+                    ratio = np.where(margin > 0, np.inf, -np.inf)
+                    ratio[moved] = margin[moved] / response[moved]
+                    ratios.append(ratio[keep])
+                    background += int((np.asarray(label)[keep] == 0).sum())
+                    scored += int(keep.sum())
+                if scored == 0:
+                    raise ValueError(f"{type(self).__name__}.calibrate_background_: no scored pixel in the samples")
+                fraction = background / scored
+                shift = float(np.quantile(np.concatenate(ratios), fraction, method="inverted_cdf"))
+        finally:
+            with lumen.no_grad():
+                bias[0] = start + shift
+            self.train(training)
+        return float(bias[0].item()), fraction
 
     def trainable_parameters(self):
         """The parameters an optimiser should see (fixed deconvolutions left out)."""

@@ -21,20 +21,28 @@ def scaled_channels(c: int, width: float) -> int:
 
 
 def fc_head(in_channels: int, kernel: int, hidden: int, dropout: float, num_classes: int | None = None,
-            convolutional: bool = False) -> list[tuple[str, nn.Module]]:
+            convolutional: bool = False, batch_norm: bool = False) -> list[tuple[str, nn.Module]]:
     """[(Caffe name, layer)] of the VGG/CaffeNet head, in order.
 
     fc6 reads an (in_channels, kernel, kernel) map into ``hidden`` units -> relu6 -> drop6
     -> fc7 (hidden) -> relu7 -> drop7, then fc8 (num_classes) unless ``num_classes`` is
     None. ``convolutional``: fc6 is a kernel x kernel Conv2d and fc7/fc8 1x1 ones instead
-    of Linears, with the same parameter counts.
+    of Linears, with the same parameter counts. ``batch_norm``: a BatchNorm1d (bn6, bn7)
+    after fc6 and fc7, as ``vgg_trunk``'s after its convolutions (Linears only: the FCN trunk
+    folds them into its convolutions instead).
     """
+    if batch_norm and convolutional:
+        raise ValueError("fc_head: batch_norm is for the Linear head; a convolutional head folds it in")
+
     def fc(n_in, k, n_out):
         return nn.Conv2d(n_in, n_out, k) if convolutional else nn.Linear(n_in * k * k, n_out)
 
-    layers = [("fc6", fc(in_channels, kernel, hidden)), ("relu6", nn.ReLU(inplace=True)),
-              ("drop6", nn.Dropout(dropout)), ("fc7", fc(hidden, 1, hidden)),
-              ("relu7", nn.ReLU(inplace=True)), ("drop7", nn.Dropout(dropout))]
+    layers = []
+    for i, (n_in, k) in ((6, (in_channels, kernel)), (7, (hidden, 1))):
+        layers.append((f"fc{i}", fc(n_in, k, hidden)))
+        if batch_norm:
+            layers.append((f"bn{i}", nn.BatchNorm1d(hidden)))
+        layers += [(f"relu{i}", nn.ReLU(inplace=True)), (f"drop{i}", nn.Dropout(dropout))]
     if num_classes is not None:
         layers.append(("fc8", fc(hidden, 1, num_classes)))
     return layers

@@ -5,12 +5,16 @@
     python -m recipes.fcn_voc --data VOCdevkit/VOC2012 --sbd benchmark_RELEASE/dataset \\
         --model staged --init vgg16.npz --device cuda          # the paper's 32s -> 16s -> 8s protocol
 
-The embedded default follows the paper end to end at a small scale: a VGG16 classifier (1/8 width) is
-trained on a synthetic ImageNet-layout set by ``recipes.imagenet`` (once; it is cached under the data
-cache by a digest of its settings), convolutionalised into the FCN trunk, and FCN-32s, then FCN-16s
-from it, then FCN-8s from that are trained with the reference solver's relative settings: SGD with
-momentum 0.99, weight decay 5e-4, biases at twice the lr without decay, the loss summed over pixels,
-the lr lowered from one stage to the next.
+The embedded default follows the paper end to end at a small scale: a VGG16 classifier (1/8 width, with
+batch norm) is trained on a synthetic ImageNet-layout set by ``recipes.imagenet`` (once; it is cached under
+the data cache by a digest of its settings), convolutionalised into the FCN trunk (its batch norms folded
+into the convolutions), and FCN-32s, then FCN-16s from it, then FCN-8s from that are trained on 224-px
+images with the reference solver's relative settings: SGD with momentum 0.99, weight decay 5e-4, biases at
+twice the lr without decay, the loss summed over pixels, the lr lowered from one stage to the next. One
+departure, named ``--score-init classifier``: the synthetic classifier's classes are the segmentation's
+object classes, so ``score_fr`` starts from its fc8 (the paper zero-initialises it because ImageNet's
+classes are not VOC's), the background's bias set so that the training images are predicted as much
+background as they are labelled.
 
 Everything here composes the library: data sets, loader, models, optimizer,
 metrics and plots come from ``lumen``; this file only wires them together and
@@ -44,8 +48,10 @@ from lumen.vision import metrics, plot
 from lumen.vision.datasets import (VOC_CLASSES, SBDSegmentation, SegmentationFolder, VOCSegmentation,
                                    median_frequency_weights, synthetic_voc)
 from lumen.vision.models import fcn, read_npz
+from lumen.vision.models.backbones import VGG16Backbone, build_backbone
 from lumen.vision.transforms import (VOC_BGR_MEAN, Compose, PadCollate, RandomCrop, ToCaffeInput,
                                      from_caffe_input)
+from recipes import imagenet
 from recipes._common import (Interrupt, NoLog, UserError, add_run_arguments, cache_dir, global_loss_and_stop,
                              join_ranks, progress, rank0_first, read_checkpoint, rng_state, set_rng_state)
 
@@ -54,15 +60,26 @@ BACKBONES = ("vgg16", "alexnet", "googlenet")
 STAGES = {"staged": ("fcn32s", "fcn16s", "fcn8s")}
 N_CLASSES = len(VOC_CLASSES)
 
+PIXEL_LR = 6e-5
+STAGE_LR_FACTOR = 0.5
 # The embedded default: the paper's protocol at a small scale (see the module's docstring). The lr is
 # given per pixel-averaged loss (PIXEL_LR) and divided by the pixels of an image, since the loss is summed.
-EMBEDDED = dict(model="staged", width=1 / 8, iters=500, optimizer="sgd", lr=None, momentum=0.99, weight_decay=5e-4,
-                normalize=False, stage_lr_factor=0.1, eval_every=250, n_train=200, n_val=40, size=128,
-                init="embedded")
-PIXEL_LR = 1e-3
+# The trunk's fc6 and input scale are the embedded classifier's (recipes.imagenet.EMBEDDED*): fc6 a 3x3
+# convolution, inputs x0.017; the pools round down (as the classifier's) and conv1_1's padding follows
+# (VGG16Backbone's 49), so that every image size is scored and aligns, as the reference's.
+EMBEDDED = dict(model="staged", width=1 / 8, iters=300, optimizer="sgd", lr=None, momentum=0.99, weight_decay=5e-4,
+                normalize=False, stage_lr_factor=STAGE_LR_FACTOR, eval_every=150, n_train=200, n_val=40, size=224,
+                init="embedded", dropout=0.0, input_scale=imagenet.EMBEDDED["input_scale"],
+                trunk=dict(fc6_kernel=imagenet.EMBEDDED_VGG_HEAD["fc6_kernel"], ceil_mode=False))
+# Objects of the embedded segmentation images, as fractions of the side (recipes.imagenet's classification
+# images hold one of about the size of the largest).
+OBJECT_RADIUS = (0.1, 0.22)
 # The reference solver (voc-fcn32s/solve.py): fixed lr for the unnormalised loss, high momentum, batch 1.
 PAPER = dict(model="fcn32s", width=1.0, iters=100000, optimizer="sgd", lr=1e-10, momentum=0.99, weight_decay=5e-4,
-             normalize=False, stage_lr_factor=0.01, eval_every=4000)
+             normalize=False, stage_lr_factor=0.01, eval_every=4000, dropout=0.5, input_scale=1.0,
+             trunk=dict(fc6_kernel=7, ceil_mode=True))
+# Training images whose labels set the background score of a score_fr taken from the classifier.
+CALIBRATION_IMAGES = 50
 
 
 def parse_args(argv=None):
@@ -85,6 +102,13 @@ def parse_args(argv=None):
     p.add_argument("--init", type=Path, help="ImageNet classifier weights to convolutionalise into the trunk: an "
                    ".npz (python -m recipes.imagenet --export, python -m lumen.vision.convert), 'embedded' (the "
                    "default on the embedded data: trained once by recipes.imagenet and cached) or 'none' (from scratch)")
+    p.add_argument("--score-init", choices=("zero", "classifier"), help="score_fr's start: zero (the paper's) or "
+                   "the classifier's fc8 where its classes are the data's object classes, the background score "
+                   "set from the training labels (default with --init embedded)")
+    p.add_argument("--input-scale", type=float, help="multiply inputs by this after the mean, as the classifier "
+                   "was trained (default 1; the embedded data the embedded classifier's 0.017)")
+    p.add_argument("--dropout", type=float, help="dropout after fc6 and fc7 (default 0.5; the embedded data 0, as "
+                   "its classifier)")
     p.add_argument("--classifier", default="", metavar="ARGS", help="--init embedded: further recipes.imagenet "
                    "arguments for the classifier (e.g. '--iters 100'; part of its cache key)")
     p.add_argument("--health-check", type=int, default=100, help="after N iterations of each stage, warn if the "
@@ -92,8 +116,7 @@ def parse_args(argv=None):
     p.add_argument("--iters", type=int, help="iterations per stage")
     p.add_argument("--lr", type=float, help="learning rate of the first stage")
     p.add_argument("--stage-lr-factor", type=float, help="lr multiplier from one stage to the next")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd (the paper's) or adam (default on the "
-                   "embedded data, where the trunk starts from scratch)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd (the paper's, the default) or adam")
     p.add_argument("--momentum", type=float, help="SGD momentum (the reference: 0.99)")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--batch-size", type=int, default=1, help="images per step (reference: 1)")
@@ -118,6 +141,10 @@ def parse_args(argv=None):
     if args.init == "embedded" and args.data is not None:
         raise UserError("--init embedded: the embedded classifier is trained on the embedded synthetic data; for "
                         "real data give ImageNet weights (an .npz) or none")
+    if not (0 <= args.dropout < 1):
+        raise UserError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if not (args.input_scale > 0 and math.isfinite(args.input_scale)):
+        raise UserError(f"--input-scale must be a positive number, got {args.input_scale}")
     args.lr_note = None
     if args.lr is None:  # the embedded data's lr for the summed loss: PIXEL_LR over the pixels of an image
         args.lr = PIXEL_LR / (args.size * args.size)
@@ -129,6 +156,12 @@ def parse_args(argv=None):
     if args.backbone != "vgg16" and args.model not in ("fcn32s",):
         raise UserError(f"--backbone {args.backbone} comes with the fcn32s head only (paper Table 1); "
                         f"use --model fcn32s")
+    if args.score_init is None:
+        args.score_init = "classifier" if args.init == "embedded" else "zero"
+    if args.score_init == "classifier" and args.init is None:
+        raise UserError("--score-init classifier needs a classifier (--init)")
+    if args.score_init == "classifier" and args.backbone != "vgg16":
+        raise UserError(f"--score-init classifier: the {args.backbone} trunk keeps no fc8 to score with; use vgg16")
     if args.health_check < 0:
         raise UserError(f"--health-check must be 0 (never) or more, got {args.health_check}")
     if args.crop is not None and args.crop < 1:
@@ -154,25 +187,28 @@ def is_folder_data(path) -> bool:
 def load_data(args):
     """(train set, validation set, one-line description); sets ``args.classes``, ``args.palette`` and
     ``args.loss_weight`` from the data set."""
-    train_input = ToCaffeInput()
+    to_input = ToCaffeInput(scale=args.input_scale)
+    train_input = to_input
     if args.crop is not None:
-        train_input = Compose([RandomCrop(args.crop, fill="mean", label_fill=args.ignore_index), ToCaffeInput()])
+        train_input = Compose([RandomCrop(args.crop, fill="mean", label_fill=args.ignore_index), to_input])
     args.classes, args.palette, args.loss_weight = list(VOC_CLASSES), None, None
     try:
         if args.data is not None and is_folder_data(args.data):
-            return load_folder_data(args, train_input)
+            return load_folder_data(args, train_input, to_input)
         if args.num_classes not in (None, N_CLASSES):
             raise UserError(f"--num-classes {args.num_classes}: PASCAL VOC has {N_CLASSES} classes; for your own "
                             f"data give a folder with images/ and masks/")
         if args.data is None:
-            root = cache_dir(args) / f"synthetic_voc-{args.n_train}-{args.n_val}-{args.size}"
-            synthetic_voc(root, n_train=args.n_train, n_val=args.n_val, size=args.size, seed=0)
+            root = cache_dir(args) / (f"synthetic_voc-{args.n_train}-{args.n_val}-{args.size}-"
+                                      f"r{OBJECT_RADIUS[0]:g}-{OBJECT_RADIUS[1]:g}")
+            synthetic_voc(root, n_train=args.n_train, n_val=args.n_val, size=args.size, seed=0,
+                          object_radius=OBJECT_RADIUS)
             train = VOCSegmentation(root, "train", transform=train_input)
-            val = VOCSegmentation(root, "val", transform=ToCaffeInput())
+            val = VOCSegmentation(root, "val", transform=to_input)
             description = f"embedded synthetic VOC data in {root}"
         else:
             val_split = "seg11valid" if (args.data / "ImageSets/Segmentation/seg11valid.txt").exists() else "val"
-            val = VOCSegmentation(args.data, val_split, transform=ToCaffeInput())
+            val = VOCSegmentation(args.data, val_split, transform=to_input)
             if args.sbd is not None:
                 train = SBDSegmentation(args.sbd, "train", transform=train_input)
                 description = f"SBD train ({len(train)}) -> VOC {val_split} ({len(val)})"
@@ -185,11 +221,11 @@ def load_data(args):
         raise UserError(str(e)) from None
 
 
-def load_folder_data(args, train_input):
+def load_folder_data(args, train_input, to_input):
     """Your own data (lumen.vision.datasets.SegmentationFolder), every mask checked once before training."""
     common = dict(num_classes=args.num_classes, ignore_index=args.ignore_index)
     train = SegmentationFolder(args.data, "train", transform=train_input, **common)
-    val = SegmentationFolder(args.data, "val", transform=ToCaffeInput(), **common)
+    val = SegmentationFolder(args.data, "val", transform=to_input, **common)
     if len(train) == 0 or len(val) == 0:
         raise UserError(f"{args.data}: the train and val splits need an image each, got {len(train)} and {len(val)}")
     scans = cache_dir(args) / "label-scans"
@@ -227,7 +263,40 @@ def class_weights(args, scan):
 
 
 # ---- model and optimizer ---------------------------------------------------------------------
-def build_model(name, args, previous=None, transplant=True):
+def build_net(name, num_classes, backbone, width, dropout=0.5, trunk=None, pretrained=None):
+    """The stage ``name``'s net; a vgg16 trunk of ``trunk`` geometry ({fc6_kernel, pad, ceil_mode}, as
+    ``VGG16Backbone``'s, each by default the reference's; the fc6 kernel the classifier's when ``pretrained``
+    gives one), the others as the reference's."""
+    kwargs = dict(num_classes=num_classes, width=width, dropout=dropout)
+    if backbone == "vgg16":
+        geometry = {**PAPER["trunk"], **(trunk or {})}
+        if pretrained is not None:
+            del geometry["fc6_kernel"]
+            kwargs["backbone"] = VGG16Backbone.from_classifier(pretrained, width, dropout, **geometry)
+        else:
+            kwargs["backbone"] = build_backbone(backbone, width, dropout, **geometry)
+            kwargs["backbone"].init_weights()
+    else:
+        kwargs.update(backbone=backbone, pretrained_backbone=pretrained)
+    model = fcn.CONSTRUCTORS[name](**kwargs)
+    model.backbone_name = backbone
+    return model
+
+
+def trunk_geometry(model):
+    """What the checkpoint records of the trunk's layers (``build_net``'s ``trunk``)."""
+    return model.backbone.geometry() if isinstance(model.backbone, VGG16Backbone) else {}
+
+
+def checkpoint_trunk(meta):
+    """A checkpoint's trunk geometry; the reference's for checkpoints from before it was recorded."""
+    return meta.get("trunk", PAPER["trunk"])
+
+
+def build_model(name, args, previous=None, transplant=True, trunk=None, calibration_set=None, device="cpu"):
+    """The stage's net: carried from ``previous``, or built with the trunk from ``args.init`` (unless not
+    ``transplant``: a checkpoint's weights follow, its ``trunk`` geometry given) and, with
+    ``--score-init classifier``, score_fr from the classifier, calibrated on ``calibration_set`` (on ``device``)."""
     if previous is not None:  # staged training carries the trained stage forward
         return {"fcn16s": fcn.FCN16s.from_fcn32s, "fcn8s": fcn.FCN8s.from_fcn16s}[name](previous)
     pretrained = None
@@ -240,14 +309,20 @@ def build_model(name, args, previous=None, transplant=True):
                 pretrained = read_npz(args.init)
         except (OSError, CheckpointError, ValueError, TypeError, zipfile.BadZipFile, ImportError) as e:
             raise UserError(f"--init {args.init}: {e}") from None
-    ctor = fcn.CONSTRUCTORS[name]
-    kwargs = dict(num_classes=len(args.classes), width=args.width, pretrained_backbone=pretrained)
-    if name == "fcn32s":
-        kwargs["backbone"] = args.backbone
     try:
-        return ctor(**kwargs)
+        model = build_net(name, len(args.classes), args.backbone, args.width, args.dropout,
+                          args.trunk if trunk is None else trunk, pretrained)
+        if pretrained is not None and args.score_init == "classifier":
+            model.init_score_from_classifier_(pretrained)
+            n = min(CALIBRATION_IMAGES, len(calibration_set))
+            bias, fraction = model.to(device).calibrate_background_((calibration_set[i] for i in range(n)),
+                                                                    args.ignore_index)
+            print(f"fcn_voc: score_fr from the classifier's fc8, the background's bias {bias:.3g}: "
+                  f"{100 * fraction:.1f}% of the pixels of {n} training samples are predicted background, as "
+                  f"labelled")
     except (KeyError, ValueError, TypeError) as e:
         raise UserError(f"cannot build {name}: {e}") from None
+    return model
 
 
 def make_optimizer(model, args, lr):
@@ -267,17 +342,21 @@ def segmentation_loss(scores, label, args, weight=None):
 
 
 def embedded_classifier(args) -> Path:
-    """The embedded data's ImageNet classifier (VGG16 at ``args.width``), trained once by ``recipes.imagenet``
+    """The embedded data's ImageNet classifier (recipes.imagenet's embedded VGG16 at ``args.width``, seeded by
+    ``args.seed``, so that another seed draws the whole pipeline again), trained once by ``recipes.imagenet``
     on its synthetic ImageNet-layout set and cached under the data cache by a digest of its settings."""
-    from recipes import imagenet
-
     try:
-        cls_args = imagenet.parse_args(["--arch", "vgg16", "--width", repr(args.width), "--device", args.device,
-                                        *(["--cache", str(args.cache)] if args.cache else []),
+        cls_args = imagenet.parse_args(["--width", repr(args.width), "--input-scale", repr(args.input_scale),
+                                        "--seed", str(args.seed), "--device", args.device, *(["--cache", str(args.cache)] if args.cache else []),
                                         *shlex.split(args.classifier)])
     except SystemExit:  # argparse has printed the error
         raise UserError(f"--classifier {args.classifier!r}: not arguments of recipes.imagenet") from None
-    where = cache_dir(args) / "classifiers" / f"vgg16-w{args.width:g}-{imagenet.config_key(cls_args)}"
+    if cls_args.arch not in ("vgg16", "vgg16_bn"):
+        raise UserError(f"--classifier: the FCN trunk is VGG16's; --arch {cls_args.arch} does not fit it")
+    if cls_args.input_scale != args.input_scale:
+        raise UserError(f"--classifier: --input-scale {cls_args.input_scale:g} differs from the FCN's "
+                        f"{args.input_scale:g}; give fcn_voc --input-scale instead")
+    where = cache_dir(args) / "classifiers" / f"{cls_args.arch}-w{args.width:g}-{imagenet.config_key(cls_args)}"
     weights = where / "classifier.npz"
     if weights.is_file():
         top1 = json.loads((where / "metrics.json").read_text())["top1"]
@@ -286,7 +365,7 @@ def embedded_classifier(args) -> Path:
     cls_args.out, cls_args.export = where, weights
     if (where / "checkpoint.npz").is_file():
         cls_args.resume = "auto"
-    print(f"fcn_voc: training the embedded classifier once (recipes.imagenet: vgg16, width {args.width:g}, "
+    print(f"fcn_voc: training the embedded classifier once (recipes.imagenet: {cls_args.arch}, width {args.width:g}, "
           f"{cls_args.iters} iterations of {cls_args.batch_size}); it is cached in {where}")
     result = imagenet.run(cls_args, alone=True)  # the other ranks wait for it (run's rank0_first)
     if result is None:
@@ -340,7 +419,7 @@ def evaluate(model, dataset, device, args, n_show=4):
             pred = scores.argmax(1)[0].numpy()
             confusion.update(label, pred)  # the ignore label, no class id, is not scored
             if len(shown) < n_show:
-                shown.append((from_caffe_input(image), label, pred))
+                shown.append((from_caffe_input(image, scale=args.input_scale), label, pred))
     model.train()
     if dist.is_initialized():
         dist.all_reduce(lumen.from_numpy(confusion.hist))
@@ -355,10 +434,11 @@ def load_checkpoint(path, args):
         raise UserError(f"checkpoint {path} is of the {len(meta.get('classes', VOC_CLASSES))} classes "
                         f"{list(meta.get('classes', VOC_CLASSES))[:4]}..., this data has {len(args.classes)}: "
                         f"{args.classes[:4]}...")
-    for key in ("model", "backbone", "width", "optimizer", "batch_size"):
-        if meta.get(key) != getattr(args, key):
-            raise UserError(f"checkpoint {path} is of {key} {meta[key]!r}, but this run asks for "
-                            f"{getattr(args, key)!r}")
+    unrecorded = {"input_scale": 1.0, "dropout": 0.5}  # what checkpoints from before these were recorded had
+    for key in ("model", "backbone", "width", "optimizer", "batch_size", "input_scale", "dropout"):
+        if meta.get(key, unrecorded.get(key)) != getattr(args, key):
+            raise UserError(f"checkpoint {path} is of {key} {meta.get(key, unrecorded.get(key))!r}, but this run "
+                            f"asks for {getattr(args, key)!r}")
     return ckpt
 
 
@@ -442,10 +522,10 @@ def run(args, on_iteration=None):
             continue
         resuming = ckpt is not None and k == first_stage
         if resuming:
-            model = build_model(name, args, transplant=False)
+            model = build_model(name, args, transplant=False, trunk=checkpoint_trunk(ckpt["meta"]))
             model.load_state_dict(ckpt["model_state"])
         else:
-            model = build_model(name, args, previous=model_prev)
+            model = build_model(name, args, previous=model_prev, calibration_set=train_set, device=device)
         model.to(device)
         net = DistributedDataParallel(model) if world > 1 else model
         lr = args.lr * args.stage_lr_factor ** k
@@ -471,6 +551,8 @@ def run(args, on_iteration=None):
                               "width": args.width, "optimizer": args.optimizer, "batch_size": args.batch_size,
                               "stage": k, "stage_name": name, "iteration": iteration,
                               "classes": args.classes, "mean": list(VOC_BGR_MEAN), "channel_order": "BGR",
+                              "input_scale": args.input_scale, "dropout": args.dropout,
+                              "trunk": trunk_geometry(model),
                               **({"palette": args.palette} if args.palette is not None else {})},
                      "model_state": model.state_dict(), "optimizer": opt.state_dict(),
                      "loader": loader.state_dict(), "rng": rng_state(), "history": history,
@@ -572,7 +654,7 @@ def eval_only(args):
     _, val_set, description = load_data(args)
     ckpt = load_checkpoint(args.eval_only, args)
     name = ckpt["meta"]["stage_name"]
-    model = build_model(name, args, transplant=False)
+    model = build_model(name, args, transplant=False, trunk=checkpoint_trunk(ckpt["meta"]))
     model.load_state_dict(ckpt["model_state"])
     model.to(args.device)
     confusion, shown = evaluate(model, val_set, args.device, args)

@@ -1,6 +1,6 @@
 """Train an ImageNet classifier as the Caffe reference models were trained (Caffe's examples/imagenet).
 
-    python -m recipes.imagenet                                   # embedded synthetic data, VGG16 at 1/8 width
+    python -m recipes.imagenet                                   # embedded synthetic data, VGG16-BN at 1/8 width
     python -m recipes.imagenet --data ILSVRC2012 --arch caffenet --device cuda
     python -m recipes.imagenet --export classifier.npz           # the weights recipes.fcn_voc --init reads
 
@@ -17,6 +17,11 @@ trains with its reference solver:
   takes vgg16 or vgg16_bn, whose batch norms it folds into the trunk's convolutions);
 - GoogLeNet (bvlc_googlenet quick_solver): lr 0.01 (1 - t/T)^0.5 ("poly"), weight decay 2e-4,
   batch 32, the two auxiliary losses weighted 0.3.
+
+The embedded default (synthetic data, a few minutes on a CPU) departs from them to train in 400
+iterations: ``vgg16_bn`` at 1/8 width with batch norm after fc6 and fc7 too (``--head-batch-norm``), fc6
+over the 3x3 pool5 of 96-px crops (``--fc6-kernel 3``), no dropout, Adam at 1e-3 decayed linearly
+(``--optimizer adam --policy poly --gamma 1``), inputs x0.017 after the mean (``--input-scale``).
 
 Biases learn at twice the lr without weight decay (Caffe's lr_mult/decay_mult). Top-1 and top-5
 accuracy on the validation set; checkpoints resume exactly; curves.png, metrics.json, log.csv.
@@ -50,7 +55,7 @@ from lumen.serialization import atomic_write
 from lumen.utils.csv_log import CSVLog
 from lumen.vision import models, plot
 from lumen.vision.datasets.imagefolder import ImageFolder, ImageList
-from lumen.vision.datasets.synthetic import synthetic_imagenet
+from lumen.vision.datasets.synthetic import VERSION as SYNTHETIC_VERSION, synthetic_imagenet
 from lumen.vision.models.alexnet import _caffenet_init, caffenet_trunk
 from lumen.vision.models.googlenet import InceptionAux, googlenet_trunk
 from lumen.vision.models.layers import fc_head, scaled_channels
@@ -73,11 +78,17 @@ SOLVERS = {
     "googlenet": dict(lr=0.01, policy="poly", gamma=0.5, step_size=None, momentum=0.9, weight_decay=2e-4,
                       batch_size=32, crop=224, iters=2400000, aux_weight=0.3),
 }
-# The embedded default: the VGG solver at the scale of small synthetic images (72 px, 64 px crops),
-# the plateau judged on every evaluation.
-EMBEDDED = dict(arch="vgg16", width=1 / 8, iters=300, batch_size=32, crop=64, eval_every=50, patience=1,
-                n_train=100, n_val=10, size=72)
+# The embedded default, made to train in a few minutes on a CPU and to transfer (recipes.fcn_voc): VGG16
+# at 1/8 width with batch norm after every convolution and after fc6 and fc7 (folded into them when the FCN
+# takes the trunk), fc6 over the 3x3 pool5 of a 96-px crop as it is (so the FCN's fc6 is a 3x3 convolution),
+# no dropout, Adam decayed linearly to 0, inputs scaled by 0.017 after the mean (unit variance, about).
+EMBEDDED = dict(arch="vgg16_bn", width=1 / 8, iters=400, batch_size=32, crop=96, eval_every=100, patience=1,
+                n_train=100, n_val=10, size=104, optimizer="adam", lr=1e-3, policy="poly", gamma=1.0,
+                dropout=0.0, input_scale=0.017)
+EMBEDDED_VGG_HEAD = dict(head_batch_norm=True, fc6_kernel=3)  # for a VGG --arch
 REAL = dict(arch="caffenet", width=1.0, eval_every=10000, patience=2)
+# What neither the preset nor the architecture's solver sets.
+DEFAULTS = dict(optimizer="sgd", dropout=0.5, head_batch_norm=False, fc6_kernel=7, input_scale=1.0)
 
 
 def solver_of(arch):
@@ -94,6 +105,8 @@ def parse_args(argv=None):
     p.add_argument("--iters", type=int)
     p.add_argument("--batch-size", type=int, help="images per step, all ranks together under mpirun")
     p.add_argument("--lr", type=float, help="base learning rate (the reference: 0.01)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd (the reference solvers') or adam (the "
+                   "embedded default's)")
     p.add_argument("--momentum", type=float)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--policy", choices=("step", "plateau", "poly", "fixed"), help="lr schedule (default: the "
@@ -103,6 +116,14 @@ def parse_args(argv=None):
     p.add_argument("--patience", type=int, help="plateau policy: evaluations without improvement before a drop")
     p.add_argument("--aux-weight", type=float, help="GoogLeNet: weight of each auxiliary loss")
     p.add_argument("--crop", type=int, help="training crop and validation centre crop")
+    p.add_argument("--input-scale", type=float, help="multiply inputs by this after the mean (Caffe's "
+                   "transform_param scale; default 1, the embedded data 0.017)")
+    p.add_argument("--dropout", type=float, help="dropout after fc6 and fc7 (default 0.5; the embedded data 0)")
+    p.add_argument("--head-batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="VGG: batch norm after fc6 and fc7 too (the embedded default)")
+    p.add_argument("--fc6-kernel", type=int, help="VGG: the pool5 grid fc6 reads (torchvision pools to 7x7; "
+                   "the embedded default reads a 96-px crop's 3x3 pool5 as it is: with a crop of 32 x the kernel "
+                   "the FCN's fc6 convolution computes exactly the classifier's fc6)")
     p.add_argument("--resize", type=int, default=256, help="real data: shorter side before cropping")
     p.add_argument("--eval-every", type=int)
     p.add_argument("--checkpoint-every", type=int, default=100)
@@ -119,12 +140,22 @@ def parse_args(argv=None):
             setattr(args, key, value)
     if args.arch not in ARCHS:
         raise UserError(f"unknown arch {args.arch!r}; expected one of {', '.join(ARCHS)}")
-    for key, value in SOLVERS[solver_of(args.arch)].items():
+    if args.data is None and args.arch.startswith("vgg"):
+        for key, value in EMBEDDED_VGG_HEAD.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+    for key, value in {**SOLVERS[solver_of(args.arch)], **DEFAULTS}.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if not args.arch.startswith("vgg") and (args.head_batch_norm or args.fc6_kernel != 7):
+        raise UserError(f"--head-batch-norm and --fc6-kernel are VGG options; --arch {args.arch} has its own head")
+    if not (0 <= args.dropout < 1):
+        raise UserError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if not (args.input_scale > 0 and math.isfinite(args.input_scale)):
+        raise UserError(f"--input-scale must be a positive number, got {args.input_scale}")
     if args.step_size is None:
         args.step_size = max(1, args.iters // 3)
-    for name in ("iters", "batch_size", "checkpoint_every", "eval_every", "crop"):
+    for name in ("iters", "batch_size", "checkpoint_every", "eval_every", "crop", "fc6_kernel"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if not (args.width > 0 and math.isfinite(args.width)):
@@ -156,8 +187,9 @@ def embedded_root(args) -> Path:
 def load_data(args):
     """(train set, validation set, one-line description)."""
     resize = [] if args.data is None else [Resize(args.resize)]
-    train_tf = _ImageOnly(Compose([*resize, RandomCrop(args.crop), RandomHorizontalFlip(), ToCaffeInput()]))
-    val_tf = _ImageOnly(Compose([*resize, CenterCrop(args.crop), ToCaffeInput()]))
+    to_input = ToCaffeInput(scale=args.input_scale)
+    train_tf = _ImageOnly(Compose([*resize, RandomCrop(args.crop), RandomHorizontalFlip(), to_input]))
+    val_tf = _ImageOnly(Compose([*resize, CenterCrop(args.crop), to_input]))
     try:
         if args.data is None:
             root = synthetic_imagenet(embedded_root(args), n_train=args.n_train, n_val=args.n_val, size=args.size)
@@ -178,16 +210,20 @@ def load_data(args):
 
 
 # ---- model --------------------------------------------------------------------------------
-def build_classifier(arch, num_classes, width=1.0, dropout=0.5):
+def build_classifier(arch, num_classes, width=1.0, dropout=0.5, head_batch_norm=False, fc6_kernel=7):
     """The architecture at ``width``, with its reference init and torchvision's (CaffeNet: Caffe's) keys,
-    which ``VGG16Backbone``/``AlexNetBackbone``/``GoogLeNetBackbone.transplant`` read."""
+    which ``VGG16Backbone``/``AlexNetBackbone``/``GoogLeNetBackbone.transplant`` read. VGG: ``head_batch_norm``
+    adds a BatchNorm1d after fc6 and fc7, ``fc6_kernel`` is the pool5 grid fc6 reads (torchvision's 7)."""
     if arch.startswith("vgg"):
         model = getattr(models, arch)(num_classes=num_classes, dropout=dropout, init_weights=False)
         if width != 1:
             trunk = vgg_trunk(CFGS[_VGG_CFG[arch.removesuffix("_bn")]], batch_norm=arch.endswith("_bn"), width=width)
             model.features = nn.Sequential(*(layer for _, layer in trunk))
+        if width != 1 or head_batch_norm or fc6_kernel != 7:
+            model.avgpool = nn.AdaptiveAvgPool2d((fc6_kernel, fc6_kernel))
             model.classifier = nn.Sequential(*(layer for _, layer in fc_head(
-                scaled_channels(512, width), 7, scaled_channels(4096, width), dropout, num_classes)))
+                scaled_channels(512, width), fc6_kernel, scaled_channels(4096, width), dropout, num_classes,
+                batch_norm=head_batch_norm)))
         model._initialize_weights()
         return model
     if arch == "caffenet":
@@ -260,18 +296,23 @@ LOG_FIELDS = ("iteration", "loss", "lr", "images_per_s", "top1", "top5")
 
 def config_key(args) -> str:
     """A digest of everything that determines the trained weights (recipes.fcn_voc caches by it)."""
-    fields = ("data", "arch", "width", "iters", "batch_size", "lr", "momentum", "weight_decay", "policy", "gamma",
-              "step_size", "patience", "aux_weight", "crop", "resize", "eval_every", "seed", "n_train", "n_val",
-              "size")
-    text = json.dumps({f: str(getattr(args, f)) for f in fields}, sort_keys=True)
+    fields = ("data", "arch", "width", "iters", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
+              "policy", "gamma", "step_size", "patience", "aux_weight", "crop", "resize", "eval_every", "seed",
+              "n_train", "n_val", "size", "dropout", "head_batch_norm", "fc6_kernel", "input_scale")
+    settings = {f: str(getattr(args, f)) for f in fields}
+    if args.data is None:  # the embedded images change with the generator's version
+        settings["synthetic_version"] = SYNTHETIC_VERSION
+    text = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def check_resumable(ckpt, args, classes):
     meta = ckpt["meta"]
-    for key in ("arch", "width", "batch_size", "policy"):
-        if meta.get(key) != getattr(args, key):
-            raise UserError(f"the checkpoint is of {key} {meta.get(key)!r}, but this run asks for {getattr(args, key)!r}")
+    for key in ("arch", "width", "batch_size", "policy", "optimizer", "head_batch_norm", "fc6_kernel", "dropout",
+                "input_scale"):
+        recorded = meta.get(key, DEFAULTS.get(key))  # checkpoints from before a key had its default
+        if recorded != getattr(args, key):
+            raise UserError(f"the checkpoint is of {key} {recorded!r}, but this run asks for {getattr(args, key)!r}")
     if list(meta["classes"]) != list(classes):
         raise UserError(f"the checkpoint is of {len(meta['classes'])} classes, this data has {len(classes)}")
 
@@ -292,7 +333,8 @@ def run(args, on_iteration=None, quiet=False, alone=False):
         if args.resume is not None:
             ckpt = read_checkpoint(ckpt_path if args.resume == "auto" else Path(args.resume), "imagenet")
             check_resumable(ckpt, args, classes)
-        model = build_classifier(args.arch, len(classes), args.width).to(device)
+        model = build_classifier(args.arch, len(classes), args.width, args.dropout, args.head_batch_norm,
+                                 args.fc6_kernel).to(device)
         if ckpt is not None:
             try:
                 model.load_state_dict(ckpt["model_state"])
@@ -303,10 +345,15 @@ def run(args, on_iteration=None, quiet=False, alone=False):
     say = (lambda *a, **k: None) if quiet else print
     ranks = f" x {world} ranks" if world > 1 else ""
     say(f"imagenet: {args.arch} (width {args.width:g}), {description}, device {device}{ranks}")
-    say(f"imagenet: SGD lr {args.lr:g} ({args.policy}), momentum {args.momentum:g}, weight decay "
-        f"{args.weight_decay:g}, batch {args.batch_size}, {args.iters} iterations, {args.crop} px crops, mirrored")
+    momentum = f", momentum {args.momentum:g}" if args.optimizer == "sgd" else ""
+    scale = f", inputs x{args.input_scale:g} after the mean" if args.input_scale != 1 else ""
+    say(f"imagenet: {args.optimizer.upper()} lr {args.lr:g} ({args.policy}){momentum}, weight decay "
+        f"{args.weight_decay:g}, batch {args.batch_size}, {args.iters} iterations, {args.crop} px crops, mirrored"
+        f"{scale}")
 
-    opt = optim.SGD(optim.caffe_param_groups(model, args.lr, args.weight_decay), lr=args.lr, momentum=args.momentum)
+    groups = optim.caffe_param_groups(model, args.lr, args.weight_decay)
+    opt = (optim.Adam(groups, lr=args.lr) if args.optimizer == "adam" else
+           optim.SGD(groups, lr=args.lr, momentum=args.momentum))
     scheduler = make_scheduler(opt, args)
     loader = DistributedDataLoader(train_set, batch_size=args.batch_size // world, shuffle=True,
                                    num_replicas=world, rank=dist.get_rank() if world > 1 else 0,
@@ -331,8 +378,11 @@ def run(args, on_iteration=None, quiet=False, alone=False):
             return
         args.out.mkdir(parents=True, exist_ok=True)
         lumen.save({"meta": {"format": "imagenet", "arch": args.arch, "width": args.width, "policy": args.policy,
-                             "batch_size": args.batch_size, "iteration": it, "classes": list(classes),
-                             "mean": list(VOC_BGR_MEAN), "channel_order": "BGR", "crop": args.crop},
+                             "optimizer": args.optimizer, "head_batch_norm": args.head_batch_norm,
+                             "dropout": args.dropout,
+                             "fc6_kernel": args.fc6_kernel, "batch_size": args.batch_size, "iteration": it,
+                             "classes": list(classes), "mean": list(VOC_BGR_MEAN), "channel_order": "BGR",
+                             "crop": args.crop, "input_scale": args.input_scale},
                     "model_state": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else {},
                     "loader": loader.state_dict(), "rng": rng_state(), "history": history}, ckpt_path)

@@ -25,6 +25,7 @@ from lumen.vision.datasets import VOC_CLASSES
 from lumen.vision.inference import Predictor, find_images
 from lumen.vision.models import fcn
 from lumen.vision.transforms import VOC_BGR_MEAN
+from recipes.fcn_voc import build_net, checkpoint_trunk
 
 
 class UserError(Exception):
@@ -49,7 +50,7 @@ def parse_args(argv=None):
 
 
 def _load_caffemodel(path):
-    """(model, class names, BGR mean, palette) from a reference FCN caffemodel (fcn8s-heavy-pascal ...):
+    """(model, class names, BGR mean, palette, input scale) from a reference FCN caffemodel (fcn8s-heavy-pascal ...):
     the variant, backbone and class count are read from its layer names and shapes."""
     try:
         from lumen.vision.caffe import caffemodel_state_dict, lumen_keys
@@ -69,11 +70,12 @@ def _load_caffemodel(path):
     except (KeyError, RuntimeError, ValueError) as e:
         raise UserError(f"{path}: the weights do not fit a {name} of {num_classes} classes: {e}") from None
     classes = list(VOC_CLASSES) if num_classes == len(VOC_CLASSES) else [f"class{i}" for i in range(num_classes)]
-    return model, classes, list(VOC_BGR_MEAN), None
+    return model, classes, list(VOC_BGR_MEAN), None, 1.0
 
 
 def load_model(path):
-    """(model, class names, BGR mean, palette) from a recipes.fcn_voc checkpoint or an FCN caffemodel."""
+    """(model, class names, BGR mean, palette, input scale) from a recipes.fcn_voc checkpoint or an FCN
+    caffemodel."""
     if str(path).endswith(".caffemodel"):
         return _load_caffemodel(path)
     try:
@@ -88,15 +90,14 @@ def load_model(path):
     classes = list(meta.get("classes", VOC_CLASSES))  # checkpoints before class names were stored are VOC's
     if meta.get("channel_order", "BGR") != "BGR":
         raise UserError(f"{path}: channel order {meta['channel_order']!r} is not one this recipe prepares")
-    kwargs = dict(num_classes=len(classes), width=meta["width"])
-    if meta["stage_name"] == "fcn32s":
-        kwargs["backbone"] = meta["backbone"]
-    model = fcn.CONSTRUCTORS[meta["stage_name"]](**kwargs)
+    model = build_net(meta["stage_name"], len(classes), meta["backbone"], meta["width"],
+                      trunk=checkpoint_trunk(meta))
     try:
         model.load_state_dict(ckpt["model_state"])
     except (KeyError, RuntimeError, ValueError) as e:
         raise UserError(f"{path}: the weights do not fit a {meta['stage_name']} of {len(classes)} classes: {e}") from None
-    return model, classes, meta.get("mean", list(VOC_BGR_MEAN)), meta.get("palette")  # None: VOC's palette
+    # palette None: VOC's
+    return model, classes, meta.get("mean", list(VOC_BGR_MEAN)), meta.get("palette"), meta.get("input_scale", 1.0)
 
 
 class _Head(nn.Module):
@@ -115,7 +116,8 @@ BENCHMARKS = ("fcn_nyud", "fcn_siftflow", "fcn_context")
 
 
 def _load_benchmark(path, ckpt, meta):
-    """[(folder, model, class names, BGR mean, None)] from a benchmark recipe's checkpoint, one per head."""
+    """[(folder, model, class names, BGR mean, None, input scale 1)] from a benchmark recipe's checkpoint, one
+    per head."""
     key, heads = meta.get("stage_key"), meta.get("heads", {})
     if key not in fcn.CONSTRUCTORS and key != "color":
         raise UserError(f"{path}: a {key} net reads {key} inputs; predict segments colour images (the "
@@ -127,12 +129,12 @@ def _load_benchmark(path, ckpt, meta):
     except (KeyError, RuntimeError, ValueError) as e:
         raise UserError(f"{path}: the weights do not fit a {key} of heads {num_classes}: {e}") from None
     if "" in heads:
-        return [("", model, list(heads[""]), meta["mean"], None)]
-    return [(head, _Head(model, head), list(classes), meta["mean"], None) for head, classes in heads.items()]
+        return [("", model, list(heads[""]), meta["mean"], None, 1.0)]
+    return [(head, _Head(model, head), list(classes), meta["mean"], None, 1.0) for head, classes in heads.items()]
 
 
 def load_heads(path):
-    """[(output subfolder, model, class names, BGR mean, palette)]: one entry ("" folder) for a net of one
+    """[(output subfolder, model, class names, BGR mean, palette, input scale)]: one entry ("" folder) for a net of one
     head, one per head (folder = head name) for a two-headed SIFT Flow net."""
     if not str(path).endswith(".caffemodel"):
         try:
@@ -149,7 +151,7 @@ def main(argv=None):
     try:
         args = parse_args(argv)
         heads = load_heads(args.checkpoint)
-        for _, _, classes, _, _ in heads:
+        for _, _, classes, *_ in heads:
             if len(classes) > 256:
                 raise UserError(f"{len(classes)} classes do not fit the 256 values of a palette PNG")
         try:
@@ -164,8 +166,8 @@ def main(argv=None):
     stems = dict(found)
     failed = set()
     start = time.perf_counter()
-    for folder, model, classes, mean, colors in heads:  # a net of several heads: a folder of maps per head
-        predictor = Predictor(model, mean, args.device, args.batch_size)
+    for folder, model, classes, mean, colors, scale in heads:  # a net of several heads: a folder of maps per head
+        predictor = Predictor(model, mean, args.device, args.batch_size, scale)
         with tqdm(total=len(found), unit="img", desc="predict", dynamic_ncols=True, disable=None) as bar:
             for result in predictor.predict([path for path, _ in found], scores=args.scores):
                 if isinstance(result, tuple):

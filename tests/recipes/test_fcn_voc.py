@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 import lumen
+from lumen.vision.models.backbones import classifier_output_layer
 from recipes import fcn_voc
 
 # The embedded classifier (--init embedded, the default) at a tiny size too.
 TINY_CLASSIFIER = "--iters 2 --batch-size 8 --n-train 2 --n-val 1 --size 40 --crop 32"
-TINY = ["--n-train", "4", "--n-val", "2", "--size", "24", "--width", "0.0625", "--eval-every", "2",
+TINY = ["--n-train", "4", "--n-val", "2", "--size", "32", "--width", "0.0625", "--eval-every", "2",
         "--checkpoint-every", "100", "--classifier", TINY_CLASSIFIER]
 
 
@@ -190,3 +191,37 @@ def test_paper_protocol_path_on_voc_and_sbd_layouts(tmp_path, capsys):
     assert "SBD train (3) -> VOC seg11valid (2)" in printed
     meta = lumen.load(tmp_path / "out" / "checkpoint.npz")["meta"]
     assert (meta["optimizer"], meta["iteration"]) == ("sgd", 2)  # the reference solver on real data
+
+
+def test_score_fr_starts_from_the_classifiers_fc8_with_a_calibrated_background(tmp_path, capsys):
+    # lr 1e-30: one step that leaves every weight as it started
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "1", "--model", "fcn32s", "--lr", "1e-30")) == 0
+    printed = capsys.readouterr().out
+    assert "score_fr from the classifier's fc8, the background's bias" in printed
+    assert "are predicted background, as labelled" in printed
+    (exported,) = (tmp_path / "cache" / "classifiers").glob("*/classifier.npz")
+    _, fc8_weight, fc8_bias = classifier_output_layer(dict(np.load(exported)))
+    ckpt = lumen.load(tmp_path / "out" / "checkpoint.npz")
+    weight = np.asarray(ckpt["model_state"]["score_fr.weight"])[:, :, 0, 0]
+    bias = np.asarray(ckpt["model_state"]["score_fr.bias"])
+    np.testing.assert_array_equal(weight[1:], fc8_weight)
+    np.testing.assert_array_equal(bias[1:], fc8_bias)
+    assert np.abs(weight[0]).max() < 1e-20 and bias[0] != 0  # zero, but for the one step of lr 1e-30
+    # the trunk and the inputs are the embedded classifier's
+    assert ckpt["meta"]["input_scale"] == 0.017
+    assert ckpt["meta"]["trunk"] == {"pad": 49, "fc6_kernel": 3, "ceil_mode": False}
+
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "1", "--model", "fcn32s", "--lr", "1e-30", "--score-init", "zero",
+                             out="zero")) == 0
+    assert not np.asarray(lumen.load(tmp_path / "zero" / "checkpoint.npz")["model_state"]["score_fr.weight"]).any()
+
+
+def test_score_init_and_input_scale_errors(tmp_path, capsys):
+    assert fcn_voc.main(tiny(tmp_path, "--init", "none", "--score-init", "classifier")) == 2
+    assert "--score-init classifier needs a classifier (--init)" in capsys.readouterr().err
+    assert fcn_voc.main(tiny(tmp_path, "--input-scale", "-1")) == 2
+    assert "--input-scale must be a positive number" in capsys.readouterr().err
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "1", "--model", "fcn32s", "--init", "none")) == 0
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "2", "--model", "fcn32s", "--init", "none", "--input-scale", "1",
+                             "--resume")) == 2
+    assert "is of input_scale 0.017, but this run asks for 1.0" in capsys.readouterr().err

@@ -66,9 +66,9 @@ def test_predict_reads_lists_and_single_files_and_matches_segment(checkpoint, tm
     assert predict.main([str(checkpoint), str(tmp_path / "photos" / "list.txt"),
                          str(tmp_path / "photos" / "deep.png"), "--out", str(out)]) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["deep.png", "rgb.png", "sub/grey.png"]
-    model, classes, mean, _ = predict.load_model(checkpoint)
-    assert len(classes) == 21 and classes[0] == "background"
-    labels = segment(model, tmp_path / "photos" / "rgb.jpg", mean=mean)
+    model, classes, mean, _, scale = predict.load_model(checkpoint)
+    assert len(classes) == 21 and classes[0] == "background" and scale == 0.017  # the embedded classifier's
+    labels = segment(model, tmp_path / "photos" / "rgb.jpg", mean=mean, scale=scale)
     assert np.array_equal(labels, np.asarray(read(out / "rgb.png")))
 
 

@@ -176,8 +176,8 @@ def test_health_guard_fires_on_a_zeroed_trunk_only(tmp_path, capsys):
 def test_health_guard_is_quiet_on_the_default_settings(tmp_path, capsys):
     # the default's classifier trained briefly (tiny()'s, 2 iterations, knows nothing: the guard rightly fires)
     classifier = "--iters 30 --batch-size 16 --n-train 10 --n-val 2 --size 56 --crop 48"
-    assert fcn_voc.main(tiny(tmp_path, "--iters", "3", "--model", "fcn32s", "--health-check", "2", "--size", "64",
-                             "--classifier", classifier)) == 0
+    assert fcn_voc.main(tiny(tmp_path, "--iters", "3", "--model", "fcn32s", "--health-check", "2", "--size", "96",
+                             "--n-train", "8", "--n-val", "8", "--classifier", classifier)) == 0
     out = capsys.readouterr()
     assert "warning" not in out.out + out.err
 

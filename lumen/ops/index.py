@@ -81,14 +81,7 @@ class IndexPut(Function):
 
 @on_input_device
 def getitem(tensor, index):
-    index = to_index(tensor, index)
-    if not is_advanced(index):
-        # NumPy gives a scalar copy for an index of every dim; with the Ellipsis it gives the 0-d view that
-        # ``t[0] += 1`` writes through, as PyTorch's
-        items = index if isinstance(index, tuple) else (index,)
-        if not any(i is Ellipsis for i in items):
-            index = (*items, Ellipsis)
-    return GetItem.apply(tensor, index=index)
+    return GetItem.apply(tensor, index=to_index(tensor, index))
 
 
 @on_input_device

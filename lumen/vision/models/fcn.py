@@ -20,8 +20,6 @@ from __future__ import annotations
 import copy
 from fractions import Fraction
 
-import numpy as np
-
 import lumen
 from lumen import nn
 from lumen.nn import functional as F
@@ -202,8 +200,8 @@ class FCN(nn.Module):
         ``samples``: (image (3, H, W), label (H, W)) pairs, e.g. training images; pixels labelled
         ``ignore_index`` are left out. Everything after ``score_fr`` is linear, so a shift of the bias by
         d moves a pixel's background score by d times that pixel's response to a unit shift (below 1
-        where the upsampling's kernels overlap the border); the shift is the labelled fraction's quantile
-        of (best other score - background score) / response.
+        where the upsampling's kernels overlap the border); the shift is the labelled fraction's (lower)
+        quantile of (best other score - background score) / response.
         """
         bias = self.score_fr.bias
         training, start = self.training, bias[0].item()
@@ -213,24 +211,25 @@ class FCN(nn.Module):
             with lumen.no_grad():
                 ratios, background, scored, responses = [], 0, 0, {}
                 for image, label in samples:
-                    x = lumen.from_numpy(np.ascontiguousarray(image)[None]).to(bias.device)
-                    scores = self(x)[0].cpu().numpy()
+                    x = lumen.tensor(image, dtype=bias.dtype, device=bias.device)[None]
+                    scores = self(x)[0]
                     if x.shape not in responses:  # it depends on the image's size only
                         bias[0] = start + 1.0
-                        responses[x.shape] = self(x)[0, 0].cpu().numpy() - scores[0]
+                        responses[x.shape] = self(x)[0, 0] - scores[0]
                         bias[0] = start
-                    keep = np.asarray(label) != ignore_index
-                    margin, response = scores[1:].max(0) - scores[0], responses[x.shape]
-                    moved = response > 0  # a pixel the bias cannot move keeps its class (ties go to class 0)
-                    ratio = np.where(margin > 0, np.inf, -np.inf)
-                    ratio[moved] = margin[moved] / response[moved]
+                    label = lumen.tensor(label, device=bias.device)
+                    keep = label != ignore_index
+                    margin, response = scores[1:].amax(0) - scores[0], responses[x.shape]
+                    # a pixel the bias cannot move keeps its class (ties go to class 0)
+                    unmoved = lumen.where(margin > 0, float("inf"), float("-inf"))
+                    ratio = lumen.where(response > 0, margin / response.clamp(min=1e-30), unmoved)
                     ratios.append(ratio[keep])
-                    background += int((np.asarray(label)[keep] == 0).sum())
-                    scored += int(keep.sum())
+                    background += int((label[keep] == 0).sum().item())
+                    scored += int(keep.sum().item())
                 if scored == 0:
                     raise ValueError(f"{type(self).__name__}.calibrate_background_: no scored pixel in the samples")
                 fraction = background / scored
-                shift = float(np.quantile(np.concatenate(ratios), fraction, method="inverted_cdf"))
+                shift = float(lumen.cat(ratios).quantile(fraction, interpolation="lower").item())
         finally:
             with lumen.no_grad():
                 bias[0] = start + shift

@@ -685,7 +685,8 @@ def test_fcn_voc_init_takes_a_classifier_caffemodel(tmp_path):
         s.add(name, "Convolution", ["data"], [name], convolution_param={"num_output": getattr(trunk, name).out_channels,
                                                                       "kernel_size": [3]})
     _, path = write_pair(tmp_path, s, _weights_of(trunk))
-    args = types.SimpleNamespace(init=path, width=1 / 16, classes=["a", "b"], backbone="vgg16")
+    args = types.SimpleNamespace(init=path, width=1 / 16, classes=["a", "b"], backbone="vgg16", dropout=0.5,
+                                 trunk=fcn_voc.PAPER["trunk"], score_init="zero")
     model = fcn_voc.build_model("fcn32s", args)
     for name in VGG16Backbone.CONVS:
         np.testing.assert_array_equal(getattr(model, name).weight.detach().numpy(),

@@ -158,9 +158,8 @@ def _algorithms(dtype, w_shape, stride, dilation, groups):
     return tuple(names)
 
 
-def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1, 1), stride=(1, 1),
-               dtype=np.float32):
-    """The algorithm for a layer of c -> o channels per group, of ``dtype``."""
+def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1, 1), stride=(1, 1)):
+    """The algorithm for a layer of c -> o channels per group."""
     # A 1x1 unpadded convolution is one GEMM on the input as it lies, which nothing beats.
     # Measured on this 2-core AVX-512 machine with every GEMM on Lumen's threads (benchmarks/NOTES.md,
     # rows 11-14): F(2x2,3x3) wins from 256 channels on maps of at least 14x14 (by up to 25%); the
@@ -177,15 +176,12 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
     # The direct C kernel (benchmarks/NOTES.md row 31, AVX-512) beats every GEMM algorithm 1.2-9x on forward
     # and backward-data up to 128 channels (it computes blocks of 8 output channels, so it loses where the
     # output has fewer and the input many: conv1_1's backward-data), and on backward-filter up to
-    # C*O = 512 with >= 8 outputs (its 64-channel filter gradients run at half im2col's speed). On a 2-core
-    # AMD EPYC with AVX2 (NOTES row 34) its backward-filter wins up to C*O = 4096 (0.6-0.95x im2col's
-    # time, 1.3-2.2x from 128x128).
+    # C*O = 512 with >= 8 outputs (its 64-channel filter gradients run at half im2col's speed).
     pixels = n * ho * wo
     if pointwise:
         return "im2col"
-    filter_limit = 512 if "direct" in candidates and direct.vector_bytes(dtype) == 64 else 4096
     if "direct" in candidates and (op != "bwd_filter" and max(c, o) <= 128 and (o >= 8 or c <= 16)
-                                   or op == "bwd_filter" and c * o <= filter_limit and o >= 8):
+                                   or op == "bwd_filter" and c * o <= 512 and o >= 8):
         return "direct"
     if "phase" in candidates and stride != (1, 1):
         (kh, kw), (sh, sw) = kernel, stride
@@ -417,7 +413,7 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
         "backward_filter", (x.shape, w_shape, stride, padding, dilation, groups, x.dtype), candidates,
         lambda names: _heuristic(names, n, x.shape[1] // groups, o // groups, ho, wo, "bwd_filter",
                                  _is_pointwise(w_shape, padding),
-                                 w_shape[2:], stride, x.dtype),
+                                 w_shape[2:], stride),
         _timer(lambda a: _backward_filter_by(a, x, gy, w_shape, stride, padding, dilation, groups)),
         lambda: settings.describe(x.dtype, ("input", x.shape), ("grad_output", gy.shape),
                                   ("weight shape", w_shape), stride=stride, padding=padding, dilation=dilation,

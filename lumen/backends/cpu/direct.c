@@ -14,11 +14,12 @@
 #include "vector.h"
 
 /* Register blocks: OB output channels x QB vectors of positions (forward), FB outputs x up to JB taps
-   (filter gradient); fewer accumulators where there are 16 registers. */
+   (filter gradient). With 16 registers, 6 x 2 accumulators leave room for the 2 input vectors and a
+   broadcast weight, 8 loads per 12 FMAs; 4 x 3 left none, so each FMA reloaded its input (16 loads). */
 #if VBYTES == 64
 enum { OB = 8, QB = 3, FB = 4, JB = 4 };
 #else
-enum { OB = 4, QB = 3, FB = 2, JB = 4 };
+enum { OB = 6, QB = 2, FB = 2, JB = 4 };
 #endif
 enum { BLOCK = VL * QB };
 
@@ -64,6 +65,37 @@ static void store_valid(const struct geometry *g, const real *block, real *y_cha
     }
 }
 
+/* Output channels [ob, ob + nb) of the positions [q0, q0 + BLOCK) of one image (its padded planes), q0 at
+   row r0 and column col0: nb <= OB is a constant at every call, so the accumulators stay in registers
+   and a last block of fewer channels computes only those. wk: the block's packed weights. */
+static inline __attribute__((always_inline)) void forward_block(
+    const struct geometry *g, const real *plane, const real *wk, const real *bias, real *y, int q0, int r0,
+    int col0, int ob, int nb)
+{
+    vec acc[OB][QB];
+    for (int k = 0; k < nb; k++)
+        for (int v = 0; v < QB; v++)
+            acc[k][v] = (vec){0} + (bias ? bias[ob + k] : 0);
+    for (int ci = 0; ci < g->c; ci++) {
+        const real *xc = plane + (size_t)ci * g->plane + q0;
+        for (int i = 0; i < g->kh; i++)
+            for (int j = 0; j < g->kw; j++, wk += OB) {
+                vec xv[QB];
+                for (int v = 0; v < QB; v++)
+                    xv[v] = load(xc + i * g->wp + j + v * VL);
+                for (int k = 0; k < nb; k++)
+                    for (int v = 0; v < QB; v++)
+                        acc[k][v] += wk[k] * xv[v];
+            }
+    }
+    for (int k = 0; k < nb; k++) {
+        real block[BLOCK];
+        for (int v = 0; v < QB; v++)
+            store(block + v * VL, acc[k][v]);
+        store_valid(g, block, y + (size_t)(ob + k) * g->ho * g->wo, r0, col0);
+    }
+}
+
 /* y[n, o] = bias[o] + sum over c, i, j of weight[o, c, i, j] * x[n, c, r + i - ph, col + j - pw] for images
    [n0, n1) and output channels [o0, o1) (multiples of OB; o1 may pass o). packed: the weight as
    (ceil(o / OB), c, kh*kw, OB), zero past o; bias: ceil(o / OB) * OB values, or NULL. Returns 0, or -1 if
@@ -77,31 +109,18 @@ int lumen_direct_forward(const struct geometry *g, const real *x, const real *pa
     const int taps = g->kh * g->kw;
     for (int n = n0; n < n1; n++) {
         pad_image(g, x + n * g->x_image, plane, g->plane);
+        real *yn = y + n * g->y_image;
         for (int q0 = 0, r0 = 0, col0 = 0; q0 < g->span; q0 += BLOCK, r0 += (col0 + BLOCK) / g->wp,
              col0 = (col0 + BLOCK) % g->wp)
-            for (int ob = o0; ob < o1; ob += OB) {
-                vec acc[OB][QB];
-                for (int k = 0; k < OB; k++)
-                    for (int v = 0; v < QB; v++)
-                        acc[k][v] = (vec){0} + (bias ? bias[ob + k] : 0);
+            for (int ob = o0; ob < o1 && ob < g->o; ob += OB) {
                 const real *wk = packed + (size_t)ob * g->c * taps;
-                for (int ci = 0; ci < g->c; ci++) {
-                    const real *xc = plane + (size_t)ci * g->plane + q0;
-                    for (int i = 0; i < g->kh; i++)
-                        for (int j = 0; j < g->kw; j++, wk += OB) {
-                            vec xv[QB];
-                            for (int v = 0; v < QB; v++)
-                                xv[v] = load(xc + i * g->wp + j + v * VL);
-                            for (int k = 0; k < OB; k++)
-                                for (int v = 0; v < QB; v++)
-                                    acc[k][v] += wk[k] * xv[v];
-                        }
-                }
-                for (int k = 0; k < OB && ob + k < g->o; k++) {
-                    real block[BLOCK];
-                    for (int v = 0; v < QB; v++)
-                        store(block + v * VL, acc[k][v]);
-                    store_valid(g, block, y + n * g->y_image + (size_t)(ob + k) * g->ho * g->wo, r0, col0);
+                switch (g->o - ob < OB ? g->o - ob : OB) {
+#define FORWARD_BLOCK(nb) case nb: forward_block(g, plane, wk, bias, yn, q0, r0, col0, ob, nb); break;
+                FORWARD_BLOCK(1) FORWARD_BLOCK(2) FORWARD_BLOCK(3) FORWARD_BLOCK(4) FORWARD_BLOCK(5) FORWARD_BLOCK(6)
+#if VBYTES == 64  /* OB = 8 */
+                FORWARD_BLOCK(7) FORWARD_BLOCK(8)
+#endif
+#undef FORWARD_BLOCK
                 }
             }
     }

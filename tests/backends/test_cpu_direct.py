@@ -164,7 +164,11 @@ def test_the_same_numbers_as_pytorch(groups):
 
 def test_the_heuristic_takes_it_up_to_128_channels(monkeypatch):
     assert conv._heuristic(conv.ALGORITHMS, 32, 16, 16, 48, 48) == "direct"
-    assert conv._heuristic(conv.ALGORITHMS, 1, 128, 128, 112, 112) == "direct"
+    assert conv._heuristic(conv.ALGORITHMS, 32, 64, 64, 12, 12) == "direct"
+    # with AVX2's 16 registers F(2x2,3x3) takes the 64-128-channel layers on large maps (NOTES row 39)
+    wide = direct.vector_bytes(np.float32) == 64
+    assert conv._heuristic(conv.ALGORITHMS, 1, 128, 128, 112, 112) == ("direct" if wide else "winograd2")
+    assert conv._heuristic(conv.ALGORITHMS, 1, 64, 64, 224, 224) == ("direct" if wide else "winograd2")
     assert conv._heuristic(conv.ALGORITHMS, 1, 256, 256, 56, 56) != "direct"
     assert conv._heuristic(conv.ALGORITHMS, 32, 8, 16, 48, 48, "bwd_filter") == "direct"
     assert conv._heuristic(conv.ALGORITHMS, 32, 64, 64, 12, 12, "bwd_filter") != "direct"

@@ -158,8 +158,9 @@ def _algorithms(dtype, w_shape, stride, dilation, groups):
     return tuple(names)
 
 
-def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1, 1), stride=(1, 1)):
-    """The algorithm for a layer of c -> o channels per group."""
+def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1, 1), stride=(1, 1),
+               dtype=np.float32):
+    """The algorithm for a layer of c -> o channels per group, of ``dtype``."""
     # A 1x1 unpadded convolution is one GEMM on the input as it lies, which nothing beats.
     # Measured on this 2-core AVX-512 machine with every GEMM on Lumen's threads (benchmarks/NOTES.md,
     # rows 11-14): F(2x2,3x3) wins from 256 channels on maps of at least 14x14 (by up to 25%); the
@@ -177,12 +178,21 @@ def _heuristic(candidates, n, c, o, ho, wo, op="fwd", pointwise=False, kernel=(1
     # and backward-data up to 128 channels (it computes blocks of 8 output channels, so it loses where the
     # output has fewer and the input many: conv1_1's backward-data), and on backward-filter up to
     # C*O = 512 with >= 8 outputs (its 64-channel filter gradients run at half im2col's speed).
+    # With AVX2's 16 registers (a 2-core AMD EPYC, NOTES row 39) it computes 6 channels at a time at about
+    # 40 % of the FMA peak: it still wins on small maps (the main job's narrow nets, AlexNet's conv2) and up
+    # to 32 channels, but from 112x112 output pixels F(2x2,3x3) wins on 64 channels and more (VGG16's
+    # conv1_2 to conv3_1), and im2col on conv1_1.
     pixels = n * ho * wo
     if pointwise:
         return "im2col"
+    narrow_registers = "direct" in candidates and direct.vector_bytes(dtype) < 64
     if "direct" in candidates and (op != "bwd_filter" and max(c, o) <= 128 and (o >= 8 or c <= 16)
+                                   and not (narrow_registers and max(c, o) > 32 and pixels >= 112 * 112)
                                    or op == "bwd_filter" and c * o <= 512 and o >= 8):
         return "direct"
+    if narrow_registers and "winograd2" in candidates and op != "bwd_filter" and min(c, o) >= 64 and \
+            ho * wo >= 56 * 56:
+        return "winograd2"
     if "phase" in candidates and stride != (1, 1):
         (kh, kw), (sh, sw) = kernel, stride
         padded_taps = -(-kh // sh) * sh * -(-kw // sw) * sw
@@ -239,7 +249,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
         "forward", (x.shape, w.shape, stride, padding, dilation, groups, x.dtype),
         _algorithms(x.dtype, w.shape, stride, dilation, groups),
         lambda names: _heuristic(names, n, c // groups, o // groups, ho, wo, pointwise=_is_pointwise(w.shape, padding),
-                                 kernel=w.shape[2:], stride=stride),
+                                 kernel=w.shape[2:], stride=stride, dtype=x.dtype),
         _timer(lambda a: _forward_by(a, x, w, b, stride, padding, dilation, groups, ho, wo)),
         lambda: settings.describe(x.dtype, ("input", x.shape), ("weight", w.shape), stride=stride,
                                   padding=padding, dilation=dilation, groups=groups))
@@ -322,7 +332,7 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
     algo = settings.CPU.choose(
         "backward_data", (gy.shape, w.shape, x_shape, stride, padding, dilation, groups, gy.dtype), candidates,
         lambda names: _heuristic(names, n, o // groups, c // groups, h, wd, pointwise=_is_pointwise(w.shape, padding),
-                                 kernel=w.shape[2:], stride=stride),
+                                 kernel=w.shape[2:], stride=stride, dtype=gy.dtype),
         _timer(lambda a: _backward_data_by(a, gy, w, x_shape, stride, padding, dilation, groups, full)),
         lambda: settings.describe(gy.dtype, ("grad_output", gy.shape), ("weight", w.shape),
                                   ("input shape", x_shape), stride=stride, padding=padding, dilation=dilation,

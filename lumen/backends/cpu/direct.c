@@ -36,6 +36,7 @@ struct geometry {
     long long x_image, y_image;  /* elements from one image of x (of y or gy) to the next: a group's slice */
 };
 
+int lumen_direct_vector_bytes(void) { return VBYTES; }
 int lumen_direct_block(void) { return BLOCK; }
 int lumen_direct_channel_block(void) { return OB; }
 int lumen_direct_filter_block(void) { return FB; }

@@ -33,13 +33,14 @@ class _Geometry(ctypes.Structure):
 _ARGS = [ctypes.POINTER(_Geometry)] + [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
 _SIGNATURES = [("lumen_direct_forward", ctypes.c_int, _ARGS),
                ("lumen_direct_filter_gradient", ctypes.c_int, _ARGS[:1] + _ARGS[2:]),
-               ("lumen_direct_block", ctypes.c_int, []), ("lumen_direct_channel_block", ctypes.c_int, []),
-               ("lumen_direct_filter_block", ctypes.c_int, [])]
+               ("lumen_direct_vector_bytes", ctypes.c_int, []), ("lumen_direct_block", ctypes.c_int, []),
+               ("lumen_direct_channel_block", ctypes.c_int, []), ("lumen_direct_filter_block", ctypes.c_int, [])]
 
 
 class _Kernels:
-    def __init__(self, forward, filter_gradient, block, channel_block, filter_block):
+    def __init__(self, forward, filter_gradient, vector_bytes, block, channel_block, filter_block):
         self.forward, self.filter_gradient = forward, filter_gradient
+        self.vector_bytes = vector_bytes()
         self.block, self.channel_block, self.filter_block = block(), channel_block(), filter_block()
 
 
@@ -57,6 +58,11 @@ def _load(dtype):
 def available(dtype) -> bool:
     """Whether the kernels for ``dtype`` are built (building them on the first call)."""
     return _load(dtype) is not None
+
+
+def vector_bytes(dtype) -> int:
+    """The width of the registers the kernels for ``dtype`` were built for: 64 with AVX-512, 32 with AVX."""
+    return _load(dtype).vector_bytes
 
 
 def unavailable_reason(dtype) -> str:

@@ -41,14 +41,19 @@ int lumen_direct_block(void) { return BLOCK; }
 int lumen_direct_channel_block(void) { return OB; }
 int lumen_direct_filter_block(void) { return FB; }
 
-/* Image x's channels into zeroed planes, channel ci at plane + ci * stride. */
-static void pad_image(const struct geometry *g, const real *x, real *plane, size_t stride)
+/* Positions [lo, hi) of image x's zero-padded channel planes, channel ci at plane + ci * stride (the
+   whole planes for lo = 0, hi = g->plane). */
+static void pad_image(const struct geometry *g, const real *x, real *plane, size_t stride, size_t lo, size_t hi)
 {
     for (int ci = 0; ci < g->c; ci++) {
         real *p = plane + ci * stride;
-        memset(p, 0, sizeof(real) * g->plane);
-        for (int r = 0; r < g->h; r++)
-            memcpy(p + (size_t)(r + g->ph) * g->wp + g->pw, x + ((size_t)ci * g->h + r) * g->w, sizeof(real) * g->w);
+        memset(p + lo, 0, sizeof(real) * (hi - lo));
+        for (int r = 0; r < g->h; r++) {
+            const size_t row = (size_t)(r + g->ph) * g->wp + g->pw;
+            const size_t begin = row > lo ? row : lo, end = row + g->w < hi ? row + g->w : hi;
+            if (begin < end)
+                memcpy(p + begin, x + ((size_t)ci * g->h + r) * g->w + (begin - row), sizeof(real) * (end - begin));
+        }
     }
 }
 
@@ -98,20 +103,23 @@ static inline __attribute__((always_inline)) void forward_block(
 }
 
 /* y[n, o] = bias[o] + sum over c, i, j of weight[o, c, i, j] * x[n, c, r + i - ph, col + j - pw] for images
-   [n0, n1) and output channels [o0, o1) (multiples of OB; o1 may pass o). packed: the weight as
-   (ceil(o / OB), c, kh*kw, OB), zero past o; bias: ceil(o / OB) * OB values, or NULL. Returns 0, or -1 if
-   memory ran out. */
+   [n0, n1), output channels [o0, o1) (multiples of OB; o1 may pass o) and computed positions [q1, q2)
+   (multiples of BLOCK; q2 may pass span), of which only the planes' rows they read are padded. packed: the
+   weight as (ceil(o / OB), c, kh*kw, OB), zero past o; bias: ceil(o / OB) * OB values, or NULL. Returns 0,
+   or -1 if memory ran out. */
 int lumen_direct_forward(const struct geometry *g, const real *x, const real *packed, const real *bias,
-                         real *y, int n0, int n1, int o0, int o1)
+                         real *y, int n0, int n1, int o0, int o1, int q1, int q2)
 {
     real *plane = malloc(sizeof(real) * (size_t)g->c * g->plane);
     if (!plane)
         return -1;
     const int taps = g->kh * g->kw;
+    q2 = q2 < g->span ? q2 : g->span;
+    const size_t reach = (size_t)q2 + (size_t)(g->kh - 1) * g->wp + g->kw - 1;
     for (int n = n0; n < n1; n++) {
-        pad_image(g, x + n * g->x_image, plane, g->plane);
+        pad_image(g, x + n * g->x_image, plane, g->plane, q1, reach < (size_t)g->plane ? reach : g->plane);
         real *yn = y + n * g->y_image;
-        for (int q0 = 0, r0 = 0, col0 = 0; q0 < g->span; q0 += BLOCK, r0 += (col0 + BLOCK) / g->wp,
+        for (int q0 = q1, r0 = q1 / g->wp, col0 = q1 % g->wp; q0 < q2; q0 += BLOCK, r0 += (col0 + BLOCK) / g->wp,
              col0 = (col0 + BLOCK) % g->wp)
             for (int ob = o0; ob < o1 && ob < g->o; ob += OB) {
                 const real *wk = packed + (size_t)ob * g->c * taps;
@@ -202,7 +210,7 @@ int lumen_direct_filter_gradient(const struct geometry *g, const real *x, const 
         const size_t images = (size_t)(n1 - n) < chunk ? (size_t)(n1 - n) : chunk;
         const size_t length = images * g->plane;
         for (size_t m = 0; m < images; m++)
-            pad_image(g, x + (n + m) * g->x_image, planes + m * g->plane, length);
+            pad_image(g, x + (n + m) * g->x_image, planes + m * g->plane, length, 0, g->plane);
         memset(planes + g->c * length, 0, sizeof(real) * g->plane);
         memset(grads, 0, sizeof(real) * (outputs * length + VL));
         for (int oc = o0; oc < o1 && oc < g->o; oc++)

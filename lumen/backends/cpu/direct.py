@@ -3,8 +3,9 @@
 The kernel keeps a block of output channels by positions in registers through every tap (``direct.c``
 says how), so a layer with 8-64 channels runs at ~80 % of a core's FMA rate where im2col's GEMMs are
 bound by streaming the column matrix. Forward runs image by image, the images split over the threads
-(output-channel blocks with fewer images than threads); backward-data is that forward on gy with the
-flipped, transposed kernel (conv.py reduces it to one); backward-filter splits output-channel blocks over
+(an image's positions with fewer images than threads, each range padding only the rows it reads);
+backward-data is that forward on gy with the flipped, transposed kernel (conv.py reduces it to one);
+backward-filter splits output-channel blocks over
 the threads, each summing over every image in chunks whose size depends on the geometry only. So every
 output element is summed by one thread in one fixed order, and the results do not depend on the thread
 count. Built by ``native.py``; without a C compiler this algorithm is not offered.
@@ -31,7 +32,7 @@ class _Geometry(ctypes.Structure):
 
 
 _ARGS = [ctypes.POINTER(_Geometry)] + [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
-_SIGNATURES = [("lumen_direct_forward", ctypes.c_int, _ARGS),
+_SIGNATURES = [("lumen_direct_forward", ctypes.c_int, _ARGS + [ctypes.c_int] * 2),
                ("lumen_direct_filter_gradient", ctypes.c_int, _ARGS[:1] + _ARGS[2:]),
                ("lumen_direct_vector_bytes", ctypes.c_int, []), ("lumen_direct_block", ctypes.c_int, []),
                ("lumen_direct_channel_block", ctypes.c_int, []), ("lumen_direct_filter_block", ctypes.c_int, [])]
@@ -123,17 +124,20 @@ def forward(x, w, b, padding, groups=1):
     y = np.empty((n, o, g.ho, g.wo), x.dtype)
     size = x.dtype.itemsize
 
-    def run(group, n0, n1, b0, b1):
+    positions = g.span // kernels.block
+
+    def run(group, n0, n1, p0=0, p1=positions):
         _run(kernels.forward, ctypes.byref(g), x.ctypes.data + group * cg * h * wd * size,
              packed.ctypes.data + group * packed[0].nbytes, None if bias is None else bias.ctypes.data + group *
-             bias[0].nbytes, y.ctypes.data + group * og * g.ho * g.wo * size, n0, n1, b0 * block, b1 * block)
+             bias[0].nbytes, y.ctypes.data + group * og * g.ho * g.wo * size, n0, n1, 0, blocks * block,
+             p0 * kernels.block, p1 * kernels.block)
 
     work = n * groups * blocks * block * cg * kh * kw * g.span // 16
     if n >= parallel.WORKERS:
-        _units(lambda group, n0, n1: run(group, n0, n1, 0, blocks), groups, n, work)
-    else:
+        _units(lambda group, n0, n1: run(group, n0, n1), groups, n, work)
+    else:  # the image's positions split: every range pads only the rows it reads
         for image in range(n):
-            _units(lambda group, b0, b1: run(group, image, image + 1, b0, b1), groups, blocks, work // n, 1)
+            _units(lambda group, p0, p1: run(group, image, image + 1, p0, p1), groups, positions, work // n)
     return y
 
 

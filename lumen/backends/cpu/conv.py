@@ -423,7 +423,7 @@ def conv2d_backward_filter(x, gy, w_shape, stride, padding, dilation, groups):
         "backward_filter", (x.shape, w_shape, stride, padding, dilation, groups, x.dtype), candidates,
         lambda names: _heuristic(names, n, x.shape[1] // groups, o // groups, ho, wo, "bwd_filter",
                                  _is_pointwise(w_shape, padding),
-                                 w_shape[2:], stride),
+                                 w_shape[2:], stride, x.dtype),
         _timer(lambda a: _backward_filter_by(a, x, gy, w_shape, stride, padding, dilation, groups)),
         lambda: settings.describe(x.dtype, ("input", x.shape), ("grad_output", gy.shape),
                                   ("weight shape", w_shape), stride=stride, padding=padding, dilation=dilation,

@@ -117,7 +117,7 @@ int lumen_direct_forward(const struct geometry *g, const real *x, const real *pa
     q2 = q2 < g->span ? q2 : g->span;
     const size_t reach = (size_t)q2 + (size_t)(g->kh - 1) * g->wp + g->kw - 1;
     for (int n = n0; n < n1; n++) {
-        pad_image(g, x + n * g->x_image, plane, g->plane, q1, reach < (size_t)g->plane ? reach : g->plane);
+        pad_image(g, x + n * g->x_image, plane, g->plane, q1, reach < (size_t)g->plane ? reach : (size_t)g->plane);
         real *yn = y + n * g->y_image;
         for (int q0 = q1, r0 = q1 / g->wp, col0 = q1 % g->wp; q0 < q2; q0 += BLOCK, r0 += (col0 + BLOCK) / g->wp,
              col0 = (col0 + BLOCK) % g->wp)

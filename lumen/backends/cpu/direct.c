@@ -103,12 +103,11 @@ static inline __attribute__((always_inline)) void forward_block(
 }
 
 /* y[n, o] = bias[o] + sum over c, i, j of weight[o, c, i, j] * x[n, c, r + i - ph, col + j - pw] for images
-   [n0, n1), output channels [o0, o1) (multiples of OB; o1 may pass o) and computed positions [q1, q2)
-   (multiples of BLOCK; q2 may pass span), of which only the planes' rows they read are padded. packed: the
-   weight as (ceil(o / OB), c, kh*kw, OB), zero past o; bias: ceil(o / OB) * OB values, or NULL. Returns 0,
-   or -1 if memory ran out. */
+   [n0, n1), every output channel and the computed positions [q1, q2) (multiples of BLOCK; q2 may pass
+   span), of which only the planes' rows they read are padded. packed: the weight as (ceil(o / OB), c,
+   kh*kw, OB), zero past o; bias: ceil(o / OB) * OB values, or NULL. Returns 0, or -1 if memory ran out. */
 int lumen_direct_forward(const struct geometry *g, const real *x, const real *packed, const real *bias,
-                         real *y, int n0, int n1, int o0, int o1, int q1, int q2)
+                         real *y, int n0, int n1, int q1, int q2)
 {
     real *plane = malloc(sizeof(real) * (size_t)g->c * g->plane);
     if (!plane)
@@ -121,7 +120,7 @@ int lumen_direct_forward(const struct geometry *g, const real *x, const real *pa
         real *yn = y + n * g->y_image;
         for (int q0 = q1, r0 = q1 / g->wp, col0 = q1 % g->wp; q0 < q2; q0 += BLOCK, r0 += (col0 + BLOCK) / g->wp,
              col0 = (col0 + BLOCK) % g->wp)
-            for (int ob = o0; ob < o1 && ob < g->o; ob += OB) {
+            for (int ob = 0; ob < g->o; ob += OB) {
                 const real *wk = packed + (size_t)ob * g->c * taps;
                 switch (g->o - ob < OB ? g->o - ob : OB) {
 #define FORWARD_BLOCK(nb) case nb: forward_block(g, plane, wk, bias, yn, q0, r0, col0, ob, nb); break;

@@ -32,7 +32,7 @@ class _Geometry(ctypes.Structure):
 
 
 _ARGS = [ctypes.POINTER(_Geometry)] + [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
-_SIGNATURES = [("lumen_direct_forward", ctypes.c_int, _ARGS + [ctypes.c_int] * 2),
+_SIGNATURES = [("lumen_direct_forward", ctypes.c_int, _ARGS),
                ("lumen_direct_filter_gradient", ctypes.c_int, _ARGS[:1] + _ARGS[2:]),
                ("lumen_direct_vector_bytes", ctypes.c_int, []), ("lumen_direct_block", ctypes.c_int, []),
                ("lumen_direct_channel_block", ctypes.c_int, []), ("lumen_direct_filter_block", ctypes.c_int, [])]
@@ -129,8 +129,8 @@ def forward(x, w, b, padding, groups=1):
     def run(group, n0, n1, p0=0, p1=positions):
         _run(kernels.forward, ctypes.byref(g), x.ctypes.data + group * cg * h * wd * size,
              packed.ctypes.data + group * packed[0].nbytes, None if bias is None else bias.ctypes.data + group *
-             bias[0].nbytes, y.ctypes.data + group * og * g.ho * g.wo * size, n0, n1, 0, blocks * block,
-             p0 * kernels.block, p1 * kernels.block)
+             bias[0].nbytes, y.ctypes.data + group * og * g.ho * g.wo * size, n0, n1, p0 * kernels.block,
+             p1 * kernels.block)
 
     work = n * groups * blocks * block * cg * kh * kw * g.span // 16
     if n >= parallel.WORKERS:

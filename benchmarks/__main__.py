@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: issue 8's one table (see benchmarks/run.py)."""
+"""``python -m benchmarks``: issue 22's tables, per primitive, transposed and per model (see benchmarks/run.py)."""
 from benchmarks.run import main
 
 main()

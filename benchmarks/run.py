@@ -1,15 +1,25 @@
-"""Issue 8's table: Lumen against PyTorch on every CPU workload, in one run.
+"""Issue 22's tables: Lumen against PyTorch on every CPU workload, in one run.
 
-Workloads: FCN-8s (VGG16) training iteration and inference on one 500x500 image; VGG16 and
-AlexNet forward+backward at 224x224 (AlexNet: its 227x227 Caffe input), batch 1 and 8; the
-per-op Python overhead on tiny tensors. Each model workload runs in its own child process
-(``benchmarks/fcn.py`` and ``benchmarks/models.py`` do the measuring), Lumen and PyTorch back to
-back, so both see the same machine load. GFLOP/s counts the convolutions and linear layers
-(forward+backward = 3x the forward FLOPs) against NumPy's float32 matmul peak measured in
-the same run; peak memory is each child's peak resident set while running (VmHWM).
+Prints, each table's first line stating the date, the machine, the run's sgemm peak and the 1-min load
+average before and after its measurements:
 
-``--cpu-time`` adds a load-robust table: single-threaded CPU time (process_time) of each
-library, for when other processes share the cores and wall-clock ratios mean little.
+1. the per-primitive table (``benchmarks/conv.py`` measures): every convolution of VGG16 and AlexNet at
+   batch 1 and 8, forward, backward-data and backward-filter, one row per layer, batch and pass with
+   Lumen's and PyTorch's ms, their ratio, Lumen's GFLOP/s and % of the sgemm peak, the target and whether
+   it is met, then the totals per pass and batch; each library in its own child process, Lumen and
+   PyTorch alternating per batch (``--rounds``);
+2. the transposed-convolution table: FCN's learned upsamplings at 500x500, against ratio <= 1.0;
+3. the model table: FCN-8s (VGG16) training iteration and inference on one 500x500 image; VGG16 and
+   AlexNet forward+backward at 224x224 (AlexNet: its 227x227 Caffe input), batch 1 and 8; GoogLeNet; the
+   per-op Python overhead on tiny tensors. Each model workload runs in its own child process
+   (``benchmarks/fcn.py`` and ``benchmarks/models.py`` do the measuring), Lumen and PyTorch back to back,
+   so both see the same machine load. GFLOP/s counts the convolutions and linear layers (forward+backward
+   = 3x the forward FLOPs); peak memory is each child's peak resident set while running (VmHWM).
+
+The sgemm peak is NumPy's float32 matmul, measured once at the start of the run. ``--no-primitives``
+leaves tables 1 and 2 out. ``--cpu-time`` adds a load-robust table: single-threaded CPU time
+(process_time) of each library on the model workloads, for when other processes share the cores and
+wall-clock ratios mean little.
 
 Run as ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks [--quick] [--write]``
 so OpenBLAS picks its kernels for the real CPU.
@@ -161,7 +171,7 @@ def render_cpu(rows):
 
 
 def render(rows, over, peak, load, repeats):
-    lines = [SECTION, "",
+    lines = ["### Models", "",
              f"{datetime.date.today().isoformat()}; {models._cpu_name()}; nproc={len(os.sched_getaffinity(0))}; "
              f"NumPy float32 matmul peak in this run {peak:.0f} GFLOP/s; PyTorch with set_num_threads(2); "
              "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for this command only; 1-min load average "
@@ -202,11 +212,22 @@ def render(rows, over, peak, load, repeats):
     return "\n".join(lines) + "\n"
 
 
+def _selected(name, only):
+    return not only or any(s.lower() in name.lower() for s in only)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="batch 1 and FCN only, 1 repeat")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", nargs="+", default=None, help="substrings of workload labels to run")
+    parser.add_argument("--quick", action="store_true",
+                        help="a subset: 5 conv layers at batch 1, FCN and batch-1 models; 1 repeat and round")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per model workload")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of the primitive and transposed children (default 1)")
+    parser.add_argument("--budget", type=float, default=0.5,
+                        help="seconds of timed runs per primitive and pass (at least 3 runs; default 0.5)")
+    parser.add_argument("--only", nargs="+", default=None,
+                        help="substrings (any case) of conv layer, upsampling and workload labels to run")
+    parser.add_argument("--no-primitives", action="store_true", help="leave out the primitive and transposed tables")
     parser.add_argument("--cpu-time", action="store_true", help="also the single-thread CPU-time table")
     parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS}")
     parser.add_argument("--cpu-child", nargs=2, metavar=("INDEX", "LIB"), help=argparse.SUPPRESS)
@@ -215,17 +236,24 @@ def main(argv=None):
         print(json.dumps(cpu_time_child(int(opts.cpu_child[0]), opts.cpu_child[1], opts.repeats)))
         return
     if opts.quick:
-        opts.repeats = 1
+        opts.repeats, opts.rounds = 1, 1
     try:
         import torch
     except ImportError:
         torch = None
-    load_before = os.getloadavg()[0]
     peak = conv_bench.sgemm_peak_gflops()
-    print(f"sgemm peak {peak:.0f} GFLOP/s, load {load_before:.1f}", file=sys.stderr)
+    print(f"sgemm peak {peak:.0f} GFLOP/s, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    sections = [SECTION, ""]
+    if not opts.no_primitives:
+        layers = [layer for layer in conv_bench.LAYERS
+                  if (not opts.quick or layer["name"] in conv_bench.QUICK) and _selected(layer["name"], opts.only)]
+        upsamplings = [layer for layer in conv_bench.fcn_upsamplings() if _selected(layer["name"], opts.only)]
+        sections.append(conv_bench.tables(layers, [1] if opts.quick else [1, 8], upsamplings, opts.rounds,
+                                          opts.budget, peak))
+    load_before = os.getloadavg()[0]
     rows, cpu_rows = [], []
     for index, (label, kind, args, target) in enumerate(WORKLOADS):
-        if (opts.quick and label not in QUICK) or (opts.only and not any(s in label for s in opts.only)):
+        if (opts.quick and label not in QUICK) or not _selected(label, opts.only):
             continue
         if opts.cpu_time and torch is not None:
             cpu_rows.append((label, target, measure_cpu(index, "lumen", opts.repeats),
@@ -241,9 +269,11 @@ def main(argv=None):
     over = None
     if not opts.only or any("overhead" in s for s in opts.only):
         over = overhead.run(300 if opts.quick else 2000, 3 if opts.quick else 7)
-    text = render(rows, over, peak, (load_before, os.getloadavg()[0]), opts.repeats)
+    if rows or over:
+        sections.append(render(rows, over, peak, (load_before, os.getloadavg()[0]), opts.repeats))
     if cpu_rows:
-        text += render_cpu(cpu_rows)
+        sections.append(render_cpu(cpu_rows))
+    text = "\n".join(sections)
     print(text)
     if opts.write:
         write_section(SECTION, text, first=True)

@@ -384,7 +384,7 @@ ARRAY_BACKWARD_OPS = {  # every Function that declares backward_on_arrays, by th
     "Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b, "Div": lambda a, b: a / b,
     "Neg": lambda a, b: -a * b, "Exp": lambda a, b: a.exp() * b, "Log": lambda a, b: (a * a + 1).log() * b,
     "Sqrt": lambda a, b: (a * a + 1).sqrt() * b, "Tanh": lambda a, b: a.tanh() * b,
-    "Sigmoid": lambda a, b: a.sigmoid() * b, "MatMul": lambda a, b: a.reshape(-1, 1) @ b.reshape(1, -1),
+    "Sigmoid": lambda a, b: a.sigmoid() * b,
 }
 
 

@@ -28,3 +28,25 @@ def test_errors():
         F.linear(lumen.ones((2, 5)), lumen.ones((3, 4)))
     with pytest.raises(ValueError, match=r"linear: bias of shape \(4,\) does not match weight of shape \(3, 4\)"):
         F.linear(lumen.ones((2, 4)), lumen.ones((3, 4)), lumen.ones(4))
+
+
+def test_backward_gemms_run_on_the_backend(monkeypatch):
+    # On bare arrays `@` would be NumPy's matmul (OpenBLAS's own threads, and a loop without BLAS for the
+    # weight gradient's transposed (n, 1) operand at batch 1): both gradients must be the backend's GEMMs.
+    x = lumen.randn(1, 300, requires_grad=True)
+    w = lumen.randn(200, 300, requires_grad=True)
+    backend = x._backend
+    calls = []
+    real = backend.matmul
+
+    def counting(a, b, *args, **kwargs):
+        calls.append((a.shape, b.shape))
+        return real(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "matmul", counting)
+    y = F.linear(x, w)
+    del calls[:]
+    y.sum().backward()
+    assert sorted(calls) == [((1, 200), (200, 300)), ((300, 1), (1, 200))]
+    np.testing.assert_allclose(w.grad.numpy(), np.outer(np.ones(200), x.detach().numpy()[0]), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy()[0], w.detach().numpy().sum(0), rtol=1e-5, atol=1e-4)

@@ -365,7 +365,8 @@ def render_transposed(layers, medians, load, peak, rounds, cpu_time=False):
              + ". fwd = conv_transpose2d, bwd-data = its input gradient (a strided conv2d), bwd-filter = its "
              "weight gradient. Lumen: its default choice; Lumen im2col: GEMM + col2im forced. ratio = Lumen "
              "default / PyTorch (< 1: Lumen faster); GFLOP/s of Lumen's default"
-             + ("" if cpu_time else " and % of the sgemm peak above") + f"; target (issue 22) ratio <= {RATIO_TARGET:.1f}.",
+             + ("" if cpu_time else " and % of the sgemm peak above")
+             + f"; target (issue 22) ratio <= {RATIO_TARGET:.1f}.",
              "",
              "| layer | C, in -> out, k/s/p | pass | Lumen ms | PyTorch ms | ratio | Lumen GFLOP/s | % peak | target "
              "| met | Lumen im2col ms |",

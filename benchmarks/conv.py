@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -39,10 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, write_section  # noqa: E402
 from lumen.backends.cpu import conv  # noqa: E402
 
-try:
+# PyTorch is imported only where it is measured or named: a Lumen child measures Lumen without
+# torch's objects (which the cyclic GC would scan) and threads in its process.
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def _torch():
     import torch
-except ImportError:
-    torch = None
+    return torch
 
 SECTION = "## Convolution primitives (CPU)"
 
@@ -126,6 +131,7 @@ def primitive_child(lib, batch, layers, budget_s):
     """{layer name: {pass: ms}} of conv2d's forward and its two gradients in ``lib``, in this process."""
     results = {}
     if lib == "torch":
+        torch = _torch()
         torch.set_num_threads(2)
     for layer in layers:
         x, w, b, gy, (stride, padding, dilation, g) = _layer_arrays(layer, batch)
@@ -174,7 +180,7 @@ def _median_over_rounds(got):
 def bench_primitives(layers, batches, rounds, budget_s):
     """({batch: {lib: {layer name: {pass: median ms over the rounds}}}}, load before and after): for each
     batch, ``rounds`` rounds of one child process per library (Lumen, then PyTorch, the order rotating)."""
-    libs = ("lumen", "torch") if torch is not None else ("lumen",)
+    libs = ("lumen", "torch") if HAS_TORCH else ("lumen",)
     names = [layer["name"] for layer in layers]
     load = [os.getloadavg()[0]]
     medians = {}
@@ -201,7 +207,7 @@ def _machine():
 def run_header(peak, load):
     """A table's first line: date, machine, libraries, the run's sgemm peak, the load around the table."""
     return (f"{datetime.date.today().isoformat()}; {_machine()}; numpy {np.__version__}"
-            + (f"; torch {torch.__version__} with torch.set_num_threads(2)" if torch is not None
+            + (f"; torch {_torch().__version__} with torch.set_num_threads(2)" if HAS_TORCH
                else "; torch not installed")
             + f"; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
               f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', 'unset')}"
@@ -307,6 +313,7 @@ def transposed_child(lib, algorithm, layers, budget_s, cpu_time=False):
         x, w, gy, _ = _transposed_arrays(layer)
         s, p = (layer["s"],) * 2, (layer["p"],) * 2
         if lib == "torch":
+            torch = _torch()
             torch.set_num_threads(1 if cpu_time else 2)
             xt, wt, gyt = (torch.from_numpy(a) for a in (x, w, gy))
 
@@ -341,7 +348,7 @@ def bench_transposed(layers, rounds, budget_s, cpu_time=False):
     order that rotates between rounds. cpu_time: each child pinned to one core (so Lumen's pool has one
     worker) with one OpenBLAS and one PyTorch thread, timed by its CPU time, which other processes on the
     machine disturb much less."""
-    runs = [r for r in TRANSPOSED_RUNS if r[0] == "lumen" or torch is not None]
+    runs = [r for r in TRANSPOSED_RUNS if r[0] == "lumen" or HAS_TORCH]
     names = [layer["name"] for layer in layers]
     one_core = min(os.sched_getaffinity(0))
     load = [os.getloadavg()[0]]
@@ -446,7 +453,7 @@ def main(argv=None):
         opts.batches, opts.rounds = [1], 1
     layers = [layer for layer in LAYERS if not opts.quick or layer["name"] in QUICK]
     text = "\n".join([SECTION, "", tables(layers, opts.batches, fcn_upsamplings(), opts.rounds, opts.budget, peak),
-                      conv_stack_memory(torch is not None)])
+                      conv_stack_memory(HAS_TORCH)])
     print(text)
     if opts.write:
         write_section(SECTION, text)

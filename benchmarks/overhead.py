@@ -3,6 +3,9 @@
 A chain of ``--steps`` blocks ``y = tanh(y * w + b)`` on 8x8 float32 tensors, closed by a
 sum, is built and then backpropagated. On tensors this small the arithmetic is negligible,
 so time per op is framework overhead: Function.apply, Tensor wrapping, promotion, the tape.
+Each framework runs in its own child process (in alternating rounds): the cyclic garbage
+collector's passes, half of Lumen's forward here, scan every Python object of the process,
+so one framework's imports would slow the other's tape.
 
     python benchmarks/overhead.py [--steps 2000] [--repeats 5] [--write]
 
@@ -12,6 +15,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
+import importlib.util
+import json
 import pathlib
 import platform
 import subprocess
@@ -35,23 +41,18 @@ def chain(x, w, b, steps):
     return y.sum()
 
 
-def measure(makers, steps, repeats):
-    """Best-of-``repeats`` seconds (forward, backward) per framework.
-
-    Frameworks alternate within each repeat, so a busy machine slows both alike.
-    """
-    best = {name: [float("inf"), float("inf")] for name in makers}
+def measure(make, steps, repeats):
+    """Best-of-``repeats`` seconds (forward, backward) of the chain on fresh ``make()`` inputs."""
+    forward = backward = float("inf")
     for _ in range(repeats):
-        for name, make in makers.items():
-            x, w, b = make()
-            t0 = time.perf_counter()
-            out = chain(x, w, b, steps)
-            t1 = time.perf_counter()
-            out.backward()
-            t2 = time.perf_counter()
-            best[name][0] = min(best[name][0], t1 - t0)
-            best[name][1] = min(best[name][1], t2 - t1)
-    return best
+        x, w, b = make()
+        t0 = time.perf_counter()
+        out = chain(x, w, b, steps)
+        t1 = time.perf_counter()
+        out.backward()
+        t2 = time.perf_counter()
+        forward, backward = min(forward, t1 - t0), min(backward, t2 - t1)
+    return forward, backward
 
 
 def lumen_inputs(rng):
@@ -80,28 +81,53 @@ def machine():
         return platform.processor() or platform.machine()
 
 
-def run(steps, repeats):
-    makers = {"Lumen": lumen_inputs(np.random.default_rng(0))}
-    try:
+def child(lib, steps, repeats):
+    """(name, best forward s, best backward s) of ``lib`` ("lumen", "torch", or "lumen-no-gc": Lumen with
+    the cyclic garbage collector disabled, which shows what the collector's passes cost), measured in this process."""
+    if lib == "lumen-no-gc":
+        gc.disable()
+        name, make = "Lumen, cyclic GC disabled (diagnostic)", lumen_inputs(np.random.default_rng(0))
+    elif lib == "lumen":
+        name, make = "Lumen", lumen_inputs(np.random.default_rng(0))
+    else:
         import torch
-    except ImportError:
-        torch = None
-    if torch is not None:
         torch.set_num_threads(1)
-        makers[f"PyTorch {torch.__version__} (1 thread)"] = torch_inputs(torch, np.random.default_rng(0))
+        name, make = f"PyTorch {torch.__version__} (1 thread)", torch_inputs(torch, np.random.default_rng(0))
+    return (name,) + measure(make, steps, repeats)
+
+
+def _in_child(lib, steps, repeats):
+    cmd = [sys.executable, __file__, "--child", lib, "--steps", str(steps), "--repeats", str(repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"overhead benchmark child ({lib}) failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(steps, repeats, rounds=3):
+    """(ops in the chain, {framework: (forward µs/op, backward µs/op)}): the best of ``rounds`` child
+    processes per framework, Lumen's and PyTorch's alternating so that both see the same load; Lumen
+    first, then PyTorch (if installed), then Lumen without the cyclic GC."""
+    libs = ["lumen"] + (["torch"] if importlib.util.find_spec("torch") else []) + ["lumen-no-gc"]
+    best = {}
+    for _ in range(rounds):
+        for lib in libs:
+            name, forward, backward = _in_child(lib, steps, repeats)
+            old = best.get(name, (float("inf"), float("inf")))
+            best[name] = (min(old[0], forward), min(old[1], backward))
     n_ops = steps * OPS_PER_STEP + 1
-    best = measure(makers, steps, repeats)
     return n_ops, {name: (f / n_ops * 1e6, b / n_ops * 1e6) for name, (f, b) in best.items()}
 
 
 def table(n_ops, rows, steps, repeats):
     lines = [f"Chain of {n_ops} ops (`y = tanh(y * w + b)` x {steps}, then `sum`) on 8x8 float32, "
-             f"forward then backward, best of {repeats}. Microseconds per op.", "",
+             f"forward then backward, best of {repeats} runs in each of 3 child processes per framework. "
+             "Microseconds per op.", "",
              "| framework | forward µs/op | backward µs/op | total µs/op |", "|---|---:|---:|---:|"]
     for name, (f, b) in rows.items():
         lines.append(f"| {name} | {f:.1f} | {b:.1f} | {f + b:.1f} |")
-    if len(rows) == 2:
-        (lf, lb), (tf, tb) = rows.values()
+    if len(rows) == 3:
+        (lf, lb), (tf, tb), _ = rows.values()
         lines.append(f"| ratio Lumen / PyTorch | {lf / tf:.1f}x | {lb / tb:.1f}x | {(lf + lb) / (tf + tb):.1f}x |")
     return "\n".join(lines)
 
@@ -118,7 +144,11 @@ def main():
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    p.add_argument("--child", choices=("lumen", "torch", "lumen-no-gc"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.steps, args.repeats)))
+        return
     n_ops, rows = run(args.steps, args.repeats)
     body = table(n_ops, rows, args.steps, args.repeats)
     print(body)

@@ -4,8 +4,8 @@ A chain of ``--steps`` blocks ``y = tanh(y * w + b)`` on 8x8 float32 tensors, cl
 sum, is built and then backpropagated. On tensors this small the arithmetic is negligible,
 so time per op is framework overhead: Function.apply, Tensor wrapping, promotion, the tape.
 Each framework runs in its own child process (in alternating rounds): the cyclic garbage
-collector's passes, half of Lumen's forward here, scan every Python object of the process,
-so one framework's imports would slow the other's tape.
+collector's passes (a large share of Lumen's forward here: its tape is Python objects) scan
+every Python object of the process, so one framework's imports would slow the other's tape.
 
     python benchmarks/overhead.py [--steps 2000] [--repeats 5] [--write]
 

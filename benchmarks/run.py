@@ -202,8 +202,8 @@ def render(rows, over, peak, load, repeats):
                       "single-thread CPU-time table (`--cpu-time`) before calling a target met or missed.", ""]
     if over:
         n_ops, per_op = over
-        lumen_total = sum(per_op.pop("Lumen"))
-        (no_gc_name, no_gc), = [(k, v) for k, v in per_op.items() if k.startswith("Lumen")]
+        lumen_total = sum(per_op["Lumen"])
+        (no_gc_name, no_gc), = [(k, v) for k, v in per_op.items() if k.startswith("Lumen") and k != "Lumen"]
         torch_totals = [sum(v) for k, v in per_op.items() if k.startswith("PyTorch")]
         if torch_totals:
             ratio = lumen_total / torch_totals[0]

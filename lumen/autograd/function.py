@@ -46,6 +46,8 @@ from .anomaly_mode import _state as _anomaly
 from .grad_mode import _state as _grad_mode, is_grad_enabled, no_grad, set_grad_enabled
 
 _sequence = itertools.count()
+# needs_input_grad tuples of nodes with few inputs, one per pattern: shared, they are not one more object per node
+_needs_patterns = {}
 # Per thread, as grad mode: whether the node whose backward runs now reads its saved tensors as arrays
 # (another thread may run the same retained graph's backward with create_graph=True meanwhile).
 class _OnArrays(threading.local):
@@ -66,8 +68,10 @@ def _tensor_class():
 class Node:
     """A node of the backward graph: what a tensor's ``grad_fn`` is (as ``torch.autograd.graph.Node``).
 
-    ``next`` holds one edge per input (``(node, output_index)``, ``(None, leaf)`` or None),
-    ``input_meta`` their shapes and dtypes; the engine calls ``backward(*grads)``.
+    ``next`` holds one edge per input: None for an input that needs no gradient, else
+    ``(node, output_index, shape, dtype)`` or ``(None, leaf, shape, dtype)``, the shape and dtype its
+    gradient must have. The engine calls ``backward(*grads)``. (One flat tuple per edge, and saved
+    tensors as flat tuples too: every container a node keeps is one more object the cyclic collector scans.)
     """
 
     generation = 0
@@ -120,7 +124,7 @@ class Node:
     def next_functions(self):
         """As PyTorch: one ``(node, output_index)`` per input; a leaf's node is an
         :class:`AccumulateGrad` holding it, an input that needs no gradient is ``(None, 0)``."""
-        return tuple((None, 0) if edge is None else (AccumulateGrad(edge[1]), 0) if edge[0] is None else edge
+        return tuple((None, 0) if edge is None else (AccumulateGrad(edge[1]), 0) if edge[0] is None else edge[:2]
                      for edge in getattr(self, "next", ()))
 
 
@@ -167,7 +171,7 @@ class Function(Node):
         node = cls(**params) if params else cls()
         dev = None
         requires_grad = False
-        arrays, needs, edges, meta = [], [], [], []
+        arrays, needs, edges = [], [], []
         generation = 0
         # One pass over the inputs: their arrays, and what the graph needs of them should it be recorded.
         for x in inputs:
@@ -175,7 +179,6 @@ class Function(Node):
                 arrays.append(None)
                 needs.append(False)
                 edges.append(None)
-                meta.append(None)
                 continue
             if not isinstance(x, Tensor):
                 raise TypeError(f"{cls.__name__}: inputs must be Tensors or None, got {type(x).__name__}")
@@ -190,19 +193,19 @@ class Function(Node):
                 requires_grad = True
                 fn = x.grad_fn
                 if fn is None:
-                    edges.append((None, x))
+                    edges.append((None, x, data.shape, data.dtype))
                 else:
-                    edges.append((fn, x._output_index))
+                    edges.append((fn, x._output_index, data.shape, data.dtype))
                     if fn.generation > generation:
                         generation = fn.generation
             else:
                 edges.append(None)
-            meta.append((data.shape, data.dtype))
         if dev is None:
             raise TypeError(f"{cls.__name__}: needs at least one Tensor input")
         node.backend = backend
         if requires_grad:  # as PyTorch's ctx, also under no_grad
-            node.needs_input_grad = tuple(needs)
+            needs = tuple(needs)
+            node.needs_input_grad = _needs_patterns.setdefault(needs, needs) if len(needs) <= 4 else needs
         if dev.type == "cuda":  # CuPy works on its current device, not on the arrays' device
             with placed(dev):
                 raw = node.forward(*arrays)
@@ -222,7 +225,6 @@ class Function(Node):
             counter.value += 1
         if requires_grad and _grad_mode.enabled:  # is_grad_enabled(), inlined
             node.next = tuple(edges)
-            node.input_meta = tuple(meta)
             node.generation = generation + 1
             node.sequence = next(_sequence)
             node.n_outputs = len(raw)
@@ -270,48 +272,57 @@ class Function(Node):
 
     # ---- bookkeeping done by apply ------------------------------------------
     def _retain_saved(self, inputs):
+        # flat (tensor, version counter, version) triples, None for an absent input: see Node
         saved = []
         for i in self._save_in:
             x = inputs[i]
-            saved.append(None if x is None else (x, x._version_counter, x._version_counter.value))
+            if x is None:
+                saved += (None, None, None)
+            else:
+                counter = x._version_counter
+                saved += (x, counter, counter.value)
         self._saved_in = tuple(saved)
 
     def _retain_outputs(self, outputs):
-        # Outputs are kept as (array, version) and re-wrapped on demand: holding the output
-        # Tensor itself would make a reference cycle output -> node -> output.
+        # Outputs are kept as flat (array, version counter, version) triples and re-wrapped on demand:
+        # holding the output Tensor itself would make a reference cycle output -> node -> output.
         saved = []
         for i in self._save_out:
             y = outputs[i]
-            saved.append((y._data, y._version_counter, y._version_counter.value))
+            counter = y._version_counter
+            saved += (y._data, counter, counter.value)
         self._saved_out = tuple(saved)
 
     @property
     def saved_inputs(self):
-        if self._saved_in is None:
+        saved = self._saved_in
+        if saved is None:
             raise RuntimeError(_FREED.format(type(self).__name__))
         arrays = _on_arrays.on
         out = []
-        for entry in self._saved_in:
-            if entry is None:
+        for k in range(0, len(saved), 3):
+            tensor, counter, version = saved[k], saved[k + 1], saved[k + 2]
+            if tensor is None:
                 out.append(None)
                 continue
-            tensor, counter, version = entry
-            self._check_version(counter, version, f"input of shape {tuple(tensor.shape)}")
+            if counter.value != version:
+                self._check_version(counter, version, f"input of shape {tuple(tensor.shape)}")
             out.append(tensor._data if arrays else tensor)
         return tuple(out)
 
     @property
     def saved_outputs(self):
-        from ..tensor import Tensor
-
-        if self._saved_out is None:
+        saved = self._saved_out
+        if saved is None:
             raise RuntimeError(_FREED.format(type(self).__name__))
         arrays = _on_arrays.on
         out = []
-        for i, (array, counter, version) in zip(self._save_out, self._saved_out):
-            self._check_version(counter, version, f"output of shape {array.shape}")
-            out.append(array if arrays else Tensor._wrap(array, None, grad_fn=self, output_index=i,
-                                                         version_counter=counter, backend=self.backend))
+        for k, i in enumerate(self._save_out):
+            array, counter, version = saved[3 * k], saved[3 * k + 1], saved[3 * k + 2]
+            if counter.value != version:
+                self._check_version(counter, version, f"output of shape {array.shape}")
+            out.append(array if arrays else (_Tensor or _tensor_class())._wrap(
+                array, None, grad_fn=self, output_index=i, version_counter=counter, backend=self.backend))
         return tuple(out)
 
     def _backward_of_arrays(self, *grads):
@@ -424,8 +435,8 @@ class BackwardCFunction(Node):
                 raise RuntimeError(f"function {self.name()} returned an incorrect number of gradients "
                                    f"(expected {n_inputs}, got {len(result)})")
             result = result[:n_inputs]
-        for position, (g, meta) in enumerate(zip(result, self.input_meta), start=1):
-            if g is not None and meta is None:
+        for position, (g, is_tensor) in enumerate(zip(result, self._tensor_inputs), start=1):
+            if g is not None and not is_tensor:
                 raise RuntimeError(f"function {self.name()} returned a gradient different than None at "
                                    f"position {position}, but the corresponding forward input was not a "
                                    f"Tensor")
@@ -471,18 +482,17 @@ def _apply_with_ctx(cls, *args, **kwargs):
     if not dirty <= returned:
         raise RuntimeError(f"{ctx.name()}: some tensors marked dirty in forward were not returned as outputs; "
                            f"the inputs that forward modifies in place must all be outputs of the Function")
-    edges, meta, generation = [], [], 0
+    edges, generation = [], 0
     for a in args:
-        if not isinstance(a, Tensor):
+        if not isinstance(a, Tensor) or not a._requires_grad:
             edges.append(None)
-            meta.append(None)
             continue
         fn = a.grad_fn
         if fn is not None and fn.generation > generation:
             generation = fn.generation
-        edges.append(None if not a._requires_grad else (fn, a._output_index) if fn is not None else (None, a))
-        meta.append((a._data.shape, a._data.dtype))
-    ctx.next, ctx.input_meta = tuple(edges), tuple(meta)
+        edges.append((fn, a._output_index, a._data.shape, a._data.dtype) if fn is not None else
+                     (None, a, a._data.shape, a._data.dtype))
+    ctx.next, ctx._tensor_inputs = tuple(edges), tuple(isinstance(a, Tensor) for a in args)
     ctx.generation, ctx.sequence, ctx.n_outputs = generation + 1, next(_sequence), len(outputs)
     if _anomaly.enabled:
         ctx._record_forward_stack()
@@ -711,7 +721,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             _store_leaf_grads([entry], root_arrays, create_graph, own_copy=True)
 
     def deliver(edge, g):
-        node, index = edge
+        node, index = edge[0], edge[1]
         if node is None:  # a leaf tensor
             leaf = index
             if inputs is not None and id(leaf) not in leaf_targets:
@@ -776,18 +786,18 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 _check_nan(node, gxs)
             if not retain_graph:
                 node._release()
-            for edge, gx, meta in zip(node.next, gxs, node.input_meta):
+            for edge, gx in zip(node.next, gxs):
                 if edge is None:
                     continue
                 if gx is None:
                     if awaited and edge[0] is None:
                         edge_done(edge[1])
                     continue
-                if gx._data.shape != meta[0]:
+                if gx._data.shape != edge[2]:
                     raise RuntimeError(f"{type(node).__name__}.backward: gradient of shape {gx.shape} for an "
-                                       f"input of shape {meta[0]}")
-                if gx._data.dtype != meta[1]:
-                    gx = gx.to(from_numpy_dtype(meta[1]))
+                                       f"input of shape {edge[2]}")
+                if gx._data.dtype != edge[3]:
+                    gx = gx.to(from_numpy_dtype(edge[3]))
                 deliver(edge, gx)
                 if awaited and edge[0] is None:
                     edge_done(edge[1])

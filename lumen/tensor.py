@@ -78,7 +78,8 @@ class Tensor:
         self.grad = None
         self.grad_fn = grad_fn
         self._output_index = output_index
-        self._version_counter = version_counter or _VersionCounter()
+        if version_counter is not None:
+            self._version_counter = version_counter
         self._grad_hooks = None
         self._retains_grad = False
 
@@ -97,10 +98,19 @@ class Tensor:
         t.grad = None
         t.grad_fn = grad_fn
         t._output_index = output_index
-        t._version_counter = version_counter or _VersionCounter()
+        if version_counter is not None:
+            t._version_counter = version_counter
         t._grad_hooks = None
         t._retains_grad = False
         return t
+
+    def __getattr__(self, name):
+        # Only for a slot not yet set: the version counter is made on first use, since most op results
+        # (and every gradient) are never written in place nor saved for backward.
+        if name == "_version_counter":
+            counter = self._version_counter = _VersionCounter()
+            return counter
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     # ---- metadata -------------------------------------------------------
     @property

@@ -68,10 +68,11 @@ def _tensor_class():
 class Node:
     """A node of the backward graph: what a tensor's ``grad_fn`` is (as ``torch.autograd.graph.Node``).
 
-    ``next`` holds one edge per input: None for an input that needs no gradient, else
-    ``(node, output_index, shape, dtype)`` or ``(None, leaf, shape, dtype)``, the shape and dtype its
-    gradient must have. The engine calls ``backward(*grads)``. (One flat tuple per edge, and saved
-    tensors as flat tuples too: every container a node keeps is one more object the cyclic collector scans.)
+    ``next`` holds one edge per input, four entries each, in one flat tuple: ``node, output_index,
+    shape, dtype`` (the shape and dtype the input's gradient must have), ``None, leaf, shape, dtype``,
+    or four Nones for an input that needs no gradient (:func:`_edges` reads them as tuples). The engine
+    calls ``backward(*grads)``. Flat, as the saved tensors: every container a node keeps is one more
+    object the cyclic collector scans, on each of its passes.
     """
 
     generation = 0
@@ -125,7 +126,17 @@ class Node:
         """As PyTorch: one ``(node, output_index)`` per input; a leaf's node is an
         :class:`AccumulateGrad` holding it, an input that needs no gradient is ``(None, 0)``."""
         return tuple((None, 0) if edge is None else (AccumulateGrad(edge[1]), 0) if edge[0] is None else edge[:2]
-                     for edge in getattr(self, "next", ()))
+                     for edge in _edges(self))
+
+
+_NO_EDGE = (None, None, None, None)
+
+
+def _edges(node):
+    """``node.next`` as one ``(node, output_index or leaf, shape, dtype)`` per input, None for one that
+    needs no gradient."""
+    flat = getattr(node, "next", ())
+    return [None if flat[k + 1] is None else flat[k:k + 4] for k in range(0, len(flat), 4)]
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -178,7 +189,7 @@ class Function(Node):
             if x is None:
                 arrays.append(None)
                 needs.append(False)
-                edges.append(None)
+                edges += _NO_EDGE
                 continue
             if not isinstance(x, Tensor):
                 raise TypeError(f"{cls.__name__}: inputs must be Tensors or None, got {type(x).__name__}")
@@ -193,13 +204,13 @@ class Function(Node):
                 requires_grad = True
                 fn = x.grad_fn
                 if fn is None:
-                    edges.append((None, x, data.shape, data.dtype))
+                    edges += (None, x, data.shape, data.dtype)
                 else:
-                    edges.append((fn, x._output_index, data.shape, data.dtype))
+                    edges += (fn, x._output_index, data.shape, data.dtype)
                     if fn.generation > generation:
                         generation = fn.generation
             else:
-                edges.append(None)
+                edges += _NO_EDGE
         if dev is None:
             raise TypeError(f"{cls.__name__}: needs at least one Tensor input")
         node.backend = backend
@@ -334,10 +345,14 @@ class Function(Node):
         finally:
             _on_arrays.on = False
         backend, dev, passed = self.backend, like._device, like._data
-        # a gradient passed through unchanged (add's, sub's first) keeps its Tensor, as the recorded run does
-        return tuple(None if r is None else like if r is passed else
-                     like._wrap(_array(backend, r), dev, backend=backend)
-                     for r in (raw if isinstance(raw, tuple) else (raw,)))
+        array_type, wrap = type(passed), like._wrap
+        out = []
+        for r in raw if type(raw) is tuple else (raw,):
+            if r is None or r is passed:  # passed through unchanged (add's, sub's first): its Tensor, as recorded
+                out.append(None if r is None else like)
+            else:
+                out.append(wrap(r if type(r) is array_type else _array(backend, r), dev, backend=backend))
+        return tuple(out)
 
     def _release(self):
         # Like PyTorch, only a node that saved tensors refuses a second backward.
@@ -428,7 +443,7 @@ class BackwardCFunction(Node):
                           for g, meta in zip(grads, self.output_meta))
         result = self._forward_cls.backward(self, *grads)
         result = result if isinstance(result, tuple) else (result,)
-        n_inputs = len(self.next)
+        n_inputs = len(self.next) // 4
         if len(result) != n_inputs:
             # PyTorch accepts extra trailing Nones
             if len(result) < n_inputs or any(g is not None for g in result[n_inputs:]):
@@ -485,13 +500,12 @@ def _apply_with_ctx(cls, *args, **kwargs):
     edges, generation = [], 0
     for a in args:
         if not isinstance(a, Tensor) or not a._requires_grad:
-            edges.append(None)
+            edges += _NO_EDGE
             continue
         fn = a.grad_fn
         if fn is not None and fn.generation > generation:
             generation = fn.generation
-        edges.append((fn, a._output_index, a._data.shape, a._data.dtype) if fn is not None else
-                     (None, a, a._data.shape, a._data.dtype))
+        edges += (fn, a._output_index if fn is not None else a, a._data.shape, a._data.dtype)
     ctx.next, ctx._tensor_inputs = tuple(edges), tuple(isinstance(a, Tensor) for a in args)
     ctx.generation, ctx.sequence, ctx.n_outputs = generation + 1, next(_sequence), len(outputs)
     if _anomaly.enabled:
@@ -720,8 +734,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             # another node's slot may still hold this very array: the leaf gets its own copy
             _store_leaf_grads([entry], root_arrays, create_graph, own_copy=True)
 
-    def deliver(edge, g):
-        node, index = edge[0], edge[1]
+    def deliver(node, index, g):
         if node is None:  # a leaf tensor
             leaf = index
             if inputs is not None and id(leaf) not in leaf_targets:
@@ -746,9 +759,9 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 if not root.requires_grad:
                     raise RuntimeError(f"element {i} of tensors does not require grad and does not have a "
                                        f"grad_fn")
-                deliver((None, root), g)
+                deliver(None, root, g)
             else:
-                deliver((root.grad_fn, root._output_index), g)
+                deliver(root.grad_fn, root._output_index, g)
 
         while heap:
             node = heapq.heappop(heap)[2]
@@ -779,28 +792,29 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 raise
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
-            if len(gxs) != len(node.next):
+            edges = node.next
+            if 4 * len(gxs) != len(edges):
                 raise RuntimeError(f"{type(node).__name__}.backward returned {len(gxs)} gradients for "
-                                   f"{len(node.next)} inputs")
+                                   f"{len(edges) // 4} inputs")
             if check_nan:
                 _check_nan(node, gxs)
             if not retain_graph:
                 node._release()
-            for edge, gx in zip(node.next, gxs):
-                if edge is None:
+            for gx, fn, index, shape, dtype in zip(gxs, edges[::4], edges[1::4], edges[2::4], edges[3::4]):
+                if index is None:
                     continue
                 if gx is None:
-                    if awaited and edge[0] is None:
-                        edge_done(edge[1])
+                    if awaited and fn is None:
+                        edge_done(index)
                     continue
-                if gx._data.shape != edge[2]:
+                if gx._data.shape != shape:
                     raise RuntimeError(f"{type(node).__name__}.backward: gradient of shape {gx.shape} for an "
-                                       f"input of shape {edge[2]}")
-                if gx._data.dtype != edge[3]:
-                    gx = gx.to(from_numpy_dtype(edge[3]))
-                deliver(edge, gx)
-                if awaited and edge[0] is None:
-                    edge_done(edge[1])
+                                       f"input of shape {shape}")
+                if gx._data.dtype != dtype:
+                    gx = gx.to(from_numpy_dtype(dtype))
+                deliver(fn, index, gx)
+                if awaited and fn is None:
+                    edge_done(index)
 
         for entry in leaf_grads.values():
             _run_leaf_hooks(entry)
@@ -828,7 +842,7 @@ def _hooked_leaf_edges(roots):
         if id(node) in seen:
             continue
         seen.add(id(node))
-        for edge in node.next:
+        for edge in _edges(node):
             if edge is None:
                 continue
             if edge[0] is not None:
@@ -850,12 +864,12 @@ def _nodes_leading_to(roots, leaf_targets, node_targets):
                 continue
             leads[key] = None
             stack.append((node, True))
-            stack.extend((edge[0], False) for edge in node.next
+            stack.extend((edge[0], False) for edge in _edges(node)
                          if edge is not None and edge[0] is not None and id(edge[0]) not in leads)
             continue
         leads[key] = any(edge is not None and (id(edge[1]) in leaf_targets if edge[0] is None else
                                                leads.get(id(edge[0])) or (id(edge[0]), edge[1]) in node_targets)
-                         for edge in node.next)
+                         for edge in _edges(node))
     return {key for key, hit in leads.items() if hit}
 
 

@@ -40,7 +40,7 @@ def check_in_graph(tensor):
                            f"used in an in-place operation; wrap it in lumen.no_grad() or clone it")
     if tensor.grad_fn is not None and tensor.grad_fn.aliases_input:
         # the write would change the base behind its own grad_fn's back
-        of = "a leaf" if tensor.grad_fn.next[0][0] is None else "a non-leaf"
+        of = "a leaf" if tensor.grad_fn.next[0] is None else "a non-leaf"
         raise RuntimeError(f"in-place operation on a view (made by {tensor.grad_fn.name()}, shape "
                            f"{tuple(tensor.shape)}) of {of} tensor that requires grad is not supported; "
                            f"write through the base (base[index] = value) or clone() the view")

@@ -378,3 +378,26 @@ def test_leaf_grads_never_alias_each_other_or_the_callers_gradient():
     x.clone().backward(g)
     x.clone().backward(g)
     assert g.tolist() == [1.0, 1.0] and x.grad.tolist() == [2.0, 2.0]
+
+
+def test_the_tape_keeps_few_objects_for_the_cyclic_collector():
+    """Every container a node keeps is scanned by each of CPython's collector passes (in a 6,001-op chain
+    they had cost a third of the forward): a node keeps its edges and saved tensors flat, shares its
+    needs_input_grad, and a result that is never written nor saved gets no version counter."""
+    import collections
+    import gc
+
+    x, w, b = (leaf(np.full((4, 4), v)) for v in (0.1, 0.9, 0.05))
+    gc.collect()
+    before = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    y = x
+    for _ in range(300):
+        y = (y * w + b).tanh()
+    gc.collect()
+    kept = collections.Counter(type(o).__name__ for o in gc.get_objects()) - before
+    # per step of three ops, 10: the three nodes, their three flat edge tuples, Mul's saved inputs, Tanh's
+    # saved output, and the one tensor (with its version counter) that Mul saved; 18.7 before
+    assert sum(kept.values()) / 300 <= 10.5, kept.most_common(6)
+    assert kept["_VersionCounter"] <= 300 + 2, kept.most_common(6)  # and the two saved leaves, x and w
+    y.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), w.grad.numpy()[0, 0])  # every entry followed the same path

@@ -1,6 +1,7 @@
 """What the benchmark scripts share: resident-memory readings and sections of RESULTS.md."""
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -8,6 +9,55 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+class OtherLoad:
+    """What else ran on the machine while a benchmark did, from ``/proc/stat`` (Linux).
+
+    The 1-min load average counts the benchmark's own threads (two busy ones read ~2 on a quiet 2-core
+    machine), so it cannot say whether a run was quiet. ``others``: cores' worth of CPU time that processes
+    other than this one and its waited-for children used since the start; ``steal``: the fraction of the
+    CPUs' time the hypervisor gave to other machines. Both None where /proc/stat is absent.
+    """
+
+    QUIET_CORES = 0.25
+    QUIET_STEAL = 0.05
+
+    def __init__(self):
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample():
+        try:
+            ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        user, nice, system, idle, iowait, irq, softirq, steal = ticks
+        hz = os.sysconf("SC_CLK_TCK")
+        own = os.times()
+        return (time.perf_counter(), (user + nice + system + irq + softirq) / hz, steal / hz, sum(ticks) / hz,
+                own.user + own.system + own.children_user + own.children_system)
+
+    def read(self):
+        """(others, steal) since this object was made."""
+        now = self._sample()
+        if now is None or self._start is None:
+            return None, None
+        wall, busy, steal, total, own = (b - a for a, b in zip(self._start, now))
+        return max(0.0, (busy - own) / wall), (steal / total if total else 0.0)
+
+    def quiet(self):
+        others, steal = self.read()
+        return others is None or (others <= self.QUIET_CORES and steal <= self.QUIET_STEAL)
+
+    def describe(self):
+        others, steal = self.read()
+        if others is None:
+            return "other processes' CPU use unknown (no /proc/stat)"
+        verdict = "quiet" if self.quiet() else "NOT quiet"
+        return (f"other processes used {others:.2f} cores on average and the hypervisor stole {100 * steal:.0f} % "
+                f"of the CPUs' time during these measurements ({verdict}: quiet means <= {self.QUIET_CORES} cores "
+                f"and <= {100 * self.QUIET_STEAL:.0f} %)")
 
 
 def memory_mib():

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, write_section  # noqa: E402
+from benchmarks._common import RESULTS, OtherLoad, write_section  # noqa: E402
 from lumen.backends.cpu import conv  # noqa: E402
 
 # PyTorch is imported only where it is measured or named: a Lumen child measures Lumen without
@@ -178,11 +178,11 @@ def _median_over_rounds(got):
 
 
 def bench_primitives(layers, batches, rounds, budget_s):
-    """({batch: {lib: {layer name: {pass: median ms over the rounds}}}}, load before and after): for each
+    """({batch: {lib: {layer name: {pass: median ms over the rounds}}}}, what else ran meanwhile): for each
     batch, ``rounds`` rounds of one child process per library (Lumen, then PyTorch, the order rotating)."""
     libs = ("lumen", "torch") if HAS_TORCH else ("lumen",)
     names = [layer["name"] for layer in layers]
-    load = [os.getloadavg()[0]]
+    load = OtherLoad()
     medians = {}
     for batch in batches:
         samples = _child_rounds(libs, rounds, lambda lib: ["--primitive-child", lib, str(batch),
@@ -191,8 +191,7 @@ def bench_primitives(layers, batches, rounds, budget_s):
         print(f"primitives batch {batch}: " + ", ".join(
             f"{lib} {sum(sum(ms.values()) for ms in by_layer.values()):.0f} ms in all"
             for lib, by_layer in medians[batch].items()), file=sys.stderr)
-    load.append(os.getloadavg()[0])
-    return medians, load
+    return medians, load.describe()
 
 
 def _machine():
@@ -205,15 +204,15 @@ def _machine():
 
 
 def run_header(peak, load):
-    """A table's first line: date, machine, libraries, the run's sgemm peak, the load around the table."""
+    """A table's first line: date, machine, libraries, the run's sgemm peak, what else ran (``load``, from
+    :meth:`OtherLoad.describe`)."""
     return (f"{datetime.date.today().isoformat()}; {_machine()}; numpy {np.__version__}"
             + (f"; torch {_torch().__version__} with torch.set_num_threads(2)" if HAS_TORCH
                else "; torch not installed")
             + f"; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
               f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', 'unset')}"
             + f"; NumPy float32 matmul peak in this run (2048^3 sgemm) {peak:.0f} GFLOP/s"
-            + f"; 1-min load average {load[0]:.1f} before and {load[1]:.1f} after this table's measurements "
-              "(2 cores: above ~1.5 other processes share them).")
+            + f"; {load}.")
 
 
 def _cells(ours, theirs, flops, peak, wide):
@@ -343,7 +342,7 @@ TRANSPOSED_RUNS = (("lumen", None), ("lumen", "im2col"), ("torch", None))
 
 
 def bench_transposed(layers, rounds, budget_s, cpu_time=False):
-    """({(lib, algorithm): {layer name: {pass: median ms over the rounds}}}, load before and after) of
+    """({(lib, algorithm): {layer name: {pass: median ms over the rounds}}}, what else ran meanwhile) of
     ``layers`` (from fcn_upsamplings): each round one child process per entry of TRANSPOSED_RUNS, in an
     order that rotates between rounds. cpu_time: each child pinned to one core (so Lumen's pool has one
     worker) with one OpenBLAS and one PyTorch thread, timed by its CPU time, which other processes on the
@@ -351,15 +350,14 @@ def bench_transposed(layers, rounds, budget_s, cpu_time=False):
     runs = [r for r in TRANSPOSED_RUNS if r[0] == "lumen" or HAS_TORCH]
     names = [layer["name"] for layer in layers]
     one_core = min(os.sched_getaffinity(0))
-    load = [os.getloadavg()[0]]
+    load = OtherLoad()
     samples = _child_rounds(
         runs, rounds,
         lambda run: ["--transposed-child", run[0], run[1] or "default", "--budget", str(budget_s),
                      *(["--cpu-time"] if cpu_time else []), "--layers", *names],
         env=dict(os.environ, OPENBLAS_NUM_THREADS="1") if cpu_time else None,
         preexec_fn=(lambda: os.sched_setaffinity(0, {one_core})) if cpu_time else None)
-    load.append(os.getloadavg()[0])
-    return {run: _median_over_rounds(got) for run, got in samples.items()}, load
+    return {run: _median_over_rounds(got) for run, got in samples.items()}, load.describe()
 
 
 def render_transposed(layers, medians, load, peak, rounds, cpu_time=False):

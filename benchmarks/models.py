@@ -28,7 +28,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, time_and_measure, write_section  # noqa: E402
+from benchmarks._common import RESULTS, OtherLoad, time_and_measure, write_section  # noqa: E402
 
 SECTION = "## Models"
 NUM_CLASSES = 1000
@@ -261,7 +261,7 @@ def render(results, repeats, load):
     lines = [SECTION, "",
              f"{datetime.date.today().isoformat()}; {_cpu_name()}; nproc={len(os.sched_getaffinity(0))}; "
              f"numpy {np.__version__}; {tv}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; "
-             f"1-min load average {load[0]:.1f} before, {load[1]:.1f} after.", "",
+             f"{load}.", "",
              f"float32, CPU; ms per image = median of {repeats} timed batches (after a warm-up) / batch; "
              "fwd = eval mode, no grad; fwd+bwd = train mode, cross-entropy, backward. Memory (MiB): "
              "resident after building the net (weights + library), then peak while running, as "
@@ -311,7 +311,7 @@ def main(argv=None):
         libs = ("lumen", "torch")
     except ImportError:
         libs = ("lumen",)
-    load_before = os.getloadavg()[0]
+    load = OtherLoad()
     results = {}
     for net in nets:
         for batch in opts.batches:
@@ -321,7 +321,7 @@ def main(argv=None):
                     by_lib[lib] = r = _child(net, lib, mode, batch, opts.repeats)
                     print(f"{net} b{batch} {mode} {lib}: {r['ms'] / batch:.1f} ms/img, "
                           f"peak {r['peak_mib']:.0f} MiB", file=sys.stderr)
-    text = render(results, opts.repeats, (load_before, os.getloadavg()[0]))
+    text = render(results, opts.repeats, load.describe())
     print(text)
     if opts.write:
         write_section(SECTION, text)

@@ -1,7 +1,7 @@
 """Issue 22's tables: Lumen against PyTorch on every CPU workload, in one run.
 
-Prints, each table's first line stating the date, the machine, the run's sgemm peak and the 1-min load
-average before and after its measurements:
+Prints, each table's first line stating the date, the machine, the run's sgemm peak and what else ran
+during its measurements (other processes' CPU and the hypervisor's steal, ``_common.OtherLoad``):
 
 1. the per-primitive table (``benchmarks/conv.py`` measures): every convolution of VGG16 and AlexNet at
    batch 1 and 8, forward, backward-data and backward-filter, one row per layer, batch and pass with
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, write_section  # noqa: E402
+from benchmarks._common import RESULTS, OtherLoad, write_section  # noqa: E402
 from benchmarks import conv as conv_bench  # noqa: E402
 from benchmarks import fcn, models, overhead  # noqa: E402
 
@@ -174,16 +174,14 @@ def render(rows, over, peak, load, repeats):
     lines = ["### Models", "",
              f"{datetime.date.today().isoformat()}; {models._cpu_name()}; nproc={len(os.sched_getaffinity(0))}; "
              f"NumPy float32 matmul peak in this run {peak:.0f} GFLOP/s; PyTorch with set_num_threads(2); "
-             "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for this command only; 1-min load average "
-             f"{load[0]:.1f} before, {load[1]:.1f} after (2 cores: above ~1.5 other processes share them "
-             "and the figures are noise-dominated).", "",
+             f"OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for this command only; {load.describe()}.", "",
              f"Median of {repeats} timed runs after a warm-up, each library in its own child process, "
-             "Lumen and PyTorch back to back per workload (load shown per workload). ratio = Lumen / PyTorch "
-             "time (< 1: Lumen faster). GFLOP/s: conv + linear FLOPs (fwd+bwd = 3x fwd) / Lumen time; "
+             "Lumen and PyTorch back to back per workload (others: cores other processes used during it). "
+             "ratio = Lumen / PyTorch time (< 1: Lumen faster). GFLOP/s: conv + linear FLOPs (fwd+bwd = 3x fwd) / Lumen time; "
              "% peak: of the sgemm peak above. Peak memory: peak resident set of each child while running.",
              "",
              "| workload | Lumen ms | PyTorch ms | ratio | target | met | Lumen GFLOP/s | % peak "
-             "| Lumen peak MiB | PyTorch peak MiB | load |",
+             "| Lumen peak MiB | PyTorch peak MiB | others |",
              "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for label, target, gflop, ours, theirs, ld in rows:
         if theirs:
@@ -195,9 +193,9 @@ def render(rows, over, peak, load, repeats):
         gfs = gflop / (ours["ms"] / 1e3) if gflop else None
         flops = f"{gfs:.0f} | {100 * gfs / peak:.0f}%" if gfs else "- | -"
         lines.append(f"| {label} | {ours['ms']:.0f} | {cmp[0]} | {flops} | {ours['peak_mib']:.0f} | {cmp[1]} "
-                     f"| {ld:.1f} |")
-    if max(load + tuple(row[-1] for row in rows)) > 1.5:
-        lines[4:4] = ["**Load above 1.5 during this run**: other processes shared the cores, so the wall-clock "
+                     f"| {'-' if ld is None else f'{ld:.2f}'} |")
+    if not load.quiet() or any(row[-1] is not None and row[-1] > OtherLoad.QUIET_CORES for row in rows):
+        lines[4:4] = ["**Not a quiet run**: other processes shared the cores, so the wall-clock "
                       "ratios mostly measure contention (Lumen's 2 OpenBLAS threads suffer most); compare the "
                       "single-thread CPU-time table (`--cpu-time`) before calling a target met or missed.", ""]
     if over:
@@ -247,7 +245,7 @@ def main(argv=None):
     except ImportError:
         torch = None
     peak = conv_bench.sgemm_peak_gflops()
-    print(f"sgemm peak {peak:.0f} GFLOP/s, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    print(f"sgemm peak {peak:.0f} GFLOP/s", file=sys.stderr)
     sections = [SECTION, ""]
     if not opts.no_primitives:
         layers = [layer for layer in conv_bench.LAYERS
@@ -255,7 +253,7 @@ def main(argv=None):
         upsamplings = [layer for layer in conv_bench.fcn_upsamplings() if _selected(layer["name"], opts.only)]
         sections.append(conv_bench.tables(layers, [1] if opts.quick else [1, 8], upsamplings, opts.rounds,
                                           opts.budget, peak))
-    load_before = os.getloadavg()[0]
+    load = OtherLoad()
     rows, cpu_rows = [], []
     for index, (label, kind, args, target) in enumerate(WORKLOADS):
         if (opts.quick and label not in QUICK) or not _selected(label, opts.only):
@@ -263,19 +261,20 @@ def main(argv=None):
         if opts.cpu_time and torch is not None:
             cpu_rows.append((label, target, measure_cpu(index, "lumen", opts.repeats),
                              measure_cpu(index, "torch", opts.repeats)))
-        ld = os.getloadavg()[0]
+        others = OtherLoad()
         ours = measure(kind, args, "lumen", opts.repeats)
         theirs = measure(kind, args, "torch", opts.repeats) if torch is not None else None
+        ld = others.read()[0]
         mode = args[0] if kind == "fcn" else args[1]
         gflop = forward_gflop(kind, args, torch) * (3 if mode == "fwd+bwd" else 1) if torch is not None else None
         rows.append((label, target, gflop, ours, theirs, ld))
         print(f"{label}: Lumen {ours['ms']:.0f} ms, PyTorch {theirs['ms'] if theirs else float('nan'):.0f} ms, "
-              f"load {ld:.1f}", file=sys.stderr)
+              f"other processes {ld if ld is None else round(ld, 2)} cores", file=sys.stderr)
     over = None
     if not opts.only or any("overhead" in s for s in opts.only):
         over = overhead.run(300 if opts.quick else 2000, 3 if opts.quick else 7)
     if rows or over:
-        sections.append(render(rows, over, peak, (load_before, os.getloadavg()[0]), opts.repeats))
+        sections.append(render(rows, over, peak, load, opts.repeats))
     if cpu_rows:
         sections.append(render_cpu(cpu_rows))
     text = "\n".join(sections)

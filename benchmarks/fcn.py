@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import RESULTS, time_and_measure, write_section  # noqa: E402
+from benchmarks._common import RESULTS, OtherLoad, time_and_measure, write_section  # noqa: E402
 
 SECTION = "## FCN-8s (CPU)"
 
@@ -141,7 +141,7 @@ def render(results, size, width, repeats, load):
              f"{datetime.date.today().isoformat()}; nproc={len(os.sched_getaffinity(0))}; "
              f"numpy {np.__version__}; "
              f"{tv}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; "
-             f"1-min load average {load[0]:.1f} before, {load[1]:.1f} after.", "",
+             f"{load}.", "",
              f"FCN-8s VGG16 (width {width:g}), batch 1, {size}x{size}, float32; median of {repeats} runs "
              "after a warm-up; peak = the process's peak resident memory while running, weights = "
              "resident after building the model.", "",
@@ -176,13 +176,13 @@ def main(argv=None):
         libs = ("lumen", "torch")
     except ImportError:
         libs = ("lumen",)
-    load_before = os.getloadavg()[0]
+    load = OtherLoad()
     results = {}
     for lib in libs:
         for mode in ("fwd", "fwd+bwd"):
             results[(lib, mode)] = r = _child(lib, mode, opts.size, opts.width, opts.repeats)
             print(f"{lib} {mode}: {r['ms']:.0f} ms, peak {r['peak_mib']:.0f} MiB", file=sys.stderr)
-    text = render(results, opts.size, opts.width, opts.repeats, (load_before, os.getloadavg()[0]))
+    text = render(results, opts.size, opts.width, opts.repeats, load.describe())
     print(text)
     if opts.write:
         write_section(SECTION, text)

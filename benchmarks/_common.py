@@ -46,15 +46,16 @@ class OtherLoad:
         wall, busy, steal, total, own = (b - a for a, b in zip(self._start, now))
         return max(0.0, (busy - own) / wall), (steal / total if total else 0.0)
 
-    def quiet(self):
-        others, steal = self.read()
+    def quiet(self, reading=None):
+        others, steal = reading or self.read()
         return others is None or (others <= self.QUIET_CORES and steal <= self.QUIET_STEAL)
 
     def describe(self):
-        others, steal = self.read()
+        reading = self.read()
+        others, steal = reading
         if others is None:
             return "other processes' CPU use unknown (no /proc/stat)"
-        verdict = "quiet" if self.quiet() else "NOT quiet"
+        verdict = "quiet" if self.quiet(reading) else "NOT quiet"
         return (f"other processes used {others:.2f} cores on average and the hypervisor stole {100 * steal:.0f} % "
                 f"of the CPUs' time during these measurements ({verdict}: quiet means <= {self.QUIET_CORES} cores "
                 f"and <= {100 * self.QUIET_STEAL:.0f} %)")

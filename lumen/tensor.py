@@ -52,7 +52,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "_device", "_backend", "_requires_grad", "grad", "grad_fn", "_output_index",
-                 "_version_counter", "_grad_hooks", "_retains_grad", "__weakref__", "__dict__")
+                 "_counter", "_grad_hooks", "_retains_grad", "__weakref__", "__dict__")
     __array_priority__ = 1000  # numpy scalars on the left defer to our operators
 
     def __init__(self, data=None, *, dtype=None, device=None, requires_grad=False):
@@ -78,8 +78,7 @@ class Tensor:
         self.grad = None
         self.grad_fn = grad_fn
         self._output_index = output_index
-        if version_counter is not None:
-            self._version_counter = version_counter
+        self._counter = version_counter
         self._grad_hooks = None
         self._retains_grad = False
 
@@ -98,19 +97,22 @@ class Tensor:
         t.grad = None
         t.grad_fn = grad_fn
         t._output_index = output_index
-        if version_counter is not None:
-            t._version_counter = version_counter
+        t._counter = version_counter
         t._grad_hooks = None
         t._retains_grad = False
         return t
 
-    def __getattr__(self, name):
-        # Only for a slot not yet set: the version counter is made on first use, since most op results
-        # (and every gradient) are never written in place nor saved for backward.
-        if name == "_version_counter":
-            counter = self._version_counter = _VersionCounter()
-            return counter
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+    @property
+    def _version_counter(self):
+        # Made on first use: most op results (and every gradient) are never written in place nor saved for backward.
+        counter = self._counter
+        if counter is None:
+            counter = self._counter = _VersionCounter()
+        return counter
+
+    @_version_counter.setter
+    def _version_counter(self, counter):
+        self._counter = counter
 
     # ---- metadata -------------------------------------------------------
     @property

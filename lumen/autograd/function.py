@@ -40,6 +40,7 @@ import threading
 import traceback
 import weakref
 
+from .. import backends
 from ..device import mismatch_error, placed
 from ..dtypes import from_numpy_dtype
 from .anomaly_mode import _state as _anomaly
@@ -78,6 +79,9 @@ class Node:
     generation = 0
     _freed = False
     aliases_input = False  # set by apply when this node's output 0 really is a view of input 0
+    # The device of the outputs, and so of the gradients backward gets: a Function that moves data to
+    # another device sets it in forward; apply sets it on every recorded node.
+    out_device = None
 
     # class-level defaults, so apply (the hot path) neither sets nor getattr-probes them per node
     needs_input_grad = ()
@@ -99,6 +103,11 @@ class Node:
     def _record_forward_stack(self):
         self._forward_stack = [frame for frame in traceback.extract_stack()
                                if not frame.filename.startswith(_CORE_PATHS)]
+
+    def _as_tensors(self, grads):
+        """The engine's gradient arrays (one per output, or None) as Tensors on the outputs' device."""
+        wrap, dev = (_Tensor or _tensor_class())._wrap, self.out_device
+        return [None if g is None else wrap(g, dev) for g in grads]
 
     def _run_tensor_hooks(self, grads, create_graph):
         """Each output's hooks may replace its gradient; retained gradients see the result (PyTorch
@@ -162,7 +171,6 @@ class Function(Node):
     _save_in = ()
     _save_out = ()
     _non_differentiable = ()
-    out_device = None  # a node that moves data to another device sets this in forward
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -236,6 +244,7 @@ class Function(Node):
             counter.value += 1
         if requires_grad and _grad_mode.enabled:  # is_grad_enabled(), inlined
             node.next = tuple(edges)
+            node.out_device = dev  # where its gradients arrive, which backward wraps them on
             node.generation = generation + 1
             node.sequence = next(_sequence)
             node.n_outputs = len(raw)
@@ -336,23 +345,18 @@ class Function(Node):
                 array, None, grad_fn=self, output_index=i, version_counter=counter, backend=self.backend))
         return tuple(out)
 
-    def _backward_of_arrays(self, *grads):
-        """``backward`` run on the gradients' arrays (``backward_on_arrays``), its results wrapped as Tensors."""
-        like = grads[0] if grads[0] is not None else next(g for g in grads if g is not None)
+    def _backward_of_arrays(self, grads, array_type):
+        """``backward`` run on the gradients' arrays (``backward_on_arrays``): arrays of ``array_type`` in and out."""
         _on_arrays.on = True
         try:
-            raw = self.backward(*[None if g is None else g._data for g in grads])
+            raw = self.backward(*grads)
         finally:
             _on_arrays.on = False
-        backend, dev, passed = self.backend, like._device, like._data
-        array_type, wrap = type(passed), like._wrap
-        out = []
-        for r in raw if type(raw) is tuple else (raw,):
-            if r is None or r is passed:  # passed through unchanged (add's, sub's first): its Tensor, as recorded
-                out.append(None if r is None else like)
-            else:
-                out.append(wrap(r if type(r) is array_type else _array(backend, r), dev, backend=backend))
-        return tuple(out)
+        raw = raw if type(raw) is tuple else (raw,)
+        for r in raw:
+            if r is not None and type(r) is not array_type:  # arithmetic on 0-d arrays returns NumPy scalars
+                return tuple(r if r is None else _array(self.backend, r) for r in raw)
+        return raw
 
     def _release(self):
         # Like PyTorch, only a node that saved tensors refuses a second backward.
@@ -436,6 +440,10 @@ class BackwardCFunction(Node):
 
     def name(self):
         return type(self).__name__
+
+    def _as_tensors(self, grads):
+        wrap = (_Tensor or _tensor_class())._wrap
+        return [None if g is None else wrap(g, meta[2], backend=meta[3]) for g, meta in zip(grads, self.output_meta)]
 
     def backward(self, *grads):
         if self.materialize_grads:
@@ -531,6 +539,7 @@ def _apply_with_ctx(cls, *args, **kwargs):
         if differentiable:
             o.grad_fn, o._output_index, o._requires_grad = ctx, i, True
     ctx.output_meta = tuple(output_meta)
+    ctx.out_device = next((meta[2] for meta in output_meta if meta is not None), None)
 
     # saved tensors are kept with their version counter value once forward (and mark_dirty) is done
     saved, position = [], {id(o): i for i, o in enumerate(outputs)}
@@ -679,14 +688,14 @@ _FREED = ("{}.backward: trying to backward through the graph a second time (or t
 
 
 def _accumulate(slot, g, create_graph):
+    """Two gradients of one slot summed: Tensors, recorded, under create_graph; else the engine's arrays,
+    out of place (another slot may hold either)."""
     if slot is None:
         return g
-    if create_graph:
-        return slot + g
-    # Nothing to record: the arrays' sum without an op's dispatch (in a chain that reuses a weight at
-    # every step, these sums are a third of the ops backward runs).
-    backend = slot._backend
-    return g._wrap(_array(backend, backend.add(slot._data, g._data)), slot._device, backend=backend)
+    total = slot + g
+    if create_graph or type(total) is type(slot):
+        return total
+    return backends.get("cpu").asarray(total)  # arithmetic on 0-d NumPy arrays returns NumPy scalars
 
 
 def _array(backend, value):
@@ -699,6 +708,10 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
 
     Without ``inputs`` gradients accumulate into the leaves' ``.grad``; with ``inputs``
     (a sequence of tensors) they are returned instead, in that order.
+
+    Without ``create_graph`` there is nothing to record, so gradients travel as bare backend arrays,
+    wrapped as Tensors only where something reads them as such: hooks, a backward written on Tensors,
+    the leaves' ``.grad`` and the returned gradients. Under ``create_graph`` they are Tensors throughout.
     """
     node_targets = runs = None
     if inputs is not None:
@@ -720,6 +733,13 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
     awaited = _hooked_leaf_edges(roots) if inputs is None and _post_accumulate_hooks_made[0] else None
     root_arrays = [g._data for g in grad_roots]
 
+    def leaf_tensor(entry):
+        """``entry`` ([leaf, summed gradient]) with its gradient as a Tensor on the leaf's device."""
+        if on_arrays:
+            leaf = entry[0]
+            entry[1] = leaf._wrap(entry[1], leaf._device, backend=leaf._backend)
+        return entry
+
     def edge_done(leaf):
         left = awaited.get(id(leaf))
         if left is None:
@@ -730,7 +750,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
         del awaited[id(leaf)]
         entry = leaf_grads.pop(id(leaf), None)
         if entry is not None:
-            _run_leaf_hooks(entry)
+            _run_leaf_hooks(leaf_tensor(entry))
             # another node's slot may still hold this very array: the leaf gets its own copy
             _store_leaf_grads([entry], root_arrays, create_graph, own_copy=True)
 
@@ -755,6 +775,8 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
 
     with set_grad_enabled(create_graph):
         for i, (root, g) in enumerate(zip(roots, grad_roots)):
+            if on_arrays:
+                g = g._data
             if root.grad_fn is None:
                 if not root.requires_grad:
                     raise RuntimeError(f"element {i} of tensors does not require grad and does not have a "
@@ -767,10 +789,12 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             node = heapq.heappop(heap)[2]
             grads = pending.pop(node)
             if node._tensor_hooks is not None or node._retained is not None:
-                grads = node._run_tensor_hooks(grads, create_graph)
+                grads = node._run_tensor_hooks(node._as_tensors(grads) if on_arrays else grads, create_graph)
+                if on_arrays:
+                    grads = [None if g is None else g._data for g in grads]
             if node_targets:
                 key = id(node)
-                for index, g in enumerate(grads):
+                for index, g in enumerate(node._as_tensors(grads) if on_arrays else grads):
                     target = node_targets.get((key, index))
                     if target is not None and g is not None:
                         capture[target] = g
@@ -778,14 +802,13 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                     continue
             if node._freed:
                 raise RuntimeError(_FREED.format(node.name()))
+            dev = node.out_device
             try:
-                first = grads[0] if grads[0] is not None else next((g for g in grads if g is not None), None)
-                backward = node._backward_of_arrays if on_arrays and node.backward_on_arrays else node.backward
-                if first is not None and first._device.type == "cuda":  # CuPy allocates on its current device
-                    with placed(first._device):
-                        gxs = backward(*grads)
+                if dev is not None and dev.type == "cuda":  # CuPy allocates on its current device
+                    with placed(dev):
+                        gxs = _backward_on_arrays(node, grads) if on_arrays else node.backward(*grads)
                 else:
-                    gxs = backward(*grads)
+                    gxs = _backward_on_arrays(node, grads) if on_arrays else node.backward(*grads)
             except Exception as error:
                 if node._forward_stack is not None:
                     error.add_note(_forward_traceback(node))
@@ -797,33 +820,44 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 raise RuntimeError(f"{type(node).__name__}.backward returned {len(gxs)} gradients for "
                                    f"{len(edges) // 4} inputs")
             if check_nan:
-                _check_nan(node, gxs)
+                _check_nan(node, gxs if on_arrays else [None if g is None else g._data for g in gxs])
             if not retain_graph:
                 node._release()
-            for gx, fn, index, shape, dtype in zip(gxs, edges[::4], edges[1::4], edges[2::4], edges[3::4]):
+            for k in range(0, len(edges), 4):
+                fn, index, shape, dtype = edges[k:k + 4]
                 if index is None:
                     continue
+                gx = gxs[k >> 2]
                 if gx is None:
                     if awaited and fn is None:
                         edge_done(index)
                     continue
-                if gx._data.shape != shape:
-                    raise RuntimeError(f"{type(node).__name__}.backward: gradient of shape {gx.shape} for an "
-                                       f"input of shape {shape}")
-                if gx._data.dtype != dtype:
-                    gx = gx.to(from_numpy_dtype(dtype))
+                data = gx if on_arrays else gx._data
+                if data.shape != shape:
+                    raise RuntimeError(f"{type(node).__name__}.backward: gradient of shape {tuple(data.shape)} for "
+                                       f"an input of shape {shape}")
+                if data.dtype != dtype:
+                    gx = gx.astype(dtype) if on_arrays else gx.to(from_numpy_dtype(dtype))
                 deliver(fn, index, gx)
                 if awaited and fn is None:
                     edge_done(index)
 
         for entry in leaf_grads.values():
-            _run_leaf_hooks(entry)
+            _run_leaf_hooks(leaf_tensor(entry))
 
     if inputs is not None:
         capture.update((key, g) for key, (_, g) in leaf_grads.items())
         return [capture.get(id(t)) for t in inputs]
     _store_leaf_grads(leaf_grads.values(), root_arrays, create_graph)
     return None
+
+
+def _backward_on_arrays(node, grads):
+    """``node``'s backward in the engine's array mode: gradient arrays in and out."""
+    if node.backward_on_arrays:
+        return node._backward_of_arrays(grads, type(next(g for g in grads if g is not None)))
+    gxs = node.backward(*node._as_tensors(grads))
+    return tuple(None if g is None else g._data for g in (gxs if type(gxs) is tuple else (gxs,)))
 
 
 def _run_leaf_hooks(entry):
@@ -874,8 +908,9 @@ def _nodes_leading_to(roots, leaf_targets, node_targets):
 
 
 def _check_nan(node, grads):
+    """Anomaly mode's check of one backward's results (arrays)."""
     for i, g in enumerate(grads):
-        if g is not None and g.dtype.is_floating_point and g.isnan().any().item():
+        if g is not None and g.dtype.kind == "f" and bool((g != g).any()):
             forward = (getattr(node, "_forward_cls", None) or type(node)).__name__
             origin = f"; it is the backward of {forward}"
             if node._forward_stack:

@@ -401,3 +401,51 @@ def test_the_tape_keeps_few_objects_for_the_cyclic_collector():
     assert kept["_VersionCounter"] <= 300 + 2, kept.most_common(6)  # and the two saved leaves, x and w
     y.sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), w.grad.numpy()[0, 0])  # every entry followed the same path
+
+
+def test_backward_without_create_graph_wraps_no_gradient_between_nodes(monkeypatch):
+    """With nothing to record, gradients travel between array-backward nodes as bare arrays: the
+    Tensors backward makes (the leaves' ``.grad``, the sum's Tensor backward) do not grow with the
+    chain (before, every node's gradients were wrapped: ~4 per step)."""
+    from lumen.tensor import Tensor
+
+    real_wrap = Tensor._wrap.__func__
+
+    def wraps_in_backward(steps):
+        x, w, b = (leaf(np.full((4, 4), v)) for v in (0.1, 0.9, 0.05))
+        y = x
+        for _ in range(steps):
+            y = (y * w + b).tanh()
+        out = y.sum()
+        wraps = []
+        monkeypatch.setattr(Tensor, "_wrap", classmethod(lambda cls, *a, **k: wraps.append(1) or real_wrap(cls, *a, **k)))
+        out.backward()
+        monkeypatch.undo()
+        assert np.isfinite(w.grad.numpy()).all()
+        return len(wraps)
+
+    assert wraps_in_backward(100) == wraps_in_backward(10) <= 12
+
+
+def test_array_backward_agrees_with_the_recorded_one_through_hooks_casts_and_tensor_backwards():
+    """backward() (gradients as arrays) and autograd.grad(create_graph=True) (Tensors throughout) on one
+    graph holding a 0-d branch (NumPy scalars), a float32 -> float64 cast, a backward written on Tensors
+    (pow), a hook that replaces an intermediate gradient, retain_grad and a non-leaf gradient asked for."""
+    def graph():
+        x = leaf([[0.3, -1.2], [0.7, 2.0]])
+        s = leaf(1.5)
+        h = (x * s).to(lumen.float32)
+        h.register_hook(lambda g: g * 2)
+        m = (h.tanh() ** 3).to(lumen.float64)
+        m.retain_grad()
+        z = m.sum() * s + (s * s).exp()  # 0-d products: NumPy returns scalars for them
+        return x, s, m, z
+
+    x, s, m, z = graph()
+    z.backward()
+    x2, s2, m2, z2 = graph()
+    gx, gs, gm = lumen.autograd.grad(z2, [x2, s2, m2], create_graph=True)
+    for got, want in ((x.grad, gx), (s.grad, gs), (m.grad, gm)):
+        assert want.requires_grad and got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-6)
+    assert type(s.grad._data) is np.ndarray and s.grad.shape == ()

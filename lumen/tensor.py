@@ -443,25 +443,25 @@ class Tensor:
 
     # ---- arithmetic --------------------------------------------------------
     def __add__(self, other):
-        return arith.add(self, other)
+        return arith.binary(arith.Add, self, other)
 
     def __radd__(self, other):
         return arith.binary(arith.Add, self, other, reverse=True)
 
     def __sub__(self, other):
-        return arith.sub(self, other)
+        return arith.binary(arith.Sub, self, other)
 
     def __rsub__(self, other):
         return arith.rsub(self, other)
 
     def __mul__(self, other):
-        return arith.mul(self, other)
+        return arith.binary(arith.Mul, self, other)
 
     def __rmul__(self, other):
         return arith.binary(arith.Mul, self, other, reverse=True)
 
     def __truediv__(self, other):
-        return arith.div(self, other)
+        return arith.binary(arith.Div, self, other, true_div=True)
 
     def __rtruediv__(self, other):
         return arith.rdiv(self, other)

@@ -104,6 +104,9 @@ class Node:
         self._forward_stack = [frame for frame in traceback.extract_stack()
                                if not frame.filename.startswith(_CORE_PATHS)]
 
+    def _output_backend(self, index):
+        return backends.get(self.out_device.type)
+
     def _as_tensors(self, grads):
         """The engine's gradient arrays (one per output, or None) as Tensors on the outputs' device."""
         wrap, dev = (_Tensor or _tensor_class())._wrap, self.out_device
@@ -171,6 +174,10 @@ class Function(Node):
     _save_in = ()
     _save_out = ()
     _non_differentiable = ()
+    # what apply leaves unset on a recorded node that saves nothing / has one output (a store per op fewer)
+    _saved_in = ()
+    _saved_out = ()
+    n_outputs = 1
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -247,13 +254,12 @@ class Function(Node):
             node.out_device = dev  # where its gradients arrive, which backward wraps them on
             node.generation = generation + 1
             node.sequence = next(_sequence)
-            node.n_outputs = len(raw)
+            if not single:
+                node.n_outputs = len(raw)
             if _anomaly.enabled:
                 node._record_forward_stack()
             if node._save_in:
                 node._retain_saved(inputs)
-            else:
-                node._saved_in = ()
             skip = node._non_differentiable
             if single and not skip:
                 outputs = [Tensor._wrap(raw[0], dev, node, 0, None, backend)]
@@ -264,8 +270,6 @@ class Function(Node):
                 outputs[0]._version_counter = counter
             if node._save_out:
                 node._retain_outputs(outputs)
-            else:
-                node._saved_out = ()
         else:
             outputs = [Tensor._wrap(a, dev, backend=backend) for a in raw]
             if counter is not None:
@@ -440,6 +444,9 @@ class BackwardCFunction(Node):
 
     def name(self):
         return type(self).__name__
+
+    def _output_backend(self, index):
+        return self.output_meta[index][3]
 
     def _as_tensors(self, grads):
         wrap = (_Tensor or _tensor_class())._wrap
@@ -687,15 +694,14 @@ _FREED = ("{}.backward: trying to backward through the graph a second time (or t
           "after they were freed); pass retain_graph=True to the first backward() if you need to")
 
 
-def _accumulate(slot, g, create_graph):
-    """Two gradients of one slot summed: Tensors, recorded, under create_graph; else the engine's arrays,
-    out of place (another slot may hold either)."""
+def _accumulate(slot, g, create_graph, backend):
+    """Two gradients of one slot summed: Tensors, recorded, under create_graph; else the engine's arrays
+    (``backend``'s, whose primitives run on the arrays' device), out of place: another slot may hold either."""
     if slot is None:
         return g
-    total = slot + g
-    if create_graph or type(total) is type(slot):
-        return total
-    return backends.get("cpu").asarray(total)  # arithmetic on 0-d NumPy arrays returns NumPy scalars
+    if create_graph:
+        return slot + g
+    return _array(backend, backend.add(slot, g))
 
 
 def _array(backend, value):
@@ -761,8 +767,11 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 return
             # Summed out of place while the pass runs: an array handed to a leaf may still be
             # waiting in another node's slot, so nothing may write into it before the end.
-            entry = leaf_grads.setdefault(id(leaf), [leaf, None])
-            entry[1] = _accumulate(entry[1], g, create_graph)
+            entry = leaf_grads.get(id(leaf))
+            if entry is None:
+                leaf_grads[id(leaf)] = [leaf, g]
+            else:
+                entry[1] = _accumulate(entry[1], g, create_graph, leaf._backend)
             return
         slots = pending.get(node)
         if slots is None:
@@ -771,7 +780,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             slots = pending[node] = [None] * node.n_outputs
             heapq.heappush(heap, (-node.generation, -node.sequence, node))
         slot = slots[index]
-        slots[index] = g if slot is None else _accumulate(slot, g, create_graph)
+        slots[index] = g if slot is None else _accumulate(slot, g, create_graph, node._output_backend(index))
 
     with set_grad_enabled(create_graph):
         for i, (root, g) in enumerate(zip(roots, grad_roots)):
@@ -855,9 +864,11 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
 def _backward_on_arrays(node, grads):
     """``node``'s backward in the engine's array mode: gradient arrays in and out."""
     if node.backward_on_arrays:
-        return node._backward_of_arrays(grads, type(next(g for g in grads if g is not None)))
+        first = grads[0]
+        return node._backward_of_arrays(grads, type(first if first is not None else
+                                                     next(g for g in grads if g is not None)))
     gxs = node.backward(*node._as_tensors(grads))
-    return tuple(None if g is None else g._data for g in (gxs if type(gxs) is tuple else (gxs,)))
+    return tuple(None if g is None else g._data for g in (gxs if isinstance(gxs, tuple) else (gxs,)))
 
 
 def _run_leaf_hooks(entry):

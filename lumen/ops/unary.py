@@ -13,7 +13,7 @@ from .arith import where
 
 
 def _float(x):
-    return x if x.dtype.is_floating_point else x.to(dtypes.get_default_dtype())
+    return x if x._data.dtype.kind == "f" else x.to(dtypes.get_default_dtype())
 
 
 class Neg(Function):

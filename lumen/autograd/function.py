@@ -262,18 +262,14 @@ class Function(Node):
                 node._retain_saved(inputs)
             skip = node._non_differentiable
             if single and not skip:
-                outputs = [Tensor._wrap(raw[0], dev, node, 0, None, backend)]
+                outputs = [Tensor._wrap(raw[0], dev, node, 0, counter, backend)]
             else:
-                outputs = [Tensor._wrap(a, dev, backend=backend) if i in skip else
-                           Tensor._wrap(a, dev, node, i, backend=backend) for i, a in enumerate(raw)]
-            if counter is not None:
-                outputs[0]._version_counter = counter
+                outputs = [Tensor._wrap(a, dev, None if i in skip else node, i, None if i else counter, backend)
+                           for i, a in enumerate(raw)]
             if node._save_out:
                 node._retain_outputs(outputs)
         else:
-            outputs = [Tensor._wrap(a, dev, backend=backend) for a in raw]
-            if counter is not None:
-                outputs[0]._version_counter = counter
+            outputs = [Tensor._wrap(a, dev, None, 0, None if i else counter, backend) for i, a in enumerate(raw)]
         if cls.view and node.backend.may_share_memory(raw[0], arrays[0]):
             # a view shares its base's version counter, so writes through either are seen by both
             # (a view op may still return a copy, e.g. advanced indexing: that one keeps its own)
@@ -303,7 +299,7 @@ class Function(Node):
             if x is None:
                 saved += (None, None, None)
             else:
-                counter = x._version_counter
+                counter = x._counter or x._version_counter  # the property only to make one
                 saved += (x, counter, counter.value)
         self._saved_in = tuple(saved)
 
@@ -313,7 +309,7 @@ class Function(Node):
         saved = []
         for i in self._save_out:
             y = outputs[i]
-            counter = y._version_counter
+            counter = y._counter or y._version_counter  # the property only to make one
             saved += (y._data, counter, counter.value)
         self._saved_out = tuple(saved)
 

@@ -335,14 +335,15 @@ def binary(fn, a, b, reverse=False, true_div=False):
         return binary(fn, a, scalar_tensor(a, b), reverse, true_div)
     if true_div and a._data.dtype.kind != "f":
         a, b = a.to(dtypes.get_default_dtype()), b.to(dtypes.get_default_dtype())
-    shape_a, shape_b = a._data.shape, b._data.shape
-    if shape_a != shape_b and shape_a and shape_b:
+    try:
+        return fn.apply(b, a) if reverse else fn.apply(a, b)
+    except ValueError:  # checked only on failure: equal shapes are the common case, and cost a check each
         try:
-            broadcast_shapes(shape_a, shape_b)
+            broadcast_shapes(a._data.shape, b._data.shape)
         except ValueError:
             raise RuntimeError(f"{fn.__name__.lower()}: shapes {tuple(a.shape)} and {tuple(b.shape)} "
                                f"cannot be broadcast together") from None
-    return fn.apply(b, a) if reverse else fn.apply(a, b)
+        raise
 
 
 # ---- public functions --------------------------------------------------------------------------

@@ -56,6 +56,27 @@ class _OnArrays(threading.local):
 
 
 _on_arrays = _OnArrays()
+
+
+class _SavedRead:
+    """``with _SavedRead(as_arrays):``: how the nodes whose backward runs in this thread read their saved
+    tensors, restored on leaving (a backward pass sets it once; its hooks and Tensor backwards, through
+    :func:`_tensor_side`, read Tensors)."""
+
+    def __init__(self, as_arrays):
+        self.as_arrays = as_arrays
+
+    def __enter__(self):
+        self.outer, _on_arrays.on = _on_arrays.on, self.as_arrays
+
+    def __exit__(self, *exc):
+        _on_arrays.on = self.outer
+
+
+def _tensor_side(fn, *args):
+    """``fn(*args)`` (a hook, a backward written on Tensors) with saved tensors read as Tensors."""
+    with _SavedRead(False):
+        return fn(*args)
 _Tensor = None  # lumen.tensor.Tensor, imported on first use (tensor.py imports this module)
 
 
@@ -346,12 +367,9 @@ class Function(Node):
         return tuple(out)
 
     def _backward_of_arrays(self, grads, array_type):
-        """``backward`` run on the gradients' arrays (``backward_on_arrays``): arrays of ``array_type`` in and out."""
-        _on_arrays.on = True
-        try:
-            raw = self.backward(*grads)
-        finally:
-            _on_arrays.on = False
+        """``backward`` run on the gradients' arrays (``backward_on_arrays``, inside the engine's array pass):
+        arrays of ``array_type`` in and out."""
+        raw = self.backward(*grads)
         raw = raw if type(raw) is tuple else (raw,)
         for r in raw:
             if r is not None and type(r) is not array_type:  # arithmetic on 0-d arrays returns NumPy scalars
@@ -752,9 +770,8 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
         del awaited[id(leaf)]
         entry = leaf_grads.pop(id(leaf), None)
         if entry is not None:
-            _run_leaf_hooks(leaf_tensor(entry))
             # another node's slot may still hold this very array: the leaf gets its own copy
-            _store_leaf_grads([entry], root_arrays, create_graph, own_copy=True)
+            _tensor_side(_finish_leaves, [leaf_tensor(entry)], root_arrays, create_graph, True)
 
     def deliver(node, index, g):
         if node is None:  # a leaf tensor
@@ -778,7 +795,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
         slot = slots[index]
         slots[index] = g if slot is None else _accumulate(slot, g, create_graph, node._output_backend(index))
 
-    with set_grad_enabled(create_graph):
+    with set_grad_enabled(create_graph), _SavedRead(on_arrays):
         for i, (root, g) in enumerate(zip(roots, grad_roots)):
             if on_arrays:
                 g = g._data
@@ -794,7 +811,8 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
             node = heapq.heappop(heap)[2]
             grads = pending.pop(node)
             if node._tensor_hooks is not None or node._retained is not None:
-                grads = node._run_tensor_hooks(node._as_tensors(grads) if on_arrays else grads, create_graph)
+                grads = _tensor_side(node._run_tensor_hooks, node._as_tensors(grads) if on_arrays else grads,
+                                     create_graph)
                 if on_arrays:
                     grads = [None if g is None else g._data for g in grads]
             if node_targets:
@@ -847,8 +865,7 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                 if awaited and fn is None:
                     edge_done(index)
 
-        for entry in leaf_grads.values():
-            _run_leaf_hooks(leaf_tensor(entry))
+        _tensor_side(_run_leaf_hooks, [leaf_tensor(entry) for entry in leaf_grads.values()])
 
     if inputs is not None:
         capture.update((key, g) for key, (_, g) in leaf_grads.items())
@@ -863,15 +880,22 @@ def _backward_on_arrays(node, grads):
         first = grads[0]
         return node._backward_of_arrays(grads, type(first if first is not None else
                                                      next(g for g in grads if g is not None)))
-    gxs = node.backward(*node._as_tensors(grads))
+    gxs = _tensor_side(node.backward, *node._as_tensors(grads))
     return tuple(None if g is None else g._data for g in (gxs if isinstance(gxs, tuple) else (gxs,)))
 
 
-def _run_leaf_hooks(entry):
-    """A leaf's ``register_hook`` hooks on its summed gradient (``entry``: [leaf, gradient], updated)."""
-    for hook in list((entry[0]._grad_hooks or {}).values()):
-        new = hook(entry[1])
-        entry[1] = entry[1] if new is None else new
+def _run_leaf_hooks(entries):
+    """Each leaf's ``register_hook`` hooks on its summed gradient (``entries``: [leaf, gradient], updated)."""
+    for entry in entries:
+        for hook in list((entry[0]._grad_hooks or {}).values()):
+            new = hook(entry[1])
+            entry[1] = entry[1] if new is None else new
+
+
+def _finish_leaves(entries, root_arrays, create_graph, own_copy):
+    """A leaf finished early (its post-accumulate hooks run while the pass goes on): its hooks, then ``.grad``."""
+    _run_leaf_hooks(entries)
+    _store_leaf_grads(entries, root_arrays, create_graph, own_copy)
 
 
 def _hooked_leaf_edges(roots):

@@ -214,6 +214,7 @@ class Function(Node):
 
     @classmethod
     def apply(cls, *inputs, **params):
+        # (no comprehensions here: on CPython 3.11 one makes every local it reads a cell, on every call)
         Tensor = _Tensor or _tensor_class()
         node = cls(**params) if params else cls()
         dev = None
@@ -285,12 +286,16 @@ class Function(Node):
             if single and not skip:
                 outputs = [Tensor._wrap(raw[0], dev, node, 0, counter, backend)]
             else:
-                outputs = [Tensor._wrap(a, dev, None if i in skip else node, i, None if i else counter, backend)
-                           for i, a in enumerate(raw)]
+                outputs = []
+                for i, a in enumerate(raw):
+                    outputs.append(Tensor._wrap(a, dev, None if i in skip else node, i, None if i else counter,
+                                                backend))
             if node._save_out:
                 node._retain_outputs(outputs)
         else:
-            outputs = [Tensor._wrap(a, dev, None, 0, None if i else counter, backend) for i, a in enumerate(raw)]
+            outputs = []
+            for i, a in enumerate(raw):
+                outputs.append(Tensor._wrap(a, dev, None, i, None if i else counter, backend))
         if cls.view and node.backend.may_share_memory(raw[0], arrays[0]):
             # a view shares its base's version counter, so writes through either are seen by both
             # (a view op may still return a copy, e.g. advanced indexing: that one keeps its own)
@@ -373,7 +378,7 @@ class Function(Node):
         raw = raw if type(raw) is tuple else (raw,)
         for r in raw:
             if r is not None and type(r) is not array_type:  # arithmetic on 0-d arrays returns NumPy scalars
-                return tuple(r if r is None else _array(self.backend, r) for r in raw)
+                return _arrays(self.backend, raw)
         return raw
 
     def _release(self):
@@ -721,6 +726,10 @@ def _accumulate(slot, g, create_graph, backend):
 def _array(backend, value):
     """``value`` as the backend's array: arithmetic on 0-d arrays returns NumPy scalars."""
     return value if backend.owns(value) else backend.asarray(value)
+
+
+def _arrays(backend, values):
+    return tuple(None if v is None else _array(backend, v) for v in values)
 
 
 def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=None):

@@ -78,12 +78,13 @@ def _tensor_side(fn, *args):
     with _SavedRead(False):
         return fn(*args)
 _Tensor = None  # lumen.tensor.Tensor, imported on first use (tensor.py imports this module)
+_wrap = None  # its _wrap, bound once: looking a classmethod up makes a bound method each time
 
 
 def _tensor_class():
-    global _Tensor
+    global _Tensor, _wrap
     from ..tensor import Tensor
-    _Tensor = Tensor
+    _Tensor, _wrap = Tensor, Tensor._wrap
     return Tensor
 
 
@@ -284,18 +285,17 @@ class Function(Node):
                 node._retain_saved(inputs)
             skip = node._non_differentiable
             if single and not skip:
-                outputs = [Tensor._wrap(raw[0], dev, node, 0, counter, backend)]
+                outputs = [_wrap(raw[0], dev, node, 0, counter, backend)]
             else:
                 outputs = []
                 for i, a in enumerate(raw):
-                    outputs.append(Tensor._wrap(a, dev, None if i in skip else node, i, None if i else counter,
-                                                backend))
+                    outputs.append(_wrap(a, dev, None if i in skip else node, i, None if i else counter, backend))
             if node._save_out:
                 node._retain_outputs(outputs)
         else:
             outputs = []
             for i, a in enumerate(raw):
-                outputs.append(Tensor._wrap(a, dev, None, i, None if i else counter, backend))
+                outputs.append(_wrap(a, dev, None, i, None if i else counter, backend))
         if cls.view and node.backend.may_share_memory(raw[0], arrays[0]):
             # a view shares its base's version counter, so writes through either are seen by both
             # (a view op may still return a copy, e.g. advanced indexing: that one keeps its own)

@@ -49,6 +49,17 @@ from .grad_mode import _state as _grad_mode, is_grad_enabled, no_grad, set_grad_
 _sequence = itertools.count()
 # needs_input_grad tuples of nodes with few inputs, one per pattern: shared, they are not one more object per node
 _needs_patterns = {}
+# The shapes edges keep, one tuple per shape: each array's .shape is a new tuple, which the cyclic collector
+# tracks until its next pass (in a chain of small ops, interning them halves the young-generation passes).
+_shapes = {}
+
+
+def _interned(shape):
+    if len(_shapes) >= 4096:  # bounded (inputs of ever-new sizes): start over
+        _shapes.clear()
+    _shapes[shape] = shape
+    return shape
+
 # Per thread, as grad mode: whether the node whose backward runs now reads its saved tensors as arrays
 # (another thread may run the same retained graph's backward with create_graph=True meanwhile).
 class _OnArrays(threading.local):
@@ -241,10 +252,12 @@ class Function(Node):
             if x._requires_grad:
                 requires_grad = True
                 fn = x.grad_fn
+                shape = data.shape
+                shape = _shapes.get(shape) or _interned(shape)
                 if fn is None:
-                    edges += (None, x, data.shape, data.dtype)
+                    edges += (None, x, shape, data.dtype)
                 else:
-                    edges += (fn, x._output_index, data.shape, data.dtype)
+                    edges += (fn, x._output_index, shape, data.dtype)
                     if fn.generation > generation:
                         generation = fn.generation
             else:

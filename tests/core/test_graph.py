@@ -449,3 +449,17 @@ def test_array_backward_agrees_with_the_recorded_one_through_hooks_casts_and_ten
         assert want.requires_grad and got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-6)
     assert type(s.grad._data) is np.ndarray and s.grad.shape == ()
+
+
+def test_edges_share_one_shape_tuple_per_shape_and_the_cache_stays_bounded():
+    """Each array's .shape is a new tuple the cyclic collector tracks until its next pass: the edges keep
+    one per shape instead (in the overhead chain, about half the young-generation passes), in a cache that
+    starts over rather than grow with inputs of ever-new sizes."""
+    from lumen.autograd import function
+
+    x, w = leaf(np.ones((3, 5))), leaf(np.ones((3, 5)))
+    a, b = x * w, (x + w).tanh()
+    assert a.grad_fn.next[2] is a.grad_fn.next[6] is b.grad_fn.next[2]
+    for n in range(1, 5000):
+        (leaf(np.ones(n)) * 2).sum()
+    assert 0 < len(function._shapes) <= 4096

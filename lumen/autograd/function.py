@@ -88,6 +88,8 @@ def _tensor_side(fn, *args):
     """``fn(*args)`` (a hook, a backward written on Tensors) with saved tensors read as Tensors."""
     with _SavedRead(False):
         return fn(*args)
+
+
 _Tensor = None  # lumen.tensor.Tensor, imported on first use (tensor.py imports this module)
 _wrap = None  # its _wrap, bound once: looking a classmethod up makes a bound method each time
 
@@ -742,6 +744,7 @@ def _array(backend, value):
 
 
 def _arrays(backend, values):
+    """``_array`` of each value that is not None."""
     return tuple(None if v is None else _array(backend, v) for v in values)
 
 
@@ -882,7 +885,11 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                     raise RuntimeError(f"{type(node).__name__}.backward: gradient of shape {tuple(data.shape)} for "
                                        f"an input of shape {shape}")
                 if data.dtype != dtype:
-                    gx = gx.astype(dtype) if on_arrays else gx.to(from_numpy_dtype(dtype))
+                    if on_arrays:  # cast as the Tensor op casts, on the gradient's device
+                        source = index._device if fn is None else fn.out_device
+                        gx = _wrap(gx, source).to(from_numpy_dtype(dtype))._data
+                    else:
+                        gx = gx.to(from_numpy_dtype(dtype))
                 deliver(fn, index, gx)
                 if awaited and fn is None:
                     edge_done(index)

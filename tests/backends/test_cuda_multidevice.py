@@ -278,3 +278,28 @@ def test_generators_and_dropout_live_on_their_device():
                                   lumen.rand(6, device="cuda:1", generator=gen.manual_seed(5)).cpu().numpy())
     with pytest.raises(RuntimeError, match="generator is on cuda:1 but the output is on cuda:0"):
         lumen.rand(2, device="cuda:0", generator=gen)
+
+
+def test_backward_on_another_device_casts_hooks_and_sums_its_gradients_there():
+    """The engine's gradients travel as bare arrays: a gradient cast to its input's dtype, a hook's
+    replacement, and two gradients of one slot summed, all on cuda:1 while cuda:0 is current."""
+    class WrongDtype(lumen.autograd.Function):  # a backward returning float32 for a float64 input
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return (g * 2).to(lumen.float32)
+
+    x = lumen.tensor([[0.5, -1.0], [2.0, 0.25]], dtype=lumen.float64, device="cuda:1", requires_grad=True)
+    h = WrongDtype.apply(x)
+    h.register_hook(lambda g: g * 3)
+    y = (h * h + h).tanh().sum()  # h feeds two ops: its gradients are summed in one slot
+    y.backward()
+    assert _on(x.grad, 1) and x.grad.dtype == lumen.float64 and lumen.cuda.current_device() == 0
+    ref = lumen.tensor(x.detach().cpu().numpy(), requires_grad=True)
+    h_ref = WrongDtype.apply(ref)
+    h_ref.register_hook(lambda g: g * 3)
+    (h_ref * h_ref + h_ref).tanh().sum().backward()
+    np.testing.assert_allclose(x.grad.cpu().numpy(), ref.grad.numpy(), rtol=1e-6)

@@ -842,10 +842,10 @@ def run_backward(roots, grad_roots, retain_graph=False, create_graph=False, inpu
                     grads = [None if g is None else g._data for g in grads]
             if node_targets:
                 key = id(node)
-                for index, g in enumerate(node._as_tensors(grads) if on_arrays else grads):
+                for index, g in enumerate(grads):
                     target = node_targets.get((key, index))
                     if target is not None and g is not None:
-                        capture[target] = g
+                        capture[target] = node._as_tensors(grads)[index] if on_arrays else g
                 if key not in runs:
                     continue
             if node._freed:
